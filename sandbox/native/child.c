@@ -1,0 +1,177 @@
+#include "child.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "protocol.h"
+#include "rootfs.h"
+
+extern char **environ;
+
+/* Reports a failed step to the spawner as a message: stage, errno, text. */
+static void report_error(int sync_fd, const struct werr *err) {
+  char buf[1024];
+  int n = snprintf(buf, sizeof buf, "%c%s%c%d%c%s", SYNC_ERROR, err->stage ? err->stage : "setup", 0, err->errnum, 0,
+                   err->msg);
+  if (n > (int)sizeof buf - 1) n = sizeof buf - 1;
+  if (send(sync_fd, buf, (size_t)n + 1, MSG_NOSIGNAL) < 0) { /* the spawner is gone: nobody to tell */ }
+}
+
+__attribute__((noreturn)) static void fail(int sync_fd, const struct werr *err, int code) {
+  report_error(sync_fd, err);
+  _exit(code);
+}
+
+static int open_stdio(const struct spec *s, struct werr *err) {
+  for (int fd = 0; fd < 3; fd++) {
+    const struct stdio_spec *io = &s->stdio[fd];
+    if (io->kind == STDIO_INHERIT) continue;
+    const char *path = io->kind == STDIO_NULL ? "/dev/null" : io->path;
+    int flags = fd == 0 ? O_RDONLY : O_WRONLY | O_APPEND;
+    int f = open(path, flags | O_NOCTTY);
+    if (f < 0) return werr_set(err, "stdio", errno, "open '%s' for fd %d", path, fd);
+    if (dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
+    close(f);
+  }
+  return 0;
+}
+
+/* The spawner's other descriptors (the control socket, other sandboxes' sync sockets, cached
+ * user namespaces) must not survive in the sandbox: close all but stdio and the two we need. */
+static void close_except(int a, int b) {
+  int lo = a < b ? a : b, hi = a < b ? b : a;
+  syscall(SYS_close_range, 3, lo - 1, 0);
+  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
+  syscall(SYS_close_range, hi + 1, ~0U, 0);
+}
+
+static int loopback_up(struct werr *err) {
+  int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {0};
+  if (fd < 0) return werr_set(err, "loopback", errno, "socket");
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "get flags of 'lo'");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "bring 'lo' up");
+  return 0;
+}
+
+/* Joins the sandbox's user namespace and becomes its root (an unprivileged uid on the host).
+ * This comes after every mount: the mount, pid and net namespaces stay owned by the host's user
+ * namespace, so even a capability regained inside would give no power over them. */
+static int become_sandbox_root(int userns_fd, struct werr *err) {
+  if (setns(userns_fd, CLONE_NEWUSER) < 0) return werr_set(err, "userns", errno, "join the user namespace");
+  close(userns_fd);
+  if (setresgid(0, 0, 0) < 0) return werr_set(err, "userns", errno, "setresgid 0");
+  if (setgroups(0, NULL) < 0) return werr_set(err, "userns", errno, "setgroups");
+  if (setresuid(0, 0, 0) < 0) return werr_set(err, "userns", errno, "setresuid 0");
+  /* cleared by the credential change above, so set here: the spawner's death kills the sandbox */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return werr_set(err, "userns", errno, "set the parent-death signal");
+  return 0;
+}
+
+/* Every capability goes: bounding set (so an exec as root gains none), ambient, then the sets. */
+static int drop_capabilities(struct werr *err) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return werr_set(err, "caps", errno, "set no_new_privs");
+  for (int cap = 0; cap < 64; cap++) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+      if (errno == EINVAL) break; /* past the kernel's last capability */
+      return werr_set(err, "caps", errno, "drop capability %d from the bounding set", cap);
+    }
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return werr_set(err, "caps", errno, "clear the ambient set");
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2] = {{0}};
+  if (syscall(SYS_capset, &hdr, data) < 0) return werr_set(err, "caps", errno, "clear the capability sets");
+  return 0;
+}
+
+static int load_seccomp(const struct seccomp_bpf *bpf, struct werr *err) {
+  struct sock_fprog prog = {.len = bpf->len, .filter = bpf->filter};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) return werr_set(err, "seccomp", errno, "load the filter");
+  return 0;
+}
+
+static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct seccomp_bpf *bpf, struct werr *err) {
+  char go;
+  if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) return werr_set(err, "sync", errno, "expected GO from the spawner");
+  /* stdio paths are host paths: open them before the root changes */
+  if (open_stdio(s, err) < 0) return -1;
+  close_except(sync_fd, userns_fd);
+  /* own session: the caller's terminal signals reach the runner, which forwards them, not us */
+  if (setsid() < 0) return werr_set(err, "setsid", errno, "setsid");
+  /* after the spawner put us in our cgroups, so that they are this namespace's root */
+  if (unshare(CLONE_NEWCGROUP) < 0) return werr_set(err, "cgroupns", errno, "unshare the cgroup namespace");
+  if (rootfs_setup(s, userns_fd, err) < 0) return -1;
+  if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+    return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
+  if (loopback_up(err) < 0) return -1;
+  if (become_sandbox_root(userns_fd, err) < 0) return -1;
+  for (size_t i = 0; i < s->nrlimits; i++)
+    if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
+      return werr_set(err, "rlimit", errno, "setrlimit %d", s->rlimits[i].resource);
+  if (drop_capabilities(err) < 0) return -1;
+  /* last: from here on every syscall of init and the command is filtered */
+  return load_seccomp(bpf, err);
+}
+
+__attribute__((noreturn)) static void exec_command(const struct spec *s, int report_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int e = 0;
+  if (chdir(s->cwd) < 0) e = errno;
+  if (!e) {
+    environ = (char **)s->envp; /* execvpe searches the PATH of the sandbox's environment */
+    execvpe(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
+    e = errno;
+  }
+  if (write(report_fd, &e, sizeof e) < 0) { /* init sees EOF and reports a generic failure */ }
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+void child_main(const struct spec *s, int sync_fd, int userns_fd, const struct seccomp_bpf *bpf, char *name_area,
+                size_t name_len) {
+  struct werr err = {0};
+  prctl(PR_SET_NAME, "warren:[init]", 0, 0, 0);
+  memset(name_area, 0, name_len);
+  strncpy(name_area, "warren:[init]", name_len - 1);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (setup(s, sync_fd, userns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
+
+  sigset_t set;
+  init_block_signals(&set);
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) < 0) fail(sync_fd, &(struct werr){"exec", errno, "pipe"}, 125);
+  pid_t cmd = fork();
+  if (cmd < 0) fail(sync_fd, &(struct werr){"exec", errno, "fork the command"}, 125);
+  if (cmd == 0) exec_command(s, report[1]);
+  close(report[1]);
+  int e = 0;
+  ssize_t n = read(report[0], &e, sizeof e); /* EOF: the exec succeeded (the pipe is close-on-exec) */
+  close(report[0]);
+  if (n > 0) {
+    werr_set(&err, "exec", e, "exec '%s'", s->argv[0]);
+    report_error(sync_fd, &err);
+  } else {
+    char r = SYNC_READY;
+    send(sync_fd, &r, 1, MSG_NOSIGNAL);
+  }
+  close(sync_fd);
+  init_loop(cmd, &set);
+}

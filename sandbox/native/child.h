@@ -1,0 +1,17 @@
+/* The cloned child: turns itself into the sandbox and becomes its init (PID 1). */
+#ifndef WARREN_CHILD_H
+#define WARREN_CHILD_H
+
+#include "spec.h"
+
+struct seccomp_bpf {
+  void *filter; /* struct sock_filter[len] */
+  unsigned short len;
+};
+
+/* Never returns. sync_fd: the child's end of the sync socketpair; userns_fd: the sandbox's user
+ * namespace; the process name area (argv[0] of the spawner) is reused for "warren:[init]". */
+__attribute__((noreturn)) void child_main(const struct spec *s, int sync_fd, int userns_fd,
+                                          const struct seccomp_bpf *bpf, char *name_area, size_t name_len);
+
+#endif

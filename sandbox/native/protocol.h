@@ -1,0 +1,56 @@
+/*
+ * warren-spawner protocol, version 1.
+ *
+ * The runner (Node) starts one warren-spawner and talks to it over a unix stream socket on fd 3.
+ * Each message is a frame: a 4-byte little-endian payload length, then the payload: NUL-terminated
+ * strings, the first the message type, the rest `key=value` (a key may repeat: arg, env, layer...).
+ * The spawner never parses JSON and never runs user code.
+ *
+ *   runner (TS)                  warren:[spawner]                       child -> warren:[init] (PID 1)
+ *     | spawn id=7 arg=... ------>  |                                        |
+ *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
+ *     |                             |--------------------------------------->| 1. waits for GO on sync
+ *     |                             | pid -> cgroup.procs of each cgroup dir |
+ *     |                             | sync: GO ----------------------------->|
+ *     |                             |                                        | 2. cgroupns, mounts, overlay,
+ *     |                             |                                        |    pivot_root, lo, userns,
+ *     |                             |                                        |    rlimits, caps, seccomp
+ *     |                             |                                        | 3. fork + exec the command
+ *     |                             |<-------- sync: READY or ERROR ---------|
+ *     | <----- spawned id=7 pid= -- |                                        | 4. reap, forward signals,
+ *     | <----- error id=7 stage= -- |                                        |    exit with the command's
+ *     | kill id=7 signal=15 ------> | kill(init)                             |    status (128+sig if killed)
+ *     | <----- exit id=7 code= ---- | SIGCHLD, waitpid                       |
+ *
+ * Runner -> spawner
+ *   spawn   id, arg+ (argv), env*, cwd, hostname, rundir (an existing dir; the child's scratch
+ *           tmpfs is mounted on it, inside the child's own mount namespace), tmpfs_size, tmpfs_inodes,
+ *           layer+ (overlay lower dirs, top first), uid_base, uid_count, cgroup* (dirs to join),
+ *           seccomp (BPF file), rlimit* (name:soft:hard), stdin/stdout/stderr (inherit | null |
+ *           path:/abs), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
+ *           readonly* (path remounted read-only)
+ *   kill    id, signal
+ * Spawner -> runner
+ *   hello   version, pid                      once, at start
+ *   spawned id, pid (host pid of init), us (request to command exec'd, microseconds)
+ *   error   id, stage, errno, msg             the spawn failed at stage (or the command could not
+ *                                             be executed: stage=exec); an exit follows if a child ran
+ *   exit    id, pid, code, signal             init ended: code = its exit status, or signal if killed
+ *
+ * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
+ *   parent -> child  "G"                                   go: cgroups (and later veth) are set up
+ *   child -> parent  "R"                                   the command was exec'd
+ *   child -> parent  "E" stage NUL errno NUL message       a step failed; the child exits 125 (127 exec)
+ */
+#ifndef WARREN_PROTOCOL_H
+#define WARREN_PROTOCOL_H
+
+#define WARREN_PROTOCOL_VERSION 1
+#define WARREN_CTRL_FD 3
+#define WARREN_FRAME_MAX (1u << 20)
+
+#define SYNC_GO 'G'
+#define SYNC_READY 'R'
+#define SYNC_ERROR 'E'
+
+#endif

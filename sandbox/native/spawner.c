@@ -1,0 +1,262 @@
+/* warren:[spawner]: the long-lived, single-threaded zygote that clones sandboxes on request.
+ * The protocol is drawn in protocol.h. One loop polls the control socket, a signalfd for SIGCHLD
+ * and the sync sockets of children still setting up, so sandboxes set up in parallel. */
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "frame.h"
+#include "protocol.h"
+#include "spec.h"
+#include "table.h"
+#include "userns.h"
+#include "bpf.h"
+
+static char *name_area;
+static size_t name_len;
+static struct table sandboxes;
+static struct msg request; /* large: kept off the stack */
+
+static void send_error(const char *id, const struct werr *err) {
+  struct out o;
+  out_begin(&o, "error");
+  out_add(&o, "id", "%s", id);
+  out_add(&o, "stage", "%s", err->stage ? err->stage : "setup");
+  out_add(&o, "errno", "%d", err->errnum);
+  out_add(&o, "msg", "%s", err->msg);
+  out_send(&o, WARREN_CTRL_FD);
+}
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int join_cgroups(const struct spec *s, pid_t pid, struct werr *err) {
+  char path[4096], num[32];
+  int n = snprintf(num, sizeof num, "%d", pid);
+  for (size_t i = 0; i < s->ncgroups; i++) {
+    snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroups[i]);
+    int fd cleanup_close = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, num, (size_t)n) != n) return werr_set(err, "cgroup", errno, "add %d to '%s'", pid, path);
+  }
+  return 0;
+}
+
+static void handle_spawn(struct msg *m, uint64_t t0) {
+  struct spec s;
+  struct werr err = {0};
+  const char *id = msg_get(m, "id");
+  if (spec_parse(m, &s, &err) < 0) return send_error(id ? id : "", &err);
+  if (table_find_id(&sandboxes, s.id)) {
+    werr_set(&err, "request", EEXIST, "sandbox '%s' exists", s.id);
+    return send_error(s.id, &err);
+  }
+  const struct seccomp_bpf *bpf = bpf_get(s.seccomp, &err);
+  if (!bpf) return send_error(s.id, &err);
+  int userns_fd = userns_get(s.uid_base, s.uid_count, &err);
+  if (userns_fd < 0) return send_error(s.id, &err);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    werr_set(&err, "sync", errno, "socketpair for '%s'", s.id);
+    return send_error(s.id, &err);
+  }
+  /* the user namespace is joined late, by the child (child.c says why): not a clone flag */
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
+                             0, 0, 0, 0);
+  if (pid == 0) {
+    close(sv[0]);
+    child_main(&s, sv[1], userns_fd, bpf, name_area, name_len);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    werr_set(&err, "clone", errno, "clone sandbox '%s'", s.id);
+    return send_error(s.id, &err);
+  }
+  struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
+  /* before GO: the child must count against its limits before it runs anything */
+  if (join_cgroups(&s, pid, &err) < 0) {
+    kill(pid, SIGKILL);
+    send_error(s.id, &err);
+    sb->reported = 1;
+    return;
+  }
+  char go = SYNC_GO;
+  if (send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) {
+    kill(pid, SIGKILL);
+    werr_set(&err, "sync", errno, "release sandbox '%s'", s.id);
+    send_error(s.id, &err);
+    sb->reported = 1;
+  }
+}
+
+static void handle_kill(struct msg *m) {
+  const char *id = msg_get(m, "id"), *sig = msg_get(m, "signal");
+  struct sandbox *sb = id ? table_find_id(&sandboxes, id) : NULL;
+  struct werr err = {0};
+  if (!sb) {
+    werr_set(&err, "kill", ESRCH, "no sandbox '%s'", id ? id : "");
+    return send_error(id ? id : "", &err);
+  }
+  if (kill(sb->pid, sig ? atoi(sig) : SIGKILL) < 0) {
+    werr_set(&err, "kill", errno, "kill sandbox '%s'", id);
+    send_error(id, &err);
+  }
+}
+
+/* The child's report on its sync socket: READY, ERROR, or EOF when it died before saying. */
+static void handle_sync(struct sandbox *sb) {
+  char buf[1100];
+  ssize_t n = recv(sb->sync_fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  struct werr err = {0};
+  if (n > 0 && buf[0] == SYNC_READY) {
+    struct out o;
+    out_begin(&o, "spawned");
+    out_add(&o, "id", "%s", sb->id);
+    out_add(&o, "pid", "%d", sb->pid);
+    out_add(&o, "us", "%llu", (unsigned long long)(now_us() - sb->t0));
+    out_send(&o, WARREN_CTRL_FD);
+  } else if (n > 0 && buf[0] == SYNC_ERROR) {
+    buf[n] = '\0';
+    const char *stage = buf + 1;
+    const char *num = stage + strlen(stage) + 1;
+    const char *text = (num < buf + n) ? num + strlen(num) + 1 : "";
+    err.stage = stage;
+    err.errnum = (num < buf + n) ? atoi(num) : 0;
+    snprintf(err.msg, sizeof err.msg, "%s", text < buf + n ? text : "");
+    if (!sb->reported) send_error(sb->id, &err);
+  } else if (!sb->reported) {
+    werr_set(&err, "setup", 0, "sandbox '%s' ended during setup", sb->id);
+    send_error(sb->id, &err);
+  }
+  sb->reported = 1;
+  close(sb->sync_fd);
+  sb->sync_fd = -1;
+}
+
+static void reap(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    struct sandbox *sb = table_find_pid(&sandboxes, pid);
+    if (!sb) continue; /* a user-namespace holder */
+    if (sb->sync_fd >= 0) handle_sync(sb); /* its last word comes before its exit */
+    struct out o;
+    out_begin(&o, "exit");
+    out_add(&o, "id", "%s", sb->id);
+    out_add(&o, "pid", "%d", pid);
+    out_add(&o, "code", "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    out_add(&o, "signal", "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    out_send(&o, WARREN_CTRL_FD);
+    table_remove(&sandboxes, sb);
+  }
+}
+
+/* Reads what is there; dispatches every complete frame. Returns -1 on EOF or a broken frame. */
+static int read_control(void) {
+  static char *buf;
+  static size_t cap, len;
+  if (cap - len < 65536) {
+    cap = cap ? cap * 2 : 1 << 17;
+    buf = realloc(buf, cap);
+    if (!buf) return -1;
+  }
+  ssize_t n = read(WARREN_CTRL_FD, buf + len, cap - len);
+  if (n < 0) return errno == EINTR || errno == EAGAIN ? 0 : -1;
+  if (n == 0) return -1;
+  uint64_t t0 = now_us();
+  len += (size_t)n;
+  size_t off = 0;
+  while (len - off >= 4) {
+    uint32_t size;
+    memcpy(&size, buf + off, 4);
+    if (size > WARREN_FRAME_MAX) return -1;
+    if (len - off - 4 < size) break;
+    char *payload = buf + off + 4;
+    if (msg_parse(payload, size, &request) == 0) {
+      if (!strcmp(request.type, "spawn")) handle_spawn(&request, t0);
+      else if (!strcmp(request.type, "kill")) handle_kill(&request);
+    }
+    off += 4 + size;
+  }
+  memmove(buf, buf + off, len - off);
+  len -= off;
+  return 0;
+}
+
+static int setup_self(char *argv0, int *sigfd) {
+  name_area = argv0;
+  name_len = strlen(argv0) + 1;
+  prctl(PR_SET_NAME, "warren:[spawner]", 0, 0, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct stat st;
+  if (fstat(WARREN_CTRL_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+    fprintf(stderr, "warren-spawner: fd %d is not the control socket; the runner starts this program\n", WARREN_CTRL_FD);
+    return -1;
+  }
+  /* nothing the runner's parent left open may reach a sandbox */
+  syscall(SYS_close_range, WARREN_CTRL_FD + 1, ~0U, 0);
+  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  *sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  return *sigfd < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  int sigfd;
+  if (setup_self(argv[0], &sigfd) < 0) return 2;
+  struct out o;
+  out_begin(&o, "hello");
+  out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
+  out_add(&o, "pid", "%d", getpid());
+  if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
+  static struct pollfd fds[TABLE_MAX + 2];
+  static struct sandbox *owners[TABLE_MAX + 2];
+  for (;;) {
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){.fd = WARREN_CTRL_FD, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    for (size_t i = 0; i < sandboxes.n; i++) {
+      struct sandbox *sb = &sandboxes.items[i];
+      if (sb->sync_fd < 0) continue;
+      owners[n] = sb;
+      fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
+    }
+    if (poll(fds, n, -1) < 0) continue;
+    /* sync sockets before the control socket: table slots move when a request adds or reaping removes */
+    for (nfds_t i = 2; i < n; i++)
+      if (fds[i].revents) handle_sync(owners[i]);
+    if (fds[1].revents) {
+      struct signalfd_siginfo info;
+      while (read(sigfd, &info, sizeof info) == sizeof info) {}
+      reap();
+    }
+    if (fds[0].revents && read_control() < 0) break;
+  }
+  /* the runner is gone: so are its sandboxes */
+  table_kill_all(&sandboxes, SIGKILL);
+  return 0;
+}

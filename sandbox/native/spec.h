@@ -1,0 +1,60 @@
+/* A spawn request, parsed from its frame (see protocol.h). The strings point into the frame's
+ * buffer, which the child inherits as a copy when it is cloned. */
+#ifndef WARREN_SPEC_H
+#define WARREN_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+#include "error.h"
+#include "frame.h"
+
+#define SPEC_MAX 256
+
+struct rlimit_spec {
+  int resource;
+  struct rlimit lim;
+};
+
+struct bind_spec {
+  const char *src;
+  const char *dst;
+  int readonly;
+};
+
+struct stdio_spec {
+  enum { STDIO_INHERIT, STDIO_NULL, STDIO_PATH } kind;
+  const char *path;
+};
+
+struct spec {
+  const char *id;
+  const char *argv[SPEC_MAX + 1];
+  const char *envp[SPEC_MAX + 1];
+  const char *cwd;
+  const char *hostname;
+  const char *rundir;
+  uint64_t tmpfs_size;
+  uint64_t tmpfs_inodes;
+  const char *layers[SPEC_MAX];
+  size_t nlayers;
+  uint32_t uid_base, uid_count;
+  const char *cgroups[16];
+  size_t ncgroups;
+  const char *seccomp;
+  struct rlimit_spec rlimits[16];
+  size_t nrlimits;
+  struct stdio_spec stdio[3];
+  struct bind_spec binds[32];
+  size_t nbinds;
+  const char *masks[64];
+  size_t nmasks;
+  const char *readonly[64];
+  size_t nreadonly;
+};
+
+/* Fills s from a parsed spawn message; bind strings are split in place. */
+int spec_parse(struct msg *m, struct spec *s, struct werr *err);
+
+#endif

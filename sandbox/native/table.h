@@ -1,0 +1,30 @@
+/* The spawner's sandboxes: an unordered array (removal swaps the last in). */
+#ifndef WARREN_TABLE_H
+#define WARREN_TABLE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TABLE_MAX 8192
+
+struct sandbox {
+  char id[64];
+  pid_t pid;
+  int sync_fd;   /* open until the child reports READY or ERROR */
+  int reported;  /* an error was already sent for it */
+  uint64_t t0;   /* when the spawn request arrived, microseconds */
+};
+
+struct table {
+  struct sandbox items[TABLE_MAX];
+  size_t n;
+};
+
+/* NULL when full. */
+struct sandbox *table_add(struct table *t, const char *id, pid_t pid, int sync_fd, uint64_t t0);
+struct sandbox *table_find_id(struct table *t, const char *id);
+struct sandbox *table_find_pid(struct table *t, pid_t pid);
+void table_remove(struct table *t, struct sandbox *sb);
+void table_kill_all(struct table *t, int sig);
+
+#endif

@@ -1,0 +1,93 @@
+/**
+ * warren-spawner protocol, version 1 (the same text heads sandbox/native/protocol.h).
+ *
+ * The runner starts one warren-spawner and talks to it over a unix stream socket on its fd 3.
+ * A frame is a 4-byte little-endian payload length, then the payload: NUL-terminated strings, the
+ * first the message type, the rest `key=value` (keys may repeat: arg, env, layer, ...).
+ *
+ *   runner (TS)                  warren:[spawner]                       child -> warren:[init] (PID 1)
+ *     | spawn id=7 arg=... ------>  |                                        |
+ *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
+ *     |                             |--------------------------------------->| 1. waits for GO on sync
+ *     |                             | pid -> cgroup.procs of each cgroup dir |
+ *     |                             | sync: GO ----------------------------->|
+ *     |                             |                                        | 2. cgroupns, mounts, overlay,
+ *     |                             |                                        |    pivot_root, lo, userns,
+ *     |                             |                                        |    rlimits, caps, seccomp
+ *     |                             |                                        | 3. fork + exec the command
+ *     |                             |<-------- sync: READY or ERROR ---------|
+ *     | <----- spawned id=7 pid= -- |                                        | 4. reap, forward signals,
+ *     | <----- error id=7 stage= -- |                                        |    exit with the command's
+ *     | kill id=7 signal=15 ------> | kill(init)                             |    status (128+sig if killed)
+ *     | <----- exit id=7 code= ---- | SIGCHLD, waitpid                       |
+ *
+ * | direction | type    | fields                                                                  |
+ * |-----------|---------|-------------------------------------------------------------------------|
+ * | to        | spawn   | id, arg+, env*, cwd, hostname, rundir, tmpfs_size, tmpfs_inodes, layer+  |
+ * |           |         | (top first), uid_base, uid_count, cgroup*, seccomp, rlimit* (n:soft:hard)|
+ * |           |         | stdin/stdout/stderr (inherit, null, path:/abs), bind* (src:dst:ro|rw),   |
+ * |           |         | mask*, readonly*                                                         |
+ * | to        | kill    | id, signal                                                               |
+ * | from      | hello   | version, pid (once, at start)                                            |
+ * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |
+ * | from      | error   | id, stage, errno, msg (an exit follows when a child ran)                 |
+ * | from      | exit    | id, pid, code (-1 when killed), signal                                   |
+ */
+export const PROTOCOL_VERSION = 1;
+const FRAME_MAX = 1 << 20;
+
+export type Fields = ReadonlyArray<readonly [string, string | number]>;
+
+export interface Message {
+  readonly type: string;
+  readonly fields: ReadonlyMap<string, readonly string[]>;
+}
+
+export function encodeFrame(type: string, fields: Fields): Buffer {
+  const parts = [type, ...fields.map(([k, v]) => `${k}=${v}`)];
+  for (const p of parts) {
+    if (p.includes('\0')) throw new TypeError(`protocol field contains a NUL byte: ${JSON.stringify(p.slice(0, 40))}`);
+  }
+  const payload = Buffer.from(parts.join('\0') + '\0');
+  if (payload.length > FRAME_MAX) throw new RangeError(`protocol frame of ${payload.length} bytes is over ${FRAME_MAX}`);
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32LE(payload.length, 0);
+  return Buffer.concat([head, payload]);
+}
+
+export function decodePayload(payload: Buffer): Message {
+  const parts = payload.toString('utf8').split('\0');
+  parts.pop(); // the payload ends with a NUL
+  const [type = '', ...rest] = parts;
+  const fields = new Map<string, string[]>();
+  for (const part of rest) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const list = fields.get(key) ?? [];
+    list.push(eq < 0 ? '' : part.slice(eq + 1));
+    fields.set(key, list);
+  }
+  return { type, fields };
+}
+
+/** Splits a byte stream into messages. */
+export class FrameDecoder {
+  #buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Message[] {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    const out: Message[] = [];
+    while (this.#buf.length >= 4) {
+      const size = this.#buf.readUInt32LE(0);
+      if (size > FRAME_MAX) throw new RangeError(`protocol frame of ${size} bytes is over ${FRAME_MAX}`);
+      if (this.#buf.length < 4 + size) break;
+      out.push(decodePayload(this.#buf.subarray(4, 4 + size)));
+      this.#buf = this.#buf.subarray(4 + size);
+    }
+    return out;
+  }
+}
+
+export function field(m: Message, key: string): string | undefined {
+  return m.fields.get(key)?.[0];
+}

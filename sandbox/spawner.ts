@@ -1,0 +1,223 @@
+/**
+ * The TypeScript client of warren-spawner (protocol.ts draws the protocol). One Spawner is one
+ * long-lived C process that clones sandboxes on request: a spawn costs a frame each way, not a
+ * fork of Node. close() ends the control socket, on which the spawner kills what it started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Socket } from 'node:net';
+import { WarrenError } from '../lib/errors.js';
+import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
+
+export const SPAWNER_BINARY = fileURLToPath(new URL('../../sandbox/native/build/warren-spawner', import.meta.url));
+
+export type StdioSpec = 'inherit' | 'null' | { path: string };
+
+export interface SpawnRequest {
+  id: string;
+  argv: readonly string[];
+  env: readonly string[];
+  cwd?: string;
+  hostname?: string;
+  /** An existing, empty dir; the child mounts its scratch tmpfs there, in its own mount namespace. */
+  rundir: string;
+  tmpfs: { sizeBytes: number; inodes: number };
+  /** Overlay lower dirs, top first. */
+  layers: readonly string[];
+  uid: { base: number; count: number };
+  cgroupDirs: readonly string[];
+  seccompPath: string;
+  rlimits?: ReadonlyArray<{ name: string; soft: number | 'unlimited'; hard: number | 'unlimited' }>;
+  stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
+  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+  masked?: readonly string[];
+  readonlyPaths?: readonly string[];
+}
+
+/** How init ended: `code` when it exited, `signal` when a signal killed it. */
+export interface ExitInfo {
+  code: number | null;
+  signal: number | null;
+}
+
+export interface Spawned {
+  readonly pid: number;
+  /** From the spawner receiving the request to the command exec'd, in microseconds. */
+  readonly setupUs: number;
+  readonly exited: Promise<ExitInfo>;
+}
+
+/** A spawn that failed at a named stage (`exec` when the command could not be executed). */
+export class SpawnError extends WarrenError {
+  readonly stage: string;
+  readonly errno: number;
+  constructor(id: string, stage: string, errno: number, msg: string) {
+    super(stage === 'exec' ? 'WARREN_SANDBOX_EXEC' : 'WARREN_SANDBOX_SPAWN', `sandbox ${id}: ${stage}: ${msg}`);
+    this.stage = stage;
+    this.errno = errno;
+  }
+}
+
+interface Pending {
+  resolve(s: Spawned): void;
+  reject(e: Error): void;
+  settled: boolean;
+  exit: { resolve(e: ExitInfo): void; promise: Promise<ExitInfo> };
+}
+
+function stdioField(s: StdioSpec): string {
+  return typeof s === 'string' ? s : `path:${s.path}`;
+}
+
+function requestFields(r: SpawnRequest): Fields {
+  const f: Array<readonly [string, string | number]> = [
+    ['id', r.id],
+    ['rundir', r.rundir],
+    ['tmpfs_size', r.tmpfs.sizeBytes],
+    ['tmpfs_inodes', r.tmpfs.inodes],
+    ['uid_base', r.uid.base],
+    ['uid_count', r.uid.count],
+    ['seccomp', r.seccompPath],
+    ['cwd', r.cwd ?? '/'],
+  ];
+  if (r.hostname) f.push(['hostname', r.hostname]);
+  for (const a of r.argv) f.push(['arg', a]);
+  for (const e of r.env) f.push(['env', e]);
+  for (const l of r.layers) f.push(['layer', l]);
+  for (const c of r.cgroupDirs) f.push(['cgroup', c]);
+  for (const l of r.rlimits ?? []) f.push(['rlimit', `${l.name}:${l.soft}:${l.hard}`]);
+  const [i, o, e] = r.stdio ?? ['null', 'inherit', 'inherit'];
+  f.push(['stdin', stdioField(i)], ['stdout', stdioField(o)], ['stderr', stdioField(e)]);
+  for (const b of r.binds ?? []) f.push(['bind', `${b.src}:${b.dst}:${b.readonly ? 'ro' : 'rw'}`]);
+  for (const m of r.masked ?? []) f.push(['mask', m]);
+  for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
+  return f;
+}
+
+export interface SpawnerOptions {
+  binary?: string;
+  /** The spawner's own stdin, which `stdin: 'inherit'` sandboxes read; its stdout/stderr are inherited. */
+  stdin?: 'inherit' | 'ignore';
+}
+
+export class Spawner {
+  readonly pid: number;
+  #child: ChildProcess;
+  #ctrl: Socket;
+  #pending = new Map<string, Pending>();
+  #closed = false;
+  #gone: Promise<void>;
+
+  private constructor(child: ChildProcess, ctrl: Socket) {
+    this.#child = child;
+    this.#ctrl = ctrl;
+    this.pid = child.pid ?? -1;
+    const decoder = new FrameDecoder();
+    ctrl.on('data', (chunk: Buffer) => {
+      for (const m of decoder.push(chunk)) this.#onMessage(m);
+    });
+    ctrl.on('error', () => {}); // the exit below reports it
+    this.#gone = once(child, 'exit').then(() => this.#failAll(new WarrenError('WARREN_SPAWNER_GONE', 'the spawner exited')));
+  }
+
+  static async start(opts: SpawnerOptions = {}): Promise<Spawner> {
+    const child = spawn(opts.binary ?? SPAWNER_BINARY, [], {
+      argv0: 'warren:[spawner]',
+      stdio: [opts.stdin ?? 'ignore', 'inherit', 'inherit', 'pipe'],
+      env: {},
+    });
+    const ctrl = child.stdio[3] as Socket;
+    const failed = once(child, 'error').then(([err]) => {
+      throw new WarrenError('WARREN_SPAWNER_START', `cannot start the spawner '${opts.binary ?? SPAWNER_BINARY}'`, { cause: err });
+    });
+    const decoder = new FrameDecoder();
+    const hello = new Promise<Message>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        const [m] = decoder.push(chunk);
+        if (m) {
+          ctrl.off('data', onData);
+          resolve(m);
+        }
+      };
+      ctrl.on('data', onData);
+      child.once('exit', (code) => reject(new WarrenError('WARREN_SPAWNER_START', `the spawner exited with ${code} before hello`)));
+    });
+    const m = await Promise.race([hello, failed]);
+    if (m.type !== 'hello' || field(m, 'version') !== String(PROTOCOL_VERSION)) {
+      child.kill('SIGKILL');
+      throw new WarrenError('WARREN_SPAWNER_PROTOCOL', `expected hello version ${PROTOCOL_VERSION}, got ${m.type} ${field(m, 'version')}`);
+    }
+    return new Spawner(child, ctrl);
+  }
+
+  spawn(req: SpawnRequest): Promise<Spawned> {
+    if (this.#closed) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    if (this.#pending.has(req.id)) return Promise.reject(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
+    const frame = encodeFrame('spawn', requestFields(req));
+    return new Promise<Spawned>((resolve, reject) => {
+      let exitResolve!: (e: ExitInfo) => void;
+      const promise = new Promise<ExitInfo>((r) => (exitResolve = r));
+      this.#pending.set(req.id, { resolve, reject, settled: false, exit: { resolve: exitResolve, promise } });
+      this.#ctrl.write(frame);
+    });
+  }
+
+  /** Sends a signal to a sandbox's init (which forwards it to the command, or dies of SIGKILL). */
+  kill(id: string, signal: number): void {
+    if (!this.#closed && this.#pending.has(id)) this.#ctrl.write(encodeFrame('kill', [['id', id], ['signal', signal]]));
+  }
+
+  #onMessage(m: Message): void {
+    const id = field(m, 'id') ?? '';
+    const p = this.#pending.get(id);
+    if (!p) return;
+    if (m.type === 'spawned') {
+      p.settled = true;
+      p.resolve({ pid: Number(field(m, 'pid')), setupUs: Number(field(m, 'us')), exited: p.exit.promise });
+    } else if (m.type === 'error') {
+      const err = new SpawnError(id, field(m, 'stage') ?? '?', Number(field(m, 'errno') ?? 0), field(m, 'msg') ?? '');
+      if (!p.settled) p.reject(err);
+      p.settled = true;
+      // a request refused before any clone gets no exit: nothing ran
+      if (err.stage === 'request') this.#finish(id, { code: null, signal: null });
+    } else if (m.type === 'exit') {
+      const code = Number(field(m, 'code'));
+      const signal = Number(field(m, 'signal'));
+      if (!p.settled) p.reject(new SpawnError(id, 'setup', 0, `init exited during setup (code ${code}, signal ${signal})`));
+      this.#finish(id, { code: code >= 0 ? code : null, signal: signal > 0 ? signal : null });
+    }
+  }
+
+  #finish(id: string, info: ExitInfo): void {
+    this.#pending.get(id)?.exit.resolve(info);
+    this.#pending.delete(id);
+  }
+
+  #failAll(err: Error): void {
+    for (const [id, p] of this.#pending) {
+      if (!p.settled) p.reject(err);
+      this.#finish(id, { code: null, signal: 9 });
+    }
+  }
+
+  /** Ends the control socket: the spawner kills every sandbox it started and exits. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#ctrl.end();
+    }
+    await this.#gone;
+  }
+
+  /** Kills the spawner now; its sandboxes die with it (their init has a parent-death signal). */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    this.#child.kill('SIGKILL');
+    await this.#gone;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
