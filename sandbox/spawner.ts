@@ -41,10 +41,16 @@ export interface ExitInfo {
   signal: number | null;
 }
 
-export interface Spawned {
+export interface Started {
   readonly pid: number;
   /** From the spawner receiving the request to the command exec'd, in microseconds. */
   readonly setupUs: number;
+}
+
+/** A spawn in flight: `ready` when the command was exec'd (or a SpawnError); `exited` always
+ * settles, when init ends or at once when nothing was started. */
+export interface Spawning {
+  readonly ready: Promise<Started>;
   readonly exited: Promise<ExitInfo>;
 }
 
@@ -60,10 +66,10 @@ export class SpawnError extends WarrenError {
 }
 
 interface Pending {
-  resolve(s: Spawned): void;
+  resolve(s: Started): void;
   reject(e: Error): void;
   settled: boolean;
-  exit: { resolve(e: ExitInfo): void; promise: Promise<ExitInfo> };
+  exit(e: ExitInfo): void;
 }
 
 function stdioField(s: StdioSpec): string {
@@ -151,16 +157,18 @@ export class Spawner {
     return new Spawner(child, ctrl);
   }
 
-  spawn(req: SpawnRequest): Promise<Spawned> {
-    if (this.#closed) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
-    if (this.#pending.has(req.id)) return Promise.reject(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
+  spawn(req: SpawnRequest): Spawning {
+    const refuse = (err: WarrenError): Spawning => ({ ready: Promise.reject(err), exited: Promise.resolve({ code: null, signal: null }) });
+    if (this.#closed) return refuse(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    if (this.#pending.has(req.id)) return refuse(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
     const frame = encodeFrame('spawn', requestFields(req));
-    return new Promise<Spawned>((resolve, reject) => {
-      let exitResolve!: (e: ExitInfo) => void;
-      const promise = new Promise<ExitInfo>((r) => (exitResolve = r));
-      this.#pending.set(req.id, { resolve, reject, settled: false, exit: { resolve: exitResolve, promise } });
-      this.#ctrl.write(frame);
+    let exitResolve!: (e: ExitInfo) => void;
+    const exited = new Promise<ExitInfo>((r) => (exitResolve = r));
+    const ready = new Promise<Started>((resolve, reject) => {
+      this.#pending.set(req.id, { resolve, reject, settled: false, exit: exitResolve });
     });
+    this.#ctrl.write(frame);
+    return { ready, exited };
   }
 
   /** Sends a signal to a sandbox's init (which forwards it to the command, or dies of SIGKILL). */
@@ -174,7 +182,7 @@ export class Spawner {
     if (!p) return;
     if (m.type === 'spawned') {
       p.settled = true;
-      p.resolve({ pid: Number(field(m, 'pid')), setupUs: Number(field(m, 'us')), exited: p.exit.promise });
+      p.resolve({ pid: Number(field(m, 'pid')), setupUs: Number(field(m, 'us')) });
     } else if (m.type === 'error') {
       const err = new SpawnError(id, field(m, 'stage') ?? '?', Number(field(m, 'errno') ?? 0), field(m, 'msg') ?? '');
       if (!p.settled) p.reject(err);
@@ -190,7 +198,7 @@ export class Spawner {
   }
 
   #finish(id: string, info: ExitInfo): void {
-    this.#pending.get(id)?.exit.resolve(info);
+    this.#pending.get(id)?.exit(info);
     this.#pending.delete(id);
   }
 

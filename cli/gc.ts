@@ -1,0 +1,18 @@
+/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, temp layers). */
+import { defaultDirs } from '../lib/dirs.js';
+import { WarrenError } from '../lib/errors.js';
+import { detectCgroups } from '../sandbox/cgroups/index.js';
+import { collectGarbage } from '../sandbox/gc.js';
+import { LayerStore } from '../snapshots/index.js';
+
+export async function gc(argv: readonly string[]): Promise<number> {
+  if (argv.length) throw new WarrenError('WARREN_ARG_INVALID', `warren gc takes no arguments, got '${argv[0]}'`);
+  if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren gc needs root (run it with sudo)');
+  const dirs = defaultDirs();
+  const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+  const temp = await new LayerStore(dirs.state).sweepTemp();
+  process.stdout.write(
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${temp} temp layers\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,60 @@
+/**
+ * `warren run`: one command in a fresh sandbox, like `docker run`. Streams stdio, forwards
+ * Ctrl-C and SIGTERM, and exits with the command's code (128+N for a signal, 137 for OOM).
+ * Errors of warren itself exit 125, a command that cannot be executed 126 or 127, as docker does.
+ */
+import os from 'node:os';
+import { defaultDirs } from '../lib/dirs.js';
+import { WarrenError } from '../lib/errors.js';
+import { formatMiB } from '../lib/size.js';
+import { SandboxHost, SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
+import { preflight } from '../sandbox/preflight.js';
+import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
+import { parseRunArgs } from './args.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+async function resolveLayers(state: string, image: string): Promise<string[]> {
+  if (image === NODE_IMAGE) await ensureNodeImage(state);
+  return imageLayerPaths(state, image);
+}
+
+export async function run(argv: readonly string[]): Promise<number> {
+  const args = parseRunArgs(argv);
+  if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
+  preflight();
+  const dirs = defaultDirs();
+  const layers = await resolveLayers(dirs.state, args.image);
+  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore' });
+  let sandbox: Sandbox | undefined;
+  const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
+  try {
+    sandbox = await host.create({
+      argv: args.command,
+      layers,
+      env: args.env,
+      cwd: args.workdir,
+      hostname: args.hostname,
+      limits: { memoryBytes: args.memoryBytes, cpus: args.cpus, pids: args.pids },
+      tmpfs: { sizeBytes: args.tmpfsBytes },
+      stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
+      binds: args.volumes,
+    });
+    for (const sig of FORWARDED) process.on(sig, forward);
+    try {
+      await sandbox.ready();
+    } catch (err) {
+      if (!(err instanceof SpawnError) || err.stage !== 'exec') throw err;
+      process.stderr.write(`warren: ${err.message.replace(/^sandbox \w+: exec: /, '')}\n`);
+    }
+    const exit = await sandbox.exited;
+    if (exit.oomKilled) {
+      process.stderr.write(`killed: out of memory (limit ${formatMiB(args.memoryBytes ?? DEFAULT_LIMITS.memoryBytes)})\n`);
+      return 137;
+    }
+    return exit.code;
+  } finally {
+    for (const sig of FORWARDED) process.off(sig, forward);
+    await host.close();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Numbered leases shared by every warren process on the host: a lease is a file created with
+ * O_EXCL in a directory, holding its owner's pid, so two processes never hold the same number
+ * (uid ranges now, addresses later). A crashed owner's leases stay until `warren gc` finds the
+ * owner dead and sweeps them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoOf, WarrenError } from './errors.js';
+
+export interface Lease {
+  readonly n: number;
+  release(): void;
+}
+
+export class LeaseSet {
+  readonly dir: string;
+  readonly size: number;
+  #next: number;
+
+  constructor(dir: string, size: number) {
+    this.dir = dir;
+    this.size = size;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // start somewhere random so concurrent processes rarely race for the same number
+    this.#next = Math.floor(Math.random() * size);
+  }
+
+  take(owner: string): Lease {
+    for (let i = 0; i < this.size; i++) {
+      const n = (this.#next + i) % this.size;
+      const file = path.join(this.dir, String(n));
+      try {
+        fs.writeFileSync(file, `${process.pid} ${owner}\n`, { flag: 'wx', mode: 0o600 });
+      } catch (err) {
+        if (errnoOf(err) === 'EEXIST') continue;
+        throw new WarrenError('WARREN_LEASE_TAKE', `take lease '${file}'`, { cause: err });
+      }
+      this.#next = (n + 1) % this.size;
+      return { n, release: () => fs.rmSync(file, { force: true }) };
+    }
+    throw new WarrenError('WARREN_LEASE_EXHAUSTED', `all ${this.size} leases in '${this.dir}' are taken`);
+  }
+
+  /** Leases whose owner process is gone: [number, owner text]. */
+  stale(isAlive: (pid: number) => boolean = pidAlive): Array<{ n: number; owner: string }> {
+    const out: Array<{ n: number; owner: string }> = [];
+    for (const name of safeReaddir(this.dir)) {
+      const text = safeRead(path.join(this.dir, name));
+      const [pid, owner = ''] = (text ?? '').trim().split(' ');
+      if (text === undefined || !isAlive(Number(pid))) out.push({ n: Number(name), owner });
+    }
+    return out;
+  }
+
+  drop(n: number): void {
+    fs.rmSync(path.join(this.dir, String(n)), { force: true });
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoOf(err) === 'EPERM';
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function safeRead(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,39 @@
+/** What every sandbox gets unless told otherwise: Docker's choices, written down as data. */
+
+/** Hidden from the sandbox (a file becomes /dev/null, a dir an empty read-only tmpfs), as Docker does. */
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+/** Visible but read-only, as Docker does. */
+export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export const DEFAULT_RLIMITS = [
+  { name: 'nofile', soft: 1024, hard: 4096 },
+  { name: 'core', soft: 0, hard: 0 },
+] as const;
+
+export const DEFAULT_LIMITS = {
+  memoryBytes: 256 * 1024 ** 2,
+  cpus: 1,
+  pids: 256,
+  tmpfsBytes: 64 * 1024 ** 2,
+  tmpfsInodes: 16384,
+} as const;
+
+/** Root inside maps to `base + slot * UID_RANGE` on the host: a different range per sandbox. */
+export const UID_RANGE = 65536;
+export const UID_BASE_DEFAULT = 1_000_000_000;
+export const UID_SLOTS_DEFAULT = 4096;

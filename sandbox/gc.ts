@@ -1,0 +1,60 @@
+/**
+ * What a crashed warren leaves, and its removal. A sandbox's spawner kills it when its runner
+ * dies (control socket EOF, or the parent-death signal), so what remains is host-side state:
+ * cgroups, run dirs and uid leases. A sandbox is garbage when no live process holds its lease.
+ * Running it twice is harmless; it never touches a sandbox whose owner is alive.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Dirs } from '../lib/dirs.js';
+import { LeaseSet, pidAlive } from '../lib/leases.js';
+import type { CgroupDriver } from './cgroups/index.js';
+import { UID_SLOTS_DEFAULT } from './defaults.js';
+
+export interface GcReport {
+  cgroups: string[];
+  rundirs: string[];
+  leases: number;
+}
+
+export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
+  const leases = new LeaseSet(path.join(dirs.run, 'uids'), UID_SLOTS_DEFAULT);
+  const stale = leases.stale(isAlive);
+  const live = new Set<string>();
+  for (const name of safeReaddir(leases.dir)) {
+    const owner = fs.readFileSync(path.join(leases.dir, name), 'utf8').trim().split(' ')[1];
+    if (owner && !stale.some((s) => s.owner === owner)) live.add(owner);
+  }
+  const report: GcReport = { cgroups: [], rundirs: [], leases: 0 };
+  for (const name of await cgroups.list()) {
+    if (live.has(name)) continue;
+    const cg = cgroups.open(name);
+    await cg.killAll();
+    await cg.destroy();
+    report.cgroups.push(name);
+  }
+  const sandboxes = path.join(dirs.run, 'sandboxes');
+  for (const name of safeReaddir(sandboxes)) {
+    if (live.has(name)) continue;
+    try {
+      fs.rmdirSync(path.join(sandboxes, name)); // never recursive: it is only ever an empty mount point
+      report.rundirs.push(name);
+    } catch {
+      // not empty: not ours to judge
+    }
+  }
+  for (const s of stale) {
+    leases.drop(s.n);
+    report.leases++;
+  }
+  if (live.size === 0) await cgroups.removeParent();
+  return report;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * What every sandbox on this host shares: the spawner, the cgroup driver, the compiled seccomp
+ * filter and the uid-range leases. Open one per process; create sandboxes from it. Creating is
+ * the hot path, so everything that can be done once (detecting cgroups, compiling seccomp,
+ * starting the spawner) is done here.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { WarrenError } from '../lib/errors.js';
+import type { Dirs } from '../lib/dirs.js';
+import { LeaseSet } from '../lib/leases.js';
+import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
+import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_PATH,
+  DEFAULT_RLIMITS,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  UID_BASE_DEFAULT,
+  UID_RANGE,
+  UID_SLOTS_DEFAULT,
+} from './defaults.js';
+import { Sandbox } from './sandbox.js';
+import { Spawner, type StdioSpec } from './spawner.js';
+
+export interface SandboxOptions {
+  argv: readonly string[];
+  /** Overlay lower dirs, top first (the image's layers). */
+  layers: readonly string[];
+  /** Added to PATH, HOME and HOSTNAME; nothing of the host's environment is inherited. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  hostname?: string;
+  limits?: CgroupLimits;
+  tmpfs?: { sizeBytes?: number; inodes?: number };
+  stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
+  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+}
+
+export interface HostOptions {
+  dirs: Dirs;
+  /** The spawner's stdin, read by sandboxes with stdio[0] 'inherit' (`warren run -i`). */
+  stdin?: 'inherit' | 'ignore';
+  uidBase?: number;
+  uidSlots?: number;
+}
+
+export class SandboxHost {
+  readonly dirs: Dirs;
+  readonly cgroups: CgroupDriver;
+  readonly seccompPath: string;
+  readonly #spawner: Spawner;
+  readonly #uids: LeaseSet;
+  readonly #uidBase: number;
+  readonly #live = new Set<Sandbox>();
+
+  private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
+    this.dirs = opts.dirs;
+    this.cgroups = cgroups;
+    this.seccompPath = seccompPath;
+    this.#spawner = spawner;
+    this.#uids = new LeaseSet(path.join(opts.dirs.run, 'uids'), opts.uidSlots ?? UID_SLOTS_DEFAULT);
+    this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
+  }
+
+  static async open(opts: HostOptions): Promise<SandboxHost> {
+    if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren needs root to create sandboxes (run it with sudo)');
+    const cgroups = detectCgroups({ parent: opts.dirs.cgroupParent });
+    const seccompPath = compileSeccomp(defaultPolicy(), path.join(opts.dirs.state, 'seccomp'));
+    fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
+    const spawner = await Spawner.start({ stdin: opts.stdin });
+    return new SandboxHost(opts, cgroups, seccompPath, spawner);
+  }
+
+  /** Starts a sandbox; `await sandbox.ready()` for the command to be running. */
+  async create(opts: SandboxOptions): Promise<Sandbox> {
+    const id = `w${randomBytes(6).toString('hex')}`;
+    const lease = this.#uids.take(id);
+    const limits = {
+      memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
+      cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
+      pids: opts.limits?.pids ?? DEFAULT_LIMITS.pids,
+    };
+    let cgroup;
+    try {
+      cgroup = await this.cgroups.create(id, limits);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    const rundir = path.join(this.dirs.run, 'sandboxes', id);
+    fs.mkdirSync(rundir, { mode: 0o700 });
+    const hostname = opts.hostname ?? id.slice(0, 12);
+    const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
+    const spawning = this.#spawner.spawn({
+      id,
+      argv: opts.argv,
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      cwd: opts.cwd ?? '/',
+      hostname,
+      rundir,
+      tmpfs: { sizeBytes: opts.tmpfs?.sizeBytes ?? DEFAULT_LIMITS.tmpfsBytes, inodes: opts.tmpfs?.inodes ?? DEFAULT_LIMITS.tmpfsInodes },
+      layers: opts.layers,
+      uid: { base: this.#uidBase + lease.n * UID_RANGE, count: UID_RANGE },
+      cgroupDirs: cgroup.dirs,
+      seccompPath: this.seccompPath,
+      rlimits: DEFAULT_RLIMITS,
+      stdio: opts.stdio,
+      binds: opts.binds,
+      masked: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    });
+    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, rundir, memoryBytes: limits.memoryBytes });
+    this.#live.add(sandbox);
+    void sandbox.exited.finally(() => this.#live.delete(sandbox));
+    return sandbox;
+  }
+
+  /** Destroys every sandbox still running, then stops the spawner. Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#live].map((s) => s.destroy()));
+    await this.#spawner.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

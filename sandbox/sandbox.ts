@@ -1,0 +1,120 @@
+/**
+ * A sandbox: one command in its own namespaces, cgroup, overlay root and seccomp filter, started
+ * by the spawner. Its states are a closed union; its resources (uid range lease, cgroup, run dir)
+ * are released when init ends, whoever ended it, so a finished sandbox holds nothing.
+ */
+import fs from 'node:fs';
+import type { Cgroup, CgroupStats } from './cgroups/index.js';
+import type { Lease } from '../lib/leases.js';
+import type { ExitInfo, Spawner, Spawning } from './spawner.js';
+
+export type SandboxState = 'starting' | 'running' | 'exited';
+
+export interface SandboxExit {
+  /** As a shell reports it: the command's status, or 128+N when signal N killed it. */
+  readonly code: number;
+  readonly signal: number | null;
+  /** The kernel's OOM killer acted in the sandbox's cgroup. */
+  readonly oomKilled: boolean;
+  readonly stats: CgroupStats | null;
+}
+
+export interface SandboxParts {
+  id: string;
+  spawner: Spawner;
+  spawning: Spawning;
+  cgroup: Cgroup;
+  lease: Lease;
+  rundir: string;
+  memoryBytes: number;
+}
+
+const SIGKILL = 9;
+const SIGTERM = 15;
+
+export class Sandbox {
+  readonly id: string;
+  readonly memoryBytes: number;
+  /** Host pid of the sandbox's init, once running. */
+  pid = -1;
+  /** From the spawn request to the command exec'd, microseconds. */
+  setupUs = 0;
+  #state: SandboxState = 'starting';
+  #parts: SandboxParts;
+  readonly exited: Promise<SandboxExit>;
+
+  constructor(parts: SandboxParts) {
+    this.id = parts.id;
+    this.memoryBytes = parts.memoryBytes;
+    this.#parts = parts;
+    this.exited = parts.spawning.exited.then((info) => this.#release(info));
+    // an unobserved spawn failure is reported through ready(); never an unhandled rejection
+    parts.spawning.ready.catch(() => {});
+  }
+
+  get state(): SandboxState {
+    return this.#state;
+  }
+
+  /** Resolves when the command was exec'd; rejects with the SpawnError of the failed stage. */
+  async ready(): Promise<this> {
+    const started = await this.#parts.spawning.ready;
+    this.pid = started.pid;
+    this.setupUs = started.setupUs;
+    if (this.#state === 'starting') this.#state = 'running';
+    return this;
+  }
+
+  /** Sends a signal to the command (through init); SIGKILL kills the whole sandbox. */
+  kill(signal: number): void {
+    if (this.#state !== 'exited') this.#parts.spawner.kill(this.id, signal);
+  }
+
+  stats(): CgroupStats {
+    return this.#parts.cgroup.stats();
+  }
+
+  /** Kills it now and waits until everything it held is released. Idempotent. */
+  async destroy(): Promise<SandboxExit> {
+    this.kill(SIGKILL);
+    return this.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs, like `docker stop`. Idempotent. */
+  async close(graceMs = 10_000): Promise<SandboxExit> {
+    this.kill(SIGTERM);
+    const timer = setTimeout(() => this.kill(SIGKILL), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  async #release(info: ExitInfo): Promise<SandboxExit> {
+    this.#state = 'exited';
+    const { cgroup, lease, rundir } = this.#parts;
+    let stats: CgroupStats | null = null;
+    try {
+      stats = cgroup.stats();
+    } catch {
+      // a cgroup that vanished has no stats to give; the exit still counts
+    }
+    // init is gone, so the kernel has killed its pid namespace; killAll waits out stragglers
+    await cgroup[Symbol.asyncDispose]();
+    // never recursive: the host side is an empty mount point (the tmpfs lived in the child's namespace)
+    try {
+      fs.rmdirSync(rundir);
+    } catch {
+      // not empty or gone: `warren gc` looks at what is left
+    }
+    lease.release();
+    const signal = info.signal;
+    const code = info.code ?? 128 + (signal ?? SIGKILL);
+    return { code, signal, oomKilled: (stats?.oomKills ?? 0) > 0, stats };
+  }
+}
