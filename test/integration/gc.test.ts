@@ -1,0 +1,68 @@
+/**
+ * A crash of warren (SIGKILL, no cleanup) kills its sandboxes, and `warren gc` removes what is left
+ * on the host: cgroup, run dir, uid lease. Uses its own run dir and cgroup prefix so that the
+ * suite's other sandboxes, alive at the same time, are not involved.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { detectCgroups } from '../../sandbox/cgroups/index.js';
+import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren, WARREN } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function initProcesses(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('warren:[init]');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+t.test('after warren is killed, its sandbox dies and gc removes what is left', { skip: NEEDS_ROOT }, async (t) => {
+  const dirs = testDirs('wrntest-gc');
+  const env = testEnv(dirs);
+  const sandboxes = path.join(dirs.run, 'sandboxes');
+  const uids = path.join(dirs.run, 'uids');
+  const cgroups = detectCgroups({ parent: dirs.cgroupParent });
+
+  const child = spawn(process.execPath, [WARREN, 'run', ...probeVolume(), '--', '/probe/probe', 'sleep', '60'], { env, stdio: 'ignore' });
+  await until('the sandbox to start', () => fs.existsSync(sandboxes) && fs.readdirSync(sandboxes).length === 1);
+  const [id] = fs.readdirSync(sandboxes);
+  await until('its cgroup', () => fs.readdirSync(uids).length === 1);
+  const inits = initProcesses().filter((pid) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id as string));
+  t.equal(inits.length, 1, 'the sandbox init runs');
+
+  child.kill('SIGKILL'); // a crash: no cleanup code of warren runs
+  await until('the sandbox init to die', () => inits.every((pid) => !fs.existsSync(`/proc/${pid}`)));
+  t.pass('the spawner and the sandbox died with warren');
+  t.same(await cgroups.list(), [id], 'the crash left the cgroup');
+  t.same(fs.readdirSync(sandboxes), [id], 'and the run dir');
+  t.equal(fs.readdirSync(uids).length, 1, 'and the uid lease');
+
+  const first = await warren(['gc'], { env });
+  t.equal(first.code, 0, first.stderr);
+  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases/);
+  t.same(await cgroups.list(), [], 'no cgroup left');
+  t.same(fs.readdirSync(sandboxes), [], 'no run dir left');
+  t.same(fs.readdirSync(uids), [], 'no lease left');
+
+  const second = await warren(['gc'], { env });
+  t.equal(second.code, 0, 'a second gc is harmless');
+  t.match(second.stdout, /removed 0 cgroups, 0 run dirs, 0 leases/);
+});

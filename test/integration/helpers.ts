@@ -1,0 +1,82 @@
+/**
+ * Shared by the integration tests (they need root): run the real `warren` CLI with the test's own
+ * dirs and cgroup prefix, and the probe bind-mounted at /probe.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Dirs } from '../../lib/dirs.js';
+import { ensureProbe, PROBE_DIR_IN_SANDBOX } from '../probe/probe.js';
+
+export const WARREN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
+
+export const isRoot = process.getuid?.() === 0;
+export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespaces, cgroups and mounts';
+
+/** The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. */
+export function testDirs(name = 'wrntest'): Dirs {
+  return { state: '/var/tmp/wrntest-state', run: `/run/${name}`, cgroupParent: name };
+}
+
+export function testEnv(dirs: Dirs = testDirs()): NodeJS.ProcessEnv {
+  return { ...process.env, WARREN_STATE_DIR: dirs.state, WARREN_RUN_DIR: dirs.run, WARREN_CGROUP_PARENT: dirs.cgroupParent };
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface WarrenOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  stdio?: StdioOptions;
+  timeoutMs?: number;
+}
+
+/** Runs `warren ARGS` to its end, bounded in time. */
+export function warren(args: readonly string[], opts: WarrenOptions = {}): Promise<Result> {
+  const child = spawn(process.execPath, [WARREN, ...args], {
+    env: opts.env ?? testEnv(),
+    stdio: opts.stdio ?? [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** `-v <probe dir>:/probe:ro` */
+export function probeVolume(): string[] {
+  return ['-v', `${ensureProbe()}:${PROBE_DIR_IN_SANDBOX}:ro`];
+}
+
+/** Runs the probe in a fresh sandbox and parses its one JSON line. */
+export async function probe<T = Record<string, unknown>>(runArgs: readonly string[], probeArgs: readonly string[]): Promise<T & { $: Result }> {
+  const r = await warren(['run', ...probeVolume(), ...runArgs, '--', '/probe/probe', ...probeArgs]);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  let parsed: T;
+  try {
+    parsed = JSON.parse(line) as T;
+  } catch {
+    throw new Error(`probe ${probeArgs.join(' ')} printed no JSON (exit ${r.code}): ${r.stdout} ${r.stderr}`);
+  }
+  return Object.assign(parsed as object, { $: r }) as T & { $: Result };
+}
+
+/** The host uid that root inside maps to, from a uid_map text "0 <host> <count>". */
+export function hostRootUid(uidMap: string): number {
+  const [inside, host] = uidMap.trim().split(/\s+/).map(Number);
+  if (inside !== 0 || host === undefined) throw new Error(`unexpected uid_map '${uidMap}'`);
+  return host;
+}

@@ -1,0 +1,65 @@
+/**
+ * Run by tap after the whole suite (package.json "tap.after"): nothing that any test's sandboxes
+ * made may be left, neither cgroups, mounts, run dirs, leases nor processes. A leak here means a
+ * cleanup path has a bug. It then removes the suite's own (empty) parent dirs.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+
+const PREFIX = 'wrntest';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+function cgroupParents(): string[] {
+  const out: string[] = [];
+  const roots = fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers'))
+    ? [CGROUP_ROOT]
+    : fs.readdirSync(CGROUP_ROOT).map((d) => path.join(CGROUP_ROOT, d));
+  for (const root of roots) {
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const e of entries) if (e.startsWith(PREFIX)) out.push(path.join(root, e));
+  }
+  return out;
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
+t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
+  const procs = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /warren:\[(spawner|init)\]/.test(l));
+  t.same(procs, [], 'no spawner or init process');
+  const leftCgroups = cgroupParents().flatMap((p) => subdirs(p).map((s) => path.join(p, s)));
+  t.same(leftCgroups, [], 'no sandbox cgroup');
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(PREFIX));
+  t.same(mounts, [], 'no mount');
+  const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX));
+  for (const d of runDirs) {
+    for (const sub of ['sandboxes', 'uids']) {
+      t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
+    }
+  }
+  // the suite's own empty parents go; a sandbox cgroup left above would make rmdir fail loudly
+  for (const p of cgroupParents()) fs.rmdirSync(p);
+  for (const d of runDirs) fs.rmSync(path.join('/run', d), { recursive: true, force: true });
+});
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
