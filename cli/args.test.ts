@@ -1,0 +1,45 @@
+import t from 'tap';
+import { isWarrenError } from '../lib/errors.js';
+import { parseRunArgs } from './args.js';
+
+t.test('options before the command, the rest is the command', async (t) => {
+  const a = parseRunArgs(['--memory', '64m', '--cpus=0.5', '-e', 'A=1', '--env=B=two=2', '-i', '-v', '/a:/b:ro', 'node', '-e', '1']);
+  t.equal(a.memoryBytes, 64 * 1024 * 1024);
+  t.equal(a.cpus, 0.5);
+  t.same(a.env, { A: '1', B: 'two=2' });
+  t.equal(a.interactive, true);
+  t.same(a.volumes, [{ src: '/a', dst: '/b', readonly: true }]);
+  t.same(a.command, ['node', '-e', '1'], "the command's own options stay its own");
+  t.equal(a.image, 'node', 'the default image');
+});
+
+t.test('-- ends the options', async (t) => {
+  t.same(parseRunArgs(['--', '--memory', 'x']).command, ['--memory', 'x']);
+});
+
+const bad: Array<[string[], RegExp]> = [
+  [['--memory', 'abc', 'x'], /invalid memory limit 'abc'/],
+  [['--memory', '0', 'x'], /invalid memory limit '0'/],
+  [['--cpus', '0', 'x'], /invalid cpus '0'/],
+  [['--cpus', 'half', 'x'], /invalid cpus 'half'/],
+  [['--pids', '1.5', 'x'], /invalid pids limit '1.5'/],
+  [['--tmpfs', '-1m', 'x'], /invalid tmpfs size '-1m'/],
+  [['-v', 'relative:/b', 'x'], /invalid volume 'relative:\/b'/],
+  [['-v', '/a:/b:rx', 'x'], /invalid volume/],
+  [['-e', '1BAD=x', 'x'], /invalid env '1BAD=x'/],
+  [['--hostname', 'bad host', 'x'], /invalid hostname/],
+  [['-w', 'rel', 'x'], /invalid workdir 'rel'/],
+  [['--nope', 'x'], /unknown option '--nope'/],
+  [['--memory'], /option '--memory' needs a value/],
+  [[], /no command given/],
+];
+for (const [args, message] of bad) {
+  t.test(`refuses ${JSON.stringify(args)}`, async (t) => {
+    t.throws(() => parseRunArgs(args), message);
+    try {
+      parseRunArgs(args);
+    } catch (err) {
+      t.ok(isWarrenError(err), 'a WarrenError with a stable code');
+    }
+  });
+}
