@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import t from 'tap';
+import { fakeKernel } from './fake-kernel.test.js';
+import type { CgroupLimits } from './types.js';
+
+const UNLIMITED = '9223372036854771712';
+const MiB = 1 << 20;
+
+// limits -> file contents, relative to the hierarchy root (memory/, cpu/ or cpu,cpuacct/, pids/).
+const LIMITS: { name: string; limits: CgroupLimits; swap?: boolean; files: Record<string, string> }[] = [
+  {
+    name: 'all three',
+    limits: { memoryBytes: 64 * MiB, cpus: 0.5, pids: 32 },
+    files: {
+      'memory/memory.limit_in_bytes': '67108864',
+      'memory/memory.memsw.limit_in_bytes': '67108864',
+      'cpu/cpu.cfs_period_us': '100000',
+      'cpu/cpu.cfs_quota_us': '50000',
+      'pids/pids.max': '32',
+    },
+  },
+  {
+    name: 'no swap accounting: memsw absent, not an error',
+    limits: { memoryBytes: 64 * MiB },
+    swap: false,
+    files: { 'memory/memory.limit_in_bytes': '67108864', 'cpu/cpu.cfs_quota_us': '-1', 'pids/pids.max': 'max' },
+  },
+  {
+    name: 'more than one core, quota rounded',
+    limits: { cpus: 1.333333 },
+    files: { 'cpu/cpu.cfs_quota_us': '133333', 'memory/memory.limit_in_bytes': UNLIMITED, 'memory/memory.memsw.limit_in_bytes': UNLIMITED },
+  },
+  {
+    name: 'nothing: kernel defaults stay',
+    limits: {},
+    files: { 'memory/memory.limit_in_bytes': UNLIMITED, 'cpu/cpu.cfs_quota_us': '-1', 'pids/pids.max': 'max' },
+  },
+];
+
+for (const coMount of [false, true]) {
+  t.test(`limits -> files${coMount ? ', cpu,cpuacct co-mounted' : ''}`, async (t) => {
+    for (const c of LIMITS) {
+      const k = fakeKernel(t, { version: 1, coMount, swap: c.swap ?? true });
+      await k.driver().create('sb', c.limits);
+      for (const [rel, want] of Object.entries(c.files)) {
+        const [h, file] = rel.split('/') as [string, string];
+        const hier = coMount && h === 'cpu' ? 'cpu,cpuacct' : h;
+        t.equal(k.read(`${k.root}/${hier}/warren/sb/${file}`), want, `${c.name}: ${rel}`);
+      }
+      if (c.swap === false) t.notOk(fs.existsSync(`${k.root}/memory/warren/sb/memory.memsw.limit_in_bytes`));
+    }
+  });
+}
+
+t.test('a cgroup left in one hierarchy by a crash: create fails, keeps it, removes its own', async (t) => {
+  const k = fakeKernel(t, { version: 1 });
+  const driver = k.driver();
+  fs.mkdirSync(`${k.root}/pids/warren/sb`, { recursive: true });
+  await t.rejects(driver.create('sb', {}), { code: 'WARREN_CGROUP_CREATE', message: `create cgroup 'sb': mkdir '${k.root}/pids/warren/sb': EEXIST` });
+  for (const h of ['memory', 'cpu', 'cpuacct']) t.notOk(fs.existsSync(`${k.root}/${h}/warren/sb`), h);
+  t.ok(fs.existsSync(`${k.root}/pids/warren/sb`));
+  t.same(await driver.list(), ['sb'], 'gc sees it: list is the union over hierarchies');
+});
+
+t.test('a rejected memory limit names memory.limit_in_bytes', async (t) => {
+  const k = fakeKernel(t, { version: 1 });
+  k.broken.add('memory.limit_in_bytes');
+  await t.rejects(k.driver().create('sb', { memoryBytes: MiB }), { message: /write '1048576' to '.*\/memory\/warren\/sb\/memory\.limit_in_bytes': EISDIR$/ });
+});
+
+t.test('stats from the v1 files', async (t) => {
+  const k = fakeKernel(t, { version: 1 });
+  const cg = await k.driver().create('sb', {});
+  const m = `${k.root}/memory/warren/sb`;
+  k.put(`${k.root}/cpuacct/warren/sb/cpuacct.usage`, '1234567891\n');
+  k.put(`${m}/memory.max_usage_in_bytes`, '52428800\n');
+  k.put(`${m}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
+  k.put(`${k.root}/pids/warren/sb/pids.current`, '7\n');
+  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: 52428800, oomKills: 3, pidsCurrent: 7 });
+
+  // Before 4.13 there is no oom_kill line; past 2^53 ns (BigInt) the usage still converts.
+  k.put(`${m}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\n');
+  k.put(`${k.root}/cpuacct/warren/sb/cpuacct.usage`, '90071992547409930000\n');
+  fs.rmSync(`${k.root}/pids/warren/sb/pids.current`);
+  fs.rmSync(`${m}/memory.max_usage_in_bytes`);
+  t.same(cg.stats(), { cpuUsageUsec: 90071992547409930, memoryPeakBytes: null, oomKills: 0, pidsCurrent: null });
+
+  fs.rmSync(`${m}/memory.oom_control`);
+  t.equal(cg.stats().oomKills, 0, 'no oom_control at all');
+
+  fs.rmSync(`${k.root}/cpuacct/warren/sb/cpuacct.usage`);
+  t.throws(() => cg.stats(), { code: 'WARREN_CGROUP_STATS', message: `stats of cgroup 'sb': read '${k.root}/cpuacct/warren/sb/cpuacct.usage': ENOENT` });
+});
+
+t.test('stats read cpu time from cpu,cpuacct when co-mounted', async (t) => {
+  const k = fakeKernel(t, { version: 1, coMount: true });
+  const cg = await k.driver().create('sb', {});
+  t.equal(cg.dirs.length, 3);
+  k.put(`${k.root}/cpu,cpuacct/warren/sb/cpuacct.usage`, '5000\n');
+  t.equal(cg.stats().cpuUsageUsec, 5);
+});
