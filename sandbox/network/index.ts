@@ -1,0 +1,28 @@
+/**
+ * Sandbox networking, the TypeScript half (the per-sandbox veth work is netlink, in C:
+ * sandbox/native/netlink.h). Once per warren start:
+ *
+ *   checkSubnetFree(subnet, await readRoutes(), { bridge });      // refuse overlapping subnets
+ *   await ensureBridge({ name: bridge, address: '10.88.0.1/16' });
+ *   await applyRules(rulesetScript({ bridge, subnet }));
+ *   const ipam = new Ipam({ subnet, runDir });
+ *
+ * Per sandbox: ipam.allocate(id), then one `applyRules(sandboxElements('add', net))` batch (and
+ * 'delete' when it goes), release().
+ */
+export { type Ipv4Net, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+export { type AddressLease, Ipam, type IpamOptions } from './ipam.js';
+export { checkSubnetFree, parseRoutes, readRoutes, type Route } from './routes.js';
+export {
+  applyRules,
+  BLOCKED_RANGES,
+  checkSandboxNet,
+  deleteTableScript,
+  type Egress,
+  type Publish,
+  rulesetScript,
+  type RulesetOptions,
+  sandboxElements,
+  type SandboxNet,
+} from './nftables.js';
+export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';

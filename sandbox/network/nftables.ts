@@ -1,0 +1,203 @@
+/**
+ * The nftables table that keeps sandboxes in their lane. `rulesetScript` is generated once per
+ * warren start and loaded with one `nft -f -`; what changes per sandbox (its egress and published
+ * ports) lives in sets and maps, updated by `sandboxElements` batches, never by adding rules.
+ *
+ * Chains and why each rule sits where it does:
+ *  - input (host as destination): from the bridge only replies get in (ct established,related).
+ *    Nothing for `-p` is needed here: published ports are DNAT'ed in prerouting, before routing,
+ *    so they go through forward; the one exception is the host's own connection to a published
+ *    port (output DNAT below), whose replies come back from the bridge, hence the replies rule.
+ *  - forward: bridge -> bridge is dropped (sandbox to sandbox through the gateway; bridge port
+ *    isolation already stops it at L2). Into the bridge: replies, and new connections only when
+ *    DNAT'ed by the publish map. Out of the bridge: replies first (a published port's client may
+ *    sit on a private LAN), then private, link-local (metadata 169.254.169.254), loopback,
+ *    multicast and reserved destinations dropped, then `public` sandboxes and allowlisted
+ *    (sandbox . destination) pairs accepted, and everything else dropped: egress `none` is simply
+ *    no element, so a sandbox the table does not know gets nothing (fail closed).
+ *  - prerouting (nat): `-p HOSTPORT:PORT` from outside: DNAT when the host is the destination.
+ *  - output (nat): the same for the host's own connections (curl localhost:HOSTPORT). For a
+ *    127.0.0.1 destination the kernel then routes a 127.0.0.1 source out of the bridge, which it
+ *    only does with net.ipv4.conf.<bridge>.route_localnet=1; postrouting masquerades it to the
+ *    gateway address. route_localnet lets the bridge's side send to 127/8 too, which input drops.
+ *  - postrouting (nat): masquerade what sandboxes send out of the host (public and allowlisted
+ *    egress: nothing else passes forward), optionally only through `uplink`.
+ */
+import { spawn } from 'node:child_process';
+import { WarrenError } from '../../lib/errors.js';
+import { formatCidr, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+
+/** Destinations no sandbox reaches, whatever its egress. */
+export const BLOCKED_RANGES: readonly string[] = [
+  '0.0.0.0/8', // "this network"
+  '10.0.0.0/8', // private
+  '100.64.0.0/10', // carrier-grade NAT
+  '127.0.0.0/8', // loopback
+  '169.254.0.0/16', // link-local, cloud metadata 169.254.169.254
+  '172.16.0.0/12', // private
+  '192.168.0.0/16', // private
+  '224.0.0.0/4', // multicast
+  '240.0.0.0/4', // reserved and broadcast
+];
+
+export interface RulesetOptions {
+  /** nftables table name in family inet; 'warren' in production, 'wrntest…' in tests */
+  table?: string;
+  bridge?: string;
+  /** the sandbox subnet, '10.88.0.0/16' */
+  subnet: string;
+  /** masquerade only out of this interface (the default route's); any but the bridge if unset */
+  uplink?: string;
+}
+
+export type Egress = 'none' | 'public' | { allow: readonly string[] };
+
+export interface Publish {
+  proto: 'tcp' | 'udp';
+  hostPort: number;
+  port: number;
+}
+
+export interface SandboxNet {
+  ip: string;
+  egress: Egress;
+  publish?: readonly Publish[];
+}
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+function checkOptions(o: RulesetOptions): Required<Omit<RulesetOptions, 'uplink'>> & { uplink?: string } {
+  const table = o.table ?? 'warren';
+  const bridge = o.bridge ?? 'warren0';
+  if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
+  for (const dev of [bridge, o.uplink ?? 'lo']) {
+    if (!IFNAME.test(dev)) throw new WarrenError('WARREN_NET_NFT_NAME', `interface name '${dev}' is not valid`);
+  }
+  parseCidr(o.subnet, { strict: true });
+  return { table, bridge, subnet: o.subnet, uplink: o.uplink };
+}
+
+/**
+ * The whole table as an `nft -f` script. Idempotent and safe to re-apply while sandboxes run:
+ * sets and maps are `add`ed (kept, with their elements), chains are flushed and refilled, all in
+ * one transaction.
+ */
+export function rulesetScript(options: RulesetOptions): string {
+  const { table, bridge, subnet, uplink } = checkOptions(options);
+  const T = `inet ${table}`;
+  const br = JSON.stringify(bridge);
+  const chains: Array<[string, string, string[]]> = [
+    ['input', 'type filter hook input priority filter; policy accept;', [
+      `iifname ${br} ct state established,related accept`,
+      `iifname ${br} drop`,
+    ]],
+    ['forward', 'type filter hook forward priority filter; policy accept;', [
+      `iifname ${br} oifname ${br} drop`,
+      `oifname ${br} ct state established,related accept`,
+      `oifname ${br} ct status dnat accept`,
+      `oifname ${br} drop`,
+      `iifname ${br} ct state established,related accept`,
+      `iifname ${br} ip daddr @blocked drop`,
+      `iifname ${br} ip saddr @egress_public accept`,
+      `iifname ${br} ip saddr . ip daddr @egress_allow accept`,
+      `iifname ${br} drop`,
+    ]],
+    ['prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [
+      `iifname != ${br} fib daddr type local dnat ip to meta l4proto . th dport map @publish`,
+    ]],
+    ['output', 'type nat hook output priority -100; policy accept;', [
+      'fib daddr type local dnat ip to meta l4proto . th dport map @publish',
+    ]],
+    ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
+      `oifname ${br} ip saddr 127.0.0.0/8 masquerade`,
+      `ip saddr ${subnet} oifname ${uplink ? JSON.stringify(uplink) : `!= ${br}`} masquerade`,
+    ]],
+  ];
+  const lines = [
+    `# warren: sandbox isolation for bridge ${bridge}, subnet ${subnet}. Generated; see nftables.ts.`,
+    `add table ${T}`,
+    `add set ${T} blocked { type ipv4_addr; flags interval; }`,
+    `flush set ${T} blocked`,
+    `add element ${T} blocked { ${BLOCKED_RANGES.join(', ')} }`,
+    `add set ${T} egress_public { type ipv4_addr; }`,
+    `add set ${T} egress_allow { type ipv4_addr . ipv4_addr; flags interval; }`,
+    `add map ${T} publish { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
+  ];
+  for (const [name, hook, rules] of chains) {
+    lines.push(`add chain ${T} ${name} { ${hook} }`, `flush chain ${T} ${name}`);
+    for (const rule of rules) lines.push(`add rule ${T} ${name} ${rule}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Removes the whole table (warren's last stop; tests). */
+export function deleteTableScript(table = 'warren'): string {
+  if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
+  return `delete table inet ${table}\n`;
+}
+
+/** Checks a sandbox's network spec; allowlist entries must not fall in a blocked range. */
+export function checkSandboxNet(s: SandboxNet): void {
+  parseIpv4(s.ip);
+  if (typeof s.egress === 'object') {
+    for (const cidr of s.egress.allow) {
+      const net = parseCidr(cidr);
+      const blocked = BLOCKED_RANGES.find((b) => overlaps(parseCidr(b), net));
+      if (blocked) {
+        throw new WarrenError('WARREN_NET_EGRESS_BLOCKED', `egress allowlist entry ${cidr} overlaps blocked range ${blocked}`);
+      }
+    }
+  } else if (s.egress !== 'none' && s.egress !== 'public') {
+    throw new WarrenError('WARREN_NET_EGRESS', `egress '${String(s.egress)}' is not none, public or { allow }`);
+  }
+  for (const p of s.publish ?? []) {
+    if ((p.proto !== 'tcp' && p.proto !== 'udp') || !isPort(p.hostPort) || !isPort(p.port)) {
+      throw new WarrenError('WARREN_NET_PUBLISH', `publish ${p.proto}/${p.hostPort}:${p.port} is not proto/1-65535:1-65535`);
+    }
+  }
+}
+
+function isPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+/**
+ * The element commands for one sandbox: `add` when it starts, `delete` when it goes. Both must be
+ * exact (nft 1.0.6 has no `destroy element`), so the caller keeps the spec it added. A published
+ * host port already taken makes the whole batch fail: nft reports "File exists".
+ */
+export function sandboxElements(verb: 'add' | 'delete', s: SandboxNet, table = 'warren'): string {
+  checkSandboxNet(s);
+  const T = `inet ${table}`;
+  const out: string[] = [];
+  if (s.egress === 'public') out.push(`${verb} element ${T} egress_public { ${s.ip} }`);
+  if (typeof s.egress === 'object' && s.egress.allow.length > 0) {
+    const pairs = s.egress.allow.map((c) => `${s.ip} . ${canonical(parseCidr(c))}`);
+    out.push(`${verb} element ${T} egress_allow { ${pairs.join(', ')} }`);
+  }
+  const published = (s.publish ?? []).map((p) => `${p.proto} . ${p.hostPort} : ${s.ip} . ${p.port}`);
+  if (published.length > 0) out.push(`${verb} element ${T} publish { ${published.join(', ')} }`);
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+function canonical(net: Ipv4Net): string {
+  return net.prefix === 32 ? formatCidr(net).slice(0, -3) : formatCidr(net);
+}
+
+/** Runs `nft -f -` once with `script` on stdin; the whole script is one transaction. */
+export function applyRules(script: string, nftBinary = 'nft'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(nftBinary, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err) => reject(new WarrenError('WARREN_NET_NFT', `run '${nftBinary} -f -'`, { cause: err })));
+    child.on('close', (code) => {
+      if (code === 0) return resolve();
+      const first = stderr.trim().split('\n').slice(0, 3).join(' | ');
+      reject(new WarrenError('WARREN_NET_NFT', `'${nftBinary} -f -' exited with ${code}: ${first}`));
+    });
+    child.stdin.on('error', () => {}); // an early exit is reported by 'close'
+    child.stdin.end(script);
+  });
+}
