@@ -43,3 +43,17 @@ for (const [args, message] of bad) {
     }
   });
 }
+
+t.test('network options', async (t) => {
+  const a = parseRunArgs(['--net', 'bridge', '--egress', '198.51.100.0/24,203.0.113.7', '-p', '18080:8080', '-p', '5353:53/udp', 'x']);
+  t.equal(a.net, 'bridge');
+  t.same(a.egress, { allow: ['198.51.100.0/24', '203.0.113.7'] });
+  t.same(a.publish, [{ proto: 'tcp', hostPort: 18080, port: 8080 }, { proto: 'udp', hostPort: 5353, port: 53 }]);
+  t.equal(parseRunArgs(['x']).net, 'none', 'loopback only by default');
+  t.equal(parseRunArgs(['--net=bridge', 'x']).egress, 'none', 'no egress by default');
+  t.throws(() => parseRunArgs(['--egress', 'public', 'x']), /need --net bridge/);
+  t.throws(() => parseRunArgs(['-p', '1:2', 'x']), /need --net bridge/);
+  t.throws(() => parseRunArgs(['--net', 'host', 'x']), /invalid net 'host'/);
+  t.throws(() => parseRunArgs(['--net', 'bridge', '--egress', 'everything', 'x']), /invalid egress 'everything'/);
+  t.throws(() => parseRunArgs(['--net', 'bridge', '-p', '70000:80', 'x']), /invalid publish '70000:80'/);
+});

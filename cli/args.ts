@@ -4,6 +4,7 @@
  */
 import { WarrenError } from '../lib/errors.js';
 import { parseSize } from '../lib/size.js';
+import type { Egress, Publish } from '../sandbox/index.js';
 
 export interface RunArgs {
   image: string;
@@ -16,10 +17,16 @@ export interface RunArgs {
   interactive: boolean;
   workdir?: string;
   volumes: Array<{ src: string; dst: string; readonly: boolean }>;
+  net: 'none' | 'bridge';
+  egress: Egress;
+  publish: Publish[];
   command: string[];
 }
 
-const WITH_VALUE = new Set(['--image', '--memory', '-m', '--cpus', '--pids', '--tmpfs', '--hostname', '-h', '--env', '-e', '--workdir', '-w', '--volume', '-v']);
+const WITH_VALUE = new Set([
+  '--image', '--memory', '-m', '--cpus', '--pids', '--tmpfs', '--hostname', '-h', '--env', '-e', '--workdir', '-w',
+  '--volume', '-v', '--net', '--network', '--egress', '--publish', '-p',
+]);
 
 function bad(message: string): never {
   throw new WarrenError('WARREN_ARG_INVALID', message);
@@ -41,8 +48,29 @@ function parseVolume(text: string): RunArgs['volumes'][number] {
   return { src, dst, readonly: mode === 'ro' };
 }
 
+/** none | public | CIDR,CIDR... */
+function parseEgress(text: string): Egress {
+  if (text === 'none' || text === 'public') return text;
+  const allow = text.split(',').map((c) => c.trim());
+  for (const c of allow) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(c)) bad(`invalid egress '${text}': expected none, public or a list of CIDRs`);
+  }
+  return { allow };
+}
+
+/** HOSTPORT:PORT[/tcp|/udp], as docker's -p */
+function parsePublish(text: string): Publish {
+  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(text);
+  const hostPort = Number(m?.[1]);
+  const port = Number(m?.[2]);
+  const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+  if (!m || !ok(hostPort) || !ok(port)) bad(`invalid publish '${text}': expected HOSTPORT:PORT[/tcp|/udp]`);
+  return { proto: (m[3] as 'tcp' | 'udp' | undefined) ?? 'tcp', hostPort, port };
+}
+
 export function parseRunArgs(argv: readonly string[]): RunArgs {
-  const out: RunArgs = { image: 'node', env: {}, interactive: false, volumes: [], command: [] };
+  const out: RunArgs = { image: 'node', env: {}, interactive: false, volumes: [], net: 'none', egress: 'none', publish: [], command: [] };
+  let egressGiven = false;
   let i = 0;
   for (; i < argv.length; i++) {
     let arg = argv[i] as string;
@@ -75,6 +103,12 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--hostname': case '-h': out.hostname = value; break;
       case '--workdir': case '-w': if (!value.startsWith('/')) bad(`invalid workdir '${value}': expected an absolute path`); out.workdir = value; break;
       case '--volume': case '-v': out.volumes.push(parseVolume(value)); break;
+      case '--net': case '--network':
+        if (value !== 'none' && value !== 'bridge') bad(`invalid net '${value}': expected none or bridge`);
+        out.net = value;
+        break;
+      case '--egress': out.egress = parseEgress(value); egressGiven = true; break;
+      case '--publish': case '-p': out.publish.push(parsePublish(value)); break;
       case '--env': case '-e': {
         const k = value.indexOf('=');
         const key = k < 0 ? value : value.slice(0, k);
@@ -86,6 +120,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
     }
   }
+  if (out.net === 'none' && (egressGiven || out.publish.length)) bad('--egress and --publish need --net bridge');
   out.command = argv.slice(i) as string[];
   if (out.command.length === 0) bad('no command given: warren run [options] -- COMMAND [ARGS...]');
   if (out.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(out.hostname)) bad(`invalid hostname '${out.hostname}'`);

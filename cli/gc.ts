@@ -12,7 +12,7 @@ export async function gc(argv: readonly string[]): Promise<number> {
   const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   const temp = await new LayerStore(dirs.state).sweepTemp();
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${temp} temp layers\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${temp} temp layers\n`,
   );
   return 0;
 }

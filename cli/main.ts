@@ -3,6 +3,8 @@
  */
 import { isWarrenError } from '../lib/errors.js';
 import { gc } from './gc.js';
+import { bench } from './bench.js'; // BENCH-TEMP
+import { image } from './image.js';
 import { run } from './run.js';
 
 const USAGE = `usage: warren <command> [options]
@@ -18,7 +20,15 @@ commands:
       -e, --env K=V     environment variable (repeatable)
       -w, --workdir DIR working directory inside
       -v, --volume /host:/inside[:ro]  bind mount (repeatable)
+      --net none|bridge loopback only (default), or a veth on the bridge
+      --egress none|public|CIDR,...  what a bridged sandbox may reach (default none)
+      -p, --publish HOSTPORT:PORT[/udp]  publish a sandbox port on the host
       -i, --interactive pass stdin
+  image import [--max-size SIZE] NAME FILE   a root fs tarball (.tar or .tar.gz) becomes image NAME
+                        (default limit 2g, compressed and uncompressed)
+  image ls [--json]     images: name, layers, size on disk, creation time
+  image rm NAME         remove an image (its layers stay until image gc)
+  image gc [--now]      remove layers no image uses (--now: also those younger than 60 s)
   gc                  remove what a crashed warren left behind
 `;
 
@@ -32,6 +42,9 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'gc':
       return gc(rest);
+    case 'bench': return bench(rest); // BENCH-TEMP
+    case 'image':
+      return image(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -39,6 +39,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       tmpfs: { sizeBytes: args.tmpfsBytes },
       stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
       binds: args.volumes,
+      net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
     });
     for (const sig of FORWARDED) process.on(sig, forward);
     try {

@@ -1,15 +1,19 @@
 /**
- * Where warren keeps things on the host. Everything is overridable so that
- * tests use their own prefix and dirs and never touch a real installation.
+ * Where warren keeps things on the host, and the names it gives host-wide objects. Everything is
+ * overridable so that tests use their own prefix and dirs and never touch a real installation.
  *
  *   state  /var/lib/warren   layers, images, seccomp cache   WARREN_STATE_DIR
- *   run    /run/warren       per-sandbox run dirs, slots     WARREN_RUN_DIR
+ *   run    /run/warren       per-sandbox run dirs, leases    WARREN_RUN_DIR
  *   cgroup warren            parent cgroup under each root   WARREN_CGROUP_PARENT
+ *   bridge warren0           the sandboxes' bridge           WARREN_BRIDGE
+ *   table  warren            the nftables table (inet)       WARREN_NFT_TABLE
+ *   subnet 10.88.0.0/16      the sandboxes' addresses        WARREN_SUBNET
  */
 export interface Dirs {
   readonly state: string;
   readonly run: string;
   readonly cgroupParent: string;
+  readonly net: { readonly bridge: string; readonly table: string; readonly subnet: string };
 }
 
 export function defaultDirs(env: NodeJS.ProcessEnv = process.env): Dirs {
@@ -17,5 +21,10 @@ export function defaultDirs(env: NodeJS.ProcessEnv = process.env): Dirs {
     state: env.WARREN_STATE_DIR || '/var/lib/warren',
     run: env.WARREN_RUN_DIR || '/run/warren',
     cgroupParent: env.WARREN_CGROUP_PARENT || 'warren',
+    net: {
+      bridge: env.WARREN_BRIDGE || 'warren0',
+      table: env.WARREN_NFT_TABLE || 'warren',
+      subnet: env.WARREN_SUBNET || '10.88.0.0/16',
+    },
   };
 }

@@ -10,11 +10,13 @@ import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
 import type { CgroupDriver } from './cgroups/index.js';
 import { UID_SLOTS_DEFAULT } from './defaults.js';
+import { SandboxNetwork } from './network/index.js';
 
 export interface GcReport {
   cgroups: string[];
   rundirs: string[];
   leases: number;
+  addresses: number;
 }
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
@@ -25,7 +27,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     const owner = fs.readFileSync(path.join(leases.dir, name), 'utf8').trim().split(' ')[1];
     if (owner && !stale.some((s) => s.owner === owner)) live.add(owner);
   }
-  const report: GcReport = { cgroups: [], rundirs: [], leases: 0 };
+  const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0 };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;
     const cg = cgroups.open(name);
@@ -47,6 +49,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     leases.drop(s.n);
     report.leases++;
   }
+  report.addresses = await SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive);
   if (live.size === 0) await cgroups.removeParent();
   return report;
 }

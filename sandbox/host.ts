@@ -11,7 +11,9 @@ import { WarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
+import { SandboxNetwork, type Attachment, type Egress, type Publish } from './network/index.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
+import { etcFiles, hostNameservers } from './etc-files.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_PATH,
@@ -37,6 +39,8 @@ export interface SandboxOptions {
   tmpfs?: { sizeBytes?: number; inodes?: number };
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+  /** A veth on the bridge, with this egress and these published ports; absent: loopback only. */
+  net?: { egress: Egress; publish?: readonly Publish[] };
 }
 
 export interface HostOptions {
@@ -55,6 +59,7 @@ export class SandboxHost {
   readonly #uids: LeaseSet;
   readonly #uidBase: number;
   readonly #live = new Set<Sandbox>();
+  #network: Promise<SandboxNetwork> | undefined;
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
@@ -90,9 +95,18 @@ export class SandboxHost {
       lease.release();
       throw err;
     }
+    let net: Attachment | undefined;
+    try {
+      if (opts.net) net = await (await this.#openNetwork()).attach(id, opts.net);
+    } catch (err) {
+      await cgroup[Symbol.asyncDispose]();
+      lease.release();
+      throw err;
+    }
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
     fs.mkdirSync(rundir, { mode: 0o700 });
     const hostname = opts.hostname ?? id.slice(0, 12);
+    const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
     const spawning = this.#spawner.spawn({
       id,
@@ -111,11 +125,20 @@ export class SandboxHost {
       binds: opts.binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      files: etcFiles(hostname, net?.ip, publicDns ? hostNameservers() : []),
+      net: net?.spec,
     });
-    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, rundir, memoryBytes: limits.memoryBytes });
+    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, memoryBytes: limits.memoryBytes });
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
     return sandbox;
+  }
+
+  /** The bridge, nftables table and forwarding, set up once, on the first sandbox that needs them. */
+  #openNetwork(): Promise<SandboxNetwork> {
+    this.#network ??= SandboxNetwork.open({ ...this.dirs.net, runDir: this.dirs.run });
+    this.#network.catch(() => (this.#network = undefined)); // let a later sandbox retry
+    return this.#network;
   }
 
   /** Destroys every sandbox still running, then stops the spawner. Idempotent. */

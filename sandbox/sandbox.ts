@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
+import type { Attachment } from './network/index.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
@@ -25,6 +26,8 @@ export interface SandboxParts {
   spawning: Spawning;
   cgroup: Cgroup;
   lease: Lease;
+  /** Its address and nftables elements, when it has a veth. */
+  net?: Attachment;
   rundir: string;
   memoryBytes: number;
 }
@@ -35,6 +38,8 @@ const SIGTERM = 15;
 export class Sandbox {
   readonly id: string;
   readonly memoryBytes: number;
+  /** Its address on the bridge, when it has a veth. */
+  readonly ip: string | undefined;
   /** Host pid of the sandbox's init, once running. */
   pid = -1;
   /** From the spawn request to the command exec'd, microseconds. */
@@ -46,6 +51,7 @@ export class Sandbox {
   constructor(parts: SandboxParts) {
     this.id = parts.id;
     this.memoryBytes = parts.memoryBytes;
+    this.ip = parts.net?.ip;
     this.#parts = parts;
     this.exited = parts.spawning.exited.then((info) => this.#release(info));
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection
@@ -97,7 +103,7 @@ export class Sandbox {
 
   async #release(info: ExitInfo): Promise<SandboxExit> {
     this.#state = 'exited';
-    const { cgroup, lease, rundir } = this.#parts;
+    const { cgroup, lease, net, rundir } = this.#parts;
     let stats: CgroupStats | null = null;
     try {
       stats = cgroup.stats();
@@ -112,6 +118,8 @@ export class Sandbox {
     } catch {
       // not empty or gone: `warren gc` looks at what is left
     }
+    // the veth went with the netns (the kernel removes it); the address and elements go here
+    await net?.release();
     lease.release();
     const signal = info.signal;
     const code = info.code ?? 128 + (signal ?? SIGKILL);

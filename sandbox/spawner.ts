@@ -44,6 +44,10 @@ export interface SpawnRequest {
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
   masked?: readonly string[];
   readonlyPaths?: readonly string[];
+  /** Written into the root after pivot_root, owned by the sandbox's root: /etc/hosts... */
+  files?: ReadonlyArray<{ path: string; content: string }>;
+  /** A veth: host end `hostIf` on `bridge` (isolated); eth0 inside gets `cidr`, default route via `gateway`. */
+  net?: { hostIf: string; bridge: string; cidr: string; gateway: string };
 }
 
 /** How init ended: `code` when it exited, `signal` when a signal killed it. */
@@ -109,6 +113,8 @@ function requestFields(r: SpawnRequest): Fields {
   for (const b of r.binds ?? []) f.push(['bind', `${b.src}:${b.dst}:${b.readonly ? 'ro' : 'rw'}`]);
   for (const m of r.masked ?? []) f.push(['mask', m]);
   for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
+  for (const file of r.files ?? []) f.push(['file', file.path], ['content', file.content]);
+  if (r.net) f.push(['veth', r.net.hostIf], ['bridge', r.net.bridge], ['addr', r.net.cidr], ['gateway', r.net.gateway]);
   return f;
 }
 

@@ -47,10 +47,18 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   t.same(mounts, [], 'no mount');
   const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX));
   for (const d of runDirs) {
-    for (const sub of ['sandboxes', 'uids']) {
+    for (const sub of ['sandboxes', 'uids', 'ips', 'nft']) {
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }
+  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
+  t.same(links.filter((l) => /^wrn[0-9a-f]{12}$/.test(l)), [], 'no sandbox veth');
+  t.same(links.filter((l) => l.startsWith(PREFIX) && l !== 'wrntest0'), [], 'no test link but the shared test bridge');
+  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX));
+  t.same(netns, [], 'no test network namespace');
+  // the suite's shared bridge and table stay while sandboxes run, like warren0; now they go
+  if (links.includes('wrntest0')) execFileSync('ip', ['link', 'del', 'wrntest0']);
+  if (/table inet wrntest\b/.test(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }))) execFileSync('nft', ['delete', 'table', 'inet', 'wrntest']);
   // the suite's own empty parents go; a sandbox cgroup left above would make rmdir fail loudly
   for (const p of cgroupParents()) fs.rmdirSync(p);
   for (const d of runDirs) fs.rmSync(path.join('/run', d), { recursive: true, force: true });

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "netlink.h"
 #include "protocol.h"
 #include "rootfs.h"
 
@@ -57,6 +58,28 @@ static void close_except(int a, int b) {
   syscall(SYS_close_range, 3, lo - 1, 0);
   if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
   syscall(SYS_close_range, hi + 1, ~0U, 0);
+}
+
+/* After pivot_root, so a symlink in the image resolves inside the sandbox, never on the host; the
+ * old file is unlinked and the new one created without following a final symlink. Owned by the
+ * sandbox's root, as Docker's /etc/hosts is. */
+static int write_files(const struct spec *s, struct werr *err) {
+  for (size_t i = 0; i < s->nfiles; i++) {
+    const struct file_spec *f = &s->files[i];
+    if (unlink(f->path) < 0 && errno != ENOENT) return werr_set(err, "files", errno, "unlink '%s'", f->path);
+    int fd cleanup_close = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) return werr_set(err, "files", errno, "create '%s'", f->path);
+    size_t len = strlen(f->content);
+    if (write(fd, f->content, len) != (ssize_t)len) return werr_set(err, "files", errno, "write '%s'", f->path);
+    if (fchown(fd, s->uid_base, s->uid_base) < 0) return werr_set(err, "files", errno, "chown '%s'", f->path);
+  }
+  return 0;
+}
+
+static int network_up(const struct spec *s, struct werr *err) {
+  if (!s->addr) return 0;
+  if (nl_addr_add("eth0", s->addr, err) < 0 || nl_link_up("eth0", err) < 0) return -1;
+  return nl_route_default(s->gateway, "eth0", err);
 }
 
 static int loopback_up(struct werr *err) {
@@ -118,9 +141,11 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct 
   /* after the spawner put us in our cgroups, so that they are this namespace's root */
   if (unshare(CLONE_NEWCGROUP) < 0) return werr_set(err, "cgroupns", errno, "unshare the cgroup namespace");
   if (rootfs_setup(s, userns_fd, err) < 0) return -1;
+  if (write_files(s, err) < 0) return -1;
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
     return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
-  if (loopback_up(err) < 0) return -1;
+  /* while still the host's root: the netns belongs to the host's user namespace */
+  if (loopback_up(err) < 0 || network_up(s, err) < 0) return -1;
   if (become_sandbox_root(userns_fd, err) < 0) return -1;
   for (size_t i = 0; i < s->nrlimits; i++)
     if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)

@@ -28,7 +28,9 @@
  *           layer+ (overlay lower dirs, top first), uid_base, uid_count, cgroup* (dirs to join),
  *           seccomp (BPF file), rlimit* (name:soft:hard), stdin/stdout/stderr (inherit | null |
  *           path:/abs), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
- *           readonly* (path remounted read-only)
+ *           readonly* (path remounted read-only), file* + content (written into the root after
+ *           pivot_root: /etc/hosts...), veth, bridge, addr, gateway (all four or none: a veth whose
+ *           host end joins the bridge, isolated; eth0 inside gets addr and a default route)
  *   kill    id, signal
  * Spawner -> runner
  *   hello   version, pid                      once, at start
@@ -38,7 +40,7 @@
  *   exit    id, pid, code, signal             init ended: code = its exit status, or signal if killed
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
- *   parent -> child  "G"                                   go: cgroups (and later veth) are set up
+ *   parent -> child  "G"                                   go: cgroups and the veth are set up
  *   child -> parent  "R"                                   the command was exec'd
  *   child -> parent  "E" stage NUL errno NUL message       a step failed; the child exits 125 (127 exec)
  */

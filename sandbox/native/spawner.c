@@ -24,6 +24,7 @@
 #include "table.h"
 #include "userns.h"
 #include "bpf.h"
+#include "netlink.h"
 
 static char *name_area;
 static size_t name_len;
@@ -89,8 +90,10 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     return send_error(s.id, &err);
   }
   struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
-  /* before GO: the child must count against its limits before it runs anything */
-  if (join_cgroups(&s, pid, &err) < 0) {
+  /* before GO: the child must count against its limits before it runs anything, and find its
+   * eth0 in place; the veth is born with one end in the child's netns, so it dies with it */
+  if (join_cgroups(&s, pid, &err) < 0 ||
+      (s.veth && (nl_veth_create(s.veth, "eth0", pid, -1, &err) < 0 || nl_link_set_master_up(s.veth, s.bridge, 1, &err) < 0))) {
     kill(pid, SIGKILL);
     send_error(s.id, &err);
     sb->reported = 1;

@@ -28,6 +28,11 @@ struct stdio_spec {
   const char *path;
 };
 
+struct file_spec {
+  const char *path; /* absolute, inside the sandbox */
+  const char *content;
+};
+
 struct spec {
   const char *id;
   const char *argv[SPEC_MAX + 1];
@@ -52,6 +57,11 @@ struct spec {
   size_t nmasks;
   const char *readonly[64];
   size_t nreadonly;
+  struct file_spec files[8]; /* written into the root after pivot_root (/etc/hosts...) */
+  size_t nfiles;
+  /* network: a veth whose host end `veth` joins `bridge`; eth0 inside gets `addr` and a default
+   * route via `gateway`. All NULL: loopback only. */
+  const char *veth, *bridge, *addr, *gateway;
 };
 
 /* Fills s from a parsed spawn message; bind strings are split in place. */

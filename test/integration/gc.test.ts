@@ -3,7 +3,7 @@
  * on the host: cgroup, run dir, uid lease. Uses its own run dir and cgroup prefix so that the
  * suite's other sandboxes, alive at the same time, are not involved.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -35,17 +35,20 @@ function initProcesses(): number[] {
 }
 
 t.test('after warren is killed, its sandbox dies and gc removes what is left', { skip: NEEDS_ROOT }, async (t) => {
-  const dirs = testDirs('wrntest-gc');
+  // its own bridge, table and subnet too: gc may remove them once its sandbox is gone
+  const dirs = { ...testDirs('wrntest-gc'), net: { bridge: 'wrntestgc0', table: 'wrntestgc', subnet: '10.214.0.0/16' } };
   const env = testEnv(dirs);
   const sandboxes = path.join(dirs.run, 'sandboxes');
   const uids = path.join(dirs.run, 'uids');
   const cgroups = detectCgroups({ parent: dirs.cgroupParent });
 
-  const child = spawn(process.execPath, [WARREN, 'run', ...probeVolume(), '--', '/probe/probe', 'sleep', '60'], { env, stdio: 'ignore' });
+  const child = spawn(process.execPath, [WARREN, 'run', '--net', 'bridge', '--egress', 'public', ...probeVolume(), '--', '/probe/probe', 'sleep', '60'], { env, stdio: 'ignore' });
   await until('the sandbox to start', () => fs.existsSync(sandboxes) && fs.readdirSync(sandboxes).length === 1);
   const [id] = fs.readdirSync(sandboxes);
   await until('its cgroup', () => fs.readdirSync(uids).length === 1);
-  const inits = initProcesses().filter((pid) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id as string));
+  const initsOf = () => initProcesses().filter((pid) => fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id as string));
+  await until('the sandbox init', () => initsOf().length === 1);
+  const inits = initsOf();
   t.equal(inits.length, 1, 'the sandbox init runs');
 
   child.kill('SIGKILL'); // a crash: no cleanup code of warren runs
@@ -54,15 +57,20 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
   t.same(await cgroups.list(), [id], 'the crash left the cgroup');
   t.same(fs.readdirSync(sandboxes), [id], 'and the run dir');
   t.equal(fs.readdirSync(uids).length, 1, 'and the uid lease');
+  t.equal(fs.readdirSync(path.join(dirs.run, 'ips')).length, 1, 'and the address lease');
+  t.match(execFileSync('nft', ['list', 'set', 'inet', 'wrntestgc', 'egress_public'], { encoding: 'utf8' }), /elements = \{ 10\.214\./, 'and its nftables element');
 
   const first = await warren(['gc'], { env });
   t.equal(first.code, 0, first.stderr);
-  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases/);
+  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases, 1 addresses/);
   t.same(await cgroups.list(), [], 'no cgroup left');
   t.same(fs.readdirSync(sandboxes), [], 'no run dir left');
   t.same(fs.readdirSync(uids), [], 'no lease left');
+  t.same(fs.readdirSync(path.join(dirs.run, 'ips')), [], 'no address lease left');
+  t.notMatch(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }), /wrntestgc/, 'nothing uses the table: gone');
+  t.notMatch(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }), /wrntestgc0|wrn[0-9a-f]{12}/, 'nor the bridge, nor a veth');
 
   const second = await warren(['gc'], { env });
   t.equal(second.code, 0, 'a second gc is harmless');
-  t.match(second.stdout, /removed 0 cgroups, 0 run dirs, 0 leases/);
+  t.match(second.stdout, /removed 0 cgroups, 0 run dirs, 0 leases, 0 addresses/);
 });

@@ -14,11 +14,24 @@ export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespace
 
 /** The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. */
 export function testDirs(name = 'wrntest'): Dirs {
-  return { state: '/var/tmp/wrntest-state', run: `/run/${name}`, cgroupParent: name };
+  return {
+    state: '/var/tmp/wrntest-state',
+    run: `/run/${name}`,
+    cgroupParent: name,
+    net: { bridge: 'wrntest0', table: 'wrntest', subnet: '10.213.0.0/16' },
+  };
 }
 
 export function testEnv(dirs: Dirs = testDirs()): NodeJS.ProcessEnv {
-  return { ...process.env, WARREN_STATE_DIR: dirs.state, WARREN_RUN_DIR: dirs.run, WARREN_CGROUP_PARENT: dirs.cgroupParent };
+  return {
+    ...process.env,
+    WARREN_STATE_DIR: dirs.state,
+    WARREN_RUN_DIR: dirs.run,
+    WARREN_CGROUP_PARENT: dirs.cgroupParent,
+    WARREN_BRIDGE: dirs.net.bridge,
+    WARREN_NFT_TABLE: dirs.net.table,
+    WARREN_SUBNET: dirs.net.subnet,
+  };
 }
 
 export interface Result {

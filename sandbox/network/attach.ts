@@ -1,0 +1,130 @@
+/**
+ * The host side of sandbox networking, as one object: set up once per warren process (subnet
+ * check, bridge, nftables table, forwarding), then per sandbox an address lease and, only when the
+ * sandbox has egress or published ports, one batch of nftables elements. Egress `none` costs no
+ * nft call: a sandbox the table does not know gets nothing. The elements' delete script is kept
+ * in the run dir beside the lease, so a crash leaves what `warren gc` needs to undo them.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { WarrenError, errnoOf } from '../../lib/errors.js';
+import { pidAlive } from '../../lib/leases.js';
+import { ensureBridge, removeBridge } from './bridge.js';
+import { formatIpv4, parseCidr } from './cidr.js';
+import { Ipam } from './ipam.js';
+import { applyRules, checkSandboxNet, deleteTableScript, rulesetScript, sandboxElements, type Egress, type Publish } from './nftables.js';
+import { checkSubnetFree, readRoutes } from './routes.js';
+
+export interface NetworkConfig {
+  bridge: string;
+  table: string;
+  subnet: string;
+  runDir: string;
+}
+
+export interface Attachment {
+  readonly ip: string;
+  /** What the spawner needs: the veth's host end joins `bridge`, eth0 gets `cidr`. */
+  readonly spec: { hostIf: string; bridge: string; cidr: string; gateway: string };
+  release(): Promise<void>;
+}
+
+export interface AttachOptions {
+  egress: Egress;
+  publish?: readonly Publish[];
+}
+
+function writeSysctl(name: string, value: string): void {
+  try {
+    fs.writeFileSync(path.join('/proc/sys', ...name.split('.')), value);
+  } catch (err) {
+    throw new WarrenError('WARREN_NET_SYSCTL', `set ${name}=${value}`, { cause: err });
+  }
+}
+
+export class SandboxNetwork {
+  readonly config: NetworkConfig;
+  readonly #ipam: Ipam;
+  readonly #undoDir: string;
+
+  private constructor(config: NetworkConfig) {
+    this.config = config;
+    this.#ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
+    this.#undoDir = path.join(config.runDir, 'nft');
+    fs.mkdirSync(this.#undoDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Idempotent: a bridge and table left by an earlier or concurrent warren are taken as they are. */
+  static async open(config: NetworkConfig): Promise<SandboxNetwork> {
+    const net = parseCidr(config.subnet, { strict: true });
+    checkSubnetFree(config.subnet, await readRoutes(), { bridge: config.bridge });
+    await ensureBridge({ name: config.bridge, address: `${formatIpv4(net.base + 1)}/${net.prefix}` });
+    writeSysctl('net.ipv4.ip_forward', '1');
+    // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
+    writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
+    await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet }));
+    return new SandboxNetwork(config);
+  }
+
+  async attach(id: string, opts: AttachOptions): Promise<Attachment> {
+    const lease = this.#ipam.allocate(id);
+    const undoFile = path.join(this.#undoDir, lease.ip);
+    try {
+      await this.#undo(undoFile); // a crashed owner of this address may have left elements
+      const sandboxNet = { ip: lease.ip, egress: opts.egress, publish: opts.publish };
+      checkSandboxNet(sandboxNet);
+      const add = sandboxElements('add', sandboxNet, this.config.table);
+      if (add) {
+        fs.writeFileSync(undoFile, sandboxElements('delete', sandboxNet, this.config.table));
+        await applyRules(add).catch(async (err: unknown) => {
+          fs.rmSync(undoFile, { force: true });
+          throw err;
+        });
+      }
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    return {
+      ip: lease.ip,
+      spec: { hostIf: `wrn${id.slice(-12)}`, bridge: this.config.bridge, cidr: lease.cidr, gateway: lease.gateway },
+      release: async () => {
+        await this.#undo(undoFile);
+        lease.release();
+      },
+    };
+  }
+
+  async #undo(file: string): Promise<void> {
+    let script: string;
+    try {
+      script = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw err;
+    }
+    await applyRules(script).catch(() => {}); // elements already gone (the table was reloaded) are fine
+    fs.rmSync(file, { force: true });
+  }
+
+  /**
+   * `warren gc`: frees the addresses of dead owners and undoes their elements; when no sandbox
+   * is left, removes the table and the bridge too. Returns how many addresses it freed.
+   */
+  static async collect(config: NetworkConfig, isAlive = pidAlive): Promise<number> {
+    if (!fs.existsSync(path.join(config.runDir, 'ips'))) return 0;
+    const ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
+    const freed = ipam.reclaim(isAlive);
+    const undoDir = path.join(config.runDir, 'nft');
+    for (const { ip } of freed) {
+      const file = path.join(undoDir, ip);
+      if (fs.existsSync(file)) await applyRules(fs.readFileSync(file, 'utf8')).catch(() => {});
+      fs.rmSync(file, { force: true });
+    }
+    if (fs.readdirSync(path.join(config.runDir, 'ips')).length === 0) {
+      await applyRules(deleteTableScript(config.table)).catch(() => {}); // absent already: fine
+      await removeBridge(config.bridge).catch(() => {});
+    }
+    return freed.length;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Networking as a sandbox sees it (node scripts inside report) and as the host sees it. All
+ * traffic stays on this machine: sandboxes, the test bridge, and a test namespace made here
+ * holding an address of TEST-NET-2 (198.51.100.0/24) for the egress allowlist; the test checks
+ * first that no route of the host covers that range (this VM's own uplink is 192.0.2.0/24).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import t from 'tap';
+import { SandboxHost } from '../../sandbox/index.js';
+import { checkSubnetFree, readRoutes } from '../../sandbox/network/index.js';
+import { imageLayerPaths } from '../../snapshots/index.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
+
+const dirs = testDirs('wrntest-net');
+const env = testEnv(dirs);
+const GATEWAY = '10.213.0.1';
+
+/** node -e: connect to ip:port, print connected/<errno>/timeout */
+const CONNECT = `const [ip, port, ms] = process.argv.slice(1);
+const s = require('net').connect(Number(port), ip);
+s.on('data', (d) => { console.log('data:' + d); process.exit(0); });
+s.on('connect', () => { console.log('connected'); setTimeout(() => process.exit(0), 300); });
+s.on('error', (e) => { console.log(e.code); process.exit(1); });
+setTimeout(() => { console.log('timeout'); process.exit(2); }, Number(ms));`;
+
+/** node -e: TCP server on 8080 answering "hello from <ip>", UDP on 8081 that prints what it gets */
+const SERVE = `const ip = require('os').networkInterfaces().eth0[0].address;
+require('dgram').createSocket('udp4').on('message', (m) => console.log('udp:' + m)).bind(8081);
+require('net').createServer((s) => s.end('hello from ' + ip)).listen(8080, () => console.log('ip:' + ip));
+process.on('SIGTERM', () => process.exit(0));
+setTimeout(() => process.exit(0), Number(process.argv[1] || 8000));`;
+
+/** node -e: send one UDP datagram */
+const UDP_SEND = `const [ip, port] = process.argv.slice(1);
+require('dgram').createSocket('udp4').send('ping', Number(port), ip, () => setTimeout(() => process.exit(0), 200));`;
+
+function background(args: string[]): { child: ChildProcess; out: () => string; waitFor: (re: RegExp) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters: Array<() => void> = [];
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const waitFor = (re: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} in ${JSON.stringify(out)}`)), 20_000);
+      const check = () => {
+        const m = out.match(re);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        } else waiters.push(check);
+      };
+      check();
+    });
+  return { child, out: () => out, waitFor };
+}
+
+function ended(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.on('close', r));
+}
+
+function hostConnect(host: string, port: number, ms = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    let data = '';
+    s.on('data', (d) => (data += d));
+    s.on('end', () => resolve(data));
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    s.setTimeout(ms, () => {
+      s.destroy();
+      resolve('timeout');
+    });
+  });
+}
+
+t.test('inside: eth0 is up with an address in the subnet, the default route points at the bridge', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['run', '--net', 'bridge', '--', 'node', '-e',
+    `const i = require('os').networkInterfaces().eth0.find((a) => a.family === 'IPv4');
+     const route = require('fs').readFileSync('/proc/net/route', 'utf8').split('\\n').find((l) => l.split('\\t')[1] === '00000000');
+     const gw = route.split('\\t')[2].match(/../g).reverse().map((h) => parseInt(h, 16)).join('.');
+     console.log(JSON.stringify({ cidr: i.cidr, gw, hosts: require('fs').readFileSync('/etc/hosts', 'utf8') }));`], { env });
+  t.equal(r.code, 0, r.stderr);
+  const seen = JSON.parse(r.stdout) as { cidr: string; gw: string; hosts: string };
+  t.match(seen.cidr, /^10\.213\.\d+\.\d+\/16$/);
+  t.equal(seen.gw, GATEWAY);
+  t.match(seen.hosts, new RegExp(`^${seen.cidr.split('/')[0]?.replace(/\./g, '\\.')}\\t`, 'm'), '/etc/hosts names the sandbox');
+});
+
+t.test('two sandboxes cannot reach each other, by TCP or UDP', { skip: NEEDS_ROOT }, async (t) => {
+  const a = background(['--net', 'bridge', '--', 'node', '-e', SERVE, '6000']);
+  const [, ip] = await a.waitFor(/ip:(\S+)/);
+  const tcp = await warren(['run', '--net', 'bridge', '--', 'node', '-e', CONNECT, ip as string, '8080', '1000'], { env });
+  t.not(tcp.stdout.trim(), 'connected', `TCP from a neighbour: ${tcp.stdout.trim()}`);
+  t.notMatch(tcp.stdout, /hello/);
+  await warren(['run', '--net', 'bridge', '--', 'node', '-e', UDP_SEND, ip as string, '8081'], { env });
+  // a control: the same datagram from inside A itself arrives, so the listener works
+  a.child.kill('SIGTERM');
+  await ended(a.child);
+  t.notMatch(a.out(), /udp:ping/, 'no UDP datagram crossed');
+});
+
+t.test('a host server on 0.0.0.0 is out of reach from a sandbox, reachable from the host', { skip: NEEDS_ROOT }, async (t) => {
+  const server = net.createServer((s) => s.end('host secret'));
+  await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  t.equal(await hostConnect('127.0.0.1', port), 'host secret', 'the host reaches it');
+  for (const target of [GATEWAY, '127.0.0.1']) {
+    const r = await warren(['run', '--net', 'bridge', '--egress', 'public', '--', 'node', '-e', CONNECT, target, String(port), '1000'], { env });
+    t.notMatch(r.stdout, /connected|data:/, `${target}:${port} from the sandbox: ${r.stdout.trim()}`);
+  }
+});
+
+t.test('-p publishes a sandbox port on the host loopback and the bridge address', { skip: NEEDS_ROOT }, async (t) => {
+  const a = background(['--net', 'bridge', '-p', '18080:8080', '--', 'node', '-e', SERVE, '8000']);
+  await a.waitFor(/ip:(\S+)/);
+  t.match(await hostConnect('127.0.0.1', 18080), /^hello from 10\.213\./, 'via 127.0.0.1:18080');
+  t.match(await hostConnect(GATEWAY, 18080), /^hello from 10\.213\./, `via ${GATEWAY}:18080`);
+  a.child.kill('SIGTERM');
+  t.equal(await ended(a.child), 0);
+  t.equal(await hostConnect('127.0.0.1', 18080, 500), 'ECONNREFUSED', 'unpublished when the sandbox ends');
+});
+
+t.test('egress: an allowlisted test network is reachable, with egress none it is not', { skip: NEEDS_ROOT }, async (t) => {
+  const ns = 'wrntest-egress';
+  checkSubnetFree('198.51.100.0/24', await readRoutes()); // throws, naming the route, if the host uses it
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  ip('netns', 'add', ns);
+  t.teardown(() => {
+    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    try { ip('link', 'del', 'wrntest-eg0'); } catch { /* went with the netns */ }
+  });
+  ip('link', 'add', 'wrntest-eg0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+  ip('addr', 'add', '198.51.100.1/24', 'dev', 'wrntest-eg0');
+  ip('link', 'set', 'wrntest-eg0', 'up');
+  ip('-n', ns, 'addr', 'add', '198.51.100.2/24', 'dev', 'eth0');
+  ip('-n', ns, 'link', 'set', 'eth0', 'up');
+  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e',
+    "require('net').createServer((s) => s.end('test net')).listen(8080, () => console.log('up')); setTimeout(() => process.exit(0), 20000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => server.kill('SIGKILL'));
+  await new Promise((r) => server.stdout.once('data', r));
+  const allowed = await warren(['run', '--net', 'bridge', '--egress', '198.51.100.0/24', '--', 'node', '-e', CONNECT, '198.51.100.2', '8080', '2000'], { env });
+  t.match(allowed.stdout, /^data:test net$/m, 'reachable through the allowlist');
+  const none = await warren(['run', '--net', 'bridge', '--', 'node', '-e', CONNECT, '198.51.100.2', '8080', '1000'], { env });
+  t.notMatch(none.stdout, /data|connected/, `with egress none: ${none.stdout.trim()}`);
+  const other = await warren(['run', '--net', 'bridge', '--egress', '203.0.113.0/24', '--', 'node', '-e', CONNECT, '198.51.100.2', '8080', '1000'], { env });
+  t.notMatch(other.stdout, /data|connected/, 'an allowlist of another network does not open this one');
+  t.match((await warren(['run', '--net', 'bridge', '--egress', '10.0.0.0/8', '--', 'true'], { env })).stderr, /overlaps blocked range/);
+});
+
+t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left after', { skip: NEEDS_ROOT }, async (t) => {
+  await using host = await SandboxHost.open({ dirs });
+  const layers = imageLayerPaths(dirs.state, 'node');
+  const seen = new Set<string>();
+  for (let burst = 0; burst < 4; burst++) {
+    const batch = await Promise.all(Array.from({ length: 25 }, (_, i) =>
+      host.create({ argv: ['node', '-e', 'setTimeout(() => {}, 30000)'], layers, net: { egress: i % 2 ? 'public' : 'none' } })));
+    await Promise.all(batch.map((s) => s.ready()));
+    for (const s of batch) {
+      t.notOk(seen.has(s.ip as string), `${s.ip} handed out once`);
+      seen.add(s.ip as string);
+    }
+    await Promise.all(batch.map((s) => s.destroy()));
+    for (const s of batch) seen.delete(s.ip as string); // freed addresses may come again
+  }
+  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => /: wrn[0-9a-f]{12}[@:]/.test(l));
+  t.same(links, [], 'no veth left');
+  t.same(fs.readdirSync(path.join(dirs.run, 'ips')), [], 'no address lease left');
+  const sets = JSON.parse(execFileSync('nft', ['-j', 'list', 'set', 'inet', dirs.net.table, 'egress_public'], { encoding: 'utf8' })) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+  t.same(sets.nftables.find((x) => x.set)?.set?.elem ?? [], [], 'no nftables element left');
+});
