@@ -17,6 +17,9 @@ export interface RunArgs {
   interactive: boolean;
   workdir?: string;
   volumes: Array<{ src: string; dst: string; readonly: boolean }>;
+  /** --name N --keep: the sandbox's changes are kept, for `warren commit N IMAGE` */
+  name?: string;
+  keep: boolean;
   net: 'none' | 'bridge';
   egress: Egress;
   publish: Publish[];
@@ -25,7 +28,7 @@ export interface RunArgs {
 
 const WITH_VALUE = new Set([
   '--image', '--memory', '-m', '--cpus', '--pids', '--tmpfs', '--hostname', '-h', '--env', '-e', '--workdir', '-w',
-  '--volume', '-v', '--net', '--network', '--egress', '--publish', '-p',
+  '--volume', '-v', '--net', '--network', '--egress', '--publish', '-p', '--name',
 ]);
 
 function bad(message: string): never {
@@ -69,7 +72,7 @@ function parsePublish(text: string): Publish {
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
-  const out: RunArgs = { image: 'node', env: {}, interactive: false, volumes: [], net: 'none', egress: 'none', publish: [], command: [] };
+  const out: RunArgs = { image: 'node', env: {}, interactive: false, keep: false, volumes: [], net: 'none', egress: 'none', publish: [], command: [] };
   let egressGiven = false;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -89,6 +92,10 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       out.interactive = true;
       continue;
     }
+    if (arg === '--keep') {
+      out.keep = true;
+      continue;
+    }
     if (!WITH_VALUE.has(arg)) bad(`unknown option '${arg}'`);
     if (value === undefined) {
       value = argv[++i];
@@ -96,6 +103,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     }
     switch (arg) {
       case '--image': out.image = value; break;
+      case '--name': out.name = value; break;
       case '--memory': case '-m': out.memoryBytes = parseSize(value, 'memory limit'); break;
       case '--cpus': out.cpus = positiveNumber(value, 'cpus', false); break;
       case '--pids': out.pids = positiveNumber(value, 'pids limit', true); break;
@@ -120,6 +128,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
     }
   }
+  if (out.keep !== (out.name !== undefined)) bad('--keep and --name go together: warren run --name N --keep ...');
   if (out.net === 'none' && (egressGiven || out.publish.length)) bad('--egress and --publish need --net bridge');
   out.command = argv.slice(i) as string[];
   if (out.command.length === 0) bad('no command given: warren run [options] -- COMMAND [ARGS...]');

@@ -3,13 +3,15 @@
  * Ctrl-C and SIGTERM, and exits with the command's code (128+N for a signal, 137 for OOM).
  * Errors of warren itself exit 125, a command that cannot be executed 126 or 127, as docker does.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
 import { SandboxHost, SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
 import { preflight } from '../sandbox/preflight.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
+import { ensureNodeImage, imageLayerPaths, NODE_IMAGE, readImage } from '../snapshots/index.js';
+import { claimKept, type Kept } from '../snapshots/kept.js';
 import { parseRunArgs } from './args.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -25,6 +27,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   preflight();
   const dirs = defaultDirs();
   const layers = await resolveLayers(dirs.state, args.image);
+  let kept: Kept | undefined;
+  let keepDir: string | undefined;
+  if (args.keep && args.name) {
+    kept = { name: args.name, image: args.image, layers: [...readImage(dirs.state, args.image).layers], uidBase: 0, created: new Date().toISOString() };
+    keepDir = claimKept(dirs.state, kept);
+  }
   const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore' });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
@@ -40,7 +48,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
       binds: args.volumes,
       net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
+      keep: keepDir,
     });
+    if (kept && keepDir) fs.writeFileSync(`${keepDir}.json`, `${JSON.stringify({ ...kept, uidBase: sandbox.uidBase }, null, 2)}\n`);
     for (const sig of FORWARDED) process.on(sig, forward);
     try {
       await sandbox.ready();

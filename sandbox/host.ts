@@ -39,6 +39,8 @@ export interface SandboxOptions {
   tmpfs?: { sizeBytes?: number; inodes?: number };
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+  /** A dir on disk for the overlay's upper/ and work/: the sandbox's changes outlive it. */
+  keep?: string;
   /** A veth on the bridge, with this egress and these published ports; absent: loopback only. */
   net?: { egress: Egress; publish?: readonly Publish[] };
 }
@@ -117,7 +119,7 @@ export class SandboxHost {
       rundir,
       tmpfs: { sizeBytes: opts.tmpfs?.sizeBytes ?? DEFAULT_LIMITS.tmpfsBytes, inodes: opts.tmpfs?.inodes ?? DEFAULT_LIMITS.tmpfsInodes },
       layers: opts.layers,
-      uid: { base: this.#uidBase + lease.n * UID_RANGE, count: UID_RANGE },
+      uid: { base: this.#uidBase + lease.n * UID_RANGE, count: UID_RANGE }, // the same as uidBase below
       cgroupDirs: cgroup.dirs,
       seccompPath: this.seccompPath,
       rlimits: DEFAULT_RLIMITS,
@@ -127,8 +129,10 @@ export class SandboxHost {
       readonlyPaths: READONLY_PATHS,
       files: etcFiles(hostname, net?.ip, publicDns ? hostNameservers() : []),
       net: net?.spec,
+      keep: opts.keep,
     });
-    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, memoryBytes: limits.memoryBytes });
+    const uidBase = this.#uidBase + lease.n * UID_RANGE;
+    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, uidBase, memoryBytes: limits.memoryBytes });
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
     return sandbox;

@@ -26,7 +26,7 @@
  * | to        | spawn   | id, arg+, env*, cwd, hostname, rundir, tmpfs_size, tmpfs_inodes, layer+  |
  * |           |         | (top first), uid_base, uid_count, cgroup*, seccomp, rlimit* (n:soft:hard)|
  * |           |         | stdin/stdout/stderr (inherit, null, path:/abs), bind* (src:dst:ro|rw),   |
- * |           |         | mask*, readonly*, file* + content, veth + bridge + addr + gateway        |
+ * |           |         | mask*, readonly*, file* + content, veth + bridge + addr + gateway, keep  |
  * | to        | kill    | id, signal                                                               |
  * | from      | hello   | version, pid (once, at start)                                            |
  * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |

@@ -29,6 +29,7 @@ export interface SandboxParts {
   /** Its address and nftables elements, when it has a veth. */
   net?: Attachment;
   rundir: string;
+  uidBase: number;
   memoryBytes: number;
 }
 
@@ -38,6 +39,8 @@ const SIGTERM = 15;
 export class Sandbox {
   readonly id: string;
   readonly memoryBytes: number;
+  /** The host uid its root maps to (its files in a kept upper are owned by uidBase + n). */
+  readonly uidBase: number;
   /** Its address on the bridge, when it has a veth. */
   readonly ip: string | undefined;
   /** Host pid of the sandbox's init, once running. */
@@ -52,6 +55,7 @@ export class Sandbox {
     this.id = parts.id;
     this.memoryBytes = parts.memoryBytes;
     this.ip = parts.net?.ip;
+    this.uidBase = parts.uidBase;
     this.#parts = parts;
     this.exited = parts.spawning.exited.then((info) => this.#release(info));
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection

@@ -48,6 +48,8 @@ export interface SpawnRequest {
   files?: ReadonlyArray<{ path: string; content: string }>;
   /** A veth: host end `hostIf` on `bridge` (isolated); eth0 inside gets `cidr`, default route via `gateway`. */
   net?: { hostIf: string; bridge: string; cidr: string; gateway: string };
+  /** A dir on disk for the overlay's upper/ and work/, so that the changes outlive the sandbox. */
+  keep?: string;
 }
 
 /** How init ended: `code` when it exited, `signal` when a signal killed it. */
@@ -114,6 +116,7 @@ function requestFields(r: SpawnRequest): Fields {
   for (const m of r.masked ?? []) f.push(['mask', m]);
   for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
   for (const file of r.files ?? []) f.push(['file', file.path], ['content', file.content]);
+  if (r.keep) f.push(['keep', r.keep]);
   if (r.net) f.push(['veth', r.net.hostIf], ['bridge', r.net.bridge], ['addr', r.net.cidr], ['gateway', r.net.gateway]);
   return f;
 }

@@ -30,7 +30,8 @@
  *           path:/abs), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
  *           readonly* (path remounted read-only), file* + content (written into the root after
  *           pivot_root: /etc/hosts...), veth, bridge, addr, gateway (all four or none: a veth whose
- *           host end joins the bridge, isolated; eth0 inside gets addr and a default route)
+ *           host end joins the bridge, isolated; eth0 inside gets addr and a default route),
+ *           keep (a dir on disk for upper/ and work/: the sandbox's changes outlive it)
  *   kill    id, signal
  * Spawner -> runner
  *   hello   version, pid                      once, at start

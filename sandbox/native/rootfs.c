@@ -49,15 +49,19 @@ static int mount_overlay(const struct spec *s, int userns_fd, struct werr *err) 
     if (mount_layer(s->layers[i], path, userns_fd, err) < 0) return -1;
     n += snprintf(opts + n, sizeof opts - n, "%s%s", i ? ":" : "", path);
   }
-  n += snprintf(opts + n, sizeof opts - n, ",upperdir=%s/upper,workdir=%s/work", s->rundir, s->rundir);
+  /* a kept sandbox writes to `keep` on disk (its changes outlive it); others to the tmpfs */
+  const char *base = s->keep ? s->keep : s->rundir;
+  n += snprintf(opts + n, sizeof opts - n, ",upperdir=%s/upper,workdir=%s/work", base, base);
   if ((size_t)n >= sizeof opts) return werr_set(err, "overlay", E2BIG, "overlay options for %zu layers", s->nlayers);
   /* upper and work belong to the sandbox's root: the overlay's root dir takes the upper's owner */
-  const char *dirs[] = {"upper", "work", "root"};
-  for (int i = 0; i < 3; i++) {
-    snprintf(path, sizeof path, "%s/%s", s->rundir, dirs[i]);
-    if (mkdir(path, 0755) < 0) return werr_set(err, "overlay", errno, "mkdir '%s'", path);
-    if (i < 2 && chown(path, s->uid_base, s->uid_base) < 0) return werr_set(err, "overlay", errno, "chown '%s'", path);
+  const char *dirs[] = {"upper", "work"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", base, dirs[i]);
+    if (mkdir(path, 0755) < 0 && !(s->keep && errno == EEXIST)) return werr_set(err, "overlay", errno, "mkdir '%s'", path);
+    if (chown(path, s->uid_base, s->uid_base) < 0) return werr_set(err, "overlay", errno, "chown '%s'", path);
   }
+  snprintf(path, sizeof path, "%s/root", s->rundir);
+  if (mkdir(path, 0755) < 0) return werr_set(err, "overlay", errno, "mkdir '%s'", path);
   snprintf(path, sizeof path, "%s/root", s->rundir);
   if (mount("overlay", path, "overlay", 0, opts) < 0) return werr_set(err, "overlay", errno, "mount overlay on '%s'", path);
   return 0;

@@ -101,6 +101,7 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
     else if (!strcmp(k, "bridge")) s->bridge = v;
     else if (!strcmp(k, "addr")) s->addr = v;
     else if (!strcmp(k, "gateway")) s->gateway = v;
+    else if (!strcmp(k, "keep")) s->keep = v;
     else if (!strcmp(k, "file")) {
       if (s->nfiles == 8) return werr_set(err, "request", E2BIG, "too many files");
       if (v[0] != '/') return werr_set(err, "request", EINVAL, "file '%s' is not absolute", v);

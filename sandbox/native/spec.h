@@ -62,6 +62,8 @@ struct spec {
   /* network: a veth whose host end `veth` joins `bridge`; eth0 inside gets `addr` and a default
    * route via `gateway`. All NULL: loopback only. */
   const char *veth, *bridge, *addr, *gateway;
+  /* a dir on disk holding upper/ and work/ (made if missing): the sandbox's changes are kept */
+  const char *keep;
 };
 
 /* Fills s from a parsed spawn message; bind strings are split in place. */
