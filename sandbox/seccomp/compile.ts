@@ -77,8 +77,9 @@ function cacheKey(normalized: Normalized): string {
 }
 
 /**
- * A cached file counts only if its size is a plausible program: a power loss
- * after the rename but before the data reached the disk can leave it empty.
+ * A cached file counts only if its size is a plausible program, so a damaged
+ * one (say, truncated) is rebuilt instead of handed to the kernel. The stat is
+ * needed anyway; the check is free.
  */
 function isProgram(file: string): boolean {
   const st = fs.statSync(file, { throwIfNoEntry: false });
@@ -90,7 +91,7 @@ function buildProgram(policy: Normalized, fd: number): void {
   using ctx = SeccompContext.create(policy.defaultAction);
   for (const [i, rule] of policy.rules.entries()) {
     // A rule that repeats the default action changes nothing, and libseccomp
-    // refuses it (EACCES); skip it as runc does, so a policy may spell denials out.
+    // refuses it (EACCES); skip it as youki does, so a policy may spell denials out.
     if (rule.action === policy.defaultAction) continue;
     const cmps: ScmpArgCmp[] = rule.args.map((c) => ({
       arg: c.arg,
@@ -120,8 +121,7 @@ function writeAtomically(file: string, write: (fd: number) => void): void {
   try {
     write(fd);
     checkSize(fsStep(`stat '${tmp}'`, () => fs.fstatSync(fd).size));
-    // fsync before rename: otherwise a power loss can leave the final name on
-    // an empty file (isProgram would then rebuild it, but why pay for that).
+    // fsync before rename, or a power loss can leave the final name on an empty file.
     fsStep(`fsync '${tmp}'`, () => fs.fsyncSync(fd));
     fsStep(`close '${tmp}'`, () => fs.closeSync(fd));
     fd = -1;

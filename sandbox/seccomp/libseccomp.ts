@@ -43,7 +43,7 @@ export interface ScmpArgCmp {
   datumB: bigint;
 }
 
-export interface Binding {
+export interface LibseccompBinding {
   init(defaultAction: number): bigint | null;
   release(ctx: bigint): void;
   resolveName(name: string): number;
@@ -52,15 +52,15 @@ export interface Binding {
   version: string;
 }
 
-let loaded: Binding | undefined;
+let loaded: LibseccompBinding | undefined;
 
-function binding(): Binding {
+function binding(): LibseccompBinding {
   loaded ??= loadLibseccomp();
   return loaded;
 }
 
 /** Loads koffi and `soname`, binds the functions. Exported so tests can name a missing library. */
-export function loadLibseccomp(soname: string = LIBSECCOMP): Binding {
+export function loadLibseccomp(soname: string = LIBSECCOMP): LibseccompBinding {
   let koffi: typeof koffiApi;
   let lib: LibraryHandle;
   try {
@@ -124,10 +124,10 @@ function check(rc: number, what: string): void {
  * bad-arch action (kill) instead of rules written for x86_64 numbers.
  */
 export class SeccompContext implements Disposable {
-  #lib: Binding;
+  #lib: LibseccompBinding;
   #ctx: bigint | null;
 
-  private constructor(lib: Binding, ctx: bigint) {
+  private constructor(lib: LibseccompBinding, ctx: bigint) {
     this.#lib = lib;
     this.#ctx = ctx;
   }

@@ -68,11 +68,13 @@ t.test('the cache returns the same file without rewriting it', async (t) => {
 
 t.test('the key follows the policy, not how its numbers are written', async (t) => {
   const dir = cacheDir();
-  t.not(compileSeccomp(small(1), dir), compileSeccomp(small(13), dir), 'another errno, another file');
+  t.not(compileSeccomp(small(1), dir), compileSeccomp(small(13), dir), 'another errno');
 
   const withArg = (value: bigint | number): SeccompPolicy => ({
     defaultAction: { kind: 'errno', errno: 1 },
-    rules: [{ names: ['personality'], action: { kind: 'allow' }, args: [{ arg: 0, op: 'eq', value }] }],
+    rules: [
+      { names: ['personality'], action: { kind: 'allow' }, args: [{ arg: 0, op: 'eq', value }] },
+    ],
   });
   t.equal(compileSeccomp(withArg(8), dir), compileSeccomp(withArg(8n), dir), '8 and 8n alike');
   t.not(compileSeccomp(withArg(8), dir), compileSeccomp(withArg(0), dir));
@@ -203,7 +205,9 @@ int main(int argc, char **argv) {
  * accounting, kexec_load with no segments unloads the kexec image,
  * kexec_file_load and finit_module read fd 0, vhangup hangs up the terminal.
  */
-const UNSAFE_TO_SWEEP = new Set(['acct', 'kexec_load', 'kexec_file_load', 'finit_module', 'vhangup']);
+const UNSAFE_TO_SWEEP = new Set([
+  'acct', 'kexec_load', 'kexec_file_load', 'finit_module', 'vhangup',
+]);
 
 /** An errno no syscall returns by itself: seeing it proves the filter answered, not the kernel. */
 const MARK = 1000;
