@@ -62,86 +62,104 @@ static int mount_overlay(const struct spec *s, int userns_fd, struct werr *err) 
   }
   snprintf(path, sizeof path, "%s/root", s->rundir);
   if (mkdir(path, 0755) < 0) return werr_set(err, "overlay", errno, "mkdir '%s'", path);
-  snprintf(path, sizeof path, "%s/root", s->rundir);
   if (mount("overlay", path, "overlay", 0, opts) < 0) return werr_set(err, "overlay", errno, "mount overlay on '%s'", path);
   return 0;
 }
 
-static int bind_into(const char *root, const char *src, const char *dst, int readonly, struct werr *err) {
-  char target[PATH_LEN];
-  struct stat st;
-  snprintf(target, sizeof target, "%s%s", root, dst);
-  if (stat(src, &st) < 0) return werr_set(err, "bind", errno, "stat '%s'", src);
-  if (S_ISDIR(st.st_mode)) {
-    if (mkdir_p(target, 0755) < 0) return werr_set(err, "bind", errno, "mkdir '%s'", dst);
-  } else {
-    char parent[PATH_LEN];
-    snprintf(parent, sizeof parent, "%s", target);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) *slash = '\0';
-    if (mkdir_p(parent, 0755) < 0) return werr_set(err, "bind", errno, "mkdir parent of '%s'", dst);
-    int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) return werr_set(err, "bind", errno, "create '%s'", dst);
-    if (fd >= 0) close(fd);
-  }
-  if (mount(src, target, NULL, MS_BIND | MS_REC, NULL) < 0) return werr_set(err, "bind", errno, "bind '%s' to '%s'", src, dst);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
-  if (mount(NULL, target, NULL, flags, NULL) < 0) return werr_set(err, "bind", errno, "remount '%s'", dst);
+/* A bind source, taken while the host's tree is still visible: a detached copy of its mount,
+ * read-only when asked. It is attached after pivot_root (attach_binds), so that the target path
+ * is resolved inside the sandbox's root: a symlink in an image can never lead a mount, or a
+ * mkdir, out to the host. */
+static int take_bind(const struct bind_spec *b, int *fd, struct werr *err) {
+  *fd = (int)syscall(SYS_open_tree, AT_FDCWD, b->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (*fd < 0) return werr_set(err, "bind", errno, "open_tree '%s'", b->src);
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->readonly ? MOUNT_ATTR_RDONLY : 0)};
+  if (syscall(SYS_mount_setattr, *fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    return werr_set(err, "bind", errno, "set attributes of bind '%s'", b->src);
   return 0;
 }
 
-/* Docker's minimal /dev: a small tmpfs with the host's harmless character devices bound in. */
-static int mount_dev(const char *root, struct werr *err) {
-  static const char *devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
-  static const char *links[][2] = {{"/proc/self/fd", "fd"},   {"/proc/self/fd/0", "stdin"},
-                                   {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
-  char dev[PATH_LEN], path[PATH_LEN];
-  snprintf(dev, sizeof dev, "%s/dev", root);
-  if (mkdir_p(dev, 0755) < 0) return werr_set(err, "dev", errno, "mkdir '%s'", dev);
-  if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536,nr_inodes=64") < 0)
+/* A mount point for `dst` inside the (new) root: a dir, or an empty file for a file source. */
+static int make_target(const char *dst, int is_dir, struct werr *err) {
+  char path[PATH_LEN];
+  snprintf(path, sizeof path, "%s", dst);
+  if (is_dir) {
+    if (mkdir_p(path, 0755) < 0) return werr_set(err, "bind", errno, "mkdir '%s'", dst);
+    return 0;
+  }
+  char *slash = strrchr(path, '/');
+  if (slash && slash != path) {
+    *slash = '\0';
+    if (mkdir_p(path, 0755) < 0) return werr_set(err, "bind", errno, "mkdir parent of '%s'", dst);
+  }
+  int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return werr_set(err, "bind", errno, "create '%s'", dst);
+  close(fd);
+  return 0;
+}
+
+static int attach_binds(const struct spec *s, const int *fds, struct werr *err) {
+  for (size_t i = 0; i < s->nbinds; i++) {
+    struct stat st;
+    if (fstat(fds[i], &st) < 0) return werr_set(err, "bind", errno, "stat bind '%s'", s->binds[i].src);
+    if (make_target(s->binds[i].dst, S_ISDIR(st.st_mode), err) < 0) return -1;
+    if (syscall(SYS_move_mount, fds[i], "", AT_FDCWD, s->binds[i].dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return werr_set(err, "bind", errno, "attach '%s' at '%s'", s->binds[i].src, s->binds[i].dst);
+    close(fds[i]);
+  }
+  return 0;
+}
+
+/* Docker's minimal /dev: a small tmpfs with the harmless character devices. They are made with
+ * mknod (we are still the host's root here), not bound from the host, which pivot_root has
+ * already left behind. */
+static int mount_dev(struct werr *err) {
+  static const struct {
+    const char *name;
+    unsigned major, minor;
+  } devices[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  static const char *links[][2] = {{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+                                   {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}};
+  char path[PATH_LEN];
+  if (mkdir_p(strcpy(path, "/dev"), 0755) < 0) return werr_set(err, "dev", errno, "mkdir /dev");
+  if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536,nr_inodes=64") < 0)
     return werr_set(err, "dev", errno, "mount tmpfs on /dev");
   for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
-    char src[64];
-    snprintf(src, sizeof src, "/dev/%s", devices[i]);
-    if (bind_into(root, src, src, 0, err) < 0) return -1;
+    snprintf(path, sizeof path, "/dev/%s", devices[i].name);
+    if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 || chmod(path, 0666) < 0)
+      return werr_set(err, "dev", errno, "mknod '%s'", path);
   }
-  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-    snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
-    if (symlink(links[i][0], path) < 0) return werr_set(err, "dev", errno, "symlink /dev/%s", links[i][1]);
-  }
-  snprintf(path, sizeof path, "%s/shm", dev);
-  if (mkdir(path, 01777) < 0 || mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=67108864") < 0)
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlink(links[i][0], links[i][1]) < 0) return werr_set(err, "dev", errno, "symlink '%s'", links[i][1]);
+  if (mkdir("/dev/shm", 01777) < 0 || mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=67108864") < 0)
     return werr_set(err, "dev", errno, "mount /dev/shm");
-  if (mount(NULL, dev, NULL, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "mode=755,size=65536,nr_inodes=64") < 0)
+  if (mount(NULL, "/dev", NULL, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "mode=755,size=65536,nr_inodes=64") < 0)
     return werr_set(err, "dev", errno, "remount /dev read-only");
   return 0;
 }
 
-/* /proc of the sandbox's pid namespace, with Docker's masked and read-only paths. */
-static int mount_proc_sys(const struct spec *s, const char *root, struct werr *err) {
+/* /proc of the sandbox's pid namespace, with Docker's masked and read-only paths, and /sys. */
+static int mount_proc_sys(const struct spec *s, struct werr *err) {
   char path[PATH_LEN];
-  snprintf(path, sizeof path, "%s/proc", root);
-  if (mkdir_p(path, 0555) < 0) return werr_set(err, "proc", errno, "mkdir '%s'", path);
-  if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-    return werr_set(err, "proc", errno, "mount proc on '%s'", path);
-  snprintf(path, sizeof path, "%s/sys", root);
-  if (mkdir_p(path, 0555) < 0) return werr_set(err, "sys", errno, "mkdir '%s'", path);
-  if (mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
-    return werr_set(err, "sys", errno, "mount sysfs on '%s'", path);
+  if (mkdir_p(strcpy(path, "/proc"), 0555) < 0) return werr_set(err, "proc", errno, "mkdir /proc");
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    return werr_set(err, "proc", errno, "mount proc on /proc");
+  if (mkdir_p(strcpy(path, "/sys"), 0555) < 0) return werr_set(err, "sys", errno, "mkdir /sys");
+  if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
+    return werr_set(err, "sys", errno, "mount sysfs on /sys");
   for (size_t i = 0; i < s->nmasks; i++) {
     struct stat st;
-    snprintf(path, sizeof path, "%s%s", root, s->masks[i]);
-    if (stat(path, &st) < 0) continue; /* absent on this kernel: nothing to hide */
-    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0,nr_inodes=1")
-                                : mount("/dev/null", path, NULL, MS_BIND, NULL);
+    if (stat(s->masks[i], &st) < 0) continue; /* absent on this kernel: nothing to hide */
+    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0,nr_inodes=1")
+                                : mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL);
     if (r < 0) return werr_set(err, "mask", errno, "mask '%s'", s->masks[i]);
   }
   for (size_t i = 0; i < s->nreadonly; i++) {
-    snprintf(path, sizeof path, "%s%s", root, s->readonly[i]);
-    if (access(path, F_OK) < 0) continue;
-    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-        mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-      return werr_set(err, "readonly", errno, "make '%s' read-only", s->readonly[i]);
+    const char *p = s->readonly[i];
+    if (access(p, F_OK) < 0) continue;
+    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+      return werr_set(err, "readonly", errno, "make '%s' read-only", p);
   }
   return 0;
 }
@@ -158,6 +176,7 @@ static int pivot(const char *root, struct werr *err) {
 
 int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   char root[PATH_LEN], opts[128];
+  int binds[32];
   /* private first: nothing mounted below may propagate back to the host */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return werr_set(err, "mount", errno, "make / private");
   snprintf(opts, sizeof opts, "mode=755,size=%llu,nr_inodes=%llu", (unsigned long long)s->tmpfs_size,
@@ -165,10 +184,12 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   if (mount("tmpfs", s->rundir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
     return werr_set(err, "tmpfs", errno, "mount tmpfs on '%s'", s->rundir);
   if (mount_overlay(s, userns_fd, err) < 0) return -1;
-  snprintf(root, sizeof root, "%s/root", s->rundir);
   for (size_t i = 0; i < s->nbinds; i++)
-    if (bind_into(root, s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, err) < 0) return -1;
-  if (mount_proc_sys(s, root, err) < 0) return -1;
-  if (mount_dev(root, err) < 0) return -1;
-  return pivot(root, err);
+    if (take_bind(&s->binds[i], &binds[i], err) < 0) return -1;
+  snprintf(root, sizeof root, "%s/root", s->rundir);
+  /* from here on every path is the sandbox's: the image cannot point a mount at the host */
+  if (pivot(root, err) < 0) return -1;
+  /* /dev first: the masks over /proc files are binds of its /dev/null */
+  if (mount_dev(err) < 0 || mount_proc_sys(s, err) < 0) return -1;
+  return attach_binds(s, binds, err);
 }
