@@ -3,7 +3,7 @@
  */
 import { isWarrenError } from '../lib/errors.js';
 import { gc } from './gc.js';
-import { bench } from './bench.js'; // BENCH-TEMP
+import { commit, rm } from './kept.js';
 import { image } from './image.js';
 import { run } from './run.js';
 
@@ -24,12 +24,16 @@ commands:
       --egress none|public|CIDR,...  what a bridged sandbox may reach (default none)
       -p, --publish HOSTPORT:PORT[/udp]  publish a sandbox port on the host
       -i, --interactive pass stdin
-  image import [--max-size SIZE] NAME FILE   a root fs tarball (.tar or .tar.gz) becomes image NAME
-                        (default limit 2g, compressed and uncompressed)
-  image ls [--json]     images: name, layers, size on disk, creation time
+      --name N --keep   keep the sandbox's changes after it exits
+  commit NAME IMAGE     make a kept sandbox's changes a new image (a layer on its image)
+  rm NAME...            drop a kept sandbox's changes
+  image import [--max-size SIZE] NAME FILE
+                        a root fs tarball (.tar, .tar.gz or /dev/stdin) becomes image NAME
+                        (--max-size: compressed and uncompressed limit, default 2g)
+  image ls [--json]     list images: name, layers, size on disk, created
   image rm NAME         remove an image (its layers stay until image gc)
-  image gc [--now]      remove layers no image uses (--now: also those younger than 60 s)
-  gc                  remove what a crashed warren left behind
+  image gc [--now]      remove layers no image uses (--now: even those younger than 60 s)
+  gc                    remove what a crashed warren left behind
 `;
 
 /** docker run's convention: 125 when warren itself failed, not the command. */
@@ -42,7 +46,10 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'gc':
       return gc(rest);
-    case 'bench': return bench(rest); // BENCH-TEMP
+    case 'commit':
+      return commit(rest);
+    case 'rm':
+      return rm(rest);
     case 'image':
       return image(rest);
     case undefined:

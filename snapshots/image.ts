@@ -9,10 +9,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
 import { LayerStore, isDigest } from './store.js';
+import { listKept } from './kept.js';
 
 export interface Image {
   readonly name: string;
@@ -31,14 +32,14 @@ function imagesDir(stateDir: string): string {
   return join(stateDir, 'images');
 }
 
-function checkName(name: string): void {
+export function checkImageName(name: string): void {
   if (!NAME_RE.test(name)) {
     throw new WarrenError('WARREN_IMAGE_INVALID_NAME', `invalid image name '${name}'`);
   }
 }
 
 export function readImage(stateDir: string, name: string): Image {
-  checkName(name);
+  checkImageName(name);
   const file = join(imagesDir(stateDir), `${name}.json`);
   let text: string;
   try {
@@ -73,7 +74,7 @@ function parseImage(text: string, name: string): Image {
 
 /** Publishes a manifest atomically: a reader sees the old one or the new one, never a mix. */
 export async function writeImage(stateDir: string, image: Image): Promise<void> {
-  checkName(image.name);
+  checkImageName(image.name);
   for (const d of image.layers) {
     if (!isDigest(d)) throw new WarrenError('WARREN_LAYER_INVALID_DIGEST', `invalid layer digest '${d}'`);
   }
@@ -94,12 +95,46 @@ export async function writeImage(stateDir: string, image: Image): Promise<void> 
     await rm(tmp, { force: true });
     throw new WarrenError('WARREN_IMAGE_WRITE', `write image '${image.name}': ${(err as Error).message}`, { cause: err });
   }
+  await syncDir(dir);
+}
+
+/** The rename or unlink that (un)publishes a manifest survives power loss only once its dir is synced. */
+async function syncDir(dir: string): Promise<void> {
   const dh = await open(dir, 'r');
   try {
     await dh.sync();
   } finally {
     await dh.close();
   }
+}
+
+/**
+ * The kept sandboxes that need image `name` to stay (`warren run --name N --keep`): their
+ * changes sit on its layers until `warren commit` or `warren rm`. Returns their names.
+ */
+export function imageUsers(stateDir: string, name: string): string[] {
+  return listKept(stateDir).filter((k) => k.image === name).map((k) => k.name);
+}
+
+/**
+ * Removes an image's manifest; its layers stay until `warren image gc`,
+ * since another image may share them. The built-in `node` may go too: the
+ * next run that needs it builds it again.
+ */
+export async function removeImage(stateDir: string, name: string): Promise<void> {
+  checkImageName(name);
+  const users = imageUsers(stateDir, name);
+  if (users.length > 0) {
+    throw new WarrenError('WARREN_IMAGE_IN_USE', `image '${name}' is used by sandbox ${users.map((u) => `'${u}'`).join(', ')}`);
+  }
+  const dir = imagesDir(stateDir);
+  try {
+    await unlink(join(dir, `${name}.json`));
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') throw new WarrenError('WARREN_IMAGE_NOT_FOUND', `unknown image '${name}'`, { cause: err });
+    throw new WarrenError('WARREN_IMAGE_WRITE', `remove image '${name}': ${(err as Error).message}`, { cause: err });
+  }
+  await syncDir(dir);
 }
 
 /** All images, sorted by name. Temp files of unfinished writes (leading '.') are not names, so are skipped. */

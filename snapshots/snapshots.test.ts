@@ -276,3 +276,13 @@ function execFileSyncText(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return `${r.stdout}${r.stderr}`;
 }
+
+t.test('an opaque mark changes the digest: it changes what the layer means', { skip: process.getuid?.() !== 0 && 'trusted xattrs need root' }, async (t) => {
+  const { markOpaque } = await import('./overlay-marks.js');
+  const dir = mkdtempSync(join(tmpdir(), 'wrntest-opaque-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'etc'));
+  const plain = await treeDigest(dir);
+  markOpaque(join(dir, 'etc'));
+  t.not(await treeDigest(dir), plain);
+});

@@ -16,10 +16,11 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
+import { isOpaque } from './overlay-marks.js';
 
 const DIGEST_RE = /^[0-9a-f]{64}$/;
 const TEMP_PREFIX = '.tmp-';
@@ -58,7 +59,9 @@ export class LayerStore {
    * are rethrown as they are: they belong to the caller.
    */
   async add(build: (dir: string) => Promise<void>): Promise<string> {
-    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    // 0700: a layer holds whatever modes its source had (a 0777 dir, a 0666 file), and an
+    // imported one is someone else's tarball; no host user but root may reach into it.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = await mkdtemp(join(this.dir, `${TEMP_PREFIX}${process.pid}-`));
     activeTemps.add(tmp);
     try {
@@ -68,10 +71,13 @@ export class LayerStore {
       // Hash with fsync: once renamed, the content must be on disk too.
       const digest = await hashTree(tmp, true);
       const final = this.path(digest);
-      if (existsSync(final)) {
+      // Reusing a layer counts as publishing it again: see remove().
+      if (await touch(final)) {
         await removeTree(tmp);
         return digest;
       }
+      // The layer dir's mtime is its publish time, which GC's grace counts from (the build may have taken long).
+      await touch(tmp);
       try {
         await rename(tmp, final);
       } catch (err) {
@@ -88,6 +94,74 @@ export class LayerStore {
     } finally {
       activeTemps.delete(tmp);
     }
+  }
+
+  /** Digests of all layers, sorted; temp dirs are not layers. */
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(this.dir)).filter(isDigest).sort();
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  /**
+   * Removes a layer unless it was published or reused less than `graceMs`
+   * ago; true when it removed it. The caller (GC) has decided that no
+   * manifest names the layer, but an import may be about to write one: add()
+   * renames first and writes the manifest after, and reuses an existing
+   * layer by touching it. So:
+   *
+   *   GC                                   add() reusing the same digest
+   *   mtime old? else keep                 touch(final): ENOENT -> rename tmp -> final
+   *   rename final -> .tmp-<pid>-gc-...    (the layer is gone: add publishes its own copy)
+   *   mtime old still? else rename back    (add touched it between the two checks)
+   *   rm -rf
+   *
+   * graceMs 0 (`warren image gc --now`) skips both checks: only safe when
+   * nothing imports at the same time.
+   */
+  async remove(digest: string, graceMs: number): Promise<boolean> {
+    const final = this.path(digest);
+    const young = async (dir: string) => graceMs > 0 && Date.now() - (await lstat(dir)).mtimeMs < graceMs;
+    const doomed = join(this.dir, `${TEMP_PREFIX}${process.pid}-gc-${digest}`);
+    activeTemps.add(doomed);
+    try {
+      if (await young(final)) return false;
+      await rename(final, doomed);
+      if (await young(doomed)) {
+        try {
+          await rename(doomed, final);
+        } catch (err) {
+          // add() already published a fresh copy: ours is surplus.
+          if (errnoOf(err) !== 'ENOTEMPTY' && errnoOf(err) !== 'EEXIST') throw err;
+          await removeTree(doomed);
+        }
+        return false;
+      }
+      await removeTree(doomed);
+      return true;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return false;
+      throw err;
+    } finally {
+      activeTemps.delete(doomed);
+    }
+  }
+
+  /** Bytes a layer takes on disk, like `du -s`: allocated blocks, a hard-linked inode once. */
+  async usage(digest: string): Promise<number> {
+    const seen = new Set<number>();
+    const walk = async (abs: string): Promise<number> => {
+      const st = await lstat(abs);
+      if (seen.has(st.ino)) return 0;
+      seen.add(st.ino);
+      let bytes = st.blocks * 512;
+      if (st.isDirectory()) for (const name of await readdir(abs)) bytes += await walk(join(abs, name));
+      return bytes;
+    };
+    return walk(this.path(digest));
   }
 
   /** Recomputes a layer's digest; false when it differs or the layer is missing. */
@@ -138,12 +212,14 @@ export class LayerStore {
  *   mode   (st_mode & 07777) in octal, e.g. "755", "1777"
  *   uid, gid in decimal
  *   extra  f: sha256 hex of the content; l: the link target;
- *          c, b: st_rdev in decimal (overlay whiteouts are c 0); d, p: empty
+ *          c, b: st_rdev in decimal (overlay whiteouts are c 0);
+ *          d: "opaque" when overlay marked it so (trusted.overlay.opaque=y), else empty; p: empty
  *
  * Paths and targets cannot contain NUL, and every record has exactly six
- * fields, so the encoding is unambiguous. Timestamps, xattrs and hard-link
- * identity are left out on purpose: the same tree copied elsewhere keeps its
- * digest. Sockets are refused (they cannot be part of an image).
+ * fields, so the encoding is unambiguous. Timestamps, other xattrs and
+ * hard-link identity are left out on purpose: the same tree copied elsewhere
+ * keeps its digest. The opaque mark counts because it changes what the
+ * layer means (the dir hides what lower layers hold). Sockets are refused.
  */
 export async function treeDigest(dir: string): Promise<string> {
   return hashTree(dir, false);
@@ -171,6 +247,7 @@ async function hashEntry(w: Walk, rel: string): Promise<void> {
   if (type === 'f') extra = await hashFile(w, abs);
   else if (type === 'l') extra = await readlink(abs);
   else if (type === 'c' || type === 'b') extra = String(st.rdev);
+  else if (type === 'd' && isOpaque(abs)) extra = 'opaque';
   const mode = (st.mode & 0o7777).toString(8);
   w.hash.update(`${rel}\0${type}\0${mode}\0${st.uid}\0${st.gid}\0${extra}\0`);
   if (type !== 'd') return;
@@ -212,6 +289,18 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/** Sets a dir's mtime to now; false when it does not exist. */
+async function touch(dir: string): Promise<boolean> {
+  const now = new Date();
+  try {
+    await utimes(dir, now, now);
+    return true;
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
@@ -237,9 +326,14 @@ export async function removeTree(dir: string): Promise<void> {
 }
 
 async function makeDirsWritable(dir: string): Promise<void> {
-  await chmod(dir, 0o700);
-  for (const ent of await readdir(dir, { withFileTypes: true })) {
-    if (ent.isDirectory()) await makeDirsWritable(join(dir, ent.name));
+  try {
+    await chmod(dir, 0o700);
+    for (const ent of await readdir(dir, { withFileTypes: true })) {
+      if (ent.isDirectory()) await makeDirsWritable(join(dir, ent.name));
+    }
+  } catch (err) {
+    // The failed rm's other branches may still be deleting while we walk.
+    if (errnoOf(err) !== 'ENOENT') throw err;
   }
 }
 
