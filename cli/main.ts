@@ -2,6 +2,7 @@
  * The `warren` command. cli/ is the only place that wires modules together.
  */
 import { isWarrenError } from '../lib/errors.js';
+import { bench } from './bench.js';
 import { gc } from './gc.js';
 import { commit, rm } from './kept.js';
 import { image } from './image.js';
@@ -33,6 +34,7 @@ commands:
   image ls [--json]     list images: name, layers, size on disk, created
   image rm NAME         remove an image (its layers stay until image gc)
   image gc [--now]      remove layers no image uses (--now: even those younger than 60 s)
+  bench spawn [options] spawn latency and rate against unshare and crun (warren bench --help)
   gc                    remove what a crashed warren left behind
 `;
 
@@ -52,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       return rm(rest);
     case 'image':
       return image(rest);
+    case 'bench':
+      return bench(rest);
     case undefined:
     case 'help':
     case '--help':

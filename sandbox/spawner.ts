@@ -151,6 +151,9 @@ export class Spawner {
     const child = spawn(opts.binary ?? SPAWNER_BINARY, [], {
       argv0: 'warren:[spawner]',
       stdio: [opts.stdin ?? 'ignore', 'inherit', 'inherit', 'pipe'],
+      // its own session: a Ctrl-C on the terminal reaches the runner, which forwards it to the
+      // command, not the spawner (which would die of it and take every sandbox along)
+      detached: true,
       env: {},
     });
     const ctrl = child.stdio[3] as Socket;

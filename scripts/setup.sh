@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(libseccomp2 gcc make libc6-dev iproute2 nftables util-linux busybox-static)
+packages=(libseccomp2 gcc make libc6-dev iproute2 nftables util-linux busybox-static crun)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

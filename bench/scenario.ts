@@ -1,0 +1,62 @@
+/**
+ * What a bench scenario is, and the registry of them. A scenario turns the options into subjects,
+ * one per row of the table: what warren does, and baselines doing the same thing with other
+ * tools. The runner (runner.ts) treats all subjects alike: warm-up, then rounds in which every
+ * subject runs one batch, so that drift on the machine (thermal, other load) hits all rows alike.
+ *
+ *   scenario.setup(ctx) -> [subject warren, subject unshare (baseline), subject crun (baseline)]
+ *   runner: warm-up batch each; round 1: warren, unshare, crun; round 2: unshare, crun, warren; ...
+ *   subject.close() for each, always, also after Ctrl-C
+ *
+ * Scenarios to come (cold, warm, density) add an entry to SCENARIOS and reuse the rest.
+ */
+import type { Dirs } from '../lib/dirs.js';
+import type { BenchOptions } from './options.js';
+import { spawnScenario } from './spawn.js';
+
+/** What one batch of cycles measured. A failed cycle is counted and its reason kept. */
+export interface Batch {
+  /** Request to "command running", one per completed cycle, in milliseconds. */
+  latenciesMs: number[];
+  /** One message per failed cycle. */
+  failures: string[];
+  /** From the first cycle started to the last one ended. */
+  wallMs: number;
+  /** Figures a subject measures besides latency (e.g. the spawner's own setup time), per cycle. */
+  extra?: Record<string, number[]>;
+}
+
+export interface Subject {
+  /** The row's name in the table and the JSON (`warren`, `unshare`, `crun`). */
+  readonly name: string;
+  readonly baseline: boolean;
+  /** One line on what the row runs, for the report. */
+  readonly description: string;
+  /**
+   * Runs `count` create-and-destroy cycles, at most `concurrency` at once, calling tick() after
+   * each. When `signal` aborts it starts no more cycles and resolves once the running ones ended.
+   */
+  batch(count: number, concurrency: number, tick: () => void, signal: AbortSignal): Promise<Batch>;
+  /** Releases everything the subject holds. Idempotent; called even when setup of others failed. */
+  close(): Promise<void>;
+}
+
+export interface ScenarioContext {
+  readonly options: BenchOptions;
+  readonly dirs: Dirs;
+  /** A private dir for this run (bundles, state), removed when the bench ends. */
+  readonly workDir: string;
+  /** Lines for the report: what was skipped or adapted, and why. */
+  readonly notes: string[];
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly summary: string;
+  /** Throws a WarrenError when the options ask for something this scenario cannot do yet. */
+  check(options: BenchOptions): void;
+  /** The subjects, warren's first. On a throw, subjects already opened must have been closed. */
+  setup(ctx: ScenarioContext): Promise<Subject[]>;
+}
+
+export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([[spawnScenario.name, spawnScenario]]);

@@ -1,0 +1,109 @@
+/**
+ * `warren bench spawn` through the CLI, at a tiny size: the JSON has its shape, the baselines ran
+ * without a failure, and afterwards nothing the bench made is left, also after a Ctrl-C. Speed is
+ * not checked: benchmarks are not tests. Needs root, like every sandbox.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { which } from '../../bench/baselines/unshare.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
+
+const dirs = testDirs('wrntest-bench');
+const env = testEnv(dirs);
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+function list(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Everything a bench run could leave: sandbox run dirs, uid leases, its work and crun dirs, crun's cgroups. */
+function leftovers(): string[] {
+  const hierarchies = [CGROUP_ROOT, ...list(CGROUP_ROOT).map((d) => path.join(CGROUP_ROOT, d))];
+  return [
+    ...list(path.join(dirs.run, 'sandboxes')).map((e) => `sandboxes/${e}`),
+    ...list(path.join(dirs.run, 'uids')).map((e) => `uids/${e}`),
+    ...list(dirs.run).filter((e) => e.startsWith('bench-')),
+    ...list(path.join(dirs.state, 'bench')).map((e) => `state/bench/${e}`),
+    ...hierarchies.flatMap((h) => list(h).filter((e) => e.startsWith(`${dirs.cgroupParent}-bench-crun`)).map((e) => path.join(h, e))),
+  ];
+}
+
+interface Row {
+  name: string;
+  baseline: boolean;
+  count: number;
+  failures: number;
+  errors: string[];
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  per_s: number;
+}
+
+t.test('a tiny spawn bench prints its JSON, runs its baselines and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-bench-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const html = path.join(tmp, 'report.html');
+  const r = await warren(['bench', 'spawn', '--count', '6', '--concurrency', '2', '--json', '--report', html], { env, timeoutMs: 120_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  t.equal(r.stderr, '', 'no progress bar nor chatter in a pipe');
+  const out = JSON.parse(r.stdout) as { results: Row[]; machine: Record<string, unknown>; params: Record<string, unknown>; notes: string[] };
+  t.match(out.machine, { kernel: String, cores: Number, cgroup: String, node: process.version, date: String });
+  t.match(out.params, { count: 6, concurrency: 2, level: 'bare', net: 'none' });
+  const names = out.results.map((row) => row.name);
+  t.equal(names[0], 'warren', 'warren first');
+  t.ok(names.includes('unshare'), 'the unshare baseline ran');
+  if (which('crun')) t.ok(names.includes('crun'), 'crun is installed: its baseline ran');
+  else t.ok(out.notes.some((n) => /crun is not installed/.test(n)), 'crun is missing and the notes say so');
+  for (const row of out.results) {
+    t.match(row, { name: String, p50_ms: Number, p90_ms: Number, p99_ms: Number, per_s: Number }, `${row.name}: the figures`);
+    t.equal(row.baseline, row.name !== 'warren', `${row.name}: baseline flag`);
+    t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
+    t.equal(row.count, 6, `${row.name}: every measured cycle counted`);
+    t.ok(row.p50_ms > 0 && row.p50_ms <= row.p90_ms && row.p90_ms <= row.p99_ms && row.per_s > 0, `${row.name}: consistent figures`);
+  }
+  const page = fs.readFileSync(html, 'utf8');
+  t.match(page, /^<!doctype html>/);
+  t.equal((page.match(/<svg /g) ?? []).length, out.results.length + 1, 'an overlay and a CDF per row');
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
+t.test('Ctrl-C stops the bench, cleans up and exits 130', { skip: NEEDS_ROOT }, async (t) => {
+  // its own process group, signalled whole, as a terminal does: the spawner gets the SIGINT too
+  const child = spawn(process.execPath, [WARREN, 'bench', 'spawn', '--count', '5000', '--concurrency', '2'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  child.stdout.resume();
+  const closed = once(child, 'close');
+  await new Promise((r) => setTimeout(r, 2500));
+  process.kill(-(child.pid as number), 'SIGINT');
+  const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 30_000);
+  const [code] = (await closed) as [number | null];
+  clearTimeout(killer);
+  t.equal(code, 130, `exit 130 (stderr: ${stderr})`);
+  t.match(stderr, /bench interrupted/);
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
+t.test('what is not there yet, and bad input: one line, exit 125', { skip: NEEDS_ROOT }, async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['bench', 'spawn', '--net', 'bridge'], /^warren: --net bridge is not available yet: .*\n$/],
+    [['bench', 'spawn', '--level', 'runtime'], /^warren: --level runtime is not available yet: .*\n$/],
+    [['bench', 'spawn', '--count', '0'], /^warren: invalid count '0'/],
+    [['bench', 'nope'], /^warren: unknown scenario 'nope'/],
+    [['bench'], /^warren: no scenario given/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await warren(args, { env });
+    t.equal(r.code, 125, args.join(' '));
+    t.match(r.stderr, message);
+  }
+});
