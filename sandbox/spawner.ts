@@ -154,7 +154,8 @@ export class Spawner {
       // its own session: a Ctrl-C on the terminal reaches the runner, which forwards it to the
       // command, not the spawner (which would die of it and take every sandbox along)
       detached: true,
-      env: {},
+      // nothing of ours reaches a sandbox; WARREN_TRACE=1 turns on the stage timings (trace.h)
+      env: process.env.WARREN_TRACE ? { WARREN_TRACE: '1' } : {},
     });
     const ctrl = child.stdio[3] as Socket;
     const failed = once(child, 'error').then(([err]) => {

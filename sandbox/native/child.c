@@ -20,6 +20,7 @@
 #include "netlink.h"
 #include "protocol.h"
 #include "rootfs.h"
+#include "trace.h"
 
 extern char **environ;
 
@@ -57,7 +58,12 @@ static void close_except(int a, int b) {
   int lo = a < b ? a : b, hi = a < b ? b : a;
   syscall(SYS_close_range, 3, lo - 1, 0);
   if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0);
-  syscall(SYS_close_range, hi + 1, ~0U, 0);
+  if (trace_enabled && trace_fd > hi) {
+    syscall(SYS_close_range, hi + 1, trace_fd - 1, 0);
+    syscall(SYS_close_range, trace_fd + 1, ~0U, 0);
+  } else {
+    syscall(SYS_close_range, hi + 1, ~0U, 0);
+  }
 }
 
 /* After pivot_root, so a symlink in the image resolves inside the sandbox, never on the host; the
@@ -133,6 +139,7 @@ static int load_seccomp(const struct seccomp_bpf *bpf, struct werr *err) {
 static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct seccomp_bpf *bpf, struct werr *err) {
   char go;
   if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) return werr_set(err, "sync", errno, "expected GO from the spawner");
+  trace_mark("go");
   /* stdio paths are host paths: open them before the root changes */
   if (open_stdio(s, err) < 0) return -1;
   close_except(sync_fd, userns_fd);
@@ -140,19 +147,26 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct 
   if (setsid() < 0) return werr_set(err, "setsid", errno, "setsid");
   /* after the spawner put us in our cgroups, so that they are this namespace's root */
   if (unshare(CLONE_NEWCGROUP) < 0) return werr_set(err, "cgroupns", errno, "unshare the cgroup namespace");
+  trace_mark("cgroupns");
   if (rootfs_setup(s, userns_fd, err) < 0) return -1;
+  trace_mark("rootfs");
   if (write_files(s, err) < 0) return -1;
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
     return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
   /* while still the host's root: the netns belongs to the host's user namespace */
   if (loopback_up(err) < 0 || network_up(s, err) < 0) return -1;
+  trace_mark("files+net");
   if (become_sandbox_root(userns_fd, err) < 0) return -1;
+  trace_mark("userns");
   for (size_t i = 0; i < s->nrlimits; i++)
     if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
       return werr_set(err, "rlimit", errno, "setrlimit %d", s->rlimits[i].resource);
   if (drop_capabilities(err) < 0) return -1;
+  trace_mark("caps");
   /* last: from here on every syscall of init and the command is filtered */
-  return load_seccomp(bpf, err);
+  int r = load_seccomp(bpf, err);
+  trace_mark("seccomp");
+  return r;
 }
 
 __attribute__((noreturn)) static void exec_command(const struct spec *s, int report_fd) {
@@ -190,6 +204,7 @@ void child_main(const struct spec *s, int sync_fd, int userns_fd, const struct s
   int e = 0;
   ssize_t n = read(report[0], &e, sizeof e); /* EOF: the exec succeeded (the pipe is close-on-exec) */
   close(report[0]);
+  trace_mark("exec");
   if (n > 0) {
     werr_set(&err, "exec", e, "exec '%s'", s->argv[0]);
     report_error(sync_fd, &err);

@@ -1,4 +1,5 @@
 #include "rootfs.h"
+#include "trace.h"
 
 #include <fcntl.h>
 #include <linux/mount.h>
@@ -183,13 +184,19 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
            (unsigned long long)s->tmpfs_inodes);
   if (mount("tmpfs", s->rundir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
     return werr_set(err, "tmpfs", errno, "mount tmpfs on '%s'", s->rundir);
+  trace_mark("tmpfs");
   if (mount_overlay(s, userns_fd, err) < 0) return -1;
+  trace_mark("overlay");
   for (size_t i = 0; i < s->nbinds; i++)
     if (take_bind(&s->binds[i], &binds[i], err) < 0) return -1;
   snprintf(root, sizeof root, "%s/root", s->rundir);
   /* from here on every path is the sandbox's: the image cannot point a mount at the host */
   if (pivot(root, err) < 0) return -1;
+  trace_mark("pivot");
   /* /dev first: the masks over /proc files are binds of its /dev/null */
-  if (mount_dev(err) < 0 || mount_proc_sys(s, err) < 0) return -1;
+  if (mount_dev(err) < 0) return -1;
+  trace_mark("dev");
+  if (mount_proc_sys(s, err) < 0) return -1;
+  trace_mark("proc+sys+masks");
   return attach_binds(s, binds, err);
 }

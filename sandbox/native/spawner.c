@@ -22,6 +22,7 @@
 #include "protocol.h"
 #include "spec.h"
 #include "table.h"
+#include "trace.h"
 #include "userns.h"
 #include "bpf.h"
 #include "netlink.h"
@@ -77,6 +78,7 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     return send_error(s.id, &err);
   }
   /* the user namespace is joined late, by the child (child.c says why): not a clone flag */
+  trace_mark("request");
   pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
                              0, 0, 0, 0);
   if (pid == 0) {
@@ -89,6 +91,7 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     werr_set(&err, "clone", errno, "clone sandbox '%s'", s.id);
     return send_error(s.id, &err);
   }
+  trace_mark("clone");
   struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
   /* before GO: the child must count against its limits before it runs anything, and find its
    * eth0 in place; the veth is born with one end in the child's netns, so it dies with it */
@@ -99,6 +102,7 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     sb->reported = 1;
     return;
   }
+  trace_mark("cgroups+veth");
   char go = SYNC_GO;
   if (send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) {
     kill(pid, SIGKILL);
@@ -231,6 +235,8 @@ int main(int argc, char **argv) {
   (void)argc;
   int sigfd;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
+  trace_enabled = getenv("WARREN_TRACE") != NULL;
+  if (trace_enabled) trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
   struct out o;
   out_begin(&o, "hello");
   out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
