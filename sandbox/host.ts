@@ -11,7 +11,8 @@ import { WarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import { SandboxNetwork, type Attachment, type Egress, type Publish } from './network/index.js';
+import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
+import { NetnsPool, type NetnsSlot } from './netns-pool.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, hostNameservers } from './etc-files.js';
 import {
@@ -62,6 +63,7 @@ export class SandboxHost {
   readonly #uidBase: number;
   readonly #live = new Set<Sandbox>();
   #network: Promise<SandboxNetwork> | undefined;
+  readonly #netns: NetnsPool;
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
@@ -70,6 +72,7 @@ export class SandboxHost {
     this.#spawner = spawner;
     this.#uids = new LeaseSet(path.join(opts.dirs.run, 'uids'), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
+    this.#netns = new NetnsPool(spawner, () => this.#openNetwork());
   }
 
   static async open(opts: HostOptions): Promise<SandboxHost> {
@@ -97,10 +100,13 @@ export class SandboxHost {
       lease.release();
       throw err;
     }
-    let net: Attachment | undefined;
+    let slot: NetnsSlot | undefined;
+    let disallow: (() => Promise<void>) | undefined;
     try {
-      if (opts.net) net = await (await this.#openNetwork()).attach(id, opts.net);
+      slot = await this.#netns.take(opts.net ? 'bridge' : 'loopback');
+      if (opts.net && slot.address) disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
     } catch (err) {
+      if (slot) this.#netns.give(slot, true);
       await cgroup[Symbol.asyncDispose]();
       lease.release();
       throw err;
@@ -127,11 +133,19 @@ export class SandboxHost {
       binds: opts.binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      files: etcFiles(hostname, net?.ip, publicDns ? hostNameservers() : []),
-      net: net?.spec,
+      files: etcFiles(hostname, slot.address?.ip, publicDns ? hostNameservers() : []),
+      netns: slot.id,
       keep: opts.keep,
     });
     const uidBase = this.#uidBase + lease.n * UID_RANGE;
+    const pool = this.#netns;
+    const net = {
+      ip: slot.address?.ip,
+      release: async (reused: boolean) => {
+        await disallow?.();
+        pool.give(slot, reused);
+      },
+    };
     const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, uidBase, memoryBytes: limits.memoryBytes });
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
@@ -148,6 +162,7 @@ export class SandboxHost {
   /** Destroys every sandbox still running, then stops the spawner. Idempotent. */
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((s) => s.destroy()));
+    this.#netns.close();
     await this.#spawner.close();
   }
 

@@ -26,12 +26,15 @@
  * | to        | spawn   | id, arg+, env*, cwd, hostname, rundir, tmpfs_size, tmpfs_inodes, layer+  |
  * |           |         | (top first), uid_base, uid_count, cgroup*, seccomp, rlimit* (n:soft:hard)|
  * |           |         | stdin/stdout/stderr (inherit, null, path:/abs), bind* (src:dst:ro|rw),   |
- * |           |         | mask*, readonly*, file* + content, veth + bridge + addr + gateway, keep  |
+ * |           |         | mask*, readonly*, file* + content, netns (pooled), keep                  |
  * | to        | kill    | id, signal                                                               |
+ * | to        | netns_add | id, [veth, bridge, addr, gateway]: a pooled netns, made ahead          |
+ * | to        | netns_del | id                                                                     |
+ * | from      | netns_ready | id                                                                   |
  * | from      | hello   | version, pid (once, at start)                                            |
  * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |
  * | from      | error   | id, stage, errno, msg (an exit follows when a child ran)                 |
- * | from      | exit    | id, pid, code (-1 when killed), signal                                   |
+ * | from      | exit    | id, pid, code (-1 when killed), signal, netns (reused | discarded)        |
  */
 export const PROTOCOL_VERSION = 1;
 const FRAME_MAX = 1 << 20;

@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
-import type { Attachment } from './network/index.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
@@ -26,8 +25,8 @@ export interface SandboxParts {
   spawning: Spawning;
   cgroup: Cgroup;
   lease: Lease;
-  /** Its address and nftables elements, when it has a veth. */
-  net?: Attachment;
+  /** Its network namespace (pooled) and, on the bridge, its address and nftables elements. */
+  net: { ip: string | undefined; release(reused: boolean): Promise<void> };
   rundir: string;
   uidBase: number;
   memoryBytes: number;
@@ -54,7 +53,7 @@ export class Sandbox {
   constructor(parts: SandboxParts) {
     this.id = parts.id;
     this.memoryBytes = parts.memoryBytes;
-    this.ip = parts.net?.ip;
+    this.ip = parts.net.ip;
     this.uidBase = parts.uidBase;
     this.#parts = parts;
     this.exited = parts.spawning.exited.then((info) => this.#release(info));
@@ -122,8 +121,8 @@ export class Sandbox {
     } catch {
       // not empty or gone: `warren gc` looks at what is left
     }
-    // the veth went with the netns (the kernel removes it); the address and elements go here
-    await net?.release();
+    // the spawner cleaned its netns (or discarded it) before it reported the exit
+    await net.release(info.netns === 'reused');
     lease.release();
     const signal = info.signal;
     const code = info.code ?? 128 + (signal ?? SIGKILL);

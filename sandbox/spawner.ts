@@ -46,8 +46,8 @@ export interface SpawnRequest {
   readonlyPaths?: readonly string[];
   /** Written into the root after pivot_root, owned by the sandbox's root: /etc/hosts... */
   files?: ReadonlyArray<{ path: string; content: string }>;
-  /** A veth: host end `hostIf` on `bridge` (isolated); eth0 inside gets `cidr`, default route via `gateway`. */
-  net?: { hostIf: string; bridge: string; cidr: string; gateway: string };
+  /** A pooled network namespace to join (addNetns); absent: a fresh one with loopback only. */
+  netns?: string;
   /** A dir on disk for the overlay's upper/ and work/, so that the changes outlive the sandbox. */
   keep?: string;
 }
@@ -56,6 +56,14 @@ export interface SpawnRequest {
 export interface ExitInfo {
   code: number | null;
   signal: number | null;
+  /** For a sandbox in a pooled netns: whether the netns was clean and may serve again. */
+  netns?: 'reused' | 'discarded';
+}
+
+/** A pooled network namespace: loopback only, or with a veth on `bridge` and eth0 = `cidr`. */
+export interface NetnsSpec {
+  id: string;
+  veth?: { hostIf: string; bridge: string; cidr: string; gateway: string };
 }
 
 export interface Started {
@@ -117,7 +125,7 @@ function requestFields(r: SpawnRequest): Fields {
   for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
   for (const file of r.files ?? []) f.push(['file', file.path], ['content', file.content]);
   if (r.keep) f.push(['keep', r.keep]);
-  if (r.net) f.push(['veth', r.net.hostIf], ['bridge', r.net.bridge], ['addr', r.net.cidr], ['gateway', r.net.gateway]);
+  if (r.netns) f.push(['netns', r.netns]);
   return f;
 }
 
@@ -132,6 +140,7 @@ export class Spawner {
   #child: ChildProcess;
   #ctrl: Socket;
   #pending = new Map<string, Pending>();
+  #netns = new Map<string, { resolve(): void; reject(e: Error): void }>();
   #closed = false;
   #gone: Promise<void>;
 
@@ -200,8 +209,31 @@ export class Spawner {
     if (!this.#closed && this.#pending.has(id)) this.#ctrl.write(encodeFrame('kill', [['id', id], ['signal', signal]]));
   }
 
+  /** Makes a network namespace ahead of time (netpool.h in the spawner says why). */
+  addNetns(spec: NetnsSpec): Promise<void> {
+    if (this.#closed) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    const f: Array<readonly [string, string]> = [['id', spec.id]];
+    if (spec.veth) f.push(['veth', spec.veth.hostIf], ['bridge', spec.veth.bridge], ['addr', spec.veth.cidr], ['gateway', spec.veth.gateway]);
+    return new Promise((resolve, reject) => {
+      this.#netns.set(spec.id, { resolve, reject });
+      this.#ctrl.write(encodeFrame('netns_add', f));
+    });
+  }
+
+  /** Drops a pooled netns that no sandbox uses. */
+  delNetns(id: string): void {
+    if (!this.#closed) this.#ctrl.write(encodeFrame('netns_del', [['id', id]]));
+  }
+
   #onMessage(m: Message): void {
     const id = field(m, 'id') ?? '';
+    const n = this.#netns.get(id);
+    if (n && (m.type === 'netns_ready' || m.type === 'error')) {
+      this.#netns.delete(id);
+      if (m.type === 'netns_ready') n.resolve();
+      else n.reject(new SpawnError(id, field(m, 'stage') ?? '?', Number(field(m, 'errno') ?? 0), field(m, 'msg') ?? ''));
+      return;
+    }
     const p = this.#pending.get(id);
     if (!p) return;
     if (m.type === 'spawned') {
@@ -217,7 +249,12 @@ export class Spawner {
       const code = Number(field(m, 'code'));
       const signal = Number(field(m, 'signal'));
       if (!p.settled) p.reject(new SpawnError(id, 'setup', 0, `init exited during setup (code ${code}, signal ${signal})`));
-      this.#finish(id, { code: code >= 0 ? code : null, signal: signal > 0 ? signal : null });
+      const netns = field(m, 'netns');
+      this.#finish(id, {
+        code: code >= 0 ? code : null,
+        signal: signal > 0 ? signal : null,
+        ...(netns === 'reused' || netns === 'discarded' ? { netns } : {}),
+      });
     }
   }
 
@@ -227,6 +264,8 @@ export class Spawner {
   }
 
   #failAll(err: Error): void {
+    for (const n of this.#netns.values()) n.reject(err);
+    this.#netns.clear();
     for (const [id, p] of this.#pending) {
       if (!p.settled) p.reject(err);
       this.#finish(id, { code: null, signal: 9 });

@@ -51,7 +51,10 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }
-  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
+  const listLinks = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
+  // a closed pool's namespaces are freed by the kernel asynchronously, their veths with them
+  for (let i = 0; i < 100 && listLinks().some((l) => /^wrn[0-9a-f]{12}$/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
+  const links = listLinks();
   t.same(links.filter((l) => /^wrn[0-9a-f]{12}$/.test(l)), [], 'no sandbox veth');
   t.same(links.filter((l) => l.startsWith(PREFIX) && l !== 'wrntest0'), [], 'no test link but the shared test bridge');
   const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX));

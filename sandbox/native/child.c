@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "init.h"
-#include "netlink.h"
 #include "protocol.h"
 #include "rootfs.h"
 #include "trace.h"
@@ -82,12 +81,6 @@ static int write_files(const struct spec *s, struct werr *err) {
   return 0;
 }
 
-static int network_up(const struct spec *s, struct werr *err) {
-  if (!s->addr) return 0;
-  if (nl_addr_add("eth0", s->addr, err) < 0 || nl_link_up("eth0", err) < 0) return -1;
-  return nl_route_default(s->gateway, "eth0", err);
-}
-
 static int loopback_up(struct werr *err) {
   int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr = {0};
@@ -136,10 +129,13 @@ static int load_seccomp(const struct seccomp_bpf *bpf, struct werr *err) {
   return 0;
 }
 
-static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct seccomp_bpf *bpf, struct werr *err) {
+static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
+                 struct werr *err) {
   char go;
   if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) return werr_set(err, "sync", errno, "expected GO from the spawner");
   trace_mark("go");
+  /* a pooled netns comes configured (netpool.c); joined while we are still the host's root */
+  if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "join the pooled netns");
   /* stdio paths are host paths: open them before the root changes */
   if (open_stdio(s, err) < 0) return -1;
   close_except(sync_fd, userns_fd);
@@ -154,8 +150,8 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, const struct 
   trace_mark("files");
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
     return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
-  /* while still the host's root: the netns belongs to the host's user namespace */
-  if (loopback_up(err) < 0 || network_up(s, err) < 0) return -1;
+  /* a fresh netns (no pool) needs its lo up, while we are still the host's root */
+  if (netns_fd < 0 && loopback_up(err) < 0) return -1;
   trace_mark("hostname+net");
   if (become_sandbox_root(userns_fd, err) < 0) return -1;
   trace_mark("userns");
@@ -185,14 +181,14 @@ __attribute__((noreturn)) static void exec_command(const struct spec *s, int rep
   _exit(e == ENOENT ? 127 : 126);
 }
 
-void child_main(const struct spec *s, int sync_fd, int userns_fd, const struct seccomp_bpf *bpf, char *name_area,
-                size_t name_len) {
+void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
+                char *name_area, size_t name_len) {
   struct werr err = {0};
   prctl(PR_SET_NAME, "warren:[init]", 0, 0, 0);
   memset(name_area, 0, name_len);
   strncpy(name_area, "warren:[init]", name_len - 1);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (setup(s, sync_fd, userns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
+  if (setup(s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
 
   sigset_t set;
   init_block_signals(&set);

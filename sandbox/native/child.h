@@ -10,8 +10,8 @@ struct seccomp_bpf {
 };
 
 /* Never returns. sync_fd: the child's end of the sync socketpair; userns_fd: the sandbox's user
- * namespace; the process name area (argv[0] of the spawner) is reused for "warren:[init]". */
-__attribute__((noreturn)) void child_main(const struct spec *s, int sync_fd, int userns_fd,
+ * namespace; netns_fd: a pooled network namespace to join, ready (or -1: a fresh one, lo only); the process name area (argv[0] of the spawner) is reused for "warren:[init]". */
+__attribute__((noreturn)) void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
                                           const struct seccomp_bpf *bpf, char *name_area, size_t name_len);
 
 #endif

@@ -263,3 +263,14 @@ int nl_route_default(const char *gateway, const char *ifname, struct werr *err) 
   over |= !req_put(&r, RTA_OIF, &oif, sizeof oif);
   return req_run(&r, over, "route", what, err);
 }
+
+int nl_link_down(const char *ifname, struct werr *err) {
+  int idx = ifindex(ifname, "link", err);
+  if (idx < 0) return -1;
+  char what[64];
+  snprintf(what, sizeof what, "take '%s' down", ifname);
+  struct nlreq r;
+  struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = idx, .ifi_flags = 0, .ifi_change = IFF_UP};
+  req_init(&r, RTM_NEWLINK, 0, &ifi, sizeof ifi);
+  return req_run(&r, 0, "link", what, err);
+}

@@ -39,6 +39,10 @@ int nl_link_set_master_up(const char *ifname, const char *bridge, int isolated, 
 /* Deletes a link (both ends of a veth go). ENODEV is reported, not ignored. */
 int nl_link_del(const char *ifname, struct werr *err);
 
+/* Takes a link down: its neighbours and the routes through it go with it (a pooled netns is
+ * cleaned so; the address stays). */
+int nl_link_down(const char *ifname, struct werr *err);
+
 /* Creates a bridge (kind "bridge"), down and without address. For tests and tools; warren's
  * own bridge is made once per start by sandbox/network/bridge.ts. */
 int nl_bridge_create(const char *name, struct werr *err);

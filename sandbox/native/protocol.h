@@ -29,16 +29,22 @@
  *           seccomp (BPF file), rlimit* (name:soft:hard), stdin/stdout/stderr (inherit | null |
  *           path:/abs), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
  *           readonly* (path remounted read-only), file* + content (written into the root after
- *           pivot_root: /etc/hosts...), veth, bridge, addr, gateway (all four or none: a veth whose
- *           host end joins the bridge, isolated; eth0 inside gets addr and a default route),
- *           keep (a dir on disk for upper/ and work/: the sandbox's changes outlive it)
+ *           pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
+ *           none: a fresh one with lo only), keep (a dir on disk for upper/ and work/: the
+ *           sandbox's changes outlive it)
  *   kill    id, signal
+ *   netns_add  id, veth, bridge, addr, gateway (the last four or none): a network namespace made
+ *           ahead, lo up; with veth, its host end on the bridge (isolated) and eth0 = addr with a
+ *           default route via gateway. Cleaned and reused after each sandbox (netpool.h).
+ *   netns_del  id                             drop a pooled netns (once its sandbox ended)
  * Spawner -> runner
  *   hello   version, pid                      once, at start
  *   spawned id, pid (host pid of init), us (request to command exec'd, microseconds)
  *   error   id, stage, errno, msg             the spawn failed at stage (or the command could not
  *                                             be executed: stage=exec); an exit follows if a child ran
- *   exit    id, pid, code, signal             init ended: code = its exit status, or signal if killed
+ *   netns_ready id                            a netns_add is done (or: error id stage msg)
+ *   exit    id, pid, code, signal, netns      init ended: code = its exit status, or signal if killed;
+ *                                             netns = reused | discarded for a pooled one
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
  *   parent -> child  "G"                                   go: cgroups and the veth are set up

@@ -25,7 +25,7 @@
 #include "trace.h"
 #include "userns.h"
 #include "bpf.h"
-#include "netlink.h"
+#include "netpool.h"
 
 static char *name_area;
 static size_t name_len;
@@ -72,18 +72,24 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   if (!bpf) return send_error(s.id, &err);
   int userns_fd = userns_get(s.uid_base, s.uid_count, &err);
   if (userns_fd < 0) return send_error(s.id, &err);
+  struct netslot *slot = s.netns ? netpool_find(s.netns) : NULL;
+  if (s.netns && (!slot || slot->in_use)) {
+    werr_set(&err, "netns", slot ? EBUSY : ENOENT, "pooled netns '%s' is %s", s.netns, slot ? "in use" : "unknown");
+    return send_error(s.id, &err);
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
     werr_set(&err, "sync", errno, "socketpair for '%s'", s.id);
     return send_error(s.id, &err);
   }
-  /* the user namespace is joined late, by the child (child.c says why): not a clone flag */
+  /* the user namespace is joined late, by the child (child.c says why): not a clone flag; nor is
+   * the network namespace when a pooled one is joined */
   trace_mark("request");
-  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
-                             0, 0, 0, 0);
+  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (slot ? 0 : CLONE_NEWNET);
+  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
     close(sv[0]);
-    child_main(&s, sv[1], userns_fd, bpf, name_area, name_len);
+    child_main(&s, sv[1], userns_fd, slot ? slot->fd : -1, bpf, name_area, name_len);
   }
   close(sv[1]);
   if (pid < 0) {
@@ -93,16 +99,18 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   }
   trace_mark("clone");
   struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
-  /* before GO: the child must count against its limits before it runs anything, and find its
-   * eth0 in place; the veth is born with one end in the child's netns, so it dies with it */
-  if (join_cgroups(&s, pid, &err) < 0 ||
-      (s.veth && (nl_veth_create(s.veth, "eth0", pid, -1, &err) < 0 || nl_link_set_master_up(s.veth, s.bridge, 1, &err) < 0))) {
+  if (slot) {
+    slot->in_use = 1;
+    snprintf(sb->netns, sizeof sb->netns, "%s", slot->id);
+  }
+  /* before GO: the child must count against its limits before it runs anything */
+  if (join_cgroups(&s, pid, &err) < 0) {
     kill(pid, SIGKILL);
     send_error(s.id, &err);
     sb->reported = 1;
     return;
   }
-  trace_mark("cgroups+veth");
+  trace_mark("cgroups");
   char go = SYNC_GO;
   if (send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) {
     kill(pid, SIGKILL);
@@ -110,6 +118,30 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     send_error(s.id, &err);
     sb->reported = 1;
   }
+}
+
+static void handle_netns_add(struct msg *m) {
+  const char *id = msg_get(m, "id"), *veth = msg_get(m, "veth");
+  struct werr err = {0};
+  if (!id) {
+    werr_set(&err, "request", EINVAL, "netns_add without id");
+    return send_error("", &err);
+  }
+  if (veth && (!msg_get(m, "bridge") || !msg_get(m, "addr") || !msg_get(m, "gateway") || strlen(veth) > 15)) {
+    werr_set(&err, "request", EINVAL, "netns '%s': veth needs bridge, addr and gateway, and 15 bytes at most", id);
+    return send_error(id, &err);
+  }
+  if (!netpool_add(id, veth, msg_get(m, "bridge"), msg_get(m, "addr"), msg_get(m, "gateway"), &err)) return send_error(id, &err);
+  struct out o;
+  out_begin(&o, "netns_ready");
+  out_add(&o, "id", "%s", id);
+  out_send(&o, WARREN_CTRL_FD);
+}
+
+static void handle_netns_del(struct msg *m) {
+  const char *id = msg_get(m, "id");
+  struct netslot *slot = id ? netpool_find(id) : NULL;
+  if (slot && !slot->in_use) netpool_del(slot); /* in use: it goes when its sandbox ends */
 }
 
 static void handle_kill(struct msg *m) {
@@ -165,8 +197,13 @@ static void reap(void) {
     struct sandbox *sb = table_find_pid(&sandboxes, pid);
     if (!sb) continue; /* a user-namespace holder */
     if (sb->sync_fd >= 0) handle_sync(sb); /* its last word comes before its exit */
+    /* all its processes are gone (init reaped them): clean its netns before saying it ended,
+     * so that the runner may hand the netns out again as soon as it reads the exit */
+    struct netslot *slot = sb->netns[0] ? netpool_find(sb->netns) : NULL;
+    int reused = slot ? netpool_release(slot) == 0 : 0;
     struct out o;
     out_begin(&o, "exit");
+    if (slot) out_add(&o, "netns", "%s", reused ? "reused" : "discarded");
     out_add(&o, "id", "%s", sb->id);
     out_add(&o, "pid", "%d", pid);
     out_add(&o, "code", "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -200,6 +237,8 @@ static int read_control(void) {
     if (msg_parse(payload, size, &request) == 0) {
       if (!strcmp(request.type, "spawn")) handle_spawn(&request, t0);
       else if (!strcmp(request.type, "kill")) handle_kill(&request);
+      else if (!strcmp(request.type, "netns_add")) handle_netns_add(&request);
+      else if (!strcmp(request.type, "netns_del")) handle_netns_del(&request);
     }
     off += 4 + size;
   }
@@ -236,6 +275,11 @@ int main(int argc, char **argv) {
   int sigfd;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
+  struct werr err = {0};
+  if (netpool_init(&err) < 0) {
+    fprintf(stderr, "warren-spawner: %s\n", err.msg);
+    return 2;
+  }
   if (trace_enabled) trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
   struct out o;
   out_begin(&o, "hello");

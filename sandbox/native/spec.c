@@ -97,10 +97,7 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
     else if (!strcmp(k, "seccomp")) s->seccomp = v;
     else if (!strcmp(k, "mask")) PUSH(s->masks, s->nmasks, 64, v, "masked paths");
     else if (!strcmp(k, "readonly")) PUSH(s->readonly, s->nreadonly, 64, v, "read-only paths");
-    else if (!strcmp(k, "veth")) s->veth = v;
-    else if (!strcmp(k, "bridge")) s->bridge = v;
-    else if (!strcmp(k, "addr")) s->addr = v;
-    else if (!strcmp(k, "gateway")) s->gateway = v;
+    else if (!strcmp(k, "netns")) s->netns = v;
     else if (!strcmp(k, "keep")) s->keep = v;
     else if (!strcmp(k, "file")) {
       if (s->nfiles == 8) return werr_set(err, "request", E2BIG, "too many files");
@@ -136,8 +133,6 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
   if (s->nlayers == 0) return werr_set(err, "request", EINVAL, "spawn '%s' without layer", s->id);
   if (s->uid_base == 0) return werr_set(err, "request", EINVAL, "spawn '%s': uid_base must be an unprivileged uid", s->id);
   if (!s->seccomp) return werr_set(err, "request", EINVAL, "spawn '%s' without seccomp", s->id);
-  if (s->veth && (!s->bridge || !s->addr || !s->gateway || strlen(s->veth) > 15))
-    return werr_set(err, "request", EINVAL, "spawn '%s': veth needs bridge, addr and gateway, and a name of 15 bytes at most", s->id);
   if (s->tmpfs_size == 0) s->tmpfs_size = 64ull << 20;
   if (s->tmpfs_inodes == 0) s->tmpfs_inodes = 16384;
   return 0;

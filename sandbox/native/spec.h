@@ -59,9 +59,8 @@ struct spec {
   size_t nreadonly;
   struct file_spec files[8]; /* written into the root after pivot_root (/etc/hosts...) */
   size_t nfiles;
-  /* network: a veth whose host end `veth` joins `bridge`; eth0 inside gets `addr` and a default
-   * route via `gateway`. All NULL: loopback only. */
-  const char *veth, *bridge, *addr, *gateway;
+  /* a pooled network namespace to join (netpool.h), made ready by netns_add; NULL: a fresh one */
+  const char *netns;
   /* a dir on disk holding upper/ and work/ (made if missing): the sandbox's changes are kept */
   const char *keep;
 };

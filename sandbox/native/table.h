@@ -13,6 +13,7 @@ struct sandbox {
   int sync_fd;   /* open until the child reports READY or ERROR */
   int reported;  /* an error was already sent for it */
   uint64_t t0;   /* when the spawn request arrived, microseconds */
+  char netns[32]; /* the pooled netns it joined, cleaned for reuse when it ends */
 };
 
 struct table {

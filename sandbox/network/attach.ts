@@ -1,7 +1,7 @@
 /**
  * The host side of sandbox networking, as one object: set up once per warren process (subnet
- * check, bridge, nftables table, forwarding), then per sandbox an address lease and, only when the
- * sandbox has egress or published ports, one batch of nftables elements. Egress `none` costs no
+ * check, bridge, nftables table, forwarding), then an address lease per pooled network namespace
+ * and, per sandbox, only when it has egress or published ports, one batch of nftables elements. Egress `none` costs no
  * nft call: a sandbox the table does not know gets nothing. The elements' delete script is kept
  * in the run dir beside the lease, so a crash leaves what `warren gc` needs to undo them.
  */
@@ -11,7 +11,7 @@ import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
 import { formatIpv4, parseCidr } from './cidr.js';
-import { Ipam } from './ipam.js';
+import { Ipam, type AddressLease } from './ipam.js';
 import { applyRules, checkSandboxNet, deleteTableScript, rulesetScript, sandboxElements, type Egress, type Publish } from './nftables.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 
@@ -20,13 +20,6 @@ export interface NetworkConfig {
   table: string;
   subnet: string;
   runDir: string;
-}
-
-export interface Attachment {
-  readonly ip: string;
-  /** What the spawner needs: the veth's host end joins `bridge`, eth0 gets `cidr`. */
-  readonly spec: { hostIf: string; bridge: string; cidr: string; gateway: string };
-  release(): Promise<void>;
 }
 
 export interface AttachOptions {
@@ -66,33 +59,29 @@ export class SandboxNetwork {
     return new SandboxNetwork(config);
   }
 
-  async attach(id: string, opts: AttachOptions): Promise<Attachment> {
-    const lease = this.#ipam.allocate(id);
-    const undoFile = path.join(this.#undoDir, lease.ip);
-    try {
-      await this.#undo(undoFile); // a crashed owner of this address may have left elements
-      const sandboxNet = { ip: lease.ip, egress: opts.egress, publish: opts.publish };
-      checkSandboxNet(sandboxNet);
-      const add = sandboxElements('add', sandboxNet, this.config.table);
-      if (add) {
-        fs.writeFileSync(undoFile, sandboxElements('delete', sandboxNet, this.config.table));
-        await applyRules(add).catch(async (err: unknown) => {
-          fs.rmSync(undoFile, { force: true });
-          throw err;
-        });
-      }
-    } catch (err) {
-      lease.release();
-      throw err;
+  /** An address on the bridge's subnet, for one pooled network namespace. */
+  address(owner: string): AddressLease {
+    return this.#ipam.allocate(owner);
+  }
+
+  /**
+   * What the sandbox at `ip` may reach and publish: one nft batch, none at all for egress `none`
+   * without ports. Returns the undo, which the caller runs when the sandbox ends.
+   */
+  async allow(ip: string, opts: AttachOptions): Promise<() => Promise<void>> {
+    const undoFile = path.join(this.#undoDir, ip);
+    await this.#undo(undoFile); // a crashed owner of this address may have left elements
+    const sandboxNet = { ip, egress: opts.egress, publish: opts.publish };
+    checkSandboxNet(sandboxNet);
+    const add = sandboxElements('add', sandboxNet, this.config.table);
+    if (add) {
+      fs.writeFileSync(undoFile, sandboxElements('delete', sandboxNet, this.config.table));
+      await applyRules(add).catch((err: unknown) => {
+        fs.rmSync(undoFile, { force: true });
+        throw err;
+      });
     }
-    return {
-      ip: lease.ip,
-      spec: { hostIf: `wrn${id.slice(-12)}`, bridge: this.config.bridge, cidr: lease.cidr, gateway: lease.gateway },
-      release: async () => {
-        await this.#undo(undoFile);
-        lease.release();
-      },
-    };
+    return () => this.#undo(undoFile);
   }
 
   async #undo(file: string): Promise<void> {

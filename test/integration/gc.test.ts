@@ -57,18 +57,21 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
   t.same(await cgroups.list(), [id], 'the crash left the cgroup');
   t.same(fs.readdirSync(sandboxes), [id], 'and the run dir');
   t.equal(fs.readdirSync(uids).length, 1, 'and the uid lease');
-  t.equal(fs.readdirSync(path.join(dirs.run, 'ips')).length, 1, 'and the address lease');
+  t.ok(fs.readdirSync(path.join(dirs.run, 'ips')).length >= 1, 'and the address leases');
   t.match(execFileSync('nft', ['list', 'set', 'inet', 'wrntestgc', 'egress_public'], { encoding: 'utf8' }), /elements = \{ 10\.214\./, 'and its nftables element');
 
   const first = await warren(['gc'], { env });
   t.equal(first.code, 0, first.stderr);
-  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases, 1 addresses/);
+  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases, [1-9]\d* addresses/, 'its address, and those of the namespaces pooled ahead');
   t.same(await cgroups.list(), [], 'no cgroup left');
   t.same(fs.readdirSync(sandboxes), [], 'no run dir left');
   t.same(fs.readdirSync(uids), [], 'no lease left');
   t.same(fs.readdirSync(path.join(dirs.run, 'ips')), [], 'no address lease left');
   t.notMatch(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }), /wrntestgc/, 'nothing uses the table: gone');
-  t.notMatch(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }), /wrntestgc0|wrn[0-9a-f]{12}/, 'nor the bridge, nor a veth');
+  // the veths of the namespaces the dead spawner held go when the kernel frees those, soon after
+  const links = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' });
+  await until('the pooled namespaces to be freed', () => !/wrn[0-9a-f]{12}/.test(links()));
+  t.notMatch(links(), /wrntestgc0|wrn[0-9a-f]{12}/, 'nor the bridge, nor a veth');
 
   const second = await warren(['gc'], { env });
   t.equal(second.code, 0, 'a second gc is harmless');

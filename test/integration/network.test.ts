@@ -155,7 +155,7 @@ t.test('egress: an allowlisted test network is reachable, with egress none it is
 });
 
 t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left after', { skip: NEEDS_ROOT }, async (t) => {
-  await using host = await SandboxHost.open({ dirs });
+  const host = await SandboxHost.open({ dirs });
   const layers = imageLayerPaths(dirs.state, 'node');
   const seen = new Set<string>();
   for (let burst = 0; burst < 4; burst++) {
@@ -169,9 +169,40 @@ t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left aft
     await Promise.all(batch.map((s) => s.destroy()));
     for (const s of batch) seen.delete(s.ip as string); // freed addresses may come again
   }
-  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => /: wrn[0-9a-f]{12}[@:]/.test(l));
-  t.same(links, [], 'no veth left');
+  await host.close(); // the pooled namespaces go with it; the kernel removes their veths soon after
+  const veths = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => /: wrn[0-9a-f]{12}[@:]/.test(l));
+  for (let i = 0; i < 100 && veths().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(veths(), [], 'no veth left');
   t.same(fs.readdirSync(path.join(dirs.run, 'ips')), [], 'no address lease left');
   const sets = JSON.parse(execFileSync('nft', ['-j', 'list', 'set', 'inet', dirs.net.table, 'egress_public'], { encoding: 'utf8' })) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
   t.same(sets.nftables.find((x) => x.set)?.set?.elem ?? [], [], 'no nftables element left');
+});
+
+t.test('a reused network namespace carries nothing of its previous sandbox', { skip: NEEDS_ROOT }, async (t) => {
+  // A leaves what it can: a listening socket, a neighbour entry (its SYN to the gateway needs
+  // ARP), a UDP socket. B reports what it sees. Namespaces are pooled and reused last-in first-out,
+  // so B gets A's; its inode proves it.
+  const A = `const fs = require('fs'); const net = require('net');
+    net.createServer().listen(8080);
+    require('dgram').createSocket('udp4').bind(8081);
+    const c = net.connect(9, '${GATEWAY}'); c.on('error', () => {});
+    setTimeout(() => { console.log(fs.readlinkSync('/proc/self/ns/net') + ' ' + fs.readFileSync('/proc/net/arp', 'utf8').split('\\n').length); process.exit(0); }, 700);`;
+  const B = `const fs = require('fs');
+    const lines = (f) => fs.readFileSync(f, 'utf8').trim().split('\\n').slice(1).filter(Boolean);
+    console.log(JSON.stringify({ ns: fs.readlinkSync('/proc/self/ns/net'), tcp: lines('/proc/net/tcp'), udp: lines('/proc/net/udp'),
+      arp: lines('/proc/net/arp'), routes: lines('/proc/net/route').map((l) => l.split('\\t').slice(0, 3).join(' ')),
+      addrs: Object.entries(require('os').networkInterfaces()).flatMap(([i, a]) => a.filter((x) => x.family === 'IPv4').map((x) => i + ' ' + x.cidr)) }));`;
+  const a = await warren(['run', '--net', 'bridge', '--', 'node', '-e', A], { env });
+  t.equal(a.code, 0, a.stderr);
+  const [nsA, arpLines] = a.stdout.trim().split(' ');
+  t.ok(Number(arpLines) > 2, 'A made a neighbour entry');
+  const b = await warren(['run', '--net', 'bridge', '--', 'node', '-e', B], { env });
+  t.equal(b.code, 0, b.stderr);
+  const seen = JSON.parse(b.stdout) as { ns: string; tcp: string[]; udp: string[]; arp: string[]; routes: string[]; addrs: string[] };
+  t.equal(seen.ns, nsA, 'B runs in the namespace A had');
+  t.same(seen.tcp, [], 'no TCP socket of A');
+  t.same(seen.udp, [], 'no UDP socket of A');
+  t.same(seen.arp, [], 'no neighbour entry of A');
+  t.equal(seen.addrs.length, 2, `lo and one eth0 address: ${seen.addrs.join(', ')}`);
+  t.same(seen.routes.sort(), ['eth0 00000000 0100D50A', 'eth0 0000D50A 00000000'], 'the default route and the subnet, nothing else');
 });

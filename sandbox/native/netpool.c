@@ -1,0 +1,160 @@
+#include "netpool.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "netlink.h"
+#include "trace.h"
+
+#define POOL_MAX 1024
+
+static struct netslot slots[POOL_MAX];
+static size_t nslots;
+static int host_netns = -1;
+
+int netpool_init(struct werr *err) {
+  host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  return host_netns < 0 ? werr_set(err, "netns", errno, "open /proc/self/ns/net") : 0;
+}
+
+/* Like userns_make: a throwaway child holds the new netns while its fd is opened. */
+static int netns_make(struct werr *err) {
+  int hold[2];
+  if (pipe2(hold, O_CLOEXEC) < 0) return werr_set(err, "netns", errno, "pipe");
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    char c;
+    close(hold[1]);
+    if (read(hold[0], &c, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(hold[0]);
+  int fd = -1;
+  if (pid < 0) werr_set(err, "netns", errno, "clone a network namespace");
+  else {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) werr_set(err, "netns", errno, "open '%s'", path);
+  }
+  close(hold[1]);
+  if (pid > 0) waitpid(pid, NULL, 0);
+  return fd;
+}
+
+static int write_sysctl(const char *path, const char *value, struct werr *err) {
+  int fd cleanup_close = open(path, O_WRONLY | O_CLOEXEC);
+  size_t n = strlen(value);
+  if (fd < 0 || write(fd, value, n) != (ssize_t)n) return werr_set(err, "netns", errno, "write '%s'", path);
+  return 0;
+}
+
+static int loopback_up(struct werr *err) {
+  int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {0};
+  if (fd < 0) return werr_set(err, "loopback", errno, "socket");
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "get flags of 'lo'");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "bring 'lo' up");
+  return 0;
+}
+
+/* Runs inside the slot's netns (the spawner is single-threaded, so setns is allowed and brief). */
+static int configure(struct netslot *slot, const char *addr, struct werr *err) {
+  if (setns(slot->fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "enter netns '%s'", slot->id);
+  int r = loopback_up(err);
+  /* no TIME_WAIT sockets: they would outlive the sandbox in a netns the next one gets */
+  if (r == 0) r = write_sysctl("/proc/sys/net/ipv4/tcp_max_tw_buckets", "0", err);
+  if (r == 0 && slot->veth[0]) {
+    r = nl_addr_add("eth0", addr, err);
+    if (r == 0) r = nl_link_up("eth0", err);
+    if (r == 0) r = nl_route_default(slot->gateway, "eth0", err);
+  }
+  if (setns(host_netns, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "return to the spawner's netns");
+  return r;
+}
+
+struct netslot *netpool_add(const char *id, const char *veth, const char *bridge, const char *addr, const char *gateway,
+                            struct werr *err) {
+  if (nslots == POOL_MAX) return werr_set(err, "netns", ENOSPC, "%d pooled network namespaces", POOL_MAX), NULL;
+  if (netpool_find(id)) return werr_set(err, "netns", EEXIST, "netns '%s' exists", id), NULL;
+  struct netslot *slot = &slots[nslots];
+  memset(slot, 0, sizeof *slot);
+  snprintf(slot->id, sizeof slot->id, "%s", id);
+  slot->fd = netns_make(err);
+  if (slot->fd < 0) return NULL;
+  if (veth) {
+    snprintf(slot->veth, sizeof slot->veth, "%s", veth);
+    snprintf(slot->gateway, sizeof slot->gateway, "%s", gateway);
+    if (nl_veth_create(veth, "eth0", 0, slot->fd, err) < 0 || nl_link_set_master_up(veth, bridge, 1, err) < 0) {
+      close(slot->fd); /* the veth, if made, goes with the netns */
+      return NULL;
+    }
+  }
+  if (configure(slot, addr, err) < 0) {
+    close(slot->fd);
+    return NULL;
+  }
+  nslots++;
+  return slot;
+}
+
+struct netslot *netpool_find(const char *id) {
+  for (size_t i = 0; i < nslots; i++)
+    if (!strcmp(slots[i].id, id)) return &slots[i];
+  return NULL;
+}
+
+void netpool_del(struct netslot *slot) {
+  close(slot->fd);
+  *slot = slots[--nslots];
+}
+
+/* Sockets in use in the current netns, from its sockstat counters ("TCP: inuse 0 orphan ..."):
+ * per-netns counts that include orphaned connections. Reading /proc/net/tcp instead would walk
+ * the kernel's whole socket hash, ~9 ms here, on every sandbox exit. */
+static long sockets_in(const char *file) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/self/net/%s", file);
+  int fd cleanup_close = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0; /* no IPv6, say: no such sockets */
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  if (n <= 0) return 1; /* unreadable: count it as dirty */
+  buf[n] = '\0';
+  long total = 0;
+  for (char *p = strstr(buf, "inuse "); p; p = strstr(p + 6, "inuse ")) total += strtol(p + 6, NULL, 10);
+  return total;
+}
+
+static int clean(struct netslot *slot) {
+  struct werr err = {0};
+  trace_mark("exit");
+  if (setns(slot->fd, CLONE_NEWNET) < 0) return -1;
+  trace_mark("clean-setns");
+  int dirty = sockets_in("sockstat") + sockets_in("sockstat6") > 0;
+  if (!dirty && slot->veth[0])
+    dirty = nl_link_down("eth0", &err) < 0 || nl_link_up("eth0", &err) < 0 || nl_route_default(slot->gateway, "eth0", &err) < 0;
+  trace_mark("clean-check");
+  if (dirty && slot->veth[0]) nl_link_down("eth0", &err); /* silent until the kernel frees it */
+  if (setns(host_netns, CLONE_NEWNET) < 0) dirty = 1;
+  trace_mark("clean-back");
+  return dirty ? -1 : 0;
+}
+
+int netpool_release(struct netslot *slot) {
+  slot->in_use = 0;
+  if (clean(slot) == 0) return 0;
+  netpool_del(slot);
+  return -1;
+}
