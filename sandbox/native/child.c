@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "netlink.h"
 #include "protocol.h"
 #include "rootfs.h"
 #include "trace.h"
@@ -81,17 +82,6 @@ static int write_files(const struct spec *s, struct werr *err) {
   return 0;
 }
 
-static int loopback_up(struct werr *err) {
-  int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr = {0};
-  if (fd < 0) return werr_set(err, "loopback", errno, "socket");
-  strcpy(ifr.ifr_name, "lo");
-  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "get flags of 'lo'");
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "bring 'lo' up");
-  return 0;
-}
-
 /* Joins the sandbox's user namespace and becomes its root (an unprivileged uid on the host).
  * This comes after every mount: the mount, pid and net namespaces stay owned by the host's user
  * namespace, so even a capability regained inside would give no power over them. */
@@ -151,7 +141,7 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
     return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
   /* a fresh netns (no pool) needs its lo up, while we are still the host's root */
-  if (netns_fd < 0 && loopback_up(err) < 0) return -1;
+  if (netns_fd < 0 && nl_loopback_up(err) < 0) return -1;
   trace_mark("hostname+net");
   if (become_sandbox_root(userns_fd, err) < 0) return -1;
   trace_mark("userns");

@@ -43,6 +43,9 @@ int nl_link_del(const char *ifname, struct werr *err);
  * cleaned so; the address stays). */
 int nl_link_down(const char *ifname, struct werr *err);
 
+/* lo up in the current netns (an ioctl: one call, no netlink round trip). */
+int nl_loopback_up(struct werr *err);
+
 /* Creates a bridge (kind "bridge"), down and without address. For tests and tools; warren's
  * own bridge is made once per start by sandbox/network/bridge.ts. */
 int nl_bridge_create(const char *name, struct werr *err);

@@ -1,19 +1,14 @@
 #include "netpool.h"
 
 #include <fcntl.h>
-#include <net/if.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "netlink.h"
+#include "nsholder.h"
 #include "trace.h"
 
 #define POOL_MAX 1024
@@ -27,28 +22,11 @@ int netpool_init(struct werr *err) {
   return host_netns < 0 ? werr_set(err, "netns", errno, "open /proc/self/ns/net") : 0;
 }
 
-/* Like userns_make: a throwaway child holds the new netns while its fd is opened. */
 static int netns_make(struct werr *err) {
-  int hold[2];
-  if (pipe2(hold, O_CLOEXEC) < 0) return werr_set(err, "netns", errno, "pipe");
-  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) {
-    char c;
-    close(hold[1]);
-    if (read(hold[0], &c, 1) < 0) _exit(1);
-    _exit(0);
-  }
-  close(hold[0]);
-  int fd = -1;
-  if (pid < 0) werr_set(err, "netns", errno, "clone a network namespace");
-  else {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) werr_set(err, "netns", errno, "open '%s'", path);
-  }
-  close(hold[1]);
-  if (pid > 0) waitpid(pid, NULL, 0);
+  struct ns_holder h;
+  if (ns_holder_start(CLONE_NEWNET, &h, err) < 0) return -1;
+  int fd = ns_holder_open(&h, "net", err);
+  ns_holder_end(&h);
   return fd;
 }
 
@@ -59,21 +37,10 @@ static int write_sysctl(const char *path, const char *value, struct werr *err) {
   return 0;
 }
 
-static int loopback_up(struct werr *err) {
-  int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr = {0};
-  if (fd < 0) return werr_set(err, "loopback", errno, "socket");
-  strcpy(ifr.ifr_name, "lo");
-  if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "get flags of 'lo'");
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) return werr_set(err, "loopback", errno, "bring 'lo' up");
-  return 0;
-}
-
 /* Runs inside the slot's netns (the spawner is single-threaded, so setns is allowed and brief). */
 static int configure(struct netslot *slot, const char *addr, struct werr *err) {
   if (setns(slot->fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "enter netns '%s'", slot->id);
-  int r = loopback_up(err);
+  int r = nl_loopback_up(err);
   /* no TIME_WAIT sockets: they would outlive the sandbox in a netns the next one gets */
   if (r == 0) r = write_sysctl("/proc/sys/net/ipv4/tcp_max_tw_buckets", "0", err);
   if (r == 0 && slot->veth[0]) {
@@ -139,16 +106,13 @@ static long sockets_in(const char *file) {
 
 static int clean(struct netslot *slot) {
   struct werr err = {0};
-  trace_mark("exit");
   if (setns(slot->fd, CLONE_NEWNET) < 0) return -1;
-  trace_mark("clean-setns");
   int dirty = sockets_in("sockstat") + sockets_in("sockstat6") > 0;
   if (!dirty && slot->veth[0])
     dirty = nl_link_down("eth0", &err) < 0 || nl_link_up("eth0", &err) < 0 || nl_route_default(slot->gateway, "eth0", &err) < 0;
-  trace_mark("clean-check");
   if (dirty && slot->veth[0]) nl_link_down("eth0", &err); /* silent until the kernel frees it */
   if (setns(host_netns, CLONE_NEWNET) < 0) dirty = 1;
-  trace_mark("clean-back");
+  trace_mark("netns-clean");
   return dirty ? -1 : 0;
 }
 

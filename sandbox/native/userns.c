@@ -1,12 +1,11 @@
 #include "userns.h"
 
+#include "nsholder.h"
+
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define CACHE_MAX 512
@@ -28,30 +27,15 @@ static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count,
   return 0;
 }
 
-/* A throwaway child holds the new namespace while the maps are written and the fd is opened;
- * the namespace lives on through the fd. The maps are written by us, the host's root, so they
- * may name any range and setgroups stays allowed. */
+/* The maps are written by us, the host's root, so they may name any range and setgroups stays
+ * allowed. */
 static int userns_make(uint32_t base, uint32_t count, struct werr *err) {
-  int hold[2];
-  if (pipe2(hold, O_CLOEXEC) < 0) return werr_set(err, "userns", errno, "pipe");
-  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) {
-    char c;
-    close(hold[1]);
-    if (read(hold[0], &c, 1) < 0) _exit(1);
-    _exit(0);
-  }
-  close(hold[0]);
+  struct ns_holder h;
+  if (ns_holder_start(CLONE_NEWUSER, &h, err) < 0) return -1;
   int fd = -1;
-  if (pid < 0) werr_set(err, "userns", errno, "clone a user namespace");
-  else if (write_map(pid, "uid_map", base, count, err) == 0 && write_map(pid, "gid_map", base, count, err) == 0) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) werr_set(err, "userns", errno, "open '%s'", path);
-  }
-  close(hold[1]);
-  if (pid > 0) waitpid(pid, NULL, 0);
+  if (write_map(h.pid, "uid_map", base, count, err) == 0 && write_map(h.pid, "gid_map", base, count, err) == 0)
+    fd = ns_holder_open(&h, "user", err);
+  ns_holder_end(&h);
   return fd;
 }
 
