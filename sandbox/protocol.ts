@@ -9,9 +9,8 @@
  *     | spawn id=7 arg=... ------>  |                                        |
  *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
  *     |                             |--------------------------------------->| 1. waits for GO on sync
- *     |                             | pid -> cgroup.procs of each cgroup dir |
  *     |                             | sync: GO ----------------------------->|
- *     |                             |                                        | 2. cgroupns, mounts, overlay,
+ *     |                             |                                        | 2. cgroups, cgroupns, mounts, overlay,
  *     |                             |                                        |    pivot_root, lo, userns,
  *     |                             |                                        |    rlimits, caps, seccomp
  *     |                             |                                        | 3. fork + exec the command

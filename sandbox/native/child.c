@@ -24,6 +24,18 @@
 
 extern char **environ;
 
+/* Into its cgroups before anything else runs, so that everything it does counts against its
+ * limits ("0" is the writer itself). */
+static int join_cgroups(const struct spec *s, struct werr *err) {
+  for (size_t i = 0; i < s->ncgroups; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroups[i]);
+    int fd cleanup_close = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) return werr_set(err, "cgroup", errno, "join '%s'", s->cgroups[i]);
+  }
+  return 0;
+}
+
 /* Reports a failed step to the spawner as a message: stage, errno, text. */
 static void report_error(int sync_fd, const struct werr *err) {
   char buf[1024];
@@ -124,6 +136,8 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
   char go;
   if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) return werr_set(err, "sync", errno, "expected GO from the spawner");
   trace_mark("go");
+  if (join_cgroups(s, err) < 0) return -1;
+  trace_mark("cgroups");
   /* a pooled netns comes configured (netpool.c); joined while we are still the host's root */
   if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "join the pooled netns");
   /* stdio paths are host paths: open them before the root changes */
@@ -131,7 +145,7 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
   close_except(sync_fd, userns_fd);
   /* own session: the caller's terminal signals reach the runner, which forwards them, not us */
   if (setsid() < 0) return werr_set(err, "setsid", errno, "setsid");
-  /* after the spawner put us in our cgroups, so that they are this namespace's root */
+  /* after joining our cgroups, so that they are this namespace's root */
   if (unshare(CLONE_NEWCGROUP) < 0) return werr_set(err, "cgroupns", errno, "unshare the cgroup namespace");
   trace_mark("cgroupns");
   if (rootfs_setup(s, userns_fd, err) < 0) return -1;

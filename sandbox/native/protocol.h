@@ -10,9 +10,8 @@
  *     | spawn id=7 arg=... ------>  |                                        |
  *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
  *     |                             |--------------------------------------->| 1. waits for GO on sync
- *     |                             | pid -> cgroup.procs of each cgroup dir |
  *     |                             | sync: GO ----------------------------->|
- *     |                             |                                        | 2. cgroupns, mounts, overlay,
+ *     |                             |                                        | 2. cgroups, cgroupns, mounts, overlay,
  *     |                             |                                        |    pivot_root, lo, userns,
  *     |                             |                                        |    rlimits, caps, seccomp
  *     |                             |                                        | 3. fork + exec the command
@@ -47,7 +46,7 @@
  *                                             netns = reused | discarded for a pooled one
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
- *   parent -> child  "G"                                   go: cgroups and the veth are set up
+ *   parent -> child  "G"                                   go: the parent is done with the child
  *   child -> parent  "R"                                   the command was exec'd
  *   child -> parent  "E" stage NUL errno NUL message       a step failed; the child exits 125 (127 exec)
  */

@@ -48,17 +48,6 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int join_cgroups(const struct spec *s, pid_t pid, struct werr *err) {
-  char path[4096], num[32];
-  int n = snprintf(num, sizeof num, "%d", pid);
-  for (size_t i = 0; i < s->ncgroups; i++) {
-    snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroups[i]);
-    int fd cleanup_close = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, num, (size_t)n) != n) return werr_set(err, "cgroup", errno, "add %d to '%s'", pid, path);
-  }
-  return 0;
-}
-
 static void handle_spawn(struct msg *m, uint64_t t0) {
   struct spec s;
   struct werr err = {0};
@@ -103,14 +92,8 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     slot->in_use = 1;
     snprintf(sb->netns, sizeof sb->netns, "%s", slot->id);
   }
-  /* before GO: the child must count against its limits before it runs anything */
-  if (join_cgroups(&s, pid, &err) < 0) {
-    kill(pid, SIGKILL);
-    send_error(s.id, &err);
-    sb->reported = 1;
-    return;
-  }
-  trace_mark("cgroups");
+  /* the child joins its cgroups itself, first thing after GO: on cgroup v1 a move can wait ~10 ms
+   * for an RCU grace period, and this thread has other sandboxes to start meanwhile */
   char go = SYNC_GO;
   if (send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) {
     kill(pid, SIGKILL);
