@@ -56,12 +56,15 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   for (let i = 0; i < 100 && listLinks().some((l) => /^wrn[0-9a-f]{12}$/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
   const links = listLinks();
   t.same(links.filter((l) => /^wrn[0-9a-f]{12}$/.test(l)), [], 'no sandbox veth');
-  t.same(links.filter((l) => l.startsWith(PREFIX) && l !== 'wrntest0'), [], 'no test link but the shared test bridge');
+  const bridges = links.filter((l) => /^wrntest\d+$/.test(l));
+  t.same(links.filter((l) => l.startsWith(PREFIX) && !bridges.includes(l)), [], "no test link but the tests' bridges");
   const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX));
   t.same(netns, [], 'no test network namespace');
-  // the suite's shared bridge and table stay while sandboxes run, like warren0; now they go
-  if (links.includes('wrntest0')) execFileSync('ip', ['link', 'del', 'wrntest0']);
-  if (/table inet wrntest\b/.test(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }))) execFileSync('nft', ['delete', 'table', 'inet', 'wrntest']);
+  // the tests' bridges and tables stay while sandboxes run, like warren0; now they go
+  for (const b of bridges) execFileSync('ip', ['link', 'del', b]);
+  for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet (wrntest\d*)$/gm)) {
+    execFileSync('nft', ['delete', 'table', 'inet', m[1] as string]);
+  }
   // the suite's own empty parents go; a sandbox cgroup left above would make rmdir fail loudly
   for (const p of cgroupParents()) fs.rmdirSync(p);
   for (const d of runDirs) fs.rmSync(path.join('/run', d), { recursive: true, force: true });

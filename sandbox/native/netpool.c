@@ -43,6 +43,10 @@ static int configure(struct netslot *slot, const char *addr, struct werr *err) {
   int r = nl_loopback_up(err);
   /* no TIME_WAIT sockets: they would outlive the sandbox in a netns the next one gets */
   if (r == 0) r = write_sysctl("/proc/sys/net/ipv4/tcp_max_tw_buckets", "0", err);
+  /* IPv4 only, as Docker's default: the nftables table drops IPv6 from the bridge anyway, and a
+   * link-local address would only be one more thing a sandbox could leave behind */
+  if (r == 0 && access("/proc/sys/net/ipv6/conf/all/disable_ipv6", F_OK) == 0)
+    r = write_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1", err);
   if (r == 0 && slot->veth[0]) {
     r = nl_addr_add("eth0", addr, err);
     if (r == 0) r = nl_link_up("eth0", err);

@@ -5,6 +5,7 @@
  * nft call: a sandbox the table does not know gets nothing. The elements' delete script is kept
  * in the run dir beside the lease, so a crash leaves what `warren gc` needs to undo them.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
@@ -32,6 +33,24 @@ function writeSysctl(name: string, value: string): void {
     fs.writeFileSync(path.join('/proc/sys', ...name.split('.')), value);
   } catch (err) {
     throw new WarrenError('WARREN_NET_SYSCTL', `set ${name}=${value}`, { cause: err });
+  }
+}
+
+/**
+ * Drops the kernel's connection tracking entries of an address. The forward chain accepts
+ * "established" traffic, and an address serves sandbox after sandbox: without this, a UDP flow
+ * of a sandbox with egress (its entry lives ~2 minutes after the last packet) would let the next
+ * sandbox at that address, with egress none, send on it. Only sandboxes that had egress or
+ * published ports can have entries (anything else is dropped before its entry is confirmed), so
+ * this runs only for them: -s for what it opened (masqueraded), -r for what reached it (-p).
+ */
+async function forgetFlows(ip: string): Promise<void> {
+  for (const flag of ['-s', '-r']) {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('conntrack', ['-D', flag, ip], { stdio: 'ignore' });
+      child.on('error', (err) => reject(new WarrenError('WARREN_NET_CONNTRACK', `run 'conntrack -D ${flag} ${ip}' (Debian package conntrack)`, { cause: err })));
+      child.on('close', () => resolve()); // exit 1 is "0 flow entries have been deleted"
+    });
   }
 }
 
@@ -93,6 +112,7 @@ export class SandboxNetwork {
       throw err;
     }
     await applyRules(script).catch(() => {}); // elements already gone (the table was reloaded) are fine
+    await forgetFlows(path.basename(file));
     fs.rmSync(file, { force: true });
   }
 

@@ -12,13 +12,19 @@ export const WARREN = fileURLToPath(new URL('../../bin/warren.js', import.meta.u
 export const isRoot = process.getuid?.() === 0;
 export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespaces, cgroups and mounts';
 
-/** The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. */
+/**
+ * The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. Each name
+ * gets its own bridge, table and subnet too: addresses are leased in the run dir, so two test
+ * files sharing a subnet with different run dirs would hand out the same address twice.
+ */
 export function testDirs(name = 'wrntest'): Dirs {
+  let k = 0;
+  for (const c of name) k = (k * 31 + c.charCodeAt(0)) % 40;
   return {
     state: '/var/tmp/wrntest-state',
     run: `/run/${name}`,
     cgroupParent: name,
-    net: { bridge: 'wrntest0', table: 'wrntest', subnet: '10.213.0.0/16' },
+    net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16` },
   };
 }
 

@@ -7,6 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { SandboxHost } from '../../sandbox/index.js';
@@ -16,7 +17,10 @@ import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 
 const dirs = testDirs('wrntest-net');
 const env = testEnv(dirs);
-const GATEWAY = '10.213.0.1';
+const SUBNET_BASE = dirs.net.subnet.split('.').slice(0, 2).join('.'); // '10.x'
+const GATEWAY = `${SUBNET_BASE}.0.1`;
+/** An address as /proc/net/route prints it: little-endian hex. */
+const routeHex = (ip: string) => ip.split('.').reverse().map((n) => Number(n).toString(16).padStart(2, '0')).join('').toUpperCase();
 
 /** node -e: connect to ip:port, print connected/<errno>/timeout */
 const CONNECT = `const [ip, port, ms] = process.argv.slice(1);
@@ -86,7 +90,7 @@ t.test('inside: eth0 is up with an address in the subnet, the default route poin
      console.log(JSON.stringify({ cidr: i.cidr, gw, hosts: require('fs').readFileSync('/etc/hosts', 'utf8') }));`], { env });
   t.equal(r.code, 0, r.stderr);
   const seen = JSON.parse(r.stdout) as { cidr: string; gw: string; hosts: string };
-  t.match(seen.cidr, /^10\.213\.\d+\.\d+\/16$/);
+  t.match(seen.cidr, new RegExp(`^${SUBNET_BASE.replace('.', '\\.')}\\.\\d+\\.\\d+/16$`));
   t.equal(seen.gw, GATEWAY);
   t.match(seen.hosts, new RegExp(`^${seen.cidr.split('/')[0]?.replace(/\./g, '\\.')}\\t`, 'm'), '/etc/hosts names the sandbox');
 });
@@ -119,8 +123,8 @@ t.test('a host server on 0.0.0.0 is out of reach from a sandbox, reachable from 
 t.test('-p publishes a sandbox port on the host loopback and the bridge address', { skip: NEEDS_ROOT }, async (t) => {
   const a = background(['--net', 'bridge', '-p', '18080:8080', '--', 'node', '-e', SERVE, '8000']);
   await a.waitFor(/ip:(\S+)/);
-  t.match(await hostConnect('127.0.0.1', 18080), /^hello from 10\.213\./, 'via 127.0.0.1:18080');
-  t.match(await hostConnect(GATEWAY, 18080), /^hello from 10\.213\./, `via ${GATEWAY}:18080`);
+  t.match(await hostConnect('127.0.0.1', 18080), new RegExp(`^hello from ${SUBNET_BASE.replace('.', '\\.')}\\.`), 'via 127.0.0.1:18080');
+  t.match(await hostConnect(GATEWAY, 18080), new RegExp(`^hello from ${SUBNET_BASE.replace('.', '\\.')}\\.`), `via ${GATEWAY}:18080`);
   a.child.kill('SIGTERM');
   t.equal(await ended(a.child), 0);
   t.equal(await hostConnect('127.0.0.1', 18080, 500), 'ECONNREFUSED', 'unpublished when the sandbox ends');
@@ -180,29 +184,39 @@ t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left aft
 
 t.test('a reused network namespace carries nothing of its previous sandbox', { skip: NEEDS_ROOT }, async (t) => {
   // A leaves what it can: a listening socket, a neighbour entry (its SYN to the gateway needs
-  // ARP), a UDP socket. B reports what it sees. Namespaces are pooled and reused last-in first-out,
-  // so B gets A's; its inode proves it.
-  const A = `const fs = require('fs'); const net = require('net');
+  // ARP), a UDP socket. B reports what it sees. One host, so one pool: namespaces are reused
+  // last-in first-out, so B gets A's, which its address shows (the netns keeps it).
+  const A = `const net = require('net');
     net.createServer().listen(8080);
     require('dgram').createSocket('udp4').bind(8081);
     const c = net.connect(9, '${GATEWAY}'); c.on('error', () => {});
-    setTimeout(() => { console.log(fs.readlinkSync('/proc/self/ns/net') + ' ' + fs.readFileSync('/proc/net/arp', 'utf8').split('\\n').length); process.exit(0); }, 700);`;
+    setTimeout(() => { console.log(require('fs').readFileSync('/proc/net/arp', 'utf8').trim().split('\\n').length); process.exit(0); }, 700);`;
   const B = `const fs = require('fs');
     const lines = (f) => fs.readFileSync(f, 'utf8').trim().split('\\n').slice(1).filter(Boolean);
-    console.log(JSON.stringify({ ns: fs.readlinkSync('/proc/self/ns/net'), tcp: lines('/proc/net/tcp'), udp: lines('/proc/net/udp'),
+    console.log(JSON.stringify({ tcp: lines('/proc/net/tcp'), udp: lines('/proc/net/udp'),
       arp: lines('/proc/net/arp'), routes: lines('/proc/net/route').map((l) => l.split('\\t').slice(0, 3).join(' ')),
       addrs: Object.entries(require('os').networkInterfaces()).flatMap(([i, a]) => a.filter((x) => x.family === 'IPv4').map((x) => i + ' ' + x.cidr)) }));`;
-  const a = await warren(['run', '--net', 'bridge', '--', 'node', '-e', A], { env });
-  t.equal(a.code, 0, a.stderr);
-  const [nsA, arpLines] = a.stdout.trim().split(' ');
-  t.ok(Number(arpLines) > 2, 'A made a neighbour entry');
-  const b = await warren(['run', '--net', 'bridge', '--', 'node', '-e', B], { env });
-  t.equal(b.code, 0, b.stderr);
-  const seen = JSON.parse(b.stdout) as { ns: string; tcp: string[]; udp: string[]; arp: string[]; routes: string[]; addrs: string[] };
-  t.equal(seen.ns, nsA, 'B runs in the namespace A had');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-reuse-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  await using host = await SandboxHost.open({ dirs });
+  const layers = imageLayerPaths(dirs.state, 'node');
+  const run = async (name: string, script: string) => {
+    const out = path.join(tmp, name);
+    fs.writeFileSync(out, '');
+    const s = await host.create({ argv: ['node', '-e', script], layers, net: { egress: 'none' }, stdio: ['null', { path: out }, 'inherit'] });
+    await s.ready();
+    const exit = await s.exited;
+    t.equal(exit.code, 0, `${name} ran`);
+    return { out: fs.readFileSync(out, 'utf8').trim(), ip: s.ip };
+  };
+  const a = await run('A', A);
+  t.ok(Number(a.out) >= 2, 'A made a neighbour entry');
+  const b = await run('B', B);
+  t.equal(b.ip, a.ip, "B runs in the namespace A had: it has A's address");
+  const seen = JSON.parse(b.out) as { tcp: string[]; udp: string[]; arp: string[]; routes: string[]; addrs: string[] };
   t.same(seen.tcp, [], 'no TCP socket of A');
   t.same(seen.udp, [], 'no UDP socket of A');
   t.same(seen.arp, [], 'no neighbour entry of A');
-  t.equal(seen.addrs.length, 2, `lo and one eth0 address: ${seen.addrs.join(', ')}`);
-  t.same(seen.routes.sort(), ['eth0 00000000 0100D50A', 'eth0 0000D50A 00000000'], 'the default route and the subnet, nothing else');
+  t.same(seen.addrs.sort(), ['eth0 ' + a.ip + '/16', 'lo 127.0.0.1/8'], 'lo and its one eth0 address');
+  t.same(seen.routes.sort(), [`eth0 00000000 ${routeHex(GATEWAY)}`, `eth0 ${routeHex(`${SUBNET_BASE}.0.0`)} 00000000`], 'the default route and the subnet, nothing else');
 });
