@@ -113,6 +113,7 @@ export class SandboxHost {
     }
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
     fs.mkdirSync(rundir, { mode: 0o700 });
+    const uidBase = this.#uidBase + lease.n * UID_RANGE;
     const hostname = opts.hostname ?? id.slice(0, 12);
     const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
@@ -125,7 +126,7 @@ export class SandboxHost {
       rundir,
       tmpfs: { sizeBytes: opts.tmpfs?.sizeBytes ?? DEFAULT_LIMITS.tmpfsBytes, inodes: opts.tmpfs?.inodes ?? DEFAULT_LIMITS.tmpfsInodes },
       layers: opts.layers,
-      uid: { base: this.#uidBase + lease.n * UID_RANGE, count: UID_RANGE }, // the same as uidBase below
+      uid: { base: uidBase, count: UID_RANGE },
       cgroupDirs: cgroup.dirs,
       seccompPath: this.seccompPath,
       rlimits: DEFAULT_RLIMITS,
@@ -137,7 +138,6 @@ export class SandboxHost {
       netns: slot.id,
       keep: opts.keep,
     });
-    const uidBase = this.#uidBase + lease.n * UID_RANGE;
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
