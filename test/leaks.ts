@@ -53,7 +53,7 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   }
   const listLinks = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
   // a closed pool's namespaces are freed by the kernel asynchronously, their veths with them
-  for (let i = 0; i < 100 && listLinks().some((l) => /^wrn[0-9a-f]{12}$/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 600 && listLinks().some((l) => /^wrn[0-9a-f]{12}$/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
   const links = listLinks();
   t.same(links.filter((l) => /^wrn[0-9a-f]{12}$/.test(l)), [], 'no sandbox veth');
   const bridges = links.filter((l) => /^wrntest\d+$/.test(l));
