@@ -33,7 +33,8 @@ export async function run(argv: readonly string[]): Promise<number> {
     kept = { name: args.name, image: args.image, layers: [...readImage(dirs.state, args.image).layers], uidBase: 0, created: new Date().toISOString() };
     keepDir = claimKept(dirs.state, kept);
   }
-  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore' });
+  // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
+  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', netnsSpare: 0 });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {

@@ -52,6 +52,8 @@ export interface HostOptions {
   stdin?: 'inherit' | 'ignore';
   uidBase?: number;
   uidSlots?: number;
+  /** Free network namespaces of each kind in use kept ready (default 2); 0 for one-shot use. */
+  netnsSpare?: number;
 }
 
 export class SandboxHost {
@@ -72,7 +74,7 @@ export class SandboxHost {
     this.#spawner = spawner;
     this.#uids = new LeaseSet(path.join(opts.dirs.run, 'uids'), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
-    this.#netns = new NetnsPool(spawner, () => this.#openNetwork());
+    this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.netnsSpare);
   }
 
   static async open(opts: HostOptions): Promise<SandboxHost> {
