@@ -78,22 +78,6 @@ static void close_except(int a, int b) {
   }
 }
 
-/* After pivot_root, so a symlink in the image resolves inside the sandbox, never on the host; the
- * old file is unlinked and the new one created without following a final symlink. Owned by the
- * sandbox's root, as Docker's /etc/hosts is. */
-static int write_files(const struct spec *s, struct werr *err) {
-  for (size_t i = 0; i < s->nfiles; i++) {
-    const struct file_spec *f = &s->files[i];
-    if (unlink(f->path) < 0 && errno != ENOENT) return werr_set(err, "files", errno, "unlink '%s'", f->path);
-    int fd cleanup_close = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) return werr_set(err, "files", errno, "create '%s'", f->path);
-    size_t len = strlen(f->content);
-    if (write(fd, f->content, len) != (ssize_t)len) return werr_set(err, "files", errno, "write '%s'", f->path);
-    if (fchown(fd, s->uid_base, s->uid_base) < 0) return werr_set(err, "files", errno, "chown '%s'", f->path);
-  }
-  return 0;
-}
-
 /* Joins the sandbox's user namespace and becomes its root (an unprivileged uid on the host).
  * This comes after every mount: the mount, pid and net namespaces stay owned by the host's user
  * namespace, so even a capability regained inside would give no power over them. */
@@ -150,8 +134,6 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
   trace_mark("cgroupns");
   if (rootfs_setup(s, userns_fd, err) < 0) return -1;
   trace_mark("rootfs");
-  if (write_files(s, err) < 0) return -1;
-  trace_mark("files");
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
     return werr_set(err, "hostname", errno, "sethostname '%s'", s->hostname);
   /* a fresh netns (no pool) needs its lo up, while we are still the host's root */

@@ -27,8 +27,8 @@
  *           layer+ (overlay lower dirs, top first), uid_base, uid_count, cgroup* (dirs to join),
  *           seccomp (BPF file), rlimit* (name:soft:hard), stdin/stdout/stderr (inherit | null |
  *           path:/abs), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
- *           readonly* (path remounted read-only), file* + content (written into the root after
- *           pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
+ *           readonly* (path remounted read-only), file* + content (made on the scratch tmpfs and bound
+ *           over the image's after pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
  *           none: a fresh one with lo only), keep (a dir on disk for upper/ and work/: the
  *           sandbox's changes outlive it)
  *   kill    id, signal

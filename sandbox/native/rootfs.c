@@ -67,17 +67,37 @@ static int mount_overlay(const struct spec *s, int userns_fd, struct werr *err) 
   return 0;
 }
 
-/* A bind source, taken while the host's tree is still visible: a detached copy of its mount,
- * read-only when asked. It is attached after pivot_root (attach_binds), so that the target path
- * is resolved inside the sandbox's root: a symlink in an image can never lead a mount, or a
- * mkdir, out to the host. */
-static int take_bind(const struct bind_spec *b, int *fd, struct werr *err) {
-  *fd = (int)syscall(SYS_open_tree, AT_FDCWD, b->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-  if (*fd < 0) return werr_set(err, "bind", errno, "open_tree '%s'", b->src);
-  struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (b->readonly ? MOUNT_ATTR_RDONLY : 0)};
-  if (syscall(SYS_mount_setattr, *fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-    return werr_set(err, "bind", errno, "set attributes of bind '%s'", b->src);
+/* A mount to attach after pivot_root: a detached copy (open_tree) of a bind source or of a file
+ * made on the scratch tmpfs, taken while the host's tree is still visible. Attaching after the
+ * pivot resolves the target inside the sandbox's root: a symlink in an image can never lead a
+ * mount, or a mkdir, out to the host. */
+struct pending {
+  int fd;
+  const char *dst;
+  const char *src;
+};
+
+static int take_tree(const char *src, const char *dst, int readonly, struct pending *p, struct werr *err) {
+  p->src = src;
+  p->dst = dst;
+  p->fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (p->fd < 0) return werr_set(err, "bind", errno, "open_tree '%s'", src);
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0)};
+  if (syscall(SYS_mount_setattr, p->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    return werr_set(err, "bind", errno, "set attributes of bind '%s'", src);
   return 0;
+}
+
+/* /etc/hosts and friends, as Docker provides them: files on the scratch tmpfs, owned by the
+ * sandbox's root, bound over the image's. Not written into the overlay, so `commit` leaves them
+ * out and no copy-up of /etc is paid on every spawn. */
+static int take_file(const struct spec *s, size_t i, char *path, struct pending *p, struct werr *err) {
+  snprintf(path, PATH_LEN, "%s/file%zu", s->rundir, i);
+  int fd cleanup_close = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  size_t len = strlen(s->files[i].content);
+  if (fd < 0 || write(fd, s->files[i].content, len) != (ssize_t)len || fchown(fd, s->uid_base, s->uid_base) < 0)
+    return werr_set(err, "files", errno, "write '%s' for '%s'", path, s->files[i].path);
+  return take_tree(path, s->files[i].path, 0, p, err);
 }
 
 /* A mount point for `dst` inside the (new) root: a dir, or an empty file for a file source. */
@@ -88,6 +108,8 @@ static int make_target(const char *dst, int is_dir, struct werr *err) {
     if (mkdir_p(path, 0755) < 0) return werr_set(err, "bind", errno, "mkdir '%s'", dst);
     return 0;
   }
+  struct stat st;
+  if (stat(dst, &st) == 0 && !S_ISDIR(st.st_mode)) return 0; /* the image has it: no copy-up */
   char *slash = strrchr(path, '/');
   if (slash && slash != path) {
     *slash = '\0';
@@ -99,14 +121,14 @@ static int make_target(const char *dst, int is_dir, struct werr *err) {
   return 0;
 }
 
-static int attach_binds(const struct spec *s, const int *fds, struct werr *err) {
-  for (size_t i = 0; i < s->nbinds; i++) {
+static int attach_all(struct pending *p, size_t n, struct werr *err) {
+  for (size_t i = 0; i < n; i++) {
     struct stat st;
-    if (fstat(fds[i], &st) < 0) return werr_set(err, "bind", errno, "stat bind '%s'", s->binds[i].src);
-    if (make_target(s->binds[i].dst, S_ISDIR(st.st_mode), err) < 0) return -1;
-    if (syscall(SYS_move_mount, fds[i], "", AT_FDCWD, s->binds[i].dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-      return werr_set(err, "bind", errno, "attach '%s' at '%s'", s->binds[i].src, s->binds[i].dst);
-    close(fds[i]);
+    if (fstat(p[i].fd, &st) < 0) return werr_set(err, "bind", errno, "stat bind '%s'", p[i].src);
+    if (make_target(p[i].dst, S_ISDIR(st.st_mode), err) < 0) return -1;
+    if (syscall(SYS_move_mount, p[i].fd, "", AT_FDCWD, p[i].dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return werr_set(err, "bind", errno, "attach '%s' at '%s'", p[i].src, p[i].dst);
+    close(p[i].fd);
   }
   return 0;
 }
@@ -177,7 +199,9 @@ static int pivot(const char *root, struct werr *err) {
 
 int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   char root[PATH_LEN], opts[128];
-  int binds[32];
+  struct pending pending[32 + 8];
+  char paths[8][PATH_LEN];
+  size_t n = 0;
   /* private first: nothing mounted below may propagate back to the host */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) return werr_set(err, "mount", errno, "make / private");
   snprintf(opts, sizeof opts, "mode=755,size=%llu,nr_inodes=%llu", (unsigned long long)s->tmpfs_size,
@@ -188,7 +212,9 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   if (mount_overlay(s, userns_fd, err) < 0) return -1;
   trace_mark("overlay");
   for (size_t i = 0; i < s->nbinds; i++)
-    if (take_bind(&s->binds[i], &binds[i], err) < 0) return -1;
+    if (take_tree(s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, &pending[n++], err) < 0) return -1;
+  for (size_t i = 0; i < s->nfiles; i++)
+    if (take_file(s, i, paths[i], &pending[n++], err) < 0) return -1;
   snprintf(root, sizeof root, "%s/root", s->rundir);
   /* from here on every path is the sandbox's: the image cannot point a mount at the host */
   if (pivot(root, err) < 0) return -1;
@@ -198,5 +224,5 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   trace_mark("dev");
   if (mount_proc_sys(s, err) < 0) return -1;
   trace_mark("proc+sys+masks");
-  return attach_binds(s, binds, err);
+  return attach_all(pending, n, err);
 }

@@ -57,7 +57,7 @@ struct spec {
   size_t nmasks;
   const char *readonly[64];
   size_t nreadonly;
-  struct file_spec files[8]; /* written into the root after pivot_root (/etc/hosts...) */
+  struct file_spec files[8]; /* bound over the image's after pivot_root (/etc/hosts...) */
   size_t nfiles;
   /* a pooled network namespace to join (netpool.h), made ready by netns_add; NULL: a fresh one */
   const char *netns;

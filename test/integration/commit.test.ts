@@ -51,6 +51,9 @@ t.test('write, commit, run the new image: changes and deletions are there, the b
 
   const committed = await warren(['commit', name, image], { env });
   t.equal(committed.code, 0, committed.stderr);
+  const top = imageLayerPaths(dirs.state, image)[0] as string;
+  t.same(['hosts', 'hostname', 'resolv.conf'].filter((f) => fs.existsSync(path.join(top, 'etc', f))), [],
+    "warren's own /etc files are not committed (bound over the image's, as Docker does)");
   const seen = await warren(['run', '--image', image, '--', 'node', '-e',
     `const fs = require('fs');
      console.log(JSON.stringify({ motd: fs.readFileSync('/etc/motd', 'utf8'), data: fs.readFileSync('/srv/app/data', 'utf8'),
