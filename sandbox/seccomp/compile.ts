@@ -28,7 +28,7 @@ import {
 import type { ArgCmp, SeccompAction, SeccompPolicy } from './policy.js';
 
 /** Bump when this file changes what it feeds libseccomp, so older programs are not reused. */
-const FORMAT = 2; // 2: the binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE)
+const FORMAT = 3; // 2: the binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE); 3: bad arch kills the process
 /** BPF_MAXINSNS: the kernel refuses a longer classic BPF program. */
 const MAX_INSTRUCTIONS = 4096;
 /** sizeof(struct sock_filter). */

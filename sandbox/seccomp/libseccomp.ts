@@ -125,6 +125,7 @@ function check(rc: number, what: string): void {
  * x32 is deliberately not offered: a call through another ABI then meets the
  * bad-arch action (kill) instead of rules written for x86_64 numbers.
  */
+const SCMP_FLTATR_ACT_BADARCH = 2;
 const SCMP_FLTATR_CTL_OPTIMIZE = 8;
 
 export class SeccompContext implements Disposable {
@@ -150,6 +151,9 @@ export class SeccompContext implements Disposable {
     // chain of ~300 compares made each load cost ~0.4 ms of every spawn; the tree takes ~9.
     // SCMP_FLTATR_CTL_OPTIMIZE is 8 (libseccomp >= 2.5.0); an older library keeps the chain.
     if (lib.attrSet(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0) made.optimized = false;
+    // A syscall of another ABI (int 0x80 on x86_64) kills the whole process, not only the thread
+    // (libseccomp's default), which would leave the rest of a process running half-broken.
+    check(lib.attrSet(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), 'seccomp_attr_set SCMP_FLTATR_ACT_BADARCH');
     return made;
   }
 

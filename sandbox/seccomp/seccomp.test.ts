@@ -160,8 +160,18 @@ const PROBE_C = String.raw`
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 /* errno is read before printf can change it: arguments are evaluated first. */
 static void report(const char *name, long rc) { printf("%s %d\n", name, rc < 0 ? errno : 0); }
+
+/* getpid through the i386 ABI: another architecture for the filter. */
+static void *other_abi(void *arg) {
+  long r;
+  (void)arg;
+  __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+  return NULL;
+}
 
 /* argv[1]: the program; argv[2..]: "name:nr", syscalls to call with all-zero arguments. */
 int main(int argc, char **argv) {
@@ -190,6 +200,17 @@ int main(int argc, char **argv) {
   if (pid == 0) _exit(0);
   if (pid > 0) waitpid(pid, NULL, 0);
   report("clone-newns", pid);
+  /* a thread makes a call of another ABI: is the whole process killed, or only the thread? */
+  pid = fork();
+  if (pid == 0) {
+    pthread_t th;
+    pthread_create(&th, NULL, other_abi, NULL);
+    sleep(1);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  printf("badarch-signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   for (int i = 2; i < argc; i++) {
     char *colon = strchr(argv[i], ':');
     *colon = 0;
@@ -223,7 +244,7 @@ t.test('the kernel enforces the default policy', { skip: noProbe() }, async (t) 
   const src = path.join(tmp, 'probe.c');
   const probe = path.join(tmp, 'probe');
   fs.writeFileSync(src, PROBE_C);
-  const cc = spawnSync('gcc', ['-O0', '-Wall', '-o', probe, src], { encoding: 'utf8' });
+  const cc = spawnSync('gcc', ['-O0', '-Wall', '-pthread', '-o', probe, src], { encoding: 'utf8' });
   t.equal(cc.status, 0, `gcc: ${cc.stderr}`);
 
   const run = (policy: SeccompPolicy, sweep: string[]): Map<string, number> => {
@@ -249,6 +270,7 @@ t.test('the kernel enforces the default policy', { skip: noProbe() }, async (t) 
   t.equal(errnos.get('ptrace'), EPERM, 'ptrace(PTRACE_TRACEME)');
   t.equal(errnos.get('getpid'), 0, 'getpid works');
   t.equal(errnos.get('clone3'), ENOSYS, 'clone3 says ENOSYS, so libc falls back to clone');
+  t.equal(errnos.get('badarch-signal'), 31, "a thread's call through another ABI kills the whole process (SIGSYS)");
   t.equal(errnos.get('personality-query'), 0, 'personality(0xffffffff) works');
   t.equal(errnos.get('personality-no-aslr'), EPERM, 'personality(ADDR_NO_RANDOMIZE)');
   t.equal(errnos.get('socket-unix'), 0, 'socket(AF_UNIX) works');
