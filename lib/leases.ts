@@ -44,13 +44,18 @@ export class LeaseSet {
 
   /** Leases whose owner process is gone: [number, owner text]. */
   stale(isAlive: (pid: number) => boolean = pidAlive): Array<{ n: number; owner: string }> {
-    const out: Array<{ n: number; owner: string }> = [];
-    for (const name of safeReaddir(this.dir)) {
+    return this.entries(isAlive)
+      .filter((e) => !e.alive)
+      .map(({ n, owner }) => ({ n, owner }));
+  }
+
+  /** Every lease, with whether its owner process lives (an unreadable lease counts as dead). */
+  entries(isAlive: (pid: number) => boolean = pidAlive): Array<{ n: number; owner: string; alive: boolean }> {
+    return safeReaddir(this.dir).map((name) => {
       const text = safeRead(path.join(this.dir, name));
       const [pid, owner = ''] = (text ?? '').trim().split(' ');
-      if (text === undefined || !isAlive(Number(pid))) out.push({ n: Number(name), owner });
-    }
-    return out;
+      return { n: Number(name), owner, alive: text !== undefined && isAlive(Number(pid)) };
+    });
   }
 
   drop(n: number): void {

@@ -21,12 +21,9 @@ export interface GcReport {
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
   const leases = new LeaseSet(path.join(dirs.run, 'uids'), UID_SLOTS_DEFAULT);
-  const stale = leases.stale(isAlive);
-  const live = new Set<string>();
-  for (const name of safeReaddir(leases.dir)) {
-    const owner = fs.readFileSync(path.join(leases.dir, name), 'utf8').trim().split(' ')[1];
-    if (owner && !stale.some((s) => s.owner === owner)) live.add(owner);
-  }
+  const entries = leases.entries(isAlive);
+  const stale = entries.filter((e) => !e.alive);
+  const live = new Set(entries.filter((e) => e.alive).map((e) => e.owner));
   const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0 };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;

@@ -26,4 +26,4 @@ export {
   type SandboxNet,
 } from './nftables.js';
 export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
-export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './attach.js';
+export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
