@@ -6,11 +6,13 @@
  *     → <cacheDir>/<key>.bpf exists? return it (a stat)
  *     → else libseccomp builds the program into a temp file, renamed into place
  *
- * The file holds struct sock_filter[] exactly as seccomp_export_bpf writes it,
- * ready for prctl(PR_SET_SECCOMP) or seccomp(SECCOMP_SET_MODE_FILTER).
+ * The file holds struct sock_filter[] as seccomp_export_bpf writes it, after a
+ * prefix of our own when the policy has a newerAction (see newerPrefix), ready
+ * for prctl(PR_SET_SECCOMP) or seccomp(SECCOMP_SET_MODE_FILTER).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { WarrenError, errnoOf } from '../../lib/errors.js';
@@ -22,23 +24,31 @@ import {
   SCMP_CMP,
   SeccompContext,
   libseccompVersion,
-  resolveSyscall,
+  nativeArch,
   type ScmpArgCmp,
 } from './libseccomp.js';
 import type { ArgCmp, SeccompAction, SeccompPolicy } from './policy.js';
+import { fallbackTable, syscallNumber } from './syscalls.js';
 
 /** Bump when this file changes what it feeds libseccomp, so older programs are not reused. */
-const FORMAT = 3; // 2: the binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE); 3: bad arch kills the process
+const FORMAT = 4; // 2: the binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE); 3: bad arch kills the process; 4: newerAction
 /** BPF_MAXINSNS: the kernel refuses a longer classic BPF program. */
 const MAX_INSTRUCTIONS = 4096;
 /** sizeof(struct sock_filter). */
 const INSTRUCTION_SIZE = 8;
 const MAX_ERRNO = 4095;
 const UINT64_MAX = (1n << 64n) - 1n;
+/**
+ * newerAction covers numbers below this one. Linux adds a few syscalls a year and is near 470,
+ * so 1024 leaves decades; above it are -1 (a tracer skipping a call) and, on x86_64, the x32
+ * ABI's numbers (bit 30), which libseccomp's own checks must keep seeing.
+ */
+export const NEWER_LIMIT = 1024;
 
 /** The policy as libseccomp will see it; also what the cache key hashes. */
 interface Normalized {
   defaultAction: number;
+  newerAction: number | null;
   rules: { names: string[]; action: number; args: NormalizedCmp[] }[];
 }
 
@@ -71,6 +81,8 @@ function cacheKey(normalized: Normalized): string {
     format: FORMAT,
     arch: process.arch,
     libseccomp: libseccompVersion(),
+    // The numbers the names resolve to beyond libseccomp's own table.
+    numbers: fallbackTable(),
     policy: normalized,
   });
   return createHash('sha256').update(input).digest('hex');
@@ -89,10 +101,8 @@ function isProgram(file: string): boolean {
 
 function buildProgram(policy: Normalized, fd: number): void {
   using ctx = SeccompContext.create(policy.defaultAction);
+  let highest = -1;
   for (const [i, rule] of policy.rules.entries()) {
-    // A rule that repeats the default action changes nothing, and libseccomp
-    // refuses it (EACCES); skip it as youki does, so a policy may spell denials out.
-    if (rule.action === policy.defaultAction) continue;
     const cmps: ScmpArgCmp[] = rule.args.map((c) => ({
       arg: c.arg,
       op: c.op,
@@ -100,14 +110,72 @@ function buildProgram(policy: Normalized, fd: number): void {
       datumB: BigInt(c.b),
     }));
     for (const name of rule.names) {
-      // Negative: this architecture has no such syscall (or this libseccomp does
-      // not know it), so nothing can call it and there is nothing to allow.
-      const nr = resolveSyscall(name);
+      // Negative: this architecture has no such syscall (or neither this libseccomp
+      // nor syscalls.ts knows it), so nothing can call it and there is nothing to allow.
+      const nr = syscallNumber(name);
       if (nr < 0) continue;
+      // Every name counts as known to the policy, even one whose rule is skipped below.
+      highest = Math.max(highest, nr);
+      // A rule that repeats the default action changes nothing, and libseccomp
+      // refuses it (EACCES); skip it as youki does, so a policy may spell denials out.
+      if (rule.action === policy.defaultAction) continue;
       ctx.addRule(rule.action, `'${name}' (rule ${i})`, nr, cmps);
     }
   }
+  if (policy.newerAction !== null && policy.newerAction !== policy.defaultAction) {
+    writeAll(fd, newerPrefix(highest + 1, policy.newerAction));
+  }
+  // Appends: seccomp_export_bpf write()s at the file offset, which is past the prefix.
   ctx.exportBpf(fd);
+}
+
+/** struct sock_filter codes (linux/bpf_common.h) and struct seccomp_data offsets. */
+const BPF_LD_W_ABS = 0x20;
+const BPF_JMP_JEQ_K = 0x15;
+const BPF_JMP_JGE_K = 0x35;
+const BPF_RET_K = 0x06;
+const DATA_NR = 0;
+const DATA_ARCH = 4;
+
+/**
+ * Instructions that answer `action` for native syscall numbers in [first, NEWER_LIMIT) and fall
+ * through to libseccomp's program for everything else. libseccomp compares numbers only for
+ * equality, so the same range as rules would be one rule per number, nearly tripling the default
+ * policy's program (~410 → ~1100 instructions); this is 6. BPF jumps are relative and forward,
+ * so libseccomp's program runs unchanged after it, starting with its own arch check. The
+ * kernel's per-syscall allow cache still covers every allowed syscall: it evaluates jge as
+ * readily as jeq.
+ */
+function newerPrefix(first: number, action: number): Buffer {
+  if (first >= NEWER_LIMIT) return Buffer.alloc(0);
+  // The number first: most calls leave after two instructions, which counts because the kernel
+  // runs the program for every syscall number of every ABI when it loads it (the allow cache).
+  const insns: [code: number, jt: number, jf: number, k: number][] = [
+    [BPF_LD_W_ABS, 0, 0, DATA_NR],
+    [BPF_JMP_JGE_K, 0, 4, first], // a syscall the policy knows: its rules decide
+    [BPF_JMP_JGE_K, 3, 0, NEWER_LIMIT], // -1, x32 and the like: libseccomp decides
+    [BPF_LD_W_ABS, 0, 0, DATA_ARCH],
+    [BPF_JMP_JEQ_K, 0, 1, nativeArch()], // another ABI: libseccomp's bad-arch action
+    [BPF_RET_K, 0, 0, action],
+  ];
+  const buf = Buffer.alloc(insns.length * INSTRUCTION_SIZE);
+  const le = os.endianness() === 'LE';
+  for (const [i, [code, jt, jf, k]] of insns.entries()) {
+    const at = i * INSTRUCTION_SIZE;
+    if (le) buf.writeUInt16LE(code, at);
+    else buf.writeUInt16BE(code, at);
+    buf.writeUInt8(jt, at + 2);
+    buf.writeUInt8(jf, at + 3);
+    if (le) buf.writeUInt32LE(k >>> 0, at + 4);
+    else buf.writeUInt32BE(k >>> 0, at + 4);
+  }
+  return buf;
+}
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let done = 0; done < buf.length;) {
+    done += fsStep(`write seccomp prefix (fd ${fd})`, () => fs.writeSync(fd, buf, done));
+  }
 }
 
 /** Writes through a temp file in the same directory, so `file` is either absent or whole. */
@@ -170,6 +238,9 @@ function policyError(message: string): WarrenError {
 function normalize(policy: SeccompPolicy): Normalized {
   return {
     defaultAction: encodeAction(policy.defaultAction, 'default action'),
+    newerAction: policy.newerAction === undefined
+      ? null
+      : encodeAction(policy.newerAction, 'newer action'),
     rules: policy.rules.map((rule, i) => {
       const where = `rule ${i}`;
       if (!Array.isArray(rule.names) || rule.names.some((n) => typeof n !== 'string' || !n)) {

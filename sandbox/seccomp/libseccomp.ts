@@ -50,6 +50,7 @@ export interface LibseccompBinding {
   ruleAddArray(ctx: bigint, action: number, nr: number, n: number, cmps: object[] | null): number;
   exportBpf(ctx: bigint, fd: number): number;
   attrSet(ctx: bigint, attr: number, value: number): number;
+  archNative(): number;
   version: string;
 }
 
@@ -86,6 +87,7 @@ export function loadLibseccomp(soname: string = LIBSECCOMP): LibseccompBinding {
       ]),
       exportBpf: lib.func('seccomp_export_bpf', 'int', [ctx, 'int']),
       attrSet: lib.func('seccomp_attr_set', 'int', [ctx, 'int', 'uint32_t']),
+      archNative: lib.func('seccomp_arch_native', 'uint32_t', []),
       version: lib.func('seccomp_version', koffi.pointer(version), []),
     };
     const v = koffi.decode(fn.version(), version) as Record<'major' | 'minor' | 'micro', number>;
@@ -100,6 +102,14 @@ export function loadLibseccomp(soname: string = LIBSECCOMP): LibseccompBinding {
 /** The loaded libseccomp's version, e.g. "2.5.4". */
 export function libseccompVersion(): string {
   return binding().version;
+}
+
+/**
+ * The native architecture as seccomp_data.arch holds it (AUDIT_ARCH_*, e.g. 0xc000003e for
+ * x86_64): libseccomp's SCMP_ARCH_* tokens are those values.
+ */
+export function nativeArch(): number {
+  return binding().archNative();
 }
 
 /**

@@ -6,9 +6,10 @@ import path from 'node:path';
 import t from 'tap';
 
 import { isWarrenError } from '../../lib/errors.js';
-import { compileSeccomp } from './compile.js';
+import { NEWER_LIMIT, compileSeccomp } from './compile.js';
 import { loadLibseccomp, resolveSyscall } from './libseccomp.js';
 import { ABSENT_ON_X86_64, DENIED_SYSCALLS, defaultPolicy, type SeccompPolicy } from './policy.js';
+import { NEWER_SYSCALLS_X86_64, syscallNumber } from './syscalls.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-seccomp-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -29,8 +30,84 @@ function small(errno: number): SeccompPolicy {
 const notX64 = process.arch !== 'x64' && `names are checked on x64, this is ${process.arch}`;
 t.test('every name of the default policy resolves on x86_64', { skip: notX64 }, async (t) => {
   const names = [...defaultPolicy().rules.flatMap((r) => r.names), ...DENIED_SYSCALLS];
-  const unresolved = names.filter((n) => resolveSyscall(n) < 0);
+  const unresolved = names.filter((n) => syscallNumber(n) < 0);
   t.same(unresolved.sort(), [...ABSENT_ON_X86_64].sort(), 'only the documented names are absent');
+});
+
+t.test('the fallback numbers agree with libseccomp wherever it knows the name', { skip: notX64 }, async (t) => {
+  for (const [name, nr] of Object.entries(NEWER_SYSCALLS_X86_64)) {
+    const known = resolveSyscall(name);
+    if (known >= 0) t.equal(known, nr, `${name} is ${known} to libseccomp`);
+    t.equal(syscallNumber(name), nr, `${name} resolves to ${nr}`);
+  }
+  const numbers = Object.values(NEWER_SYSCALLS_X86_64);
+  t.equal(new Set(numbers).size, numbers.length, 'no number twice');
+});
+
+/** The highest syscall number the default policy names: newer ones get newerAction. */
+function highestNamed(policy: SeccompPolicy): number {
+  return Math.max(...policy.rules.flatMap((r) => r.names).map(syscallNumber));
+}
+
+/** What the default policy does with a syscall: the first rule naming it, else the default. */
+function outcome(name: string): string {
+  const rules = defaultPolicy().rules.filter((r) => r.names.includes(name));
+  const [rule] = rules;
+  if (rule === undefined) return DENIED_SYSCALLS.includes(name) ? 'denied' : 'unnamed';
+  if (rule.args?.length) return `${rule.action.kind} with args`;
+  return rule.action.kind === 'errno' ? `errno ${rule.action.errno}` : rule.action.kind;
+}
+
+t.test('syscalls newer than libseccomp 2.5.4: allowed as in Docker, or denied', async (t) => {
+  const cases: [string, string][] = [
+    ['cachestat', 'allow'],
+    ['fchmodat2', 'allow'], // glibc >= 2.39 fchmodat with flags
+    ['map_shadow_stack', 'allow'], // CET shadow stacks of new threads
+    ['futex_wake', 'allow'],
+    ['futex_wait', 'allow'],
+    ['futex_requeue', 'allow'],
+    ['statmount', 'allow'],
+    ['listmount', 'allow'],
+    ['mseal', 'allow'], // glibc seals its own mappings
+    ['setxattrat', 'allow'],
+    ['getxattrat', 'allow'],
+    ['listxattrat', 'allow'],
+    ['removexattrat', 'allow'],
+    ['uretprobe', 'allow'],
+    // Docker allows these with CAP_SYS_ADMIN only.
+    ['lsm_get_self_attr', 'denied'],
+    ['lsm_set_self_attr', 'denied'],
+    ['lsm_list_modules', 'denied'],
+    // Unchanged by the new ones: clone3 still says ENOSYS so glibc falls back to clone.
+    ['clone3', 'errno 38'],
+    ['clone', 'allow with args'],
+  ];
+  for (const [name, want] of cases) t.equal(outcome(name), want, `${name}: ${want}`);
+  t.same(defaultPolicy().newerAction, { kind: 'errno', errno: 38 }, 'newer syscalls: ENOSYS');
+});
+
+t.test('every denied syscall is older than the policy, so it gets EPERM, not ENOSYS', { skip: notX64 }, async (t) => {
+  const highest = highestNamed(defaultPolicy());
+  t.equal(highest, NEWER_SYSCALLS_X86_64.removexattrat, 'the newest syscall the policy names');
+  const newer = DENIED_SYSCALLS.filter((n) => syscallNumber(n) > highest);
+  t.same(newer, [], 'no denied syscall falls into the ENOSYS range');
+});
+
+t.test('newerAction is a 6-instruction prefix, and part of the cache key', async (t) => {
+  const dir = cacheDir();
+  const { newerAction: _, ...without } = defaultPolicy();
+  const withFile = compileSeccomp(defaultPolicy(), dir);
+  const withoutFile = compileSeccomp(without, dir);
+  t.not(withFile, withoutFile);
+  const count = (f: string): number => fs.statSync(f).size / 8;
+  t.equal(count(withFile), count(withoutFile) + 6, `${count(withoutFile)} + 6 instructions`);
+  // The same as the default action: nothing to add.
+  const same = compileSeccomp({ ...without, newerAction: without.defaultAction }, dir);
+  t.equal(count(same), count(withoutFile));
+  t.throws(() => compileSeccomp({ ...without, newerAction: { kind: 'errno', errno: -1 } }, dir), {
+    code: 'WARREN_SECCOMP_POLICY',
+    message: /newer action: errno -1/,
+  });
 });
 
 t.test('no allow rule of the default policy names a denied syscall', async (t) => {
@@ -232,6 +309,7 @@ const UNSAFE_TO_SWEEP = new Set([
 
 /** An errno no syscall returns by itself: seeing it proves the filter answered, not the kernel. */
 const MARK = 1000;
+const NEWER_MARK = 1001;
 
 /** Why the behaviour test cannot run here, or false. */
 function noProbe(): string | false {
@@ -265,7 +343,7 @@ t.test('the kernel enforces the default policy', { skip: noProbe() }, async (t) 
 
   const EPERM = 1;
   const ENOSYS = 38;
-  const errnos = run(defaultPolicy(), []);
+  const errnos = run(defaultPolicy(), ['fchmodat2:452', 'nr-1000:1000']);
   t.equal(errnos.get('unshare'), EPERM, 'unshare(CLONE_NEWUSER)');
   t.equal(errnos.get('ptrace'), EPERM, 'ptrace(PTRACE_TRACEME)');
   t.equal(errnos.get('getpid'), 0, 'getpid works');
@@ -277,15 +355,45 @@ t.test('the kernel enforces the default policy', { skip: noProbe() }, async (t) 
   t.equal(errnos.get('socket-vsock'), EPERM, 'socket(AF_VSOCK)');
   t.equal(errnos.get('fork'), 0, 'fork works');
   t.equal(errnos.get('clone-newns'), EPERM, 'clone(CLONE_NEWNS)');
+  // fchmodat2(0, NULL, 0, 0): EFAULT from a 6.6+ kernel, ENOSYS from an older one.
+  t.not(errnos.get('fchmodat2'), EPERM, 'fchmodat2 is allowed');
+  t.equal(errnos.get('nr-1000'), ENOSYS, 'syscall 1000, newer than the policy: ENOSYS');
 
   // Every denied syscall, with the default errno swapped for MARK: as root
   // some of them would fail with EPERM on their own, which would prove nothing.
   const sweep = DENIED_SYSCALLS.filter((n) => !UNSAFE_TO_SWEEP.has(n))
-    .map((n) => [n, resolveSyscall(n)] as const)
+    .map((n) => [n, syscallNumber(n)] as const)
     .filter(([, nr]) => nr >= 0);
   const marked = run(
     { ...defaultPolicy(), defaultAction: { kind: 'errno', errno: MARK } },
     sweep.map(([n, nr]) => `${n}:${nr}`),
   );
   for (const [name] of sweep) t.equal(marked.get(name), MARK, `${name} is denied by the filter`);
+
+  // The newer range, with its ENOSYS swapped for NEWER_MARK, and the syscalls new to the policy
+  // (all but uretprobe, which kills a caller that is not the kernel's uretprobe trampoline).
+  const first = highestNamed(defaultPolicy()) + 1;
+  const allowedNew = Object.entries(NEWER_SYSCALLS_X86_64)
+    .filter(([n]) => outcome(n) === 'allow' && n !== 'uretprobe');
+  const edges = run(
+    {
+      ...defaultPolicy(),
+      defaultAction: { kind: 'errno', errno: MARK },
+      newerAction: { kind: 'errno', errno: NEWER_MARK },
+    },
+    [
+      `highest:${first - 1}`, `first-newer:${first}`, `last-newer:${NEWER_LIMIT - 1}`,
+      `past-limit:${NEWER_LIMIT}`, 'unnamed-gap:400', 'getpid-again:39',
+      ...allowedNew.map(([n, nr]) => `${n}:${nr}`),
+    ],
+  );
+  t.not(edges.get('highest'), NEWER_MARK, `${first - 1}, the newest named syscall, is the policy's`);
+  t.equal(edges.get('first-newer'), NEWER_MARK, `${first} is newer than the policy`);
+  t.equal(edges.get('last-newer'), NEWER_MARK, `${NEWER_LIMIT - 1} is newer than the policy`);
+  t.equal(edges.get('past-limit'), MARK, `${NEWER_LIMIT} gets the default action`);
+  t.equal(edges.get('unnamed-gap'), MARK, '400, below the newest named, gets the default action');
+  t.equal(edges.get('getpid-again'), 0, 'allowed syscalls still pass the prefix');
+  for (const [name] of allowedNew) {
+    t.ok(![MARK, NEWER_MARK].includes(edges.get(name) ?? MARK), `${name} reaches the kernel`);
+  }
 });

@@ -43,6 +43,30 @@
 #define CLOCK_INVALID 12345
 #define CLONE_ARGS_SIZE_VER2 88
 
+/* Newer than the build host's headers (glibc 2.36 stops at 450). The numbers are the same on every
+ * architecture that numbers from asm-generic, x86_64 included. */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef SYS_futex_wake
+#define SYS_futex_wake 454
+#endif
+#ifndef SYS_futex_wait
+#define SYS_futex_wait 455
+#endif
+#ifndef SYS_lsm_set_self_attr
+#define SYS_lsm_set_self_attr 460
+#endif
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+#define FUTEX2_SIZE_U32 0x02
+#define FUTEX2_PRIVATE 128
+#define FUTEX_BITSET_MATCH_ANY 0xffffffffUL
+#define LSM_ATTR_CURRENT 100
+/* Far past any syscall the filter's policy names, and past the kernel's own table. */
+#define SYS_NEWER_THAN_POLICY 1000
+
 static int result(long r) { return r < 0 ? errno : 0; }
 
 /* For calls that return an fd on success. */
@@ -186,6 +210,36 @@ static int try_clone3(void) {
   return 0;
 }
 
+/* Syscalls newer than libseccomp 2.5.4, allowed as in Docker. A missing path: ENOENT, as only a kernel
+ * that looked it up can say (ENOSYS before 6.6). */
+static int try_fchmodat2(void) {
+  return result(syscall(SYS_fchmodat2, AT_FDCWD, "/nonexistent-probe-fchmodat2", 0644, 0));
+}
+
+/* No waiter on a private word: wakes 0, returns 0. */
+static int try_futex_wake(void) {
+  uint32_t word = 0;
+  return result(syscall(SYS_futex_wake, &word, FUTEX_BITSET_MATCH_ANY, 1, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE));
+}
+
+/* The word is not the expected value, so the call returns EAGAIN at once instead of sleeping. */
+static int try_futex_wait(void) {
+  uint32_t word = 0;
+  return result(syscall(SYS_futex_wait, &word, 1, FUTEX_BITSET_MATCH_ANY, FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
+                        NULL, CLOCK_MONOTONIC));
+}
+
+/* An empty range: seals nothing, returns 0. */
+static int try_mseal(void) { return result(syscall(SYS_mseal, 0, 0, 0)); }
+
+/* A context too short to hold a label: EINVAL from a kernel that gets to see it. */
+static int try_lsm_set_self_attr(void) {
+  return result(syscall(SYS_lsm_set_self_attr, LSM_ATTR_CURRENT, NULL, 0, 0));
+}
+
+/* A syscall newer than the filter's policy: the filter should say ENOSYS, so a libc falls back. */
+static int try_newer_than_policy(void) { return result(syscall(SYS_NEWER_THAN_POLICY, 0, 0, 0, 0, 0, 0)); }
+
 /* Controls: a filter that blocks these is broken, not strict. */
 static int try_getpid(void) { return result(syscall(SYS_getpid)); }
 static int try_getppid(void) { return result(syscall(SYS_getppid)); }
@@ -236,6 +290,12 @@ static const struct attempt {
     {"acct", try_acct},
     {"clone_newns", try_clone_newns},
     {"clone3", try_clone3},
+    {"fchmodat2", try_fchmodat2},
+    {"futex_wake", try_futex_wake},
+    {"futex_wait", try_futex_wait},
+    {"mseal", try_mseal},
+    {"lsm_set_self_attr", try_lsm_set_self_attr},
+    {"nr_1000", try_newer_than_policy},
     {"getpid", try_getpid},
     {"getppid", try_getppid},
     {"uname", try_uname},
