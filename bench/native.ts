@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../lib/package-root.js';
 import { WarrenError } from '../lib/errors.js';
 
 export interface BenchNative {
@@ -17,14 +17,8 @@ export interface BenchNative {
   readonly driver: string;
 }
 
-function packageRoot(from: string): string {
-  for (let d = from; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json'))) return d;
-  }
-  return from;
-}
 
-const sourceDir = path.join(packageRoot(path.dirname(fileURLToPath(import.meta.url))), 'bench', 'native');
+const sourceDir = path.join(packageRoot(import.meta.url), 'bench', 'native');
 const buildDir = path.join(sourceDir, 'build');
 
 function mtimeMs(p: string): number | undefined {

@@ -7,21 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../lib/package-root.js';
 import type { Socket } from 'node:net';
 import { WarrenError } from '../lib/errors.js';
 import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
 
 /** Built by the package's install script; found from the package root, whether this module runs
  * from its source or from dist/. */
-export const SPAWNER_BINARY = path.join(packageRoot(path.dirname(fileURLToPath(import.meta.url))), 'sandbox/native/build/warren-spawner');
+export const SPAWNER_BINARY = path.join(packageRoot(import.meta.url), 'sandbox/native/build/warren-spawner');
 
-function packageRoot(dir: string): string {
-  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json'))) return d;
-  }
-  return dir;
-}
 
 export type StdioSpec = 'inherit' | 'null' | { path: string };
 
