@@ -37,3 +37,6 @@ export const DEFAULT_LIMITS = {
 export const UID_RANGE = 65536;
 export const UID_BASE_DEFAULT = 1_000_000_000;
 export const UID_SLOTS_DEFAULT = 4096;
+
+/** Under the run dir: one io dir per sandbox that asked for one (SandboxOptions.io). */
+export const IO_DIRS = 'io';

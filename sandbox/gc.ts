@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
 import type { CgroupDriver } from './cgroups/index.js';
-import { UID_SLOTS_DEFAULT } from './defaults.js';
+import { IO_DIRS, UID_SLOTS_DEFAULT } from './defaults.js';
 import { SandboxNetwork } from './network/index.js';
 
 export interface GcReport {
@@ -41,6 +41,13 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     } catch {
       // not empty: not ours to judge
     }
+  }
+  // io dirs hold only what their sandbox made (sockets): removed whole, never following a symlink
+  const io = path.join(dirs.run, IO_DIRS);
+  for (const name of safeReaddir(io)) {
+    if (live.has(name)) continue;
+    fs.rmSync(path.join(io, name), { recursive: true, force: true });
+    report.rundirs.push(`${IO_DIRS}/${name}`);
   }
   for (const s of stale) {
     leases.drop(s.n);

@@ -24,6 +24,7 @@ import {
   UID_BASE_DEFAULT,
   UID_RANGE,
   UID_SLOTS_DEFAULT,
+  IO_DIRS,
 } from './defaults.js';
 import { Sandbox } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
@@ -44,6 +45,12 @@ export interface SandboxOptions {
   keep?: string;
   /** A veth on the bridge, with this egress and these published ports; absent: loopback only. */
   net?: { egress: Egress; publish?: readonly Publish[] };
+  /**
+   * A fresh dir of its own, bind-mounted read-write at `dst` and owned by the sandbox's root:
+   * where the host and the sandbox meet (the runtime's socket). `sandbox.ioDir` is its host path;
+   * it is removed when the sandbox ends.
+   */
+  io?: { dst: string };
 }
 
 export interface HostOptions {
@@ -116,6 +123,8 @@ export class SandboxHost {
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
     fs.mkdirSync(rundir, { mode: 0o700 });
     const uidBase = this.#uidBase + lease.n * UID_RANGE;
+    const ioDir = opts.io ? makeIoDir(this.dirs.run, id, uidBase) : undefined;
+    const binds = ioDir && opts.io ? [...(opts.binds ?? []), { src: ioDir, dst: opts.io.dst, readonly: false }] : opts.binds;
     const hostname = opts.hostname ?? id.slice(0, 12);
     const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
@@ -133,7 +142,7 @@ export class SandboxHost {
       seccompPath: this.seccompPath,
       rlimits: DEFAULT_RLIMITS,
       stdio: opts.stdio,
-      binds: opts.binds,
+      binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
       files: etcFiles(hostname, slot.address?.ip, publicDns ? hostNameservers() : []),
@@ -148,7 +157,7 @@ export class SandboxHost {
         pool.give(slot, reused);
       },
     };
-    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, uidBase, memoryBytes: limits.memoryBytes });
+    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, uidBase, memoryBytes: limits.memoryBytes });
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
     return sandbox;
@@ -171,4 +180,13 @@ export class SandboxHost {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** `<run>/io/<id>`, owned by the uid that is root in the sandbox, so only it and host root enter. */
+function makeIoDir(run: string, id: string, uidBase: number): string {
+  const dir = path.join(run, IO_DIRS, id);
+  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.chownSync(dir, uidBase, uidBase);
+  return dir;
 }

@@ -28,6 +28,7 @@ export interface SandboxParts {
   /** Its network namespace (pooled) and, on the bridge, its address and nftables elements. */
   net: { ip: string | undefined; release(reused: boolean): Promise<void> };
   rundir: string;
+  ioDir: string | undefined;
   uidBase: number;
   memoryBytes: number;
 }
@@ -42,6 +43,8 @@ export class Sandbox {
   readonly uidBase: number;
   /** Its address on the bridge, when it has a veth. */
   readonly ip: string | undefined;
+  /** The host path of its io dir, when it asked for one. */
+  readonly ioDir: string | undefined;
   /** Host pid of the sandbox's init, once running. */
   pid = -1;
   /** From the spawn request to the command exec'd, microseconds. */
@@ -54,6 +57,7 @@ export class Sandbox {
     this.id = parts.id;
     this.memoryBytes = parts.memoryBytes;
     this.ip = parts.net.ip;
+    this.ioDir = parts.ioDir;
     this.uidBase = parts.uidBase;
     this.#parts = parts;
     this.exited = parts.spawning.exited.then((info) => this.#release(info));
@@ -106,7 +110,7 @@ export class Sandbox {
 
   async #release(info: ExitInfo): Promise<SandboxExit> {
     this.#state = 'exited';
-    const { cgroup, lease, net, rundir } = this.#parts;
+    const { cgroup, lease, net, rundir, ioDir } = this.#parts;
     let stats: CgroupStats | null = null;
     try {
       stats = cgroup.stats();
@@ -121,6 +125,8 @@ export class Sandbox {
     } catch {
       // not empty or gone: `warren gc` looks at what is left
     }
+    // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
+    if (ioDir) fs.rmSync(ioDir, { recursive: true, force: true });
     // the spawner cleaned its netns (or discarded it) before it reported the exit
     await net.release(info.netns === 'reused');
     lease.release();
