@@ -1,0 +1,123 @@
+/**
+ * The runtime bundle as a plain node process (no sandbox, no root): what a client of its socket
+ * sees. test/integration/runtime.test.ts runs the same bundle inside a sandbox.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME, health, runtimeBundle, runtimeClient, waitForSocket } from './index.js';
+
+const ECHO = `
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname === '/throw') throw new Error('boom from the function');
+    if (url.pathname === '/slow') { await new Promise((r) => setTimeout(r, 300)); return new Response('slow done'); }
+    if (url.pathname === '/stream') {
+      let i = 0;
+      const body = new ReadableStream({ pull(c) { if (i++ < 3) c.enqueue(new TextEncoder().encode('chunk' + i + ';')); else c.close(); } });
+      return new Response(body);
+    }
+    const headers = new Headers({ 'x-method': request.method, 'x-in': request.headers.get('x-in') ?? '' });
+    headers.append('set-cookie', 'a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT');
+    headers.append('set-cookie', 'b=2');
+    const body = request.body ? await request.text() : '';
+    return new Response(JSON.stringify({ path: url.pathname, query: url.search, body, envKeys: Object.keys(env) }), { status: 201, headers });
+  },
+};
+`;
+
+interface Running {
+  child: ChildProcess;
+  dir: string;
+  stderr: () => string;
+}
+
+async function start(t: Test, moduleText: string | null, extra: string[] = []): Promise<Running> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-rt-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const args = [runtimeBundle(), '--listen', path.join(dir, SOCKET_NAME), ...extra];
+  if (moduleText !== null) {
+    fs.writeFileSync(path.join(dir, 'fn.mjs'), moduleText);
+    args.push('--module', path.join(dir, 'fn.mjs'));
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  return { child, dir, stderr: () => err };
+}
+
+async function listening(t: Test, moduleText: string | null) {
+  const r = await start(t, moduleText);
+  const socket = await waitForSocket(r.dir, AbortSignal.timeout(20_000));
+  const client = runtimeClient(socket);
+  t.teardown(() => client.destroy());
+  return { ...r, client };
+}
+
+t.test('a generic runtime answers its health check and 503 for anything else', async (t) => {
+  const { client, dir } = await listening(t, null);
+  t.same(await health(client), { ok: true, module: null });
+  const res = await client.request({ method: 'GET', path: '/anything' });
+  t.equal(res.statusCode, 503);
+  t.match(await res.body.text(), /no function/);
+  t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary socket name is left');
+});
+
+t.test("a module's fetch gets the request and its Response comes back whole", async (t) => {
+  const { client } = await listening(t, ECHO);
+  const res = await client.request({ method: 'POST', path: '/a/b?c=1', headers: { 'x-in': 'hello' }, body: 'the body' });
+  t.equal(res.statusCode, 201);
+  t.equal(res.headers['x-method'], 'POST');
+  t.equal(res.headers['x-in'], 'hello');
+  t.same(res.headers['set-cookie'], ['a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT', 'b=2'], 'each Set-Cookie on its own line');
+  t.same(await res.body.json(), { path: '/a/b', query: '?c=1', body: 'the body', envKeys: [] });
+  const streamed = await client.request({ method: 'GET', path: '/stream' });
+  t.equal(await streamed.body.text(), 'chunk1;chunk2;chunk3;', 'a streamed body arrives in order');
+  t.equal((await health(client)).module?.endsWith('fn.mjs'), true, 'health names the module');
+});
+
+t.test('a function that throws gets a 500, and the runtime goes on serving', async (t) => {
+  const r = await listening(t, ECHO);
+  const res = await r.client.request({ method: 'GET', path: '/throw' });
+  t.equal(res.statusCode, 500);
+  t.notMatch(await res.body.text(), /boom/, 'the exception is not shown to the client');
+  t.match(r.stderr(), /boom from the function/, 'it is logged on stderr');
+  const again = await r.client.request({ method: 'GET', path: '/ok' });
+  t.equal(again.statusCode, 201);
+  await again.body.dump();
+});
+
+t.test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
+  const r = await listening(t, ECHO);
+  const slow = r.client.request({ method: 'GET', path: '/slow' });
+  await new Promise((res) => setTimeout(res, 50));
+  r.child.kill('SIGTERM');
+  const res = await slow;
+  t.equal(await res.body.text(), 'slow done');
+  const [code] = (await once(r.child, 'exit')) as [number | null];
+  t.equal(code, 0);
+});
+
+t.test('a module without a fetch handler, or one that does not load, exits 65 naming it', async (t) => {
+  for (const text of ['export default {}', 'export default { fetch: 1 }', 'this is not javascript (']) {
+    const r = await start(t, text);
+    const [code] = (await once(r.child, 'exit')) as [number | null];
+    t.equal(code, EXIT_BAD_MODULE, text);
+    t.match(r.stderr(), /warren runtime: .*module '.*fn\.mjs'/);
+    t.notOk(fs.existsSync(path.join(r.dir, SOCKET_NAME)), 'it never listened');
+  }
+});
+
+t.test('an unknown argument exits 64 with the usage', async (t) => {
+  const r = await start(t, null, ['--bogus']);
+  const [code] = (await once(r.child, 'exit')) as [number | null];
+  t.equal(code, EXIT_BAD_USAGE);
+  t.match(r.stderr(), /unknown argument '--bogus'/);
+});

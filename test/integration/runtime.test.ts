@@ -1,0 +1,110 @@
+/**
+ * warren's node runtime inside a real sandbox (needs root): it listens on the socket in its io
+ * dir, the host reaches it there, a function module is served with the sandbox's isolation around
+ * it, a bad module ends the sandbox with 65 and a message, and the io dir is gone afterwards (also
+ * after a crash: `warren gc`).
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, health, runtimeClient, waitForSocket } from '../../runtime/index.js';
+import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
+import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
+
+const dirs = testDirs('wrntest-runtime');
+
+const FN = `
+import os from 'node:os';
+import fs from 'node:fs';
+export default {
+  async fetch(request) {
+    return Response.json({
+      method: request.method,
+      body: await request.text(),
+      pid: process.pid,
+      uid: process.getuid(),
+      hostname: os.hostname(),
+      // the host's run dir must not be visible from inside
+      seesHostRun: fs.existsSync(${JSON.stringify(dirs.run)}),
+    });
+  },
+};
+`;
+
+async function withHost(t: Test) {
+  await ensureNodeImage(dirs.state);
+  const host = await SandboxHost.open({ dirs });
+  t.teardown(() => host.close());
+  const fnDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-runtime-fn-'));
+  fs.chmodSync(fnDir, 0o755);
+  t.teardown(() => fs.rmSync(fnDir, { recursive: true, force: true }));
+  const spec = (moduleText: string | null, stderr?: string): SandboxOptions => {
+    if (moduleText !== null) fs.writeFileSync(path.join(fnDir, 'fn.mjs'), moduleText, { mode: 0o644 });
+    return {
+      argv: ['/usr/local/bin/node', RUNTIME_IN_IMAGE, ...(moduleText === null ? [] : ['--module', '/fn/fn.mjs'])],
+      layers: imageLayerPaths(dirs.state, NODE_IMAGE),
+      hostname: 'fnbox',
+      stdio: ['null', 'null', stderr ? { path: stderr } : 'null'],
+      io: { dst: IO_DIR },
+      binds: [{ src: fnDir, dst: '/fn', readonly: true }],
+    };
+  };
+  return { host, spec, fnDir };
+}
+
+t.test('the runtime serves a function from inside a sandbox over its io socket', { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec } = await withHost(t);
+  const sandbox = await host.create(spec(FN));
+  const ioDir = sandbox.ioDir as string;
+  t.ok(ioDir.startsWith(dirs.run), 'the io dir is under the run dir');
+  const socket = await waitForSocket(ioDir, AbortSignal.timeout(30_000));
+  const client = runtimeClient(socket);
+  t.match(await health(client), { ok: true, module: '/fn/fn.mjs' });
+  const res = await client.request({ method: 'POST', path: '/x', body: 'ping' });
+  t.equal(res.statusCode, 200);
+  const seen = (await res.body.json()) as Record<string, unknown>;
+  t.match(seen, { method: 'POST', body: 'ping', uid: 0, hostname: 'fnbox', seesHostRun: false });
+  t.not(seen.pid, 1, 'the runtime is not pid 1: init is');
+  t.ok((seen.pid as number) < 10, `it runs in its own pid namespace (pid ${String(seen.pid)})`);
+  await client.close();
+  await sandbox.destroy();
+  t.notOk(fs.existsSync(ioDir), 'the io dir is gone with the sandbox');
+});
+
+t.test('a generic runtime (no module) is ready and says 503 to invocations', { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec } = await withHost(t);
+  await using sandbox = await host.create(spec(null));
+  const client = runtimeClient(await waitForSocket(sandbox.ioDir as string, AbortSignal.timeout(30_000)));
+  t.same(await health(client), { ok: true, module: null });
+  const res = await client.request({ method: 'GET', path: '/' });
+  t.equal(res.statusCode, 503);
+  await res.body.dump();
+  await client.close();
+});
+
+t.test('a module without fetch ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec, fnDir } = await withHost(t);
+  const stderr = path.join(fnDir, 'stderr');
+  fs.writeFileSync(stderr, ''); // stdio paths are opened, not created
+  const sandbox = await host.create(spec('export const notDefault = 1;', stderr));
+  const exit = await sandbox.exited;
+  t.equal(exit.code, EXIT_BAD_MODULE);
+  t.match(fs.readFileSync(stderr, 'utf8'), /module '\/fn\/fn\.mjs' has no default export with a fetch\(\) method/);
+  t.notOk(fs.existsSync(sandbox.ioDir as string), 'its io dir is gone');
+});
+
+t.test('warren gc removes the io dir of a sandbox whose warren died', { skip: NEEDS_ROOT }, async (t) => {
+  // as a crashed warren leaves it: a dir under <run>/io with a socket in it, and no live lease
+  const stale = path.join(dirs.run, 'io', 'wdeadbeef0001');
+  fs.mkdirSync(stale, { recursive: true });
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(path.join(stale, 'http.sock'), resolve));
+  server.close();
+  fs.writeFileSync(path.join(stale, 'http.sock.keep'), '');
+  const r = await warren(['gc'], { env: testEnv(dirs) });
+  t.equal(r.code, 0, r.stderr);
+  t.notOk(fs.existsSync(stale), 'the stale io dir is removed');
+});
