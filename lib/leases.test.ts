@@ -36,3 +36,39 @@ t.test('stale leases are those whose owner process is gone', async (t) => {
   s.drop((mine.n + 1) % 4);
   t.same(s.stale(), []);
 });
+
+t.test('the number released last is taken first, so its per-range state is reused', async (t) => {
+  const s = new LeaseSet(dir(), 64);
+  const a = s.take('a');
+  const b = s.take('b');
+  s.take('c');
+  a.release();
+  b.release();
+  t.equal(s.take('d').n, b.n, 'the most recent release first');
+  t.equal(s.take('e').n, a.n, 'then the one before');
+  t.not(s.take('f').n, a.n, 'then fresh numbers');
+});
+
+t.test("a second release does not free a newer holder's lease", async (t) => {
+  const d = dir();
+  const s = new LeaseSet(d, 1);
+  const a = s.take('a');
+  a.release();
+  const b = s.take('b');
+  t.equal(b.n, a.n);
+  a.release();
+  t.ok(fs.existsSync(path.join(d, String(b.n))), "b's lease file is still there");
+  t.throws(() => s.take('c'), { code: 'WARREN_LEASE_EXHAUSTED' });
+});
+
+t.test('a released number another process took meanwhile is skipped', async (t) => {
+  const d = dir();
+  const s = new LeaseSet(d, 4);
+  const a = s.take('a');
+  a.release();
+  // another warren process takes that very number between our release and our next take
+  fs.writeFileSync(path.join(d, String(a.n)), '1 other\n', { flag: 'wx' });
+  const b = s.take('b');
+  t.not(b.n, a.n);
+  t.equal(fs.readFileSync(path.join(d, String(a.n)), 'utf8'), '1 other\n', "the other's lease is untouched");
+});

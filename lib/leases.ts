@@ -17,6 +17,9 @@ export class LeaseSet {
   readonly dir: string;
   readonly size: number;
   #next: number;
+  /** Numbers this process released, most recent last: taken again first, so that a number's
+   * per-range state (the spawner's cached user namespace for its uid range) is reused. */
+  readonly #freed: number[] = [];
 
   constructor(dir: string, size: number) {
     this.dir = dir;
@@ -27,19 +30,39 @@ export class LeaseSet {
   }
 
   take(owner: string): Lease {
+    while (this.#freed.length > 0) {
+      const lease = this.#tryTake(this.#freed.pop()!, owner);
+      if (lease) return lease;
+    }
     for (let i = 0; i < this.size; i++) {
-      const n = (this.#next + i) % this.size;
-      const file = path.join(this.dir, String(n));
-      try {
-        fs.writeFileSync(file, `${process.pid} ${owner}\n`, { flag: 'wx', mode: 0o600 });
-      } catch (err) {
-        if (errnoOf(err) === 'EEXIST') continue;
-        throw new WarrenError('WARREN_LEASE_TAKE', `take lease '${file}'`, { cause: err });
+      const lease = this.#tryTake((this.#next + i) % this.size, owner);
+      if (lease) {
+        this.#next = (lease.n + 1) % this.size;
+        return lease;
       }
-      this.#next = (n + 1) % this.size;
-      return { n, release: () => fs.rmSync(file, { force: true }) };
     }
     throw new WarrenError('WARREN_LEASE_EXHAUSTED', `all ${this.size} leases in '${this.dir}' are taken`);
+  }
+
+  /** The lease, or undefined when another holder has it (EEXIST). */
+  #tryTake(n: number, owner: string): Lease | undefined {
+    const file = path.join(this.dir, String(n));
+    try {
+      fs.writeFileSync(file, `${process.pid} ${owner}\n`, { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') return undefined;
+      throw new WarrenError('WARREN_LEASE_TAKE', `take lease '${file}'`, { cause: err });
+    }
+    let released = false;
+    return {
+      n,
+      release: () => {
+        if (released) return;
+        released = true;
+        fs.rmSync(file, { force: true });
+        this.#freed.push(n);
+      },
+    };
   }
 
   /** Leases whose owner process is gone: [number, owner text]. */
