@@ -27,6 +27,9 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0 };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;
+    // kept empty for reuse by a live warren process (v1 idle cgroups: i<pid>.<k>)
+    const idle = /^i(\d+)\./.exec(name);
+    if (idle && isAlive(Number(idle[1]))) continue;
     const cg = cgroups.open(name);
     await cg.killAll();
     await cg.destroy();

@@ -174,6 +174,7 @@ export class SandboxHost {
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((s) => s.destroy()));
     this.#netns.close();
+    await this.cgroups.close?.();
     await this.#spawner.close();
   }
 

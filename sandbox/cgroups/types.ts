@@ -50,6 +50,8 @@ export interface CgroupDriver {
   open(name: string): Cgroup;
   /** Remove the parent dir(s) if empty (gc); leaves them when cgroups remain. */
   removeParent(): Promise<void>;
+  /** Removes the cgroups it keeps for reuse, if any (the host closing). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -99,3 +99,38 @@ t.test('stats read cpu time from cpu,cpuacct when co-mounted', async (t) => {
   k.put(`${k.root}/cpu,cpuacct/warren/sb/cpuacct.usage`, '5000\n');
   t.equal(cg.stats().cpuUsageUsec, 5);
 });
+
+t.test('an emptied cgroup is kept and handed to the next sandbox with the same limits, counters reset', async (t) => {
+  const k = fakeKernel(t, { version: 1 });
+  const driver = k.driver();
+  const limits = { memoryBytes: 64 * MiB, cpus: 0.5, pids: 32 };
+  const a = await driver.create('a', limits);
+  const m = (name: string) => `${k.root}/memory/warren/${name}`;
+  k.put(`${m('a')}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+  k.put(`${k.root}/cpuacct/warren/a/cpuacct.usage`, '5000000\n');
+  await a[Symbol.asyncDispose]();
+  const idle = (h: string) => fs.readdirSync(`${k.root}/${h}/warren`).filter((e) => e.startsWith('i'));
+  for (const h of ['memory', 'cpu', 'cpuacct', 'pids']) {
+    t.notOk(fs.existsSync(`${k.root}/${h}/warren/a`), `${h}: 'a' is gone`);
+    t.same(idle(h), [`i${process.pid}.0`], `${h}: kept under an idle name of this process`);
+  }
+
+  const other = await driver.create('other', { pids: 8 });
+  t.equal(k.read(`${k.root}/pids/warren/other/pids.max`), '8', 'other limits: a cgroup of its own');
+  t.same(idle('pids'), [`i${process.pid}.0`], 'the idle one stays for its own limits');
+
+  const b = await driver.create('b', limits);
+  t.same(idle('memory'), [], 'same limits: the idle cgroup is taken');
+  t.equal(k.read(`${k.root}/pids/warren/b/pids.max`), '32', 'with its limits');
+  t.equal(k.read(`${k.root}/cpuacct/warren/b/cpuacct.usage`), '0', 'cpu time starts over');
+  t.equal(b.stats().oomKills, 0, "the previous sandbox's OOM kills are not counted");
+  k.put(`${m('b')}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
+  t.equal(b.stats().oomKills, 1, 'its own are');
+
+  await b[Symbol.asyncDispose]();
+  await other[Symbol.asyncDispose]();
+  t.equal(idle('memory').length, 2, 'both kept');
+  await driver.close?.();
+  const cgroups = fs.readdirSync(`${k.root}/memory/warren`, { withFileTypes: true }).filter((e) => e.isDirectory());
+  t.same(cgroups, [], 'close removes every idle cgroup');
+});

@@ -7,8 +7,9 @@
  *   <mount of cpuacct>/<parent>/<name>   cpuacct.usage (cpu time; may be its own hierarchy)
  *   <mount of pids>/<parent>/<name>      pids.max
  */
-import { WarrenError } from '../../lib/errors.js';
-import { describe, exists, mkdirShared, parseKeyed, parseNumber, pathChain, readStats, readSubdirs, writeControl } from './files.js';
+import fs from 'node:fs';
+import { WarrenError, errnoOf } from '../../lib/errors.js';
+import { describe, exists, mkdirShared, parseKeyed, parseNumber, pathChain, readOptional, readStats, readSubdirs, writeControl } from './files.js';
 import { CPU_PERIOD_USEC, checkLimits, checkName, checkParent, cpuQuotaUsec } from './spec.js';
 import { removeDirs, removeParentDirs, sweepKill } from './teardown.js';
 import type { Cgroup, CgroupDirOps, CgroupDriver, CgroupLimits, CgroupStats } from './types.js';
@@ -18,6 +19,9 @@ export type V1Controller = (typeof V1_CONTROLLERS)[number];
 /** Mount point of the hierarchy that holds each controller. */
 export type V1Mounts = Readonly<Record<V1Controller, string>>;
 
+/** Empty cgroups kept per distinct set of limits, for the next sandbox with the same limits. */
+const IDLE_MAX = 16;
+
 export class V1Driver implements CgroupDriver {
   readonly version = 1 as const;
   readonly #mounts: V1Mounts;
@@ -25,6 +29,17 @@ export class V1Driver implements CgroupDriver {
   readonly #ops: CgroupDirOps;
   /** Distinct hierarchies: co-mounted controllers share one. */
   readonly #hierarchies: string[];
+  /** The parent dirs were made (or found) by this driver: no mkdir of them per sandbox. */
+  #parentReady = false;
+  /**
+   * Emptied cgroups of this process, by limits: a sandbox's cgroup is renamed (v1 cgroupfs allows
+   * rename within the parent) to an idle name `i<pid>.<k>` when it ends, and renamed to the next
+   * sandbox's name, its usage counters reset, instead of rmdir + mkdir + limit writes. Only
+   * cgroups with no task left are kept; `warren gc` leaves the idle names of a live pid alone.
+   */
+  readonly #idle = new Map<string, Array<{ name: string; oomBase: number }>>();
+  #idleSeq = 0;
+  #closed = false;
 
   constructor(mounts: V1Mounts, parent: string, ops: CgroupDirOps) {
     checkParent(parent);
@@ -37,20 +52,33 @@ export class V1Driver implements CgroupDriver {
   async create(name: string, limits: CgroupLimits): Promise<Cgroup> {
     checkName(name);
     checkLimits(limits);
-    const cg = this.open(name);
+    const key = limitsKey(limits);
+    const reused = this.#reuse(name, key);
+    if (reused) return reused;
+    const cg = this.#handle(name, key, 0);
     const created: string[] = [];
     let step = '';
     try {
       for (const mount of this.#hierarchies) {
-        for (const dir of pathChain(mount, this.#parent).slice(1)) {
-          step = `mkdir '${dir}'`;
-          mkdirShared(this.#ops, dir);
-        }
         const dir = `${mount}/${this.#parent}/${name}`;
+        if (!this.#parentReady) {
+          for (const p of pathChain(mount, this.#parent).slice(1)) {
+            step = `mkdir '${p}'`;
+            mkdirShared(this.#ops, p);
+          }
+        }
         step = `mkdir '${dir}'`;
-        this.#ops.mkdir(dir);
+        try {
+          this.#ops.mkdir(dir);
+        } catch (err) {
+          // the parent went away (gc removed it): make it again, once
+          if (errnoOf(err) !== 'ENOENT' || !this.#parentReady) throw err;
+          for (const p of pathChain(mount, this.#parent).slice(1)) mkdirShared(this.#ops, p);
+          this.#ops.mkdir(dir);
+        }
         created.push(dir);
       }
+      this.#parentReady = true;
       const write = (ctrl: V1Controller, file: string, value: number): void => {
         const path = `${this.#dir(ctrl, name)}/${file}`;
         step = `write '${value}' to '${path}'`;
@@ -103,6 +131,78 @@ export class V1Driver implements CgroupDriver {
     return new V1Cgroup(name, dirs, this.#dir('memory', name), this.#dir('cpuacct', name), this.#dir('pids', name), this.#ops);
   }
 
+  #handle(name: string, key: string, oomBase: number): V1Cgroup {
+    const dirs = this.#hierarchies.map((m) => `${m}/${this.#parent}/${name}`);
+    return new V1Cgroup(name, dirs, this.#dir('memory', name), this.#dir('cpuacct', name), this.#dir('pids', name), this.#ops, {
+      oomBase,
+      recycle: (cg, oomNow) => this.#recycle(cg, key, oomNow),
+    });
+  }
+
+  /** An idle cgroup with these limits, renamed to `name`, its counters reset; or undefined. */
+  #reuse(name: string, key: string): Cgroup | undefined {
+    const list = this.#idle.get(key);
+    for (let idle = list?.pop(); idle; idle = list?.pop()) {
+      const done: string[] = [];
+      try {
+        for (const mount of this.#hierarchies) {
+          const from = `${mount}/${this.#parent}/${idle.name}`;
+          fs.renameSync(from, `${mount}/${this.#parent}/${name}`);
+          done.push(mount);
+        }
+        const cg = this.#handle(name, key, idle.oomBase);
+        // usage counters start over for the new sandbox (peak memory: from the current usage)
+        writeControl(`${this.#dir('cpuacct', name)}/cpuacct.usage`, '0');
+        writeControl(`${this.#dir('memory', name)}/memory.max_usage_in_bytes`, '0');
+        return cg;
+      } catch {
+        // gone (gc) or half renamed: remove what is left under either name, try the next
+        for (const mount of this.#hierarchies) {
+          const n = done.includes(mount) ? name : idle.name;
+          try {
+            this.#ops.rmdir(`${mount}/${this.#parent}/${n}`);
+          } catch {
+            // gc finds what is left
+          }
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** An emptied cgroup: kept idle under a name of this process, or removed when the pool is full. */
+  async #recycle(cg: V1Cgroup, key: string, oomNow: number): Promise<void> {
+    const list = this.#idle.get(key) ?? [];
+    if (this.#closed || list.length >= IDLE_MAX) return cg.destroy();
+    const idle = `i${process.pid}.${this.#idleSeq++}`;
+    const done: string[] = [];
+    try {
+      for (const mount of this.#hierarchies) {
+        fs.renameSync(`${mount}/${this.#parent}/${cg.name}`, `${mount}/${this.#parent}/${idle}`);
+        done.push(mount);
+      }
+    } catch {
+      for (const mount of done) {
+        try {
+          fs.renameSync(`${mount}/${this.#parent}/${idle}`, `${mount}/${this.#parent}/${cg.name}`);
+        } catch {
+          // gc finds it
+        }
+      }
+      return cg.destroy();
+    }
+    list.push({ name: idle, oomBase: oomNow });
+    this.#idle.set(key, list);
+  }
+
+  /** Removes the idle cgroups; later ends remove theirs. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const names = [...this.#idle.values()].flat().map((i) => i.name);
+    this.#idle.clear();
+    await Promise.all(names.map((n) => this.open(n).destroy().catch(() => {})));
+  }
+
   async removeParent(): Promise<void> {
     removeParentDirs(this.#parent, this.#ops, this.#hierarchies.map((m) => `${m}/${this.#parent}`));
   }
@@ -119,8 +219,18 @@ class V1Cgroup implements Cgroup {
   readonly #cpuacct: string;
   readonly #pids: string;
   readonly #ops: CgroupDirOps;
+  readonly #pool: { oomBase: number; recycle(cg: V1Cgroup, oomNow: number): Promise<void> } | undefined;
 
-  constructor(name: string, dirs: string[], memory: string, cpuacct: string, pids: string, ops: CgroupDirOps) {
+  constructor(
+    name: string,
+    dirs: string[],
+    memory: string,
+    cpuacct: string,
+    pids: string,
+    ops: CgroupDirOps,
+    pool?: { oomBase: number; recycle(cg: V1Cgroup, oomNow: number): Promise<void> },
+  ) {
+    this.#pool = pool;
     this.name = name;
     this.dirs = Object.freeze(dirs);
     this.#memory = memory;
@@ -137,8 +247,9 @@ class V1Cgroup implements Cgroup {
       return {
         cpuUsageUsec: Number(ns / 1000n),
         memoryPeakBytes: parseNumber(r.optional(`${this.#memory}/memory.max_usage_in_bytes`)),
-        // The oom_kill line appeared in 4.13; older kernels do not count kills.
-        oomKills: oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0),
+        // The oom_kill line appeared in 4.13; older kernels do not count kills. A reused cgroup
+        // counts from where its previous sandbox left it.
+        oomKills: oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0) - (this.#pool?.oomBase ?? 0),
         pidsCurrent: parseNumber(r.optional(`${this.#pids}/pids.current`)),
       };
     });
@@ -154,6 +265,16 @@ class V1Cgroup implements Cgroup {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.killAll();
-    await this.destroy();
+    if (this.#pool) {
+      // the oom count as of now: the next user's baseline
+      const oom = readOptional(`${this.#memory}/memory.oom_control`);
+      await this.#pool.recycle(this, oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0));
+    } else {
+      await this.destroy();
+    }
   }
+}
+
+function limitsKey(l: CgroupLimits): string {
+  return `${l.memoryBytes ?? '-'}/${l.cpus ?? '-'}/${l.pids ?? '-'}`;
 }
