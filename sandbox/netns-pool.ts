@@ -31,6 +31,15 @@ export class NetnsPool {
     this.#spawner = spawner;
     this.#network = network;
     this.#spare = spare;
+    spawner.onNetnsGone = (id) => this.#gone(id);
+  }
+
+  /** The spawner dropped a free one (reported clean, but its reset failed): forget it. */
+  #gone(id: string): void {
+    for (const kind of ['loopback', 'bridge'] as const) {
+      const i = this.#free[kind].findIndex((s) => s.id === id);
+      if (i >= 0) this.#drop(this.#free[kind].splice(i, 1)[0]!, false);
+    }
   }
 
   /** A free netns of this kind: a ready one, or a new one when none is left. */

@@ -30,6 +30,7 @@
  * | to        | netns_add | id, [veth, bridge, addr, gateway]: a pooled netns, made ahead          |
  * | to        | netns_del | id                                                                     |
  * | from      | netns_ready | id                                                                   |
+ * | from      | netns_gone | id: a netns reported reused whose reset failed, dropped by the spawner |
  * | from      | hello   | version, pid (once, at start)                                            |
  * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |
  * | from      | error   | id, stage, errno, msg (an exit follows when a child ran)                 |

@@ -135,6 +135,8 @@ export class Spawner {
   #ctrl: Socket;
   #pending = new Map<string, Pending>();
   #netns = new Map<string, { resolve(): void; reject(e: Error): void }>();
+  /** Called when the spawner dropped a pooled netns it had reported reusable (its reset failed). */
+  onNetnsGone: ((id: string) => void) | undefined;
   #closed = false;
   #gone: Promise<void>;
 
@@ -221,6 +223,7 @@ export class Spawner {
 
   #onMessage(m: Message): void {
     const id = field(m, 'id') ?? '';
+    if (m.type === 'netns_gone') return this.onNetnsGone?.(id);
     const n = this.#netns.get(id);
     if (n && (m.type === 'netns_ready' || m.type === 'error')) {
       this.#netns.delete(id);

@@ -108,21 +108,22 @@ static long sockets_in(const char *file) {
   return total;
 }
 
-static int clean(struct netslot *slot) {
+/* The verdict (no socket left: clean) is reported before eth0 goes down and up, which is the
+ * slow part (link notifications, the bridge port, linkwatch): the runner may hand the netns out
+ * at once, and a spawn into it is read only after this returns, the spawner being single-threaded. */
+int netpool_release(struct netslot *slot, void (*report)(int reused, void *arg), void *arg) {
   struct werr err = {0};
-  if (setns(slot->fd, CLONE_NEWNET) < 0) return -1;
-  int dirty = sockets_in("sockstat") + sockets_in("sockstat6") > 0;
-  if (!dirty && slot->veth[0])
-    dirty = nl_link_down("eth0", &err) < 0 || nl_link_up("eth0", &err) < 0 || nl_route_default(slot->gateway, "eth0", &err) < 0;
-  if (dirty && slot->veth[0]) nl_link_down("eth0", &err); /* silent until the kernel frees it */
-  if (setns(host_netns, CLONE_NEWNET) < 0) dirty = 1;
-  trace_mark("netns-clean");
-  return dirty ? -1 : 0;
-}
-
-int netpool_release(struct netslot *slot) {
   slot->in_use = 0;
-  if (clean(slot) == 0) return 0;
+  int entered = setns(slot->fd, CLONE_NEWNET) == 0;
+  int dirty = !entered || sockets_in("sockstat") + sockets_in("sockstat6") > 0;
+  report(!dirty, arg);
+  int failed = 0;
+  if (!dirty && slot->veth[0])
+    failed = nl_link_down("eth0", &err) < 0 || nl_link_up("eth0", &err) < 0 || nl_route_default(slot->gateway, "eth0", &err) < 0;
+  if ((dirty || failed) && entered && slot->veth[0]) nl_link_down("eth0", &err); /* silent until the kernel frees it */
+  if (entered && setns(host_netns, CLONE_NEWNET) < 0) failed = 1; /* cannot happen; would leave us in the slot's netns */
+  trace_mark("netns-clean");
+  if (!dirty && !failed) return 0;
   netpool_del(slot);
-  return -1;
+  return dirty ? -1 : 1;
 }

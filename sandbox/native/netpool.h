@@ -32,8 +32,11 @@ int netpool_init(struct werr *err);
 struct netslot *netpool_add(const char *id, const char *veth, const char *bridge, const char *addr, const char *gateway,
                             struct werr *err);
 struct netslot *netpool_find(const char *id);
-/* After its sandbox ended: 0 when it is clean and free again, -1 when it was discarded. */
-int netpool_release(struct netslot *slot);
+/* After its sandbox ended: report(reused) is called as soon as the netns is known clean (no socket
+ * left) or not, before the reset (eth0 down and up). Returns 0 when clean and free again, -1
+ * when discarded (reported so), 1 when reported reused but the reset failed: the slot is gone
+ * and the runner must be told (netns_gone). */
+int netpool_release(struct netslot *slot, void (*report)(int reused, void *arg), void *arg);
 void netpool_del(struct netslot *slot);
 
 #endif

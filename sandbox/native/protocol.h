@@ -44,6 +44,7 @@
  *   netns_ready id                            a netns_add is done (or: error id stage msg)
  *   exit    id, pid, code, signal, netns      init ended: code = its exit status, or signal if killed;
  *                                             netns = reused | discarded for a pooled one
+ *   netns_gone id                             a netns reported reused could not be reset: dropped
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
  *   parent -> child  "G"                                   go: the parent is done with the child

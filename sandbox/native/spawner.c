@@ -172,6 +172,25 @@ static void handle_sync(struct sandbox *sb) {
   sb->sync_fd = -1;
 }
 
+struct exit_report {
+  struct sandbox *sb;
+  pid_t pid;
+  int status;
+  int has_netns;
+};
+
+static void send_exit(int reused, void *arg) {
+  struct exit_report *r = arg;
+  struct out o;
+  out_begin(&o, "exit");
+  if (r->has_netns) out_add(&o, "netns", "%s", reused ? "reused" : "discarded");
+  out_add(&o, "id", "%s", r->sb->id);
+  out_add(&o, "pid", "%d", r->pid);
+  out_add(&o, "code", "%d", WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1);
+  out_add(&o, "signal", "%d", WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0);
+  out_send(&o, WARREN_CTRL_FD);
+}
+
 static void reap(void) {
   for (;;) {
     int status;
@@ -180,18 +199,18 @@ static void reap(void) {
     struct sandbox *sb = table_find_pid(&sandboxes, pid);
     if (!sb) continue; /* a user-namespace holder */
     if (sb->sync_fd >= 0) handle_sync(sb); /* its last word comes before its exit */
-    /* all its processes are gone (init reaped them): clean its netns before saying it ended,
-     * so that the runner may hand the netns out again as soon as it reads the exit */
+    /* all its processes are gone (init reaped them): its netns is checked before we say it
+     * ended, so that the runner may hand the netns out again as soon as it reads the exit */
     struct netslot *slot = sb->netns[0] ? netpool_find(sb->netns) : NULL;
-    int reused = slot ? netpool_release(slot) == 0 : 0;
-    struct out o;
-    out_begin(&o, "exit");
-    if (slot) out_add(&o, "netns", "%s", reused ? "reused" : "discarded");
-    out_add(&o, "id", "%s", sb->id);
-    out_add(&o, "pid", "%d", pid);
-    out_add(&o, "code", "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    out_add(&o, "signal", "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    out_send(&o, WARREN_CTRL_FD);
+    struct exit_report r = {sb, pid, status, slot != NULL};
+    if (!slot) {
+      send_exit(0, &r);
+    } else if (netpool_release(slot, send_exit, &r) == 1) {
+      struct out o;
+      out_begin(&o, "netns_gone");
+      out_add(&o, "id", "%s", sb->netns);
+      out_send(&o, WARREN_CTRL_FD);
+    }
     table_remove(&sandboxes, sb);
   }
 }
