@@ -21,6 +21,8 @@ t.test('what a dead run left is swept; a live run is left alone', async (t) => {
     `cgroup/memory/wt-bench-crun-${DEAD}/c0`,
     `cgroup/pids/wt-bench-crun-${DEAD}/c1`,
     `cgroup/pids/wt-bench-crun-${process.pid}/c0`,
+    `cgroup/cpu/wt-bench-node-${DEAD}/run`,
+    `cgroup/cpu/wt-bench-unshare-${process.pid}/run`,
     `cgroup/pids/wt/w1`,
   ];
   for (const d of made) fs.mkdirSync(path.join(root, d), { recursive: true });
@@ -30,7 +32,8 @@ t.test('what a dead run left is swept; a live run is left alone', async (t) => {
   t.notOk(exists(`run/bench-crun-${DEAD}`));
   t.notOk(exists(`cgroup/memory/wt-bench-crun-${DEAD}`));
   t.notOk(exists(`cgroup/pids/wt-bench-crun-${DEAD}`));
-  for (const d of [`state/bench/${process.pid}/crun`, `run/bench-crun-${process.pid}`, 'run/sandboxes/w1', `cgroup/pids/wt-bench-crun-${process.pid}/c0`, 'cgroup/pids/wt/w1']) {
+  t.notOk(exists(`cgroup/cpu/wt-bench-node-${DEAD}`), "a baseline's own cgroup of a dead run");
+  for (const d of [`cgroup/cpu/wt-bench-unshare-${process.pid}/run`, `state/bench/${process.pid}/crun`, `run/bench-crun-${process.pid}`, 'run/sandboxes/w1', `cgroup/pids/wt-bench-crun-${process.pid}/c0`, 'cgroup/pids/wt/w1']) {
     t.ok(exists(d), `kept ${d}`);
   }
 });

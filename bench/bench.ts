@@ -58,8 +58,10 @@ export function sweepStale(dirs: Pick<Dirs, 'state' | 'run' | 'cgroupParent'>, c
   const benchState = path.join(dirs.state, 'bench');
   for (const e of list(benchState)) if (dead(e, '')) fs.rmSync(path.join(benchState, e), { recursive: true, force: true });
   for (const e of list(dirs.run)) if (dead(e, 'bench-crun-')) fs.rmSync(path.join(dirs.run, e), { recursive: true, force: true });
-  const cgPrefix = `${dirs.cgroupParent}-bench-crun-`;
-  const tops = new Set([cgroupRoot, ...list(cgroupRoot).map((d) => path.join(cgroupRoot, d))].flatMap((h) => list(h).filter((e) => dead(e, cgPrefix))));
+  // the baselines' cgroups: `<parent>-bench-<row>-<pid>` (crun's, and baselines/cgroup.ts's)
+  const cgPrefix = `${dirs.cgroupParent}-bench-`;
+  const deadCgroup = (e: string) => e.startsWith(cgPrefix) && dead(e, e.slice(0, e.lastIndexOf('-') + 1)) && /^[a-z]+-\d+$/.test(e.slice(cgPrefix.length));
+  const tops = new Set([cgroupRoot, ...list(cgroupRoot).map((d) => path.join(cgroupRoot, d))].flatMap((h) => list(h).filter(deadCgroup)));
   for (const top of tops) sweepCgroups(cgroupRoot, top);
 }
 
@@ -81,7 +83,7 @@ export async function runBench(options: BenchOptions, run: BenchRun): Promise<Be
   try {
     subjects = await scenario.setup({ options, dirs: run.dirs, workDir, notes });
     const outcome = await runRounds(subjects, options, run.progress, run.signal);
-    result = { ...buildReport(outcome, options, machine, notes), aborted: outcome.aborted };
+    result = { ...buildReport(outcome, options, machine, notes, scenario.latency(options)), aborted: outcome.aborted };
   } catch (err) {
     failure = err;
   }

@@ -24,6 +24,8 @@ function fmt(n: number, digits = 2): string {
 interface Axis {
   lo: number;
   hi: number;
+  /** What the time runs to (the report's `latency`). */
+  label?: string;
 }
 
 /** Decades that hold every sample of every row. */
@@ -68,7 +70,7 @@ function frame(a: Axis): string {
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" class="grid minor"/>`);
     out.push(`<text x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${f}</text>`);
   }
-  out.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 4}" text-anchor="middle">ms, request to command running (log scale)</text>`);
+  out.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 4}" text-anchor="middle">ms, ${escapeHtml(a.label ?? 'latency')} (log scale)</text>`);
   return out.join('');
 }
 
@@ -142,7 +144,7 @@ code{background:#f4f4f4;padding:0 .2rem}`;
 export function renderHtml(report: BenchReport, samples: ReadonlyMap<string, readonly number[]>): string {
   const p = report.params;
   const m = report.machine;
-  const axis = sharedAxis(samples.values());
+  const axis = { ...sharedAxis(samples.values()), label: report.latency };
   const plots = report.results
     .map((r) => `<h3>${escapeHtml(r.name)}${r.baseline ? ' (baseline)' : ''}</h3><p>${escapeHtml(r.description)}</p>${cdfSvg(r, samples.get(r.name) ?? [], axis)}`)
     .join('\n');
@@ -154,7 +156,7 @@ export function renderHtml(report: BenchReport, samples: ReadonlyMap<string, rea
 <h1>warren bench ${escapeHtml(report.scenario)}</h1>
 <p><code>--level ${escapeHtml(p.level)} --net ${escapeHtml(p.net)}</code>: ${what} at concurrency ${p.concurrency},
 ${p.rounds} interleaved rounds after ${p.warmup} uncounted warm-up cycles per row.
-Latency: from the request to the command running. Rate: create, running and destroy cycles per second of wall time.</p>
+Latency: ${escapeHtml(report.latency)}. Rate: create, ready and destroy cycles per second of wall time.</p>
 ${table(report)}
 ${errors.length ? `<h2>Failures</h2><ul>${errors.join('')}</ul>` : ''}
 <h2>Latency distribution</h2>

@@ -18,7 +18,7 @@ const outcome: RunOutcome = {
 };
 
 t.test('the JSON: rows with percentiles, rates, ratios to each baseline', async (t) => {
-  const { report, samples } = buildReport(outcome, options, machine, ['a note']);
+  const { report, samples } = buildReport(outcome, options, machine, ['a note'], 'request to command running');
   const json = JSON.parse(JSON.stringify(report));
   t.match(json.results[0], { name: 'warren', baseline: false, count: 4, failures: 0, p50_ms: 2, p90_ms: 4, p99_ms: 4, per_s: 400, extra_p50: { spawner_setup_ms: 0.6 } });
   t.same(json.results[0].vs.unshare, { per_s: 4, p50: 2 });
@@ -40,7 +40,7 @@ t.test('errors group by kind, most frequent first, bounded', async (t) => {
 });
 
 t.test('the table and the page show failures and missing figures as such', async (t) => {
-  const { report, samples } = buildReport(outcome, options, machine, ['a note']);
+  const { report, samples } = buildReport(outcome, options, machine, ['a note'], 'request to command running');
   const text = formatTable(report);
   t.match(text, /warren +4 +0 +2\.00 +4\.00 +4\.00 +400\.0 +4\.0x rate, 2\.0x p50 +-/);
   t.match(text, /crun \(baseline\) +0 +3 +- +- +- +0\.0/);

@@ -33,6 +33,8 @@ export interface ResultRow {
 
 export interface BenchReport {
   scenario: string;
+  /** What a row's latency runs to: "request to command running", or to the runtime's answer. */
+  latency: string;
   params: { count: number; concurrency: number; duration_s: number | null; level: string; net: string; warmup: number; rounds: number };
   machine: Machine;
   results: ResultRow[];
@@ -87,7 +89,7 @@ function row(r: RunOutcome['rows'][number], s: Summary): ResultRow {
   };
 }
 
-export function buildReport(outcome: RunOutcome, options: BenchOptions, machine: Machine, notes: readonly string[]): ReportWithSamples {
+export function buildReport(outcome: RunOutcome, options: BenchOptions, machine: Machine, notes: readonly string[], latency: string): ReportWithSamples {
   const summaries = outcome.rows.map((r) => summarize(r.latenciesMs, r.failures.length, r.wallMs));
   const results = outcome.rows.map((r, i) => row(r, summaries[i] as Summary));
   for (const [i, r] of results.entries()) {
@@ -103,6 +105,7 @@ export function buildReport(outcome: RunOutcome, options: BenchOptions, machine:
   return {
     report: {
       scenario: options.scenario,
+      latency,
       params: {
         count: options.count,
         concurrency: options.concurrency,

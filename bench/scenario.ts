@@ -16,7 +16,7 @@ import { spawnScenario } from './spawn.js';
 
 /** What one batch of cycles measured. A failed cycle is counted and its reason kept. */
 export interface Batch {
-  /** Request to "command running", one per completed cycle, in milliseconds. */
+  /** Request to ready (Scenario.latency says what ready means), one per completed cycle, in milliseconds. */
   latenciesMs: number[];
   /** One message per failed cycle. */
   failures: string[];
@@ -53,6 +53,8 @@ export interface ScenarioContext {
 export interface Scenario {
   readonly name: string;
   readonly summary: string;
+  /** What latency means in this run, for the report: "request to command running". */
+  latency(options: BenchOptions): string;
   /** Throws a WarrenError when the options ask for something this scenario cannot do yet. */
   check(options: BenchOptions): void;
   /** The subjects, warren's first. On a throw, subjects already opened must have been closed. */

@@ -13,31 +13,24 @@
  * has no loader to run). Reading pause's byte in warren too would add a pipe and a poll per cycle
  * to warren's side only, and would measure the same instant.
  *
- * Levels and networks slot in here: `--level runtime` (the node runtime answering on its socket,
- * with plain `node` processes as the baseline) is refused by check() until the runtime exists.
- * `--net bridge` gives each warren sandbox its veth on the bridge; the baselines stay as they are.
+ * `--level runtime` has rows of its own (spawn-runtime.ts): warren's node runtime answering on its
+ * socket, against plain `node` processes answering the same way. `--net bridge` gives each warren
+ * sandbox its veth on the bridge; the baselines stay as they are.
  */
 import { performance } from 'node:perf_hooks';
-import { WarrenError } from '../lib/errors.js';
 import { SandboxHost, DEFAULT_LIMITS, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
 import { preflight } from '../sandbox/preflight.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
+import { baselineCgroup } from './baselines/cgroup.js';
 import { crunSubject } from './baselines/crun.js';
 import { unshareSubject, which } from './baselines/unshare.js';
+import { errorText, runCycles } from './cycles.js';
+import { nodeSubject, warrenRuntimeSubject } from './spawn-runtime.js';
 import { ensureBenchNative, type BenchNative } from './native.js';
-import type { BenchOptions } from './options.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 
 const PAUSE_DIR_IN_SANDBOX = '/bench';
 const SIGKILL = 9;
-
-function unavailable(what: string, why: string): WarrenError {
-  return new WarrenError('WARREN_BENCH_UNAVAILABLE', `${what} is not available yet: ${why}`);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 async function warrenSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
   preflight();
@@ -81,21 +74,9 @@ async function warrenSubject(ctx: ScenarioContext, native: BenchNative): Promise
     name: 'warren',
     baseline: false,
     description: 'SandboxHost.create, full isolation as warren run (user/pid/mount/uts/ipc/net/cgroup namespaces, cgroup limits, overlay root, seccomp)',
-    async batch(count, concurrency, tick, signal) {
+    batch(count, concurrency, tick, signal) {
       const setupMs: number[] = [];
-      const out: Batch = { latenciesMs: [], failures: [], wallMs: 0, extra: { spawner_setup_ms: setupMs } };
-      let started = 0;
-      const t0 = performance.now();
-      const worker = async () => {
-        while (started < count && !signal.aborted) {
-          started++;
-          await cycle(out, setupMs);
-          tick();
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-      out.wallMs = performance.now() - t0;
-      return out;
+      return runCycles(count, concurrency, tick, signal, (out) => cycle(out, setupMs), { spawner_setup_ms: setupMs });
     },
     close: () => host.close(),
   };
@@ -105,9 +86,14 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   const native = ensureBenchNative();
   const subjects: Subject[] = [];
   try {
+    if (ctx.options.level === 'runtime') {
+      subjects.push(await warrenRuntimeSubject(ctx));
+      subjects.push(await nodeSubject(ctx, native));
+      return subjects;
+    }
     subjects.push(await warrenSubject(ctx, native));
     const unshare = which('unshare');
-    if (unshare) subjects.push(unshareSubject(unshare, native));
+    if (unshare) subjects.push(unshareSubject(unshare, native, await baselineCgroup(ctx.dirs.cgroupParent, 'unshare')));
     else ctx.notes.push('unshare (util-linux) was not found: its baseline row is missing.');
     const crun = which('crun');
     if (crun) {
@@ -124,9 +110,10 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
 
 export const spawnScenario: Scenario = {
   name: 'spawn',
-  summary: 'create a sandbox, wait until its command runs, destroy it',
-  check(options: BenchOptions): void {
-    if (options.level === 'runtime') throw unavailable('--level runtime', "warren's node runtime does not exist yet (use --level bare)");
+  summary: 'create a sandbox, wait until its command runs (bare) or its node runtime answers (runtime), destroy it',
+  latency: (options) => (options.level === 'runtime' ? "request to the runtime's first answer on its socket" : 'request to command running'),
+  check(): void {
+    // every option combination is supported
   },
   setup,
 };

@@ -44,7 +44,7 @@ export function formatTable(report: BenchReport): string {
     pad(head, widths),
     ...body.map((row) => pad(row, widths)),
     '',
-    'latency: request to command running; per s: create + running + destroy cycles per second of wall time;',
+    `latency: ${report.latency}; per s: create + ready + destroy cycles per second of wall time;`,
     'vs: rate over the baseline\'s, and the baseline\'s p50 over the row\'s (above 1x: faster than the baseline)',
   ];
   for (const r of report.results) {

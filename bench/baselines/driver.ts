@@ -19,6 +19,10 @@ export interface DriverBatch {
   tick: () => void;
   signal: AbortSignal;
   timeoutMs?: number;
+  /** The cycles' environment (the driver's too); default: Node's own. */
+  env?: NodeJS.ProcessEnv;
+  /** The runtime level: ready is the first 200 from `GET path` on `socket` ("{slot}", "{n}" expanded). */
+  answer?: { socket: string; path: string };
 }
 
 const STDERR_KEEP = 4000;
@@ -26,10 +30,11 @@ const STDERR_KEEP = 4000;
 export async function runDriver(b: DriverBatch): Promise<Batch> {
   const out: Batch = { latenciesMs: [], failures: [], wallMs: 0 };
   if (b.count <= 0) return out;
-  const argv = [...(b.wrapper ?? []), b.driver, String(b.count), String(b.concurrency), String(b.timeoutMs ?? 30_000), '--', ...b.command];
+  const answer = b.answer ? ['--answer', b.answer.socket, b.answer.path] : [];
+  const argv = [...(b.wrapper ?? []), b.driver, ...answer, String(b.count), String(b.concurrency), String(b.timeoutMs ?? 30_000), '--', ...b.command];
   // its own process group: a Ctrl-C on the terminal reaches us, and we stop the driver with SIGTERM
   // so that it ends its cycles cleanly instead of dying with them half set up
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: b.env ?? process.env });
   const stop = () => child.kill('SIGTERM');
   b.signal.addEventListener('abort', stop, { once: true });
   let stderr = '';

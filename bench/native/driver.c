@@ -2,7 +2,7 @@
  * baselines pay for their own start and not for a fork of Node (6-9 ms per spawn; DESIGN.md). Node
  * starts one driver per batch, outside the measured time.
  *
- *   driver COUNT CONCURRENCY TIMEOUT_MS -- COMMAND [ARGS...]
+ *   driver [--answer SOCKET HTTP_PATH] COUNT CONCURRENCY TIMEOUT_MS -- COMMAND [ARGS...]
  *
  * A cycle: fork + exec COMMAND with stdin and stdout on pipes; the first byte on its stdout means
  * "command running" (bench/native/pause.c writes it); then close its stdin, which ends pause, and
@@ -14,6 +14,13 @@
  *   fail CYCLE_US WHY
  *   done WALL_US
  *
+ * With --answer (the runtime level), "running" means answering instead: the command listens on the
+ * unix socket SOCKET ("{slot}", "{n}" expanded; its dir fixed), whose name appears only once it
+ * accepts (warren's runtime listens on a temporary name and renames it). The driver watches the
+ * dir with inotify, sends `GET HTTP_PATH` when the name appears, and the complete answer (a 200)
+ * is the cycle's ready time; then the process group is killed (as warren destroys a sandbox) and
+ * the socket unlinked.
+ *
  * SIGTERM (or the death of the parent) starts nothing more and ends the running cycles; a cycle
  * longer than TIMEOUT_MS has its process group killed. SIGINT is ignored: the parent decides. */
 #include <errno.h>
@@ -24,7 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,11 +49,14 @@ struct slot {
   int in_w, out_r;
   uint64_t t0, ready_us;
   int ready, killed;
+  char *sock;        /* --answer: this cycle's socket path */
+  const char *why;   /* --answer: why the answer failed */
 };
 
 static struct slot slots[MAX_SLOTS];
 static char **cmd;
 static int ncmd;
+static const char *answer_tpl, *answer_path; /* --answer */
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -110,13 +124,67 @@ static int start(int i, long n) {
   close(in[0]);
   close(out[1]);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
-  *s = (struct slot){.pid = pid, .in_w = in[1], .out_r = out[0], .t0 = s->t0};
+  *s = (struct slot){.pid = pid, .in_w = in[1], .out_r = out[0], .t0 = s->t0, .sock = answer_tpl ? expand(answer_tpl, i, n) : NULL};
   return 0;
+}
+
+/* One request on the slot's socket, blocking (a few hundred microseconds once it accepts), with
+ * timeouts so that a runtime that accepts and never answers cannot hang the driver. */
+static const char *ask(struct slot *s) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(s->sock) >= sizeof sa.sun_path) return "socket path too long";
+  strcpy(sa.sun_path, s->sock);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "socket failed";
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const char *why = NULL;
+  char req[512], buf[4096];
+  int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", answer_path);
+  size_t got = 0;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) why = "connect failed";
+  else if (write(fd, req, (size_t)len) != len) why = "request not sent";
+  else {
+    /* Connection: close, so the answer ends at EOF */
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+    buf[got] = 0;
+    if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) why = got ? "answer was not 200" : "no answer";
+  }
+  close(fd);
+  return why;
+}
+
+/* inotify says names appeared in the sockets' dir: ask the slots whose socket it is */
+static void on_names(int ino, int conc) {
+  char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  ssize_t n;
+  while ((n = read(ino, buf, sizeof buf)) > 0) {
+    for (char *p = buf; p < buf + n;) {
+      struct inotify_event *ev = (struct inotify_event *)p;
+      p += sizeof *ev + ev->len;
+      if (!ev->len) continue;
+      for (int i = 0; i < conc; i++) {
+        struct slot *s = &slots[i];
+        if (!s->pid || s->ready || s->killed || !s->sock) continue;
+        const char *base = strrchr(s->sock, '/');
+        if (strcmp(base ? base + 1 : s->sock, ev->name) != 0) continue;
+        s->why = ask(s);
+        if (!s->why) {
+          s->ready = 1;
+          s->ready_us = now_us() - s->t0;
+        }
+        kill(-s->pid, SIGKILL); /* answered or not, the cycle is over: destroy it */
+      }
+    }
+  }
 }
 
 static void read_ready(struct slot *s) {
   char buf[64];
   ssize_t n = read(s->out_r, buf, sizeof buf);
+  if (n > 0 && answer_tpl) return; /* --answer: its output means nothing */
   if (n > 0 && !s->ready) {
     s->ready = 1;
     s->ready_us = now_us() - s->t0;
@@ -131,7 +199,16 @@ static void finish(struct slot *s, int status) {
   close_fd(&s->out_r);
   close_fd(&s->in_w);
   uint64_t cycle = now_us() - s->t0;
-  if (s->killed)
+  if (s->sock) {
+    unlink(s->sock); /* a killed runtime leaves its socket's name behind */
+    free(s->sock);
+    s->sock = NULL;
+  }
+  if (answer_tpl && s->why)
+    printf("fail %llu %s\n", (unsigned long long)cycle, s->why);
+  else if (answer_tpl && s->ready && !s->killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+    printf("ok %llu %llu\n", (unsigned long long)s->ready_us, (unsigned long long)cycle); /* our kill */
+  else if (s->killed)
     printf("fail %llu timed out\n", (unsigned long long)cycle);
   else if (WIFSIGNALED(status))
     printf("fail %llu killed by signal %d %s ready\n", (unsigned long long)cycle, WTERMSIG(status), s->ready ? "after" : "before");
@@ -143,11 +220,17 @@ static void finish(struct slot *s, int status) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: driver COUNT CONCURRENCY TIMEOUT_MS -- COMMAND [ARGS...]\n");
+  fprintf(stderr, "usage: driver [--answer SOCKET HTTP_PATH] COUNT CONCURRENCY TIMEOUT_MS -- COMMAND [ARGS...]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
+  if (argc > 3 && strcmp(argv[1], "--answer") == 0) {
+    answer_tpl = argv[2];
+    answer_path = argv[3];
+    argv += 3;
+    argc -= 3;
+  }
   if (argc < 6 || strcmp(argv[4], "--") != 0) return usage();
   long count = atol(argv[1]);
   int conc = atoi(argv[2]);
@@ -167,13 +250,21 @@ int main(int argc, char **argv) {
   int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) return perror("driver: signalfd"), 1;
   if (getppid() == 1) return 0; /* the parent died before PDEATHSIG was set */
+  int ino = -1;
+  if (answer_tpl) {
+    char *dir = strdup(answer_tpl);
+    dir = dirname(dir);
+    if (strchr(dir, '{')) return fprintf(stderr, "driver: the socket's dir must be fixed: '%s'\n", dir), 2;
+    ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino < 0 || inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CREATE) < 0) return perror("driver: inotify"), 1;
+  }
 
   for (int i = 0; i < MAX_SLOTS; i++) slots[i] = (struct slot){.in_w = -1, .out_r = -1};
   long started = 0;
   int active = 0, stopping = 0;
   uint64_t t_start = now_us(), stop_deadline = 0;
-  static struct pollfd fds[MAX_SLOTS + 1];
-  static int owner[MAX_SLOTS + 1];
+  static struct pollfd fds[MAX_SLOTS + 2];
+  static int owner[MAX_SLOTS + 2];
   for (;;) {
     for (int i = 0; i < conc && !stopping && started < count; i++) {
       if (slots[i].pid) continue;
@@ -187,6 +278,8 @@ int main(int argc, char **argv) {
     if (active == 0 && (stopping || started >= count)) break;
     nfds_t nf = 0;
     fds[nf++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    /* the inotify fd sits at index 1 when there is one; -1 is ignored by poll */
+    fds[nf++] = (struct pollfd){.fd = ino, .events = POLLIN};
     uint64_t now = now_us(), wake = now + 1000000u;
     for (int i = 0; i < conc; i++) {
       struct slot *s = &slots[i];
@@ -203,7 +296,8 @@ int main(int argc, char **argv) {
     }
     int wait_ms = (int)((wake - now + 999) / 1000);
     if (poll(fds, nf, wait_ms) < 0 && errno != EINTR) return perror("driver: poll"), 1;
-    for (nfds_t k = 1; k < nf; k++)
+    if (fds[1].revents) on_names(ino, conc);
+    for (nfds_t k = 2; k < nf; k++)
       if (fds[k].revents) read_ready(&slots[owner[k]]);
     if (fds[0].revents) {
       struct signalfd_siginfo si;

@@ -24,7 +24,7 @@ function list(dir: string): string[] {
   }
 }
 
-/** Everything a bench run could leave: sandbox run dirs, uid leases, its work and crun dirs, crun's cgroups. */
+/** Everything a bench run could leave: sandbox run dirs, uid leases, its work and crun dirs, the baselines' cgroups. */
 function leftovers(): string[] {
   const hierarchies = [CGROUP_ROOT, ...list(CGROUP_ROOT).map((d) => path.join(CGROUP_ROOT, d))];
   return [
@@ -32,7 +32,7 @@ function leftovers(): string[] {
     ...list(path.join(dirs.run, 'uids')).map((e) => `uids/${e}`),
     ...list(dirs.run).filter((e) => e.startsWith('bench-')),
     ...list(path.join(dirs.state, 'bench')).map((e) => `state/bench/${e}`),
-    ...hierarchies.flatMap((h) => list(h).filter((e) => e.startsWith(`${dirs.cgroupParent}-bench-crun`)).map((e) => path.join(h, e))),
+    ...hierarchies.flatMap((h) => list(h).filter((e) => e.startsWith(`${dirs.cgroupParent}-bench-`)).map((e) => path.join(h, e))),
   ];
 }
 
@@ -103,9 +103,25 @@ t.test('Ctrl-C stops the bench, cleans up and exits 130', { skip: NEEDS_ROOT }, 
   t.same(leftovers(), [], 'nothing left behind');
 });
 
-t.test('what is not there yet, and bad input: one line, exit 125', { skip: NEEDS_ROOT }, async (t) => {
+t.test('--level runtime times the node runtime against plain node, and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['bench', 'spawn', '--level', 'runtime', '--count', '4', '--concurrency', '2', '--json'], { env, timeoutMs: 180_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  const out = JSON.parse(r.stdout) as { results: Row[]; params: Record<string, unknown>; latency: string };
+  t.match(out.params, { level: 'runtime' });
+  t.match(out.latency, /runtime's first answer/, 'the report says what the latency runs to');
+  t.same(out.results.map((row) => [row.name, row.baseline]), [['warren', false], ['node', true]], 'warren, then the plain node baseline');
+  for (const row of out.results) {
+    t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
+    t.equal(row.count, 4, `${row.name}: every measured cycle counted`);
+    t.ok(row.p50_ms > 0 && row.p50_ms <= row.p99_ms && row.per_s > 0, `${row.name}: consistent figures`);
+  }
+  t.same(list(path.join(dirs.run, 'io')), [], 'no io dir left');
+  t.same(leftovers(), [], 'nothing else left behind');
+});
+
+t.test('bad input: one line, exit 125', { skip: NEEDS_ROOT }, async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['bench', 'spawn', '--level', 'runtime'], /^warren: --level runtime is not available yet: .*\n$/],
+    [['bench', 'spawn', '--level', 'warm'], /^warren: invalid level 'warm'/],
     [['bench', 'spawn', '--count', '0'], /^warren: invalid count '0'/],
     [['bench', 'nope'], /^warren: unknown scenario 'nope'/],
     [['bench'], /^warren: no scenario given/],

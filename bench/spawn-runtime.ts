@@ -1,0 +1,117 @@
+/**
+ * `spawn --level runtime`: from the request to warren's node runtime answering on its socket.
+ * Rows:
+ *
+ *   warren  SandboxHost.create() with full isolation running `node /warren/runtime.mjs` from the
+ *           base image, its io dir bind-mounted; ready = the socket's name appeared (inotify) and
+ *           `GET /__warren/health` answered 200 over it (undici)
+ *   node    baseline: the same node binary running the same runtime bundle on the host, no
+ *           sandbox, started by the C driver (no fork of Node in its figure), ready by the same
+ *           rule: the socket's name appeared and the same GET answered 200. It runs in a cgroup
+ *           of its own without limits (baselines/cgroup.ts says why)
+ *
+ * Both rows then kill what they started (SIGKILL) and wait for it to be gone.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { WarrenError } from '../lib/errors.js';
+import { DEFAULT_LIMITS, DEFAULT_PATH, SandboxHost, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
+import { preflight } from '../sandbox/preflight.js';
+import { HEALTH_PATH, IO_DIR, RUNTIME_IN_IMAGE, health, runtimeBundle, runtimeClient, waitForSocket } from '../runtime/index.js';
+import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
+import { baselineCgroup } from './baselines/cgroup.js';
+import { runDriver } from './baselines/driver.js';
+import { errorText, runCycles } from './cycles.js';
+import type { BenchNative } from './native.js';
+import type { Batch, ScenarioContext, Subject } from './scenario.js';
+
+const NODE_IN_IMAGE = '/usr/local/bin/node';
+const SIGKILL = 9;
+/** A runtime that has not answered by then counts as a failure (node boots in tens of ms). */
+const ANSWER_TIMEOUT_MS = 30_000;
+
+export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
+  preflight();
+  const image = await ensureNodeImage(ctx.dirs.state);
+  const spec: SandboxOptions = {
+    argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE],
+    layers: imageLayerPaths(ctx.dirs.state, image.name),
+    limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: DEFAULT_LIMITS.pids },
+    stdio: ['null', 'null', 'null'],
+    io: { dst: IO_DIR },
+    net: ctx.options.net === 'bridge' ? { egress: 'none' } : undefined,
+  };
+  const host = await SandboxHost.open({ dirs: ctx.dirs });
+
+  async function answered(sandbox: Sandbox): Promise<void> {
+    // the sandbox ending before its runtime answers ends the wait: no 30 s stall per broken cycle
+    const ended = new AbortController();
+    void sandbox.exited.then((exit) => ended.abort(new Error(`the runtime exited with ${exit.code} before answering`)));
+    const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
+    const [socket] = await Promise.all([waitForSocket(sandbox.ioDir as string, signal), sandbox.ready()]);
+    const client = runtimeClient(socket);
+    try {
+      await health(client);
+    } finally {
+      void client.destroy().catch(() => {});
+    }
+  }
+
+  async function cycle(out: Batch): Promise<void> {
+    const t0 = performance.now();
+    let sandbox: Sandbox | undefined;
+    try {
+      sandbox = await host.create(spec);
+      await answered(sandbox);
+      const ms = performance.now() - t0;
+      const exit = await sandbox.destroy();
+      if (exit.signal !== SIGKILL && exit.code !== 128 + SIGKILL) {
+        out.failures.push(`sandbox ${sandbox.id}'s runtime ended by itself before destroy (exit ${exit.code})`);
+        return;
+      }
+      out.latenciesMs.push(ms);
+    } catch (err) {
+      await sandbox?.destroy().catch(() => {});
+      const cause = err instanceof WarrenError && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+      out.failures.push(errorText(err) + cause);
+    }
+  }
+
+  return {
+    name: 'warren',
+    baseline: false,
+    description: "SandboxHost.create with full isolation running warren's node runtime; ready when it answers GET /__warren/health on its unix socket",
+    batch: (count, concurrency, tick, signal) => runCycles(count, concurrency, tick, signal, cycle),
+    close: () => host.close(),
+  };
+}
+
+export async function nodeSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
+  const bundle = runtimeBundle();
+  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, 'node');
+  const sockets = path.join(ctx.workDir, 'node-sockets');
+  fs.mkdirSync(sockets, { recursive: true, mode: 0o700 });
+  const socket = path.join(sockets, 'n{slot}-{n}.sock');
+  const command = [process.execPath, bundle, '--listen', socket];
+  // the environment a sandbox gets, not the host's: NODE_OPTIONS or NODE_EXTRA_CA_CERTS (30 ms of
+  // certificate parsing at each start, on this machine) would make the baseline do other work
+  const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };
+  let batches = 0;
+  return {
+    name: 'node',
+    baseline: true,
+    description: `plain node (${process.version}) running the same runtime bundle on the host, no sandbox; ready when it answers the same GET on its socket`,
+    batch(count, concurrency, tick, signal) {
+      // each batch its own names: a socket of a killed process from the last batch is never mistaken
+      const batchSocket = socket.replace('{n}', `${batches++}-{n}`);
+      const cmd = command.map((a) => (a === socket ? batchSocket : a));
+      const answer = { socket: batchSocket, path: HEALTH_PATH };
+      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command: cmd, env, answer, count, concurrency, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
+    },
+    async close() {
+      fs.rmSync(sockets, { recursive: true, force: true });
+      await cgroup.close();
+    },
+  };
+}
