@@ -58,7 +58,7 @@ export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subjec
     }
   }
 
-  async function cycle(out: Batch): Promise<void> {
+  async function cycle(out: Batch, setupMs: number[]): Promise<void> {
     const t0 = performance.now();
     let sandbox: Sandbox | undefined;
     try {
@@ -71,6 +71,8 @@ export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subjec
         return;
       }
       out.latenciesMs.push(ms);
+      // the spawner's share (request to node exec'd); node's boot and the answer are the rest
+      setupMs.push(sandbox.setupUs / 1000);
     } catch (err) {
       await sandbox?.destroy().catch(() => {});
       const cause = err instanceof WarrenError && err.cause instanceof Error ? `: ${err.cause.message}` : '';
@@ -82,7 +84,10 @@ export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subjec
     name: 'warren',
     baseline: false,
     description: "SandboxHost.create with full isolation running warren's node runtime; ready when it answers GET /__warren/health on its unix socket",
-    batch: (count, concurrency, tick, signal) => runCycles(count, concurrency, tick, signal, cycle),
+    batch(count, concurrency, tick, signal) {
+      const setupMs: number[] = [];
+      return runCycles(count, concurrency, tick, signal, (out) => cycle(out, setupMs), { spawner_setup_ms: setupMs });
+    },
     close: () => host.close(),
   };
 }
