@@ -34,7 +34,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     keepDir = claimKept(dirs.state, kept);
   }
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', netnsSpare: 0 });
+  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', spare: 0 });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {

@@ -28,6 +28,9 @@ import {
 } from './defaults.js';
 import { Sandbox } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
+import { StandbyPool } from './standby.js';
+
+const STANDBY_SPARE_DEFAULT = 2;
 
 export interface SandboxOptions {
   argv: readonly string[];
@@ -59,8 +62,9 @@ export interface HostOptions {
   stdin?: 'inherit' | 'ignore';
   uidBase?: number;
   uidSlots?: number;
-  /** Free network namespaces of each kind in use kept ready (default 2); 0 for one-shot use. */
-  netnsSpare?: number;
+  /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
+   * sandboxes made ahead per set of limits in use (standby.ts). Default 2; 0 for one-shot use. */
+  spare?: number;
 }
 
 export class SandboxHost {
@@ -73,6 +77,7 @@ export class SandboxHost {
   readonly #live = new Set<Sandbox>();
   #network: Promise<SandboxNetwork> | undefined;
   readonly #netns: NetnsPool;
+  readonly #standby: StandbyPool;
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
@@ -81,7 +86,8 @@ export class SandboxHost {
     this.#spawner = spawner;
     this.#uids = new LeaseSet(path.join(opts.dirs.run, 'uids'), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
-    this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.netnsSpare);
+    this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.spare);
+    this.#standby = new StandbyPool(spawner, cgroups, this.#uids, opts.spare ?? STANDBY_SPARE_DEFAULT);
   }
 
   static async open(opts: HostOptions): Promise<SandboxHost> {
@@ -95,16 +101,18 @@ export class SandboxHost {
 
   /** Starts a sandbox; `await sandbox.ready()` for the command to be running. */
   async create(opts: SandboxOptions): Promise<Sandbox> {
-    const id = `w${randomBytes(6).toString('hex')}`;
-    const lease = this.#uids.take(id);
     const limits = {
       memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
       pids: opts.limits?.pids ?? DEFAULT_LIMITS.pids,
     };
+    // made ahead when one with these limits is parked: its clone and cgroup join are done
+    const standby = this.#standby.take(limits);
+    const id = standby?.id ?? `w${randomBytes(6).toString('hex')}`;
+    const lease = standby?.lease ?? this.#uids.take(id);
     let cgroup;
     try {
-      cgroup = await this.cgroups.create(id, limits);
+      cgroup = standby?.cgroup ?? (await this.cgroups.create(id, limits));
     } catch (err) {
       lease.release();
       throw err;
@@ -148,6 +156,7 @@ export class SandboxHost {
       files: etcFiles(hostname, slot.address?.ip, publicDns ? hostNameservers() : []),
       netns: slot.id,
       keep: opts.keep,
+      prepped: standby !== undefined,
     });
     const pool = this.#netns;
     const net = {
@@ -173,6 +182,7 @@ export class SandboxHost {
   /** Destroys every sandbox still running, then stops the spawner. Idempotent. */
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((s) => s.destroy()));
+    await this.#standby.close();
     this.#netns.close();
     await this.cgroups.close?.();
     await this.#spawner.close();

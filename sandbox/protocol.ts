@@ -25,7 +25,9 @@
  * | to        | spawn   | id, arg+, env*, cwd, hostname, rundir, tmpfs_size, tmpfs_inodes, layer+  |
  * |           |         | (top first), uid_base, uid_count, cgroup*, seccomp, rlimit* (n:soft:hard)|
  * |           |         | stdin/stdout/stderr (inherit, null, path:/abs), bind* (src:dst:ro|rw),   |
- * |           |         | mask*, readonly*, file* + content, netns (pooled), keep                  |
+ * |           |         | mask*, readonly*, file* + content, netns (pooled), keep, prepped (the     |
+ * |           |         | id was made ahead by prep: its parked child takes the request)           |
+ * | to        | prep    | id, cgroup*: clone a sandbox ahead; it joins its cgroups and parks       |
  * | to        | kill    | id, signal                                                               |
  * | to        | netns_add | id, [veth, bridge, addr, gateway]: a pooled netns, made ahead          |
  * | to        | netns_del | id                                                                     |

@@ -44,6 +44,8 @@ export interface SpawnRequest {
   netns?: string;
   /** A dir on disk for the overlay's upper/ and work/, so that the changes outlive the sandbox. */
   keep?: string;
+  /** Made ahead by prep() with this id and these cgroups: hand the request to that child. */
+  prepped?: boolean;
 }
 
 /** How init ended: `code` when it exited, `signal` when a signal killed it. */
@@ -89,6 +91,7 @@ interface Pending {
   reject(e: Error): void;
   settled: boolean;
   exit(e: ExitInfo): void;
+  spawning?: Spawning;
 }
 
 function stdioField(s: StdioSpec): string {
@@ -120,6 +123,7 @@ function requestFields(r: SpawnRequest): Fields {
   for (const file of r.files ?? []) f.push(['file', file.path], ['content', file.content]);
   if (r.keep) f.push(['keep', r.keep]);
   if (r.netns) f.push(['netns', r.netns]);
+  if (r.prepped) f.push(['prepped', 1]);
   return f;
 }
 
@@ -189,15 +193,42 @@ export class Spawner {
   spawn(req: SpawnRequest): Spawning {
     const refuse = (err: WarrenError): Spawning => ({ ready: Promise.reject(err), exited: Promise.resolve({ code: null, signal: null }) });
     if (this.#closed) return refuse(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
-    if (this.#pending.has(req.id)) return refuse(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
-    const frame = encodeFrame('spawn', requestFields(req));
+    const parked = this.#pending.get(req.id);
+    if (req.prepped) {
+      if (!parked?.spawning || parked.settled) return refuse(new WarrenError('WARREN_SANDBOX_NOT_PARKED', `sandbox ${req.id} is not parked`));
+      this.#ctrl.write(encodeFrame('spawn', requestFields(req)));
+      return parked.spawning;
+    }
+    if (parked) return refuse(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
+    const spawning = this.#register(req.id);
+    this.#ctrl.write(encodeFrame('spawn', requestFields(req)));
+    return spawning;
+  }
+
+  /**
+   * Makes a sandbox ahead of its request: the spawner clones it and it joins `cgroupDirs` (on
+   * cgroup v1 the join can wait ~10 ms for an RCU grace period), then it waits. spawn() with the
+   * same id and `prepped` hands it the rest. Until then its `exited` settles only if it is killed
+   * (kill(id)) or fails; its `ready` settles after the spawn.
+   */
+  prep(id: string, cgroupDirs: readonly string[]): Spawning {
+    if (this.#closed) return { ready: Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed')), exited: Promise.resolve({ code: null, signal: null }) };
+    if (this.#pending.has(id)) throw new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${id} exists`);
+    const spawning = this.#register(id);
+    this.#ctrl.write(encodeFrame('prep', [['id', id], ...cgroupDirs.map((c) => ['cgroup', c] as const)]));
+    return spawning;
+  }
+
+  #register(id: string): Spawning {
     let exitResolve!: (e: ExitInfo) => void;
     const exited = new Promise<ExitInfo>((r) => (exitResolve = r));
+    let pending!: Pending;
     const ready = new Promise<Started>((resolve, reject) => {
-      this.#pending.set(req.id, { resolve, reject, settled: false, exit: exitResolve });
+      pending = { resolve, reject, settled: false, exit: exitResolve };
     });
-    this.#ctrl.write(frame);
-    return { ready, exited };
+    pending.spawning = { ready, exited };
+    this.#pending.set(id, pending);
+    return pending.spawning;
   }
 
   /** Sends a signal to a sandbox's init (which forwards it to the command, or dies of SIGKILL). */

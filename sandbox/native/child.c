@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bpf.h"
 #include "init.h"
 #include "netlink.h"
 #include "protocol.h"
@@ -26,12 +27,12 @@ extern char **environ;
 
 /* Into its cgroups before anything else runs, so that everything it does counts against its
  * limits ("0" is the writer itself). */
-static int join_cgroups(const struct spec *s, struct werr *err) {
-  for (size_t i = 0; i < s->ncgroups; i++) {
+static int join_cgroups(const char *const *cgroups, size_t n, struct werr *err) {
+  for (size_t i = 0; i < n; i++) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroups[i]);
+    snprintf(path, sizeof path, "%s/cgroup.procs", cgroups[i]);
     int fd cleanup_close = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) return werr_set(err, "cgroup", errno, "join '%s'", s->cgroups[i]);
+    if (fd < 0 || write(fd, "0", 1) != 1) return werr_set(err, "cgroup", errno, "join '%s'", cgroups[i]);
   }
   return 0;
 }
@@ -115,13 +116,9 @@ static int load_seccomp(const struct seccomp_bpf *bpf, struct werr *err) {
   return 0;
 }
 
+/* Everything after the cgroups, up to the seccomp filter. */
 static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
                  struct werr *err) {
-  char go;
-  if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) return werr_set(err, "sync", errno, "expected GO from the spawner");
-  trace_mark("go");
-  if (join_cgroups(s, err) < 0) return -1;
-  trace_mark("cgroups");
   /* a pooled netns comes configured (netpool.c); joined while we are still the host's root */
   if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "join the pooled netns");
   /* stdio paths are host paths: open them before the root changes */
@@ -167,15 +164,16 @@ __attribute__((noreturn)) static void exec_command(const struct spec *s, int rep
   _exit(e == ENOENT ? 127 : 126);
 }
 
-void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
-                char *name_area, size_t name_len) {
-  struct werr err = {0};
+static void become_init(char *name_area, size_t name_len) {
   prctl(PR_SET_NAME, "warren:[init]", 0, 0, 0);
   memset(name_area, 0, name_len);
   strncpy(name_area, "warren:[init]", name_len - 1);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (setup(s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
+}
 
+/* The sandbox is set up: start the command, say READY (or why not), and be its init. */
+__attribute__((noreturn)) static void run(const struct spec *s, int sync_fd) {
+  struct werr err = {0};
   sigset_t set;
   init_block_signals(&set);
   int report[2];
@@ -199,4 +197,59 @@ void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, 
   }
   close(sync_fd);
   init_loop(cmd, &set);
+}
+
+void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
+                char *name_area, size_t name_len) {
+  struct werr err = {0};
+  become_init(name_area, name_len);
+  char go;
+  if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) { werr_set(&err, "sync", errno, "expected GO from the spawner"); fail(sync_fd, &err, 125); }
+  trace_mark("go");
+  if (join_cgroups(s->cgroups, s->ncgroups, &err) < 0) fail(sync_fd, &err, 125);
+  trace_mark("cgroups");
+  if (setup(s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
+  run(s, sync_fd);
+}
+
+/* The spawn request of a parked child: the frame's payload in one packet, and with it the user
+ * namespace's fd and, for a pooled network namespace, its fd (SCM_RIGHTS, in that order). */
+static ssize_t recv_request(int sync_fd, char *buf, size_t cap, int *userns_fd, int *netns_fd) {
+  char control[CMSG_SPACE(2 * sizeof(int))];
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+  ssize_t n = recvmsg(sync_fd, &mh, MSG_CMSG_CLOEXEC);
+  if (n <= 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) return n < 0 ? -1 : (n == 0 ? 0 : -1);
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int fds[2] = {-1, -1};
+    memcpy(fds, CMSG_DATA(c), (nfds > 2 ? 2 : nfds) * sizeof(int));
+    *userns_fd = fds[0];
+    *netns_fd = fds[1];
+  }
+  return n;
+}
+
+void child_parked(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area, size_t name_len) {
+  static struct msg m;
+  static struct spec s;
+  struct werr err = {0};
+  become_init(name_area, name_len);
+  if (join_cgroups(cgroups, ncgroups, &err) < 0) fail(sync_fd, &err, 125);
+  trace_mark("cgroups");
+  char *payload = malloc(WARREN_FRAME_MAX);
+  int userns_fd = -1, netns_fd = -1;
+  ssize_t n = payload ? recv_request(sync_fd, payload, WARREN_FRAME_MAX, &userns_fd, &netns_fd) : -1;
+  if (n == 0) _exit(0); /* never used: the spawner closed our socket (its runner dropped us) */
+  if (n < 0 || userns_fd < 0) { werr_set(&err, "sync", errno, "expected a spawn request and its fds"); fail(sync_fd, &err, 125); }
+  trace_mark("go");
+  if (msg_parse(payload, (size_t)n, &m) < 0) { werr_set(&err, "request", EINVAL, "malformed spawn request"); fail(sync_fd, &err, 125); }
+  if (spec_parse(&m, &s, &err) < 0) fail(sync_fd, &err, 125);
+  const struct seccomp_bpf *bpf = bpf_get(s.seccomp, &err);
+  if (!bpf) fail(sync_fd, &err, 125);
+  /* no pooled netns: a fresh one, as the clone flag would have made it */
+  if (netns_fd < 0 && unshare(CLONE_NEWNET) < 0) { werr_set(&err, "netns", errno, "unshare the network namespace"); fail(sync_fd, &err, 125); }
+  if (setup(&s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
+  run(&s, sync_fd);
 }

@@ -14,4 +14,11 @@ struct seccomp_bpf {
 __attribute__((noreturn)) void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
                                           const struct seccomp_bpf *bpf, char *name_area, size_t name_len);
 
+/* Never returns. A child made ahead by prep: it joins `cgroups` at once (the slow step on cgroup
+ * v1, off the request path), then waits on sync_fd for its spawn request (the frame's payload,
+ * with the user namespace and, for a pooled one, the network namespace as SCM_RIGHTS fds) and goes
+ * on as child_main does after its cgroups. */
+__attribute__((noreturn)) void child_parked(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area,
+                                            size_t name_len);
+
 #endif

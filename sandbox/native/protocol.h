@@ -30,7 +30,12 @@
  *           readonly* (path remounted read-only), file* + content (made on the scratch tmpfs and bound
  *           over the image's after pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
  *           none: a fresh one with lo only), keep (a dir on disk for upper/ and work/: the
- *           sandbox's changes outlive it)
+ *           sandbox's changes outlive it), prepped (present: the id was made ahead by prep, and
+ *           its parked child takes this request)
+ *   prep    id, cgroup*                       make a sandbox ahead: clone it (no netns yet), let it
+ *                                             join its cgroups (on v1 that can wait ~10 ms for an RCU
+ *                                             grace period) and park until its spawn request;
+ *                                             errors and its exit come under its id
  *   kill    id, signal
  *   netns_add  id, veth, bridge, addr, gateway (the last four or none): a network namespace made
  *           ahead, lo up; with veth, its host end on the bridge (isolated) and eth0 = addr with a
@@ -48,6 +53,8 @@
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
  *   parent -> child  "G"                                   go: the parent is done with the child
+ *   parent -> parked child  the spawn frame's payload, with SCM_RIGHTS fds: the user namespace,
+ *                    then the pooled netns if any (none: the child unshares a fresh one)
  *   child -> parent  "R"                                   the command was exec'd
  *   child -> parent  "E" stage NUL errno NUL message       a step failed; the child exits 125 (127 exec)
  */

@@ -48,23 +48,81 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* A spawn request's payload as it came, before parsing changed it in place (msg_parse and
+ * spec_parse cut strings up): what a parked child parses itself. */
+static char raw_request[WARREN_FRAME_MAX];
+static size_t raw_len;
+
+/* Hands a spawn request to its parked child (see handle_prep): the payload, the user namespace
+ * and the pooled netns, if any, in one packet. */
+static int hand_over(struct sandbox *sb, int userns_fd, int netns_fd, struct werr *err) {
+  size_t len = raw_len;
+  int fds[2] = {userns_fd, netns_fd};
+  char control[CMSG_SPACE(sizeof fds)];
+  memset(control, 0, sizeof control);
+  struct iovec iov = {.iov_base = raw_request, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control};
+  size_t nfds = netns_fd >= 0 ? 2 : 1;
+  mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+  if (sendmsg(sb->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)len) return werr_set(err, "sync", errno, "hand sandbox '%s' its request", sb->id);
+  return 0;
+}
+
+/* A spawn that failed before its child got the request. A parked child will not get another
+ * request: it is ended (its exit follows the error). */
+static void fail_spawn(struct sandbox *parked, const char *id, const struct werr *err) {
+  if (parked) {
+    kill(parked->pid, SIGKILL);
+    parked->reported = 1;
+    parked->parked = 0;
+  }
+  send_error(id, err);
+}
+
 static void handle_spawn(struct msg *m, uint64_t t0) {
   struct spec s;
   struct werr err = {0};
   const char *id = msg_get(m, "id");
-  if (spec_parse(m, &s, &err) < 0) return send_error(id ? id : "", &err);
-  if (table_find_id(&sandboxes, s.id)) {
+  int prepped = msg_get(m, "prepped") != NULL;
+  if (spec_parse(m, &s, &err) < 0) {
+    /* a parked child whose request is bad will not get another: end it (its exit follows) */
+    struct sandbox *sb = prepped && id ? table_find_id(&sandboxes, id) : NULL;
+    if (sb && sb->parked) kill(sb->pid, SIGKILL);
+    return send_error(id ? id : "", &err);
+  }
+  struct sandbox *parked = table_find_id(&sandboxes, s.id);
+  if (parked && !(prepped && parked->parked)) {
     werr_set(&err, "request", EEXIST, "sandbox '%s' exists", s.id);
     return send_error(s.id, &err);
   }
+  if (prepped && !parked) {
+    werr_set(&err, "request", ENOENT, "no parked sandbox '%s'", s.id);
+    return send_error(s.id, &err);
+  }
   const struct seccomp_bpf *bpf = bpf_get(s.seccomp, &err);
-  if (!bpf) return send_error(s.id, &err);
+  if (!bpf) return fail_spawn(parked, s.id, &err);
   int userns_fd = userns_get(s.uid_base, s.uid_count, &err);
-  if (userns_fd < 0) return send_error(s.id, &err);
+  if (userns_fd < 0) return fail_spawn(parked, s.id, &err);
   struct netslot *slot = s.netns ? netpool_find(s.netns) : NULL;
   if (s.netns && (!slot || slot->in_use)) {
     werr_set(&err, "netns", slot ? EBUSY : ENOENT, "pooled netns '%s' is %s", s.netns, slot ? "in use" : "unknown");
-    return send_error(s.id, &err);
+    return fail_spawn(parked, s.id, &err);
+  }
+  if (parked) {
+    trace_mark("request");
+    parked->t0 = t0;
+    if (hand_over(parked, userns_fd, slot ? slot->fd : -1, &err) < 0) return fail_spawn(parked, s.id, &err);
+    parked->parked = 0;
+    if (slot) {
+      slot->in_use = 1;
+      snprintf(parked->netns, sizeof parked->netns, "%s", slot->id);
+    }
+    return;
   }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -101,6 +159,57 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     send_error(s.id, &err);
     sb->reported = 1;
   }
+}
+
+/* A sandbox made ahead: cloned, in its cgroups (on v1 the join can wait ~10 ms for an RCU grace
+ * period), parked until its spawn request comes with `prepped` (hand_over). Errors and its exit
+ * are reported under its id, as for a spawned one. */
+static void handle_prep(struct msg *m, uint64_t t0) {
+  const char *id = msg_get(m, "id");
+  struct werr err = {0};
+  const char *cgroups[16];
+  size_t n = 0;
+  for (size_t i = 0; i < m->nfields && n < 16; i++)
+    if (!strcmp(m->fields[i].key, "cgroup")) cgroups[n++] = m->fields[i].value;
+  if (!id || strlen(id) >= sizeof sandboxes.items[0].id) {
+    werr_set(&err, "request", EINVAL, "prep without a valid id");
+    return send_error(id ? id : "", &err);
+  }
+  if (table_find_id(&sandboxes, id)) {
+    werr_set(&err, "request", EEXIST, "sandbox '%s' exists", id);
+    return send_error(id, &err);
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    werr_set(&err, "sync", errno, "socketpair for '%s'", id);
+    return send_error(id, &err);
+  }
+  /* a request is one packet: room for the largest frame */
+  int size = WARREN_FRAME_MAX + 4096;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+  /* the network namespace is not a clone flag: a pooled one is joined, or a fresh one unshared,
+   * once the request says which */
+  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    close(sv[0]);
+    child_parked(cgroups, n, sv[1], name_area, name_len);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    werr_set(&err, "clone", errno, "clone sandbox '%s'", id);
+    return send_error(id, &err);
+  }
+  struct sandbox *sb = table_add(&sandboxes, id, pid, sv[0], t0);
+  if (!sb) {
+    kill(pid, SIGKILL);
+    close(sv[0]);
+    werr_set(&err, "request", ENOSPC, "too many sandboxes for '%s'", id);
+    return send_error(id, &err);
+  }
+  sb->parked = 1;
 }
 
 static void handle_netns_add(struct msg *m) {
@@ -236,8 +345,13 @@ static int read_control(void) {
     if (size > WARREN_FRAME_MAX) return -1;
     if (len - off - 4 < size) break;
     char *payload = buf + off + 4;
+    if (size > 6 && memcmp(payload, "spawn", 6) == 0) {
+      memcpy(raw_request, payload, size);
+      raw_len = size;
+    }
     if (msg_parse(payload, size, &request) == 0) {
       if (!strcmp(request.type, "spawn")) handle_spawn(&request, t0);
+      else if (!strcmp(request.type, "prep")) handle_prep(&request, t0);
       else if (!strcmp(request.type, "kill")) handle_kill(&request);
       else if (!strcmp(request.type, "netns_add")) handle_netns_add(&request);
       else if (!strcmp(request.type, "netns_del")) handle_netns_del(&request);

@@ -99,6 +99,7 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
     else if (!strcmp(k, "readonly")) PUSH(s->readonly, s->nreadonly, 64, v, "read-only paths");
     else if (!strcmp(k, "netns")) s->netns = v;
     else if (!strcmp(k, "keep")) s->keep = v;
+    else if (!strcmp(k, "prepped")) continue; /* for the spawner: a parked child takes this request */
     else if (!strcmp(k, "file")) {
       if (s->nfiles == 8) return werr_set(err, "request", E2BIG, "too many files");
       if (v[0] != '/') return werr_set(err, "request", EINVAL, "file '%s' is not absolute", v);

@@ -14,6 +14,7 @@ struct sandbox {
   int reported;  /* an error was already sent for it */
   uint64_t t0;   /* when the spawn request arrived, microseconds */
   char netns[32]; /* the pooled netns it joined, cleaned for reuse when it ends */
+  int parked;    /* made by prep: cloned and in its cgroups, waiting for its spawn request */
 };
 
 struct table {

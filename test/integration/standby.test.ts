@@ -1,0 +1,81 @@
+/**
+ * Sandboxes made ahead (sandbox/standby.ts, the spawner's prep): a SandboxHost keeps some parked
+ * after its first create, hands one to the next create with the same limits, sees exactly what a
+ * fresh sandbox sees from inside, and leaves nothing when it closes. Needs root.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { detectCgroups } from '../../sandbox/cgroups/index.js';
+import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
+import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureProbe } from '../probe/probe.js';
+import { NEEDS_ROOT, testDirs } from './helpers.js';
+
+const dirs = testDirs('wrntest-standby');
+/** Sandbox cgroups under the test's parent (not the emptied ones a v1 driver keeps for reuse). */
+const sandboxCgroups = async () => (await detectCgroups({ parent: dirs.cgroupParent }).list()).filter((n) => n.startsWith('w'));
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function spec(out: string, extra: Partial<SandboxOptions> = {}): SandboxOptions {
+  return {
+    argv: ['/probe/probe', 'identity'],
+    layers: imageLayerPaths(dirs.state, NODE_IMAGE),
+    hostname: 'same',
+    binds: [{ src: ensureProbe(), dst: '/probe', readonly: true }],
+    stdio: ['null', { path: out }, 'inherit'],
+    ...extra,
+  };
+}
+
+/** What a sandbox's probe reports that must not depend on how the sandbox was made. */
+function comparable(report: Record<string, unknown>): unknown {
+  const { pid, ppid, uid, gid, init_comm, init_cmdline, pids, hostname, status, fds, cwd, env, mounts, rlimits } = report as Record<string, unknown>;
+  // the uid map's host side is the sandbox's own range: its size is what must be the same
+  const map = (report.uid_map as string).trim().split(/\s+/);
+  return { pid, ppid, uid, gid, init_comm, init_cmdline, pids, hostname, status, fds, cwd, env, mounts, rlimits, uid_map: [map[0], map[2]] };
+}
+
+t.test('a sandbox made ahead is handed to the next create and sees what a fresh one sees', { skip: NEEDS_ROOT }, async (t) => {
+  await ensureNodeImage(dirs.state);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-standby-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const run = async (host: SandboxHost, name: string, extra?: Partial<SandboxOptions>) => {
+    const out = path.join(tmp, name);
+    fs.writeFileSync(out, '');
+    const sandbox = await host.create(spec(out, extra));
+    const exit = await sandbox.exited;
+    t.equal(exit.code, 0, `${name}: the probe ran`);
+    return { id: sandbox.id, report: JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, unknown> };
+  };
+
+  const host = await SandboxHost.open({ dirs, spare: 2 });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : host.close()));
+  const fresh = await run(host, 'fresh');
+  // the first create made two more of its kind ahead: their cgroups exist, with nobody's run dir
+  await until('two parked sandboxes', async () => (await sandboxCgroups()).length === 2);
+  const parked = await sandboxCgroups();
+  t.notOk(parked.includes(fresh.id), 'the first sandbox is gone');
+  for (const id of parked) t.notOk(fs.existsSync(path.join(dirs.run, 'sandboxes', id)), `${id} has no run dir yet`);
+
+  const handed = await run(host, 'handed');
+  t.ok(parked.includes(handed.id), 'the next create got one of the parked sandboxes');
+  t.same(comparable(handed.report), comparable(fresh.report), 'from inside, it is the same as a fresh sandbox');
+
+  const other = await run(host, 'other-limits', { limits: { memoryBytes: 64 << 20 } });
+  t.notOk(parked.includes(other.id), 'other limits: not a parked one');
+
+  await host.close();
+  closed = true;
+  t.same(await detectCgroups({ parent: dirs.cgroupParent }).list(), [], 'close killed the parked sandboxes and removed their cgroups');
+  t.same(fs.readdirSync(path.join(dirs.run, 'uids')), [], 'and released their uid leases');
+});
