@@ -11,7 +11,7 @@ import { formatMiB } from '../lib/size.js';
 import { SandboxHost, SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
 import { preflight } from '../sandbox/preflight.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE, readImage } from '../snapshots/index.js';
-import { claimKept, type Kept } from '../snapshots/kept.js';
+import { claimKept, removeKept, type Kept } from '../snapshots/kept.js';
 import { parseRunArgs } from './args.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -38,19 +38,25 @@ export async function run(argv: readonly string[]): Promise<number> {
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {
-    sandbox = await host.create({
-      argv: args.command,
-      layers,
-      env: args.env,
-      cwd: args.workdir,
-      hostname: args.hostname,
-      limits: { memoryBytes: args.memoryBytes, cpus: args.cpus, pids: args.pids },
-      tmpfs: { sizeBytes: args.tmpfsBytes },
-      stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
-      binds: args.volumes,
-      net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
-      keep: keepDir,
-    });
+    try {
+      sandbox = await host.create({
+        argv: args.command,
+        layers,
+        env: args.env,
+        cwd: args.workdir,
+        hostname: args.hostname,
+        limits: { memoryBytes: args.memoryBytes, cpus: args.cpus, pids: args.pids },
+        tmpfs: { sizeBytes: args.tmpfsBytes },
+        stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
+        binds: args.volumes,
+        net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
+        keep: keepDir,
+      });
+    } catch (err) {
+      // it never started (a published port in use, say): the name must not stay taken
+      if (kept) removeKept(dirs.state, kept.name);
+      throw err;
+    }
     if (kept && keepDir) fs.writeFileSync(`${keepDir}.json`, `${JSON.stringify({ ...kept, uidBase: sandbox.uidBase }, null, 2)}\n`);
     for (const sig of FORWARDED) process.on(sig, forward);
     try {

@@ -13,7 +13,8 @@ import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
-import { applyRules, checkSandboxNet, deleteTableScript, rulesetScript, sandboxElements, type Egress, type Publish } from './nftables.js';
+import { applyRules, checkSandboxNet, deleteTableScript, listPublished, rulesetScript, sandboxElements, type Egress, type Publish } from './nftables.js';
+import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 
 export interface NetworkConfig {
@@ -21,6 +22,8 @@ export interface NetworkConfig {
   table: string;
   subnet: string;
   runDir: string;
+  /** Where to look for host listeners on published ports (ports.ts); '/proc' unless a test says. */
+  procRoot?: string;
 }
 
 export interface AttachOptions {
@@ -85,22 +88,42 @@ export class SandboxNetwork {
 
   /**
    * What the sandbox at `ip` may reach and publish: one nft batch, none at all for egress `none`
-   * without ports. Returns the undo, which the caller runs when the sandbox ends.
+   * without ports. Returns the undo, which the caller runs when the sandbox ends. A host port
+   * that a host process or another sandbox holds fails with WARREN_NET_PORT_IN_USE, having added
+   * nothing.
    */
   async allow(ip: string, opts: AttachOptions): Promise<() => Promise<void>> {
     const undoFile = path.join(this.#undoDir, ip);
     await this.#undo(undoFile); // a crashed owner of this address may have left elements
     const sandboxNet = { ip, egress: opts.egress, publish: opts.publish };
     checkSandboxNet(sandboxNet);
+    const publish = opts.publish ?? [];
+    const onHost = hostPortInUse(publish, this.config.procRoot);
+    if (onHost) throw portInUse(onHost, 'host');
     const add = sandboxElements('add', sandboxNet, this.config.table);
     if (add) {
       fs.writeFileSync(undoFile, sandboxElements('delete', sandboxNet, this.config.table));
-      await applyRules(add).catch((err: unknown) => {
+      try {
+        await applyRules(add);
+      } catch (err) {
+        // before anything else: this undo would delete the other sandbox's element (keys match)
         fs.rmSync(undoFile, { force: true });
-        throw err;
-      });
+        throw await this.#explain(err, ip, publish);
+      }
     }
     return () => this.#undo(undoFile);
+  }
+
+  /**
+   * A failed batch: if one of our host ports is in the map for another address, that was it
+   * (the kernel's "File exists"). Listing after the failure costs nothing when all goes well; if
+   * the other sandbox ended meanwhile the listing finds nothing, and the nft error stands.
+   */
+  async #explain(err: unknown, ip: string, publish: readonly Publish[]): Promise<unknown> {
+    if (publish.length === 0) return err;
+    const map = await listPublished(this.config.table).catch(() => []);
+    const taken = takenBy(publish, ip, map);
+    return taken ? portInUse(taken, 'sandbox', err) : err;
   }
 
   async #undo(file: string): Promise<void> {

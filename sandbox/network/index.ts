@@ -19,11 +19,15 @@ export {
   checkSandboxNet,
   deleteTableScript,
   type Egress,
+  listPublished,
+  parsePublishMap,
   type Publish,
+  type Published,
   rulesetScript,
   type RulesetOptions,
   sandboxElements,
   type SandboxNet,
 } from './nftables.js';
+export { hostPortInUse, portInUse, servingPorts, takenBy } from './ports.js';
 export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
 export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
-import { applyRules, deleteTableScript, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
+import { applyRules, deleteTableScript, listPublished, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
 
 const TABLE = 'wrntest_nft';
 const skip = process.getuid?.() !== 0 ? 'needs root' : !hasNft() ? 'needs nft (apt-get install nftables)' : false;
@@ -50,6 +50,7 @@ t.test('the table loads, takes elements, re-applies and goes', { skip }, async (
   await applyRules(sandboxElements('add', sb, TABLE) + sandboxElements('add', pub, TABLE));
   t.equal(elements('egress_allow').length, 1);
   t.equal(elements('publish').length, 1);
+  t.same(await listPublished(TABLE), [{ proto: 'tcp', hostPort: 18080, ip: '10.213.0.5', port: 80 }], 'listPublished reads what nft prints');
   t.same(elements('egress_public'), ['10.213.0.6']);
 
   await applyRules(script); // a second warren start: rules rebuilt, elements kept

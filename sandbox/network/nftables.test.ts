@@ -1,5 +1,5 @@
 import t from 'tap';
-import { checkSandboxNet, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
+import { checkSandboxNet, parsePublishMap, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
 
 const script = rulesetScript({ table: 'wrntest', bridge: 'wrntest-br2', subnet: '10.213.0.0/16' });
 const lines = script.split('\n');
@@ -79,6 +79,30 @@ t.test('bad sandbox specs are refused', async (t) => {
     [{ ip: '10.88.0.5', egress: 'none', publish: [{ proto: 'tcp', hostPort: 0, port: 80 }] }, 'WARREN_NET_PUBLISH'],
     [{ ip: '10.88.0.5', egress: 'none', publish: [{ proto: 'sctp' as 'tcp', hostPort: 80, port: 80 }] }, 'WARREN_NET_PUBLISH'],
     [{ ip: '10.88.0', egress: 'none' }, 'WARREN_NET_BAD_ADDRESS'],
+    [{ ip: '10.88.0.5', egress: 'none', publish: [{ proto: 'tcp', hostPort: 80, port: 80 }, { proto: 'tcp', hostPort: 80, port: 81 }] }, 'WARREN_NET_PUBLISH'],
   ];
   for (const [spec, code] of table) t.throws(() => checkSandboxNet(spec), { code }, JSON.stringify(spec));
+});
+
+t.test('one host port, once per protocol', async (t) => {
+  t.doesNotThrow(() => checkSandboxNet({ ip: '10.88.0.5', egress: 'none', publish: [{ proto: 'tcp', hostPort: 53, port: 53 }, { proto: 'udp', hostPort: 53, port: 53 }] }));
+  t.throws(() => checkSandboxNet({ ip: '10.88.0.5', egress: 'none', publish: [{ proto: 'udp', hostPort: 53, port: 53 }, { proto: 'udp', hostPort: 53, port: 54 }] }),
+    { code: 'WARREN_NET_PUBLISH', message: 'host port udp/53 is published twice' });
+});
+
+t.test('the publish map as nft -j lists it', async (t) => {
+  // nft 1.0.6, `nft -j list map inet T publish` with two elements
+  const json = JSON.stringify({ nftables: [
+    { metainfo: { version: '1.0.6', json_schema_version: 1 } },
+    { map: { family: 'inet', name: 'publish', table: 'T', type: ['inet_proto', 'inet_service'], map: 'ipv4_addr . inet_service', elem: [
+      [{ concat: ['tcp', 38080] }, { concat: ['10.9.0.2', 80] }],
+      [{ concat: ['udp', 5353] }, { concat: ['10.9.0.3', 53] }],
+    ] } },
+  ] });
+  t.same(parsePublishMap(json), [
+    { proto: 'tcp', hostPort: 38080, ip: '10.9.0.2', port: 80 },
+    { proto: 'udp', hostPort: 5353, ip: '10.9.0.3', port: 53 },
+  ]);
+  t.same(parsePublishMap(JSON.stringify({ nftables: [{ map: { name: 'publish' } }] })), [], 'an empty map has no elem');
+  t.same(parsePublishMap(JSON.stringify({ nftables: [{ map: { elem: [['odd'], [{ concat: ['tcp', 'http'] }, { concat: ['10.9.0.2', 80] }]] } }] })), [], 'shapes it does not know are left out');
 });

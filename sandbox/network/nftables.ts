@@ -58,6 +58,14 @@ export interface Publish {
   port: number;
 }
 
+/** One element of the publish map as listed: proto . hostPort -> ip . port. */
+export interface Published {
+  proto: string;
+  hostPort: number;
+  ip: string;
+  port: number;
+}
+
 export interface SandboxNet {
   ip: string;
   egress: Egress;
@@ -151,10 +159,14 @@ export function checkSandboxNet(s: SandboxNet): void {
   } else if (s.egress !== 'none' && s.egress !== 'public') {
     throw new WarrenError('WARREN_NET_EGRESS', `egress '${String(s.egress)}' is not none, public or { allow }`);
   }
+  const seen = new Set<string>();
   for (const p of s.publish ?? []) {
     if ((p.proto !== 'tcp' && p.proto !== 'udp') || !isPort(p.hostPort) || !isPort(p.port)) {
       throw new WarrenError('WARREN_NET_PUBLISH', `publish ${p.proto}/${p.hostPort}:${p.port} is not proto/1-65535:1-65535`);
     }
+    // the map holds one destination per host port; the batch would fail with a bare "File exists"
+    if (seen.has(`${p.proto}/${p.hostPort}`)) throw new WarrenError('WARREN_NET_PUBLISH', `host port ${p.proto}/${p.hostPort} is published twice`);
+    seen.add(`${p.proto}/${p.hostPort}`);
   }
 }
 
@@ -165,7 +177,7 @@ function isPort(n: number): boolean {
 /**
  * The element commands for one sandbox: `add` when it starts, `delete` when it goes. Both must be
  * exact (nft 1.0.6 has no `destroy element`), so the caller keeps the spec it added. A published
- * host port already taken makes the whole batch fail: nft reports "File exists".
+ * host port already taken makes the whole batch fail: nft reports "File exists" (ports.ts).
  */
 export function sandboxElements(verb: 'add' | 'delete', s: SandboxNet, table = 'warren'): string {
   checkSandboxNet(s);
@@ -186,18 +198,55 @@ function canonical(net: Ipv4Net): string {
 }
 
 /** Runs `nft -f -` once with `script` on stdin; the whole script is one transaction. */
-export function applyRules(script: string, nftBinary = 'nft'): Promise<void> {
+export async function applyRules(script: string, nftBinary = 'nft'): Promise<void> {
+  await runNft(nftBinary, ['-f', '-'], script);
+}
+
+/** The elements of the publish map, from `nft -j list map`. */
+export async function listPublished(table = 'warren', nftBinary = 'nft'): Promise<Published[]> {
+  if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
+  return parsePublishMap(await runNft(nftBinary, ['-j', 'list', 'map', 'inet', table, 'publish']));
+}
+
+/**
+ * `nft -j list map` output -> elements. An element is [{concat: [proto, hostPort]}, {concat:
+ * [ip, port]}]; nft prints ports as numbers unless asked for service names (-S), which we never do.
+ */
+export function parsePublishMap(json: string): Published[] {
+  const doc = JSON.parse(json) as { nftables?: Array<{ map?: { elem?: unknown[] } }> };
+  const out: Published[] = [];
+  for (const elem of doc.nftables?.find((o) => o.map)?.map?.elem ?? []) {
+    const [key, value] = Array.isArray(elem) ? (elem as unknown[]) : [];
+    const [proto, hostPort] = concatOf(key);
+    const [ip, port] = concatOf(value);
+    if (typeof proto === 'string' && typeof hostPort === 'number' && typeof ip === 'string' && typeof port === 'number') {
+      out.push({ proto, hostPort, ip, port });
+    }
+  }
+  return out;
+}
+
+function concatOf(x: unknown): unknown[] {
+  const parts = (x as { concat?: unknown } | null | undefined)?.concat;
+  return Array.isArray(parts) ? parts : [];
+}
+
+/** Runs nft once, `input` on its stdin; resolves with its stdout. */
+function runNft(nftBinary: string, args: readonly string[], input = ''): Promise<string> {
+  const what = `'${[nftBinary, ...args].join(' ')}'`;
   return new Promise((resolve, reject) => {
-    const child = spawn(nftBinary, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(nftBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (err) => reject(new WarrenError('WARREN_NET_NFT', `run '${nftBinary} -f -'`, { cause: err })));
+    child.on('error', (err) => reject(new WarrenError('WARREN_NET_NFT', `run ${what}`, { cause: err })));
     child.on('close', (code) => {
-      if (code === 0) return resolve();
+      if (code === 0) return resolve(stdout);
       const first = stderr.trim().split('\n').slice(0, 3).join(' | ');
-      reject(new WarrenError('WARREN_NET_NFT', `'${nftBinary} -f -' exited with ${code}: ${first}`));
+      reject(new WarrenError('WARREN_NET_NFT', `${what} exited with ${code}: ${first}`));
     });
     child.stdin.on('error', () => {}); // an early exit is reported by 'close'
-    child.stdin.end(script);
+    child.stdin.end(input);
   });
 }

@@ -5,6 +5,7 @@
  * first that no route of the host covers that range (this VM's own uplink is 192.0.2.0/24).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import t from 'tap';
 import { SandboxHost } from '../../sandbox/index.js';
 import { checkSubnetFree, readRoutes } from '../../sandbox/network/index.js';
 import { imageLayerPaths } from '../../snapshots/index.js';
+import { keptDir } from '../../snapshots/kept.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 
 const dirs = testDirs('wrntest-net');
@@ -128,6 +130,69 @@ t.test('-p publishes a sandbox port on the host loopback and the bridge address'
   a.child.kill('SIGTERM');
   t.equal(await ended(a.child), 0);
   t.equal(await hostConnect('127.0.0.1', 18080, 500), 'ECONNREFUSED', 'unpublished when the sandbox ends');
+});
+
+/** What a sandbox holds on the host while it runs: a test that starts none must change none of it. */
+function holdings(): Record<string, unknown> {
+  const ls = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []);
+  const cgroupRoots = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? ['/sys/fs/cgroup'] : ls('/sys/fs/cgroup').map((c) => `/sys/fs/cgroup/${c}`);
+  let map: { nftables: Array<{ map?: { elem?: unknown[] } }> } = { nftables: [] };
+  try {
+    map = JSON.parse(execFileSync('nft', ['-j', 'list', 'map', 'inet', dirs.net.table, 'publish'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {} // no table yet: the first bridged sandbox of this file makes it
+  return {
+    addressLeases: ls(path.join(dirs.run, 'ips')),
+    undoScripts: ls(path.join(dirs.run, 'nft')),
+    sandboxRunDirs: ls(path.join(dirs.run, 'sandboxes')),
+    cgroups: cgroupRoots.flatMap((root) => ls(path.join(root, dirs.cgroupParent)).filter((e) => fs.statSync(path.join(root, dirs.cgroupParent, e)).isDirectory())),
+    publishElements: map.nftables.find((x) => x.map)?.map?.elem ?? [],
+  };
+}
+
+t.test('-p of a host port another sandbox publishes fails with 125, takes nothing, and leaves it working', { skip: NEEDS_ROOT }, async (t) => {
+  // the bug: the nft batch failed with a raw "File exists"; docker says "port is already allocated"
+  const a = background(['--net', 'bridge', '-p', '38080:8080', '--', 'node', '-e', SERVE, '20000']);
+  t.teardown(() => a.child.kill('SIGKILL'));
+  await a.waitFor(/ip:(\S+)/);
+  t.match(await hostConnect('127.0.0.1', 38080), /^hello from /, 'A answers on 38080');
+  const before = holdings();
+  t.match(JSON.stringify(before.publishElements), /\{"concat":\["tcp",38080\]\}/, "A's element is in the map");
+
+  const name = 'wrntest-port-in-use';
+  t.teardown(() => fs.rmSync(keptDir(dirs.state, name), { recursive: true, force: true }));
+  const b = await warren(['run', '--net', 'bridge', '-p', '38081:8081', '-p', '38080:9090', '--name', name, '--keep', '--', 'node', '-e', 'console.log("B ran")'], { env, timeoutMs: 20_000 });
+  t.equal(b.code, 125, 'exit 125: warren failed, not the command');
+  t.equal(b.stderr, 'warren: host port tcp/38080 is already published by another sandbox\n');
+  t.equal(b.stdout, '', 'B never ran');
+  t.same(holdings(), before, 'no address lease, undo script, run dir, cgroup or nft element of B left, none of A lost');
+  t.notOk(fs.existsSync(keptDir(dirs.state, name)) || fs.existsSync(`${keptDir(dirs.state, name)}.json`), 'the --name of a sandbox that never started stays free');
+  t.equal(await hostConnect('127.0.0.1', 38081, 500), 'ECONNREFUSED', "B's other port was not published");
+  t.match(await hostConnect('127.0.0.1', 38080), /^hello from /, 'A still answers on 38080');
+
+  a.child.kill('SIGTERM');
+  t.equal(await ended(a.child), 0);
+});
+
+t.test('-p of a port a host process serves fails with 125: DNAT would take its traffic', { skip: NEEDS_ROOT }, async (t) => {
+  const tcp = net.createServer((s) => s.end('host server'));
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r)); // one address, not 0.0.0.0: still shadowed
+  t.teardown(() => tcp.close());
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+  t.teardown(() => udp.close());
+  const before = holdings();
+  const cases: Array<[string, string]> = [
+    [`${(tcp.address() as net.AddressInfo).port}:80`, `tcp/${(tcp.address() as net.AddressInfo).port}`],
+    [`${udp.address().port}:53/udp`, `udp/${udp.address().port}`],
+  ];
+  for (const [publish, named] of cases) {
+    const r = await warren(['run', '--net', 'bridge', '-p', publish, '--', 'node', '-e', 'console.log("ran")'], { env, timeoutMs: 20_000 });
+    t.equal(r.code, 125, `-p ${publish}: exit 125`);
+    t.equal(r.stderr, `warren: host port ${named} is in use on the host\n`);
+    t.equal(r.stdout, '', 'never ran');
+  }
+  t.same(holdings(), before, 'nothing left');
+  t.equal(await hostConnect('127.0.0.1', (tcp.address() as net.AddressInfo).port), 'host server', 'the host server still gets its connections');
 });
 
 t.test('egress: an allowlisted test network is reachable, with egress none it is not', { skip: NEEDS_ROOT }, async (t) => {
