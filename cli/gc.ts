@@ -1,4 +1,4 @@
-/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, temp layers). */
+/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, layer-use records, temp layers). */
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
@@ -12,7 +12,7 @@ export async function gc(argv: readonly string[]): Promise<number> {
   const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   const temp = await new LayerStore(dirs.state).sweepTemp();
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${temp} temp layers\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers\n`,
   );
   return 0;
 }

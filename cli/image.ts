@@ -6,6 +6,7 @@
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB, parseSize } from '../lib/size.js';
+import { layersInUse } from '../sandbox/index.js';
 import { collectLayers, importImage, LAYER_GC_GRACE_MS, LayerStore, listImages, removeImage, type Image } from '../snapshots/index.js';
 
 const COMMANDS = 'import, ls, rm or gc';
@@ -138,9 +139,12 @@ async function gc(argv: readonly string[]): Promise<number> {
   const args = parse(argv, 'warren image gc [--now]', 0, ['--now']);
   needRoot('gc');
   const graceMs = args.flags.has('--now') ? 0 : LAYER_GC_GRACE_MS;
-  const report = await collectLayers(defaultDirs().state, { graceMs });
+  const dirs = defaultDirs();
+  // the layers of sandboxes running an image removed since they started: no manifest names them
+  const report = await collectLayers(dirs.state, { graceMs, inUse: layersInUse(dirs.run) });
   for (const digest of report.removed) process.stdout.write(`removed layer ${digest}\n`);
   let summary = `removed ${report.removed.length} layers, ${report.temps} temp dirs`;
+  if (report.mounted.length > 0) summary += `; kept ${report.mounted.length} unreferenced layers that running sandboxes use`;
   if (report.young.length > 0) {
     summary += `; kept ${report.young.length} unreferenced layers younger than ${LAYER_GC_GRACE_MS / 1000} s (an import may be writing its manifest; --now removes them)`;
   }

@@ -37,6 +37,8 @@ export const DEFAULT_LIMITS = {
 export const UID_RANGE = 65536;
 export const UID_BASE_DEFAULT = 1_000_000_000;
 export const UID_SLOTS_DEFAULT = 4096;
+/** Under the run dir: the uid-range leases, one per sandbox, owned by the sandbox id. */
+export const UID_LEASES = 'uids';
 
 /** Under the run dir: one io dir per sandbox that asked for one (SandboxOptions.io). */
 export const IO_DIRS = 'io';

@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
 import type { CgroupDriver } from './cgroups/index.js';
-import { IO_DIRS, UID_SLOTS_DEFAULT } from './defaults.js';
+import { IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
+import { sweepLayerRecords } from './layer-use.js';
 import { SandboxNetwork } from './network/index.js';
 
 export interface GcReport {
@@ -17,14 +18,16 @@ export interface GcReport {
   rundirs: string[];
   leases: number;
   addresses: number;
+  /** Layer-use records of dead sandboxes: their layers are free for `warren image gc` again. */
+  layerRecords: number;
 }
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
-  const leases = new LeaseSet(path.join(dirs.run, 'uids'), UID_SLOTS_DEFAULT);
+  const leases = new LeaseSet(path.join(dirs.run, UID_LEASES), UID_SLOTS_DEFAULT);
   const entries = leases.entries(isAlive);
   const stale = entries.filter((e) => !e.alive);
   const live = new Set(entries.filter((e) => e.alive).map((e) => e.owner));
-  const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0 };
+  const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0, layerRecords: 0 };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;
     // kept empty for reuse by a live warren process (v1 idle cgroups: i<pid>.<k>)
@@ -52,6 +55,8 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     fs.rmSync(path.join(io, name), { recursive: true, force: true });
     report.rundirs.push(`${IO_DIRS}/${name}`);
   }
+  // not from `live`: it lists the records first and reads the leases after (see layer-use.ts)
+  report.layerRecords = sweepLayerRecords(dirs.run, isAlive);
   for (const s of stale) {
     leases.drop(s.n);
     report.leases++;

@@ -14,7 +14,8 @@ import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/i
 import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
 import { NetnsPool, type NetnsSlot } from './netns-pool.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
-import { etcFiles, hostNameservers } from './etc-files.js';
+import { etcFiles, sandboxResolvConf } from './etc-files.js';
+import { recordLayers } from './layer-use.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_PATH,
@@ -22,6 +23,7 @@ import {
   MASKED_PATHS,
   READONLY_PATHS,
   UID_BASE_DEFAULT,
+  UID_LEASES,
   UID_RANGE,
   UID_SLOTS_DEFAULT,
   IO_DIRS,
@@ -84,7 +86,7 @@ export class SandboxHost {
     this.cgroups = cgroups;
     this.seccompPath = seccompPath;
     this.#spawner = spawner;
-    this.#uids = new LeaseSet(path.join(opts.dirs.run, 'uids'), opts.uidSlots ?? UID_SLOTS_DEFAULT);
+    this.#uids = new LeaseSet(path.join(opts.dirs.run, UID_LEASES), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
     this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.spare);
     this.#standby = new StandbyPool(spawner, cgroups, this.#uids, opts.spare ?? STANDBY_SPARE_DEFAULT);
@@ -136,6 +138,8 @@ export class SandboxHost {
     const hostname = opts.hostname ?? id.slice(0, 12);
     const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
+    // before the spawn: once the overlay is mounted, `warren image gc` must see its lower dirs in use
+    const layerRecord = recordLayers(this.dirs.run, id, opts.layers);
     const spawning = this.#spawner.spawn({
       id,
       argv: opts.argv,
@@ -153,7 +157,7 @@ export class SandboxHost {
       binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      files: etcFiles(hostname, slot.address?.ip, publicDns ? hostNameservers() : []),
+      files: etcFiles(hostname, slot.address?.ip, publicDns ? sandboxResolvConf() : undefined),
       netns: slot.id,
       keep: opts.keep,
       prepped: standby !== undefined,
@@ -166,7 +170,8 @@ export class SandboxHost {
         pool.give(slot, reused);
       },
     };
-    const sandbox = new Sandbox({ id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, uidBase, memoryBytes: limits.memoryBytes });
+    const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
+    const sandbox = new Sandbox(parts);
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
     return sandbox;

@@ -3,3 +3,4 @@ export { Sandbox, type SandboxExit, type SandboxState } from './sandbox.js';
 export { SpawnError, type StdioSpec } from './spawner.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 export type { Egress, Publish } from './network/index.js';
+export { layersInUse } from './layer-use.js';

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
+import { forgetLayers } from './layer-use.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
@@ -29,6 +30,8 @@ export interface SandboxParts {
   net: { ip: string | undefined; release(reused: boolean): Promise<void> };
   rundir: string;
   ioDir: string | undefined;
+  /** Its record of the layers it mounted (layer-use.ts), removed once nothing of it runs. */
+  layerRecord: string;
   uidBase: number;
   memoryBytes: number;
 }
@@ -110,7 +113,7 @@ export class Sandbox {
 
   async #release(info: ExitInfo): Promise<SandboxExit> {
     this.#state = 'exited';
-    const { cgroup, lease, net, rundir, ioDir } = this.#parts;
+    const { cgroup, lease, net, rundir, ioDir, layerRecord } = this.#parts;
     let stats: CgroupStats | null = null;
     try {
       stats = cgroup.stats();
@@ -119,6 +122,8 @@ export class Sandbox {
     }
     // init is gone, so the kernel has killed its pid namespace; killAll waits out stragglers
     await cgroup[Symbol.asyncDispose]();
+    // every task is dead, so its mount namespace and overlay are gone: its layers may be collected
+    forgetLayers(layerRecord);
     // never recursive: the host side is an empty mount point (the tmpfs lived in the child's namespace)
     try {
       fs.rmdirSync(rundir);

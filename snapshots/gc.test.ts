@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectLayers, referencedLayers } from './gc.js';
@@ -38,12 +38,25 @@ t.test('gc removes unreferenced layers older than the grace, and dead temp dirs'
   t.same([...referencedLayers(state)], [used]);
 
   const first = await collectLayers(state);
-  t.same(first, { removed: [old], young: [young], temps: 1 });
+  t.same(first, { removed: [old], young: [young], mounted: [], temps: 1 });
   t.same(readdirSync(store.dir).sort(), [used, young].sort(), 'the old one and the temp dir are gone');
 
   const now = await collectLayers(state, { graceMs: 0 });
-  t.same(now, { removed: [young], young: [], temps: 0 }, 'graceMs 0 takes young layers too');
+  t.same(now, { removed: [young], young: [], mounted: [], temps: 0 }, 'graceMs 0 takes young layers too');
   t.same(readdirSync(store.dir), [used], 'a referenced layer always stays');
+});
+
+t.test('a layer a running sandbox has mounted stays, even with no manifest and no grace', async (t) => {
+  const state = tempDir(t);
+  const store = new LayerStore(state);
+  const mounted = await layer(store, 'mounted', true);
+  const free = await layer(store, 'free', true);
+  // what a sandbox records: the real path of each lower dir (the temp dir may sit behind a symlink)
+  const inUse = new Set([realpathSync(store.path(mounted)), '/elsewhere/not-a-layer']);
+  const report = await collectLayers(state, { graceMs: 0, inUse });
+  t.same(report, { removed: [free], young: [], mounted: [mounted], temps: 0 });
+  t.same(readdirSync(store.dir), [mounted]);
+  t.same((await collectLayers(state, { graceMs: 0 })).removed, [mounted], 'once its sandbox has ended, it goes');
 });
 
 t.test('a layer reused by add() counts as new again', async (t) => {

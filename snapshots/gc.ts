@@ -12,7 +12,13 @@
  * write takes, so only a writer stopped in between (SIGSTOP, a hung disk)
  * could lose its layer, and then its `warren run` fails loudly with a
  * missing layer instead of running something else.
+ *
+ * A layer no manifest names may still be a running sandbox's lower dir
+ * (`warren image rm` does not wait for them): the caller passes those dirs
+ * as `inUse`, and they stay whatever their age.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { listImages } from './image.js';
 import { listKept } from './kept.js';
 import { LayerStore } from './store.js';
@@ -22,6 +28,12 @@ export const LAYER_GC_GRACE_MS = 60_000;
 export interface LayerGcOptions {
   /** Keep unreferenced layers younger than this; 0 removes them at once (unsafe with a concurrent import). */
   readonly graceMs?: number;
+  /**
+   * Layer dirs (real paths) that running sandboxes have mounted: kept whatever the manifests say,
+   * since `warren image rm` does not wait for the sandboxes of that image to end. The caller
+   * reads them where sandboxes record them (sandbox layersInUse); this module does not know.
+   */
+  readonly inUse?: ReadonlySet<string>;
 }
 
 export interface LayerGcReport {
@@ -29,6 +41,8 @@ export interface LayerGcReport {
   readonly removed: string[];
   /** Unreferenced digests kept because they are younger than the grace. */
   readonly young: string[];
+  /** Digests no manifest names, kept because a running sandbox has them mounted. */
+  readonly mounted: string[];
   /** Temp dirs of dead writers removed. */
   readonly temps: number;
 }
@@ -50,12 +64,24 @@ export async function collectLayers(stateDir: string, opts: LayerGcOptions = {})
   // Manifests before layers: a layer published after this read is inside the grace.
   const referenced = referencedLayers(stateDir);
   const temps = await store.sweepTemp();
+  const inUse = opts.inUse ?? new Set<string>();
   const removed: string[] = [];
   const young: string[] = [];
+  const mounted: string[] = [];
   for (const digest of await store.list()) {
     if (referenced.has(digest)) continue;
-    if (await store.remove(digest, graceMs)) removed.push(digest);
+    if (inUse.has(realPath(store.path(digest)))) mounted.push(digest);
+    else if (await store.remove(digest, graceMs)) removed.push(digest);
     else young.push(digest);
   }
-  return { removed, young, temps };
+  return { removed, young, mounted, temps };
+}
+
+/** Real paths on both sides: a state dir reached through a symlink names the same layers. */
+function realPath(dir: string): string {
+  try {
+    return fs.realpathSync.native(dir);
+  } catch {
+    return path.resolve(dir); // removed meanwhile: nothing to keep
+  }
 }

@@ -47,7 +47,7 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   t.same(mounts, [], 'no mount');
   const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX));
   for (const d of runDirs) {
-    for (const sub of ['sandboxes', 'io', 'uids', 'ips', 'nft']) {
+    for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft']) {
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }

@@ -1,6 +1,6 @@
 /**
  * A crash of warren (SIGKILL, no cleanup) kills its sandboxes, and `warren gc` removes what is left
- * on the host: cgroup, run dir, uid lease. Uses its own run dir and cgroup prefix so that the
+ * on the host: cgroup, run dir, uid lease, layer-use record. Uses its own run dir and cgroup prefix so that the
  * suite's other sandboxes, alive at the same time, are not involved.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -40,6 +40,7 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
   const env = testEnv(dirs);
   const sandboxes = path.join(dirs.run, 'sandboxes');
   const uids = path.join(dirs.run, 'uids');
+  const records = path.join(dirs.run, 'layers');
   const cgroups = detectCgroups({ parent: dirs.cgroupParent });
 
   const child = spawn(process.execPath, [WARREN, 'run', '--net', 'bridge', '--egress', 'public', ...probeVolume(), '--', '/probe/probe', 'sleep', '60'], { env, stdio: 'ignore' });
@@ -50,6 +51,7 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
   await until('the sandbox init', () => initsOf().length === 1);
   const inits = initsOf();
   t.equal(inits.length, 1, 'the sandbox init runs');
+  t.same(fs.readdirSync(records), [id], 'it recorded the layers it mounted');
 
   // its veths (the sandbox's and the pooled spares'), to watch them go; other tests have their own
   const ourVeths = execFileSync('ip', ['-o', 'link', 'show', 'master', dirs.net.bridge], { encoding: 'utf8' }).match(/wrn[0-9a-f]{12}/g) ?? [];
@@ -60,15 +62,17 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
   t.same(await cgroups.list(), [id], 'the crash left the cgroup');
   t.same(fs.readdirSync(sandboxes), [id], 'and the run dir');
   t.equal(fs.readdirSync(uids).length, 1, 'and the uid lease');
+  t.same(fs.readdirSync(records), [id], 'and the layer record');
   t.ok(fs.readdirSync(path.join(dirs.run, 'ips')).length >= 1, 'and the address leases');
   t.match(execFileSync('nft', ['list', 'set', 'inet', 'wrntestgc', 'egress_public'], { encoding: 'utf8' }), /elements = \{ 10\.214\./, 'and its nftables element');
 
   const first = await warren(['gc'], { env });
   t.equal(first.code, 0, first.stderr);
-  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases, [1-9]\d* addresses/, 'its address, and those of the namespaces pooled ahead');
+  t.match(first.stdout, /removed 1 cgroups, 1 run dirs, 1 leases, [1-9]\d* addresses, 1 layer records/, 'its address, and those of the namespaces pooled ahead');
   t.same(await cgroups.list(), [], 'no cgroup left');
   t.same(fs.readdirSync(sandboxes), [], 'no run dir left');
   t.same(fs.readdirSync(uids), [], 'no lease left');
+  t.same(fs.readdirSync(records), [], 'no layer record left: its layers are free for image gc');
   t.same(fs.readdirSync(path.join(dirs.run, 'ips')), [], 'no address lease left');
   t.notMatch(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }), /wrntestgc/, 'nothing uses the table: gone');
   // the veths of the namespaces the dead spawner held go when the kernel frees those, in batches
@@ -79,5 +83,5 @@ t.test('after warren is killed, its sandbox dies and gc removes what is left', {
 
   const second = await warren(['gc'], { env });
   t.equal(second.code, 0, 'a second gc is harmless');
-  t.match(second.stdout, /removed 0 cgroups, 0 run dirs, 0 leases, 0 addresses/);
+  t.match(second.stdout, /removed 0 cgroups, 0 run dirs, 0 leases, 0 addresses, 0 layer records/);
 });

@@ -4,12 +4,12 @@
  * `warren run` do) and /bin/busybox statically linked (apt-get install busybox-static).
  * Uses a state dir of its own, so `image gc --now` cannot race the other suites' imports.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'echo', 'ls', 'cat', 'id', 'true'];
@@ -33,10 +33,14 @@ function workDir(t: Test): string {
   return dir;
 }
 
-/** A root fs holding only busybox, tarred by the system tar (GNU format, gzip), as a user would. */
-function busyboxTarball(dir: string): string {
+/** A root fs holding only busybox (and `files`), tarred by the system tar (GNU format, gzip), as a user would. */
+function busyboxTarball(dir: string, files: Record<string, string> = {}): string {
   const root = path.join(dir, 'root');
   fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    fs.writeFileSync(path.join(root, name), content);
+  }
   fs.copyFileSync(BUSYBOX, path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   for (const applet of APPLETS) fs.symlinkSync('busybox', path.join(root, 'bin', applet));
@@ -116,4 +120,53 @@ t.test('a malicious tarball: exit 125, the entry named, nothing stored', { skip:
   const bad = await warren(['image', 'import', '--max-size', 'lots', 'x', file], { env });
   t.equal(bad.code, 125);
   t.match(bad.stderr, /^warren: invalid maximum size 'lots'/);
+});
+
+/**
+ * `image rm` does not wait for the sandboxes of that image, so once it is gone no manifest names
+ * their layer: `image gc --now` used to delete the lower dir of a running sandbox. The sandbox
+ * reads a file of its image only after the gc, one it never looked at before, so a deleted lower
+ * dir shows (a file already open or looked up could outlive its dir).
+ */
+t.test('image gc keeps the layer of a running sandbox whose image was removed', { skip: SKIP }, async (t) => {
+  const tarball = busyboxTarball(workDir(t), { 'data/first': 'first\n', 'data/second': 'second\n' });
+  const imported = await warren(['image', 'import', 'busy', tarball], { env });
+  t.equal(imported.code, 0, imported.stderr);
+  const digest = /layer ([0-9a-f]{64})\n$/.exec(imported.stdout)?.[1] as string;
+  t.ok(digest, imported.stdout);
+
+  const child = spawn(process.execPath, [WARREN, 'run', '-i', '--image', 'busy', '--', '/bin/sh', '-c', 'cat /data/first; read go; cat /data/second'], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const end = Date.now() + 30_000;
+  while (!stdout.includes('first\n')) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`the sandbox did not start: ${stdout} ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const records = path.join(dirs.run, 'layers');
+  t.equal(fs.readdirSync(records).length, 1, 'the running sandbox has its layer record');
+
+  t.equal((await warren(['image', 'rm', 'busy'], { env })).code, 0);
+  const gc = await warren(['image', 'gc', '--now'], { env });
+  t.equal(gc.code, 0, gc.stderr);
+  t.notMatch(gc.stdout, digest, 'its layer is not removed');
+  t.match(gc.stdout, /kept 1 unreferenced layers that running sandboxes use\n$/);
+  t.ok(layers().includes(digest), 'the layer is still on disk');
+
+  child.stdin.end('go\n');
+  t.equal(await exited, 0, stderr);
+  t.equal(stdout, 'first\nsecond\n', 'the sandbox still reads its image after the gc');
+  t.same(fs.readdirSync(records), [], 'its record went with it');
+
+  const after = await warren(['image', 'gc', '--now'], { env });
+  t.equal(after.code, 0, after.stderr);
+  t.match(after.stdout, `removed layer ${digest}\n`);
+  t.notOk(layers().includes(digest), 'once the sandbox ended, its layer goes');
 });
