@@ -26,6 +26,7 @@
 #include "userns.h"
 #include "bpf.h"
 #include "netpool.h"
+#include "prep.h"
 
 static char *name_area;
 static size_t name_len;
@@ -52,26 +53,6 @@ static uint64_t now_us(void) {
  * spec_parse cut strings up): what a parked child parses itself. */
 static char raw_request[WARREN_FRAME_MAX];
 static size_t raw_len;
-
-/* Hands a spawn request to its parked child (see handle_prep): the payload, the user namespace
- * and the pooled netns, if any, in one packet. */
-static int hand_over(struct sandbox *sb, int userns_fd, int netns_fd, struct werr *err) {
-  size_t len = raw_len;
-  int fds[2] = {userns_fd, netns_fd};
-  char control[CMSG_SPACE(sizeof fds)];
-  memset(control, 0, sizeof control);
-  struct iovec iov = {.iov_base = raw_request, .iov_len = len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control};
-  size_t nfds = netns_fd >= 0 ? 2 : 1;
-  mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-  memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-  if (sendmsg(sb->sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)len) return werr_set(err, "sync", errno, "hand sandbox '%s' its request", sb->id);
-  return 0;
-}
 
 /* A spawn that failed before its child got the request. A parked child will not get another
  * request: it is ended (its exit follows the error). */
@@ -116,7 +97,8 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   if (parked) {
     trace_mark("request");
     parked->t0 = t0;
-    if (hand_over(parked, userns_fd, slot ? slot->fd : -1, &err) < 0) return fail_spawn(parked, s.id, &err);
+    if (prep_hand_over(parked->sync_fd, s.id, raw_request, raw_len, userns_fd, slot ? slot->fd : -1, &err) < 0)
+      return fail_spawn(parked, s.id, &err);
     parked->parked = 0;
     if (slot) {
       slot->in_use = 1;
@@ -161,9 +143,8 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   }
 }
 
-/* A sandbox made ahead: cloned, in its cgroups (on v1 the join can wait ~10 ms for an RCU grace
- * period), parked until its spawn request comes with `prepped` (hand_over). Errors and its exit
- * are reported under its id, as for a spawned one. */
+/* A sandbox made ahead (prep.h), parked until its spawn request comes with `prepped`. Errors and
+ * its exit are reported under its id, as for a spawned one. */
 static void handle_prep(struct msg *m, uint64_t t0) {
   const char *id = msg_get(m, "id");
   struct werr err = {0};
@@ -179,33 +160,13 @@ static void handle_prep(struct msg *m, uint64_t t0) {
     werr_set(&err, "request", EEXIST, "sandbox '%s' exists", id);
     return send_error(id, &err);
   }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    werr_set(&err, "sync", errno, "socketpair for '%s'", id);
-    return send_error(id, &err);
-  }
-  /* a request is one packet: room for the largest frame */
-  int size = WARREN_FRAME_MAX + 4096;
-  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
-  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
-  /* the network namespace is not a clone flag: a pooled one is joined, or a fresh one unshared,
-   * once the request says which */
-  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) {
-    close(sv[0]);
-    child_parked(cgroups, n, sv[1], name_area, name_len);
-  }
-  close(sv[1]);
-  if (pid < 0) {
-    close(sv[0]);
-    werr_set(&err, "clone", errno, "clone sandbox '%s'", id);
-    return send_error(id, &err);
-  }
-  struct sandbox *sb = table_add(&sandboxes, id, pid, sv[0], t0);
+  int sync_fd;
+  pid_t pid = prep_clone(id, cgroups, n, name_area, name_len, &sync_fd, &err);
+  if (pid < 0) return send_error(id, &err);
+  struct sandbox *sb = table_add(&sandboxes, id, pid, sync_fd, t0);
   if (!sb) {
     kill(pid, SIGKILL);
-    close(sv[0]);
+    close(sync_fd);
     werr_set(&err, "request", ENOSPC, "too many sandboxes for '%s'", id);
     return send_error(id, &err);
   }

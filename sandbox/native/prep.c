@@ -1,0 +1,53 @@
+#include "prep.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "protocol.h"
+
+pid_t prep_clone(const char *id, const char *const *cgroups, size_t ncgroups, char *name_area, size_t name_len,
+                 int *sync_fd, struct werr *err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return werr_set(err, "sync", errno, "socketpair for '%s'", id);
+  /* a request is one packet: room for the largest frame (root may exceed the sysctl limits) */
+  int size = WARREN_FRAME_MAX + 4096;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+  /* the network namespace is not a clone flag: a pooled one is joined, or a fresh one unshared,
+   * once the request says which; the user namespace is joined last, as for any sandbox */
+  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    close(sv[0]);
+    child_parked(cgroups, ncgroups, sv[1], name_area, name_len);
+  }
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return werr_set(err, "clone", errno, "clone sandbox '%s'", id);
+  }
+  *sync_fd = sv[0];
+  return pid;
+}
+
+int prep_hand_over(int sync_fd, const char *id, const char *payload, size_t len, int userns_fd, int netns_fd,
+                   struct werr *err) {
+  int fds[2] = {userns_fd, netns_fd};
+  size_t nfds = netns_fd >= 0 ? 2 : 1;
+  char control[CMSG_SPACE(sizeof fds)];
+  memset(control, 0, sizeof control);
+  struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+  if (sendmsg(sync_fd, &mh, MSG_NOSIGNAL) != (ssize_t)len) return werr_set(err, "sync", errno, "hand sandbox '%s' its request", id);
+  return 0;
+}
