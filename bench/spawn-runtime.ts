@@ -4,7 +4,7 @@
  *
  *   warren  SandboxHost.create() with full isolation running `node /warren/runtime.mjs` from the
  *           base image, its io dir bind-mounted; ready = the socket's name appeared (inotify) and
- *           `GET /__warren/health` answered 200 over it (undici)
+ *           `GET /__warren/health` answered 200 over it (answer.ts: a bare socket, like the driver's)
  *   node    baseline: the same node binary running the same runtime bundle on the host, no
  *           sandbox, started by the C driver (no fork of Node in its figure), ready by the same
  *           rule: the socket's name appeared and the same GET answered 200. It runs in a cgroup
@@ -18,10 +18,11 @@ import { performance } from 'node:perf_hooks';
 import { WarrenError } from '../lib/errors.js';
 import { DEFAULT_LIMITS, DEFAULT_PATH, SandboxHost, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
 import { preflight } from '../sandbox/preflight.js';
-import { HEALTH_PATH, IO_DIR, RUNTIME_IN_IMAGE, health, runtimeBundle, runtimeClient, waitForSocket } from '../runtime/index.js';
+import { HEALTH_PATH, IO_DIR, RUNTIME_IN_IMAGE, runtimeBundle, waitForSocket } from '../runtime/index.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { runDriver } from './baselines/driver.js';
+import { firstAnswer } from './answer.js';
 import { errorText, runCycles } from './cycles.js';
 import type { BenchNative } from './native.js';
 import type { Batch, ScenarioContext, Subject } from './scenario.js';
@@ -50,12 +51,8 @@ export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subjec
     void sandbox.exited.then((exit) => ended.abort(new Error(`the runtime exited with ${exit.code} before answering`)));
     const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
     const [socket] = await Promise.all([waitForSocket(sandbox.ioDir as string, signal), sandbox.ready()]);
-    const client = runtimeClient(socket);
-    try {
-      await health(client);
-    } finally {
-      void client.destroy().catch(() => {});
-    }
+    const status = await firstAnswer(socket, HEALTH_PATH, signal);
+    if (status !== 200) throw new WarrenError('WARREN_BENCH_NO_ANSWER', `the runtime answered ${status}`);
   }
 
   async function cycle(out: Batch, setupMs: number[]): Promise<void> {
