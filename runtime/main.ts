@@ -78,7 +78,10 @@ async function main(): Promise<void> {
       return;
     }
     const aborted = new AbortController();
-    res.on('close', () => aborted.abort());
+    // the client went away before the whole response: the function's request.signal says so
+    res.on('close', () => {
+      if (!res.writableFinished) aborted.abort();
+    });
     void (async () => {
       try {
         const response = await handler(toRequest(req, aborted.signal), env, executionContext(pending));

@@ -15,6 +15,14 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === '/throw') throw new Error('boom from the function');
+    if (url.pathname === '/after') {
+      ctx.waitUntil(new Promise((r) => setTimeout(r, 150)).then(() => console.error('signal after the response: ' + request.signal.aborted)));
+      return new Response('ok');
+    }
+    if (url.pathname === '/hang') {
+      request.signal.addEventListener('abort', () => console.error('the client went away'));
+      return new Promise(() => {});
+    }
     if (url.pathname === '/slow') { await new Promise((r) => setTimeout(r, 300)); return new Response('slow done'); }
     if (url.pathname === '/stream') {
       let i = 0;
@@ -92,6 +100,23 @@ t.test('a function that throws gets a 500, and the runtime goes on serving', asy
   const again = await r.client.request({ method: 'GET', path: '/ok' });
   t.equal(again.statusCode, 201);
   await again.body.dump();
+});
+
+t.test("a client that goes away aborts the request's signal; a finished response does not", async (t) => {
+  const r = await listening(t, ECHO);
+  const gone = new AbortController();
+  const hanging = r.client.request({ method: 'GET', path: '/hang', signal: gone.signal });
+  await new Promise((res) => setTimeout(res, 100));
+  gone.abort();
+  await t.rejects(hanging);
+  const end = Date.now() + 5000;
+  while (!r.stderr().includes('the client went away') && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+  t.match(r.stderr(), /the client went away/);
+  // a response sent whole is not an abort, even when the connection closes afterwards
+  const done = await r.client.request({ method: 'GET', path: '/after', headers: { connection: 'close' } });
+  t.equal(await done.body.text(), 'ok');
+  while (!r.stderr().includes('signal after the response') && Date.now() < end + 5000) await new Promise((res) => setTimeout(res, 20));
+  t.match(r.stderr(), /signal after the response: false/);
 });
 
 t.test('SIGTERM lets a request in flight finish, then exits 0', async (t) => {
