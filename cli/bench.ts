@@ -11,16 +11,18 @@ import { formatTable, parseBenchArgs, progressBar, renderHtml, runBench, scenari
 
 export const BENCH_USAGE = `usage: warren bench spawn [options]
 
-Creates sandboxes, waits until their command runs, destroys them; measures the latency to running
-and the sustained rate, against unshare and crun (when installed) with the same namespaces.
+Creates sandboxes, waits until they are ready, destroys them; measures the latency to ready and the
+sustained rate, against baselines run in the same rounds: unshare and crun (when installed) with the
+same namespaces at the bare level, plain node processes at the runtime level.
 
 options:
   --count N           measured cycles per row (default ${DEFAULT_COUNT}, at most ${MAX_COUNT})
   --concurrency C     cycles in flight at once (default 1, at most ${MAX_CONCURRENCY})
   --duration S        run rounds for about S seconds in all instead (at most ${MAX_DURATION_S};
                       --count then caps the cycles per row)
-  --level bare        latency to init running (runtime: not available yet)
-  --net none          no network device (bridge: not available yet)
+  --level bare        ready = the command runs (default); runtime: warren's node runtime answers
+                      on its socket
+  --net none          loopback only (default); bridge: each sandbox has its veth on the bridge
   --json              print one JSON object instead of the table
   --report FILE.html  also write a self-contained HTML page with the plots
 `;
