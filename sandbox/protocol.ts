@@ -35,7 +35,8 @@
  * | from      | netns_gone | id: a netns reported reused whose reset failed, dropped by the spawner |
  * | from      | hello   | version, pid (once, at start)                                            |
  * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |
- * | from      | error   | id, stage, errno, msg (an exit follows when a child ran)                 |
+ * | from      | error   | id, stage, errno, msg (an exit follows, pid 0 when no child ran; none    |
+ * |           |         | after stage=request, a refused request)                                  |
  * | from      | exit    | id, pid, code (-1 when killed), signal, netns (reused | discarded)        |
  */
 export const PROTOCOL_VERSION = 1;

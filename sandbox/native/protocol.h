@@ -45,7 +45,8 @@
  *   hello   version, pid                      once, at start
  *   spawned id, pid (host pid of init), us (request to command exec'd, microseconds)
  *   error   id, stage, errno, msg             the spawn failed at stage (or the command could not
- *                                             be executed: stage=exec); an exit follows if a child ran
+ *                                             be executed: stage=exec); an exit follows (pid 0 when no
+ *                                             child ran), except after a refused request (stage=request)
  *   netns_ready id                            a netns_add is done (or: error id stage msg)
  *   exit    id, pid, code, signal, netns      init ended: code = its exit status, or signal if killed;
  *                                             netns = reused | discarded for a pooled one

@@ -55,14 +55,23 @@ static char raw_request[WARREN_FRAME_MAX];
 static size_t raw_len;
 
 /* A spawn that failed before its child got the request. A parked child will not get another
- * request: it is ended (its exit follows the error). */
+ * request: it is ended, and its exit follows the error when it is reaped. When no child exists,
+ * an exit is said at once (pid 0), so that the runner releases what it holds for the sandbox. */
 static void fail_spawn(struct sandbox *parked, const char *id, const struct werr *err) {
+  send_error(id, err);
   if (parked) {
     kill(parked->pid, SIGKILL);
     parked->reported = 1;
     parked->parked = 0;
+    return;
   }
-  send_error(id, err);
+  struct out o;
+  out_begin(&o, "exit");
+  out_add(&o, "id", "%s", id);
+  out_add(&o, "pid", "0");
+  out_add(&o, "code", "-1");
+  out_add(&o, "signal", "0");
+  out_send(&o, WARREN_CTRL_FD);
 }
 
 static void handle_spawn(struct msg *m, uint64_t t0) {
@@ -109,7 +118,7 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
     werr_set(&err, "sync", errno, "socketpair for '%s'", s.id);
-    return send_error(s.id, &err);
+    return fail_spawn(NULL, s.id, &err);
   }
   /* the user namespace is joined late, by the child (child.c says why): not a clone flag; nor is
    * the network namespace when a pooled one is joined */
@@ -124,10 +133,16 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
   if (pid < 0) {
     close(sv[0]);
     werr_set(&err, "clone", errno, "clone sandbox '%s'", s.id);
-    return send_error(s.id, &err);
+    return fail_spawn(NULL, s.id, &err);
   }
   trace_mark("clone");
   struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
+  if (!sb) {
+    kill(pid, SIGKILL); /* reaped unreported: not in the table */
+    close(sv[0]);
+    werr_set(&err, "request", ENOSPC, "too many sandboxes for '%s'", s.id);
+    return fail_spawn(NULL, s.id, &err);
+  }
   if (slot) {
     slot->in_use = 1;
     snprintf(sb->netns, sizeof sb->netns, "%s", slot->id);
