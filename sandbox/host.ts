@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WarrenError } from '../lib/errors.js';
+import { WarrenError, errnoOf } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
@@ -201,8 +201,14 @@ export class SandboxHost {
 /** `<run>/io/<id>`, owned by the uid that is root in the sandbox, so only it and host root enter. */
 function makeIoDir(run: string, id: string, uidBase: number): string {
   const dir = path.join(run, IO_DIRS, id);
-  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
-  fs.mkdirSync(dir, { mode: 0o700 });
+  // the parent is made on the first miss, not checked on every create (the hot path)
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
+    fs.mkdirSync(dir, { mode: 0o700 });
+  }
   fs.chownSync(dir, uidBase, uidBase);
   return dir;
 }

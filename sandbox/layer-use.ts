@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, WarrenError } from '../lib/errors.js';
-import { LeaseSet, pidAlive } from '../lib/leases.js';
+import { LeaseSet, pidAlive, unlinkQuiet } from '../lib/leases.js';
 import { UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 
 export const LAYER_RECORDS = 'layers';
@@ -25,11 +25,15 @@ const TMP = '.tmp';
 /** Writes `<run>/layers/<id>` (temp file, then rename: a reader sees all of it or nothing); returns its path. */
 export function recordLayers(runDir: string, id: string, layers: readonly string[]): string {
   const dir = path.join(runDir, LAYER_RECORDS);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // once per process: a create is the hot path (`warren gc` leaves the dir of a live process)
+  if (!madeDirs.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
   const file = path.join(dir, id);
   const tmp = `${file}${TMP}`;
   try {
-    fs.writeFileSync(tmp, `${JSON.stringify(layers.map(realPath))}\n`, { mode: 0o600 });
+    fs.writeFileSync(tmp, `${JSON.stringify(layers.map(cachedRealPath))}\n`, { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
@@ -40,7 +44,18 @@ export function recordLayers(runDir: string, id: string, layers: readonly string
 
 /** Removes a record once nothing of its sandbox runs. Idempotent. */
 export function forgetLayers(file: string): void {
-  fs.rmSync(file, { force: true });
+  unlinkQuiet(file);
+}
+
+/** Record dirs made by this process, and the real paths of layer dirs: a layer dir is content
+ * addressed and never moves while it exists, so its real path is looked up once, not one readlink
+ * per path component per sandbox. */
+const madeDirs = new Set<string>();
+const realPaths = new Map<string, string>();
+function cachedRealPath(dir: string): string {
+  let real = realPaths.get(dir);
+  if (real === undefined) realPaths.set(dir, (real = realPath(dir)));
+  return real;
 }
 
 /**

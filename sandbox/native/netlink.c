@@ -276,6 +276,65 @@ int nl_link_down(const char *ifname, struct werr *err) {
   return req_run(&r, 0, "link", what, err);
 }
 
+/* One RTM_DELNEIGH for an entry of the dump: its family, device and destination. */
+static int neigh_del(const struct ndmsg *found, const void *dst, size_t len, struct werr *err) {
+  struct nlreq r;
+  struct ndmsg ndm = {.ndm_family = found->ndm_family, .ndm_ifindex = found->ndm_ifindex};
+  req_init(&r, RTM_DELNEIGH, 0, &ndm, sizeof ndm);
+  int over = !req_put(&r, NDA_DST, dst, len);
+  struct werr e = {0};
+  /* ENOENT: the kernel dropped it meanwhile (gc, timer), which is as good */
+  if (req_run(&r, over, "neigh", "delete a neighbour entry", &e) < 0 && e.errnum != ENOENT) return *err = e, -1;
+  return 0;
+}
+
+int nl_neigh_flush(struct werr *err) {
+  struct { struct ndmsg ndm[64]; unsigned char dst[64][16]; size_t len[64]; size_t n; } found;
+  int more = 1;
+  /* a dump is read in full before deleting (deleting while the kernel walks its table could skip
+   * entries); a netns with more than 64 entries is read again until none is left */
+  while (more) {
+    found.n = 0;
+    more = 0;
+    int fd cleanup_close = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return werr_set(err, "neigh", errno, "list neighbours: netlink socket");
+    struct nlreq r;
+    struct ndmsg ndm = {.ndm_family = AF_UNSPEC};
+    req_init(&r, RTM_GETNEIGH, NLM_F_DUMP, &ndm, sizeof ndm);
+    r.hdr.nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+    r.hdr.nlmsg_seq = 1;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(fd, r.buf, r.hdr.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+      return werr_set(err, "neigh", errno, "list neighbours: send");
+    char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+    for (int done = 0; !done;) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return werr_set(err, "neigh", n < 0 ? errno : ECONNRESET, "list neighbours: receive");
+      for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          const struct nlmsgerr *e = NLMSG_DATA(h);
+          return werr_set(err, "neigh", e->error ? -e->error : EBADMSG, "list neighbours");
+        }
+        if (h->nlmsg_type != RTM_NEWNEIGH) continue;
+        const struct ndmsg *m = NLMSG_DATA(h);
+        int len = (int)RTM_PAYLOAD(h);
+        for (const struct rtattr *a = (const struct rtattr *)((const char *)m + NLMSG_ALIGN(sizeof *m)); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+          if (a->rta_type != NDA_DST || RTA_PAYLOAD(a) > 16) continue;
+          if (found.n == 64) { more = 1; break; }
+          found.ndm[found.n] = *m;
+          memcpy(found.dst[found.n], RTA_DATA(a), RTA_PAYLOAD(a));
+          found.len[found.n++] = RTA_PAYLOAD(a);
+        }
+      }
+    }
+    for (size_t i = 0; i < found.n; i++)
+      if (neigh_del(&found.ndm[i], found.dst[i], found.len[i], err) < 0) return -1;
+  }
+  return 0;
+}
+
 int nl_loopback_up(struct werr *err) {
   int fd cleanup_close = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr = {0};

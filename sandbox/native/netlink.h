@@ -39,9 +39,13 @@ int nl_link_set_master_up(const char *ifname, const char *bridge, int isolated, 
 /* Deletes a link (both ends of a veth go). ENODEV is reported, not ignored. */
 int nl_link_del(const char *ifname, struct werr *err);
 
-/* Takes a link down: its neighbours and the routes through it go with it (a pooled netns is
- * cleaned so; the address stays). */
+/* Takes a link down: its neighbours and the routes through it go with it (the address stays). */
 int nl_link_down(const char *ifname, struct werr *err);
+
+/* Deletes every neighbour entry (ARP, and NDP were IPv6 on) of the current netns: what a bounce
+ * of its links would flush, without the link events (netpool.c says why that matters). An entry
+ * the kernel dropped meanwhile (ENOENT) counts as deleted. */
+int nl_neigh_flush(struct werr *err);
 
 /* lo up in the current netns (an ioctl: one call, no netlink round trip). */
 int nl_loopback_up(struct werr *err);

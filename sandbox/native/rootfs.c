@@ -170,11 +170,17 @@ static int mount_proc_sys(const struct spec *s, struct werr *err) {
   if (mkdir_p(strcpy(path, "/sys"), 0555) < 0) return werr_set(err, "sys", errno, "mkdir /sys");
   if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0)
     return werr_set(err, "sys", errno, "mount sysfs on /sys");
+  /* Masked dirs share one empty read-only tmpfs: the first gets it, the others a bind of it (a
+   * bind keeps its read-only flag, and the superblock is read-only too). A tmpfs each cost a
+   * superblock to make and to tear down, with its shrinker and per-memcg lists. */
+  const char *empty = NULL;
   for (size_t i = 0; i < s->nmasks; i++) {
     struct stat st;
     if (stat(s->masks[i], &st) < 0) continue; /* absent on this kernel: nothing to hide */
-    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0,nr_inodes=1")
-                                : mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL);
+    int r;
+    if (!S_ISDIR(st.st_mode)) r = mount("/dev/null", s->masks[i], NULL, MS_BIND, NULL);
+    else if (empty) r = mount(empty, s->masks[i], NULL, MS_BIND, NULL);
+    else if ((r = mount("tmpfs", s->masks[i], "tmpfs", MS_RDONLY, "size=0,nr_inodes=1")) == 0) empty = s->masks[i];
     if (r < 0) return werr_set(err, "mask", errno, "mask '%s'", s->masks[i]);
   }
   for (size_t i = 0; i < s->nreadonly; i++) {
