@@ -117,7 +117,7 @@ export function overlaySvg(rows: readonly ResultRow[], samples: ReadonlyMap<stri
 
 function table(report: BenchReport): string {
   const baselines = report.results.filter((r) => r.baseline).map((r) => r.name);
-  const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', ...baselines.map((b) => `vs ${b} (rate, p50)`)];
+  const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', 'cpu ms', ...baselines.map((b) => `vs ${b} (rate, p50)`)];
   const rows = report.results.map((r) => {
     const cells = [
       `${escapeHtml(r.name)}${r.baseline ? ' <small>baseline</small>' : ''}`,
@@ -127,6 +127,7 @@ function table(report: BenchReport): string {
       fmt(r.p90_ms),
       fmt(r.p99_ms),
       fmt(r.per_s, 1),
+      fmt(r.cpu_ms, 1),
       ...baselines.map((b) => (r.vs?.[b] ? `${fmt(r.vs[b].per_s)}x, ${fmt(r.vs[b].p50)}x` : '')),
     ];
     return `<tr>${cells.map((c, i) => (i === 0 ? `<th>${c}</th>` : `<td>${c}</td>`)).join('')}</tr>`;
@@ -156,7 +157,8 @@ export function renderHtml(report: BenchReport, samples: ReadonlyMap<string, rea
 <h1>warren bench ${escapeHtml(report.scenario)}</h1>
 <p><code>--level ${escapeHtml(p.level)} --net ${escapeHtml(p.net)}</code>: ${what} at concurrency ${p.concurrency},
 ${p.rounds} interleaved rounds after ${p.warmup} uncounted warm-up cycles per row.
-Latency: ${escapeHtml(report.latency)}. Rate: create, ready and destroy cycles per second of wall time.</p>
+Latency: ${escapeHtml(report.latency)}. Rate: create, ready and destroy cycles per second of wall time.
+CPU: busy CPU time of the whole machine per cycle, all cores and kernel threads included.</p>
 ${table(report)}
 ${errors.length ? `<h2>Failures</h2><ul>${errors.join('')}</ul>` : ''}
 <h2>Latency distribution</h2>

@@ -11,16 +11,17 @@ const outcome: RunOutcome = {
   warmup: 4,
   aborted: false,
   rows: [
-    { name: 'warren', baseline: false, description: 'w <b>', latenciesMs: [1, 2, 3, 4], failures: [], wallMs: 10, extra: { spawner_setup_ms: [0.5, 0.7, 0.6, 0.9] } },
-    { name: 'unshare', baseline: true, description: 'u', latenciesMs: [2, 4, 6, 8], failures: [], wallMs: 40, extra: {} },
-    { name: 'crun', baseline: true, description: 'c', latenciesMs: [], failures: ['sandbox wabcdef012345: exit 1', 'sandbox w0123456789ab: exit 1', 'warm-up: boom'], wallMs: 50, extra: {} },
+    { name: 'warren', baseline: false, description: 'w <b>', latenciesMs: [1, 2, 3, 4], failures: [], wallMs: 10, cpuMs: 8, cycles: 4, extra: { spawner_setup_ms: [0.5, 0.7, 0.6, 0.9] } },
+    { name: 'unshare', baseline: true, description: 'u', latenciesMs: [2, 4, 6, 8], failures: [], wallMs: 40, cpuMs: 4, cycles: 4, extra: {} },
+    { name: 'crun', baseline: true, description: 'c', latenciesMs: [], failures: ['sandbox wabcdef012345: exit 1', 'sandbox w0123456789ab: exit 1', 'warm-up: boom'], wallMs: 50, cpuMs: 30, cycles: 2, extra: {} },
   ],
 };
 
 t.test('the JSON: rows with percentiles, rates, ratios to each baseline', async (t) => {
   const { report, samples } = buildReport(outcome, options, machine, ['a note'], 'request to command running');
   const json = JSON.parse(JSON.stringify(report));
-  t.match(json.results[0], { name: 'warren', baseline: false, count: 4, failures: 0, p50_ms: 2, p90_ms: 4, p99_ms: 4, per_s: 400, extra_p50: { spawner_setup_ms: 0.6 } });
+  t.match(json.results[0], { name: 'warren', baseline: false, count: 4, failures: 0, p50_ms: 2, p90_ms: 4, p99_ms: 4, per_s: 400, cpu_ms: 2, extra_p50: { spawner_setup_ms: 0.6 } });
+  t.equal(json.results[2].cpu_ms, 15, 'CPU per counted cycle, failed ones included');
   t.same(json.results[0].vs.unshare, { per_s: 4, p50: 2 });
   t.same(json.results[0].vs.crun, { per_s: null, p50: null }, 'no crun sample: no ratio, printed as null');
   t.match(json.results[1], { name: 'unshare', baseline: true, per_s: 100 });
@@ -42,7 +43,7 @@ t.test('errors group by kind, most frequent first, bounded', async (t) => {
 t.test('the table and the page show failures and missing figures as such', async (t) => {
   const { report, samples } = buildReport(outcome, options, machine, ['a note'], 'request to command running');
   const text = formatTable(report);
-  t.match(text, /warren +4 +0 +2\.00 +4\.00 +4\.00 +400\.0 +4\.0x rate, 2\.0x p50 +-/);
+  t.match(text, /warren +4 +0 +2\.00 +4\.00 +4\.00 +400\.0 +2\.0 +4\.0x rate, 2\.0x p50 +-/);
   t.match(text, /crun \(baseline\) +0 +3 +- +- +- +0\.0/);
   t.match(text, /crun failed: 2x sandbox w…: exit 1/);
   t.match(text, /note: a note/);

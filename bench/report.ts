@@ -25,6 +25,8 @@ export interface ResultRow {
   max_ms: number;
   per_s: number;
   wall_s: number;
+  /** Busy CPU of the whole machine per cycle (every core, kernel threads included), in ms. */
+  cpu_ms: number;
   /** Per baseline: this row's rate over the baseline's, and the baseline's p50 over this row's. */
   vs?: Record<string, { per_s: number; p50: number }>;
   /** The p50 of figures a subject measures besides latency (warren: `spawner_setup_ms`). */
@@ -85,6 +87,7 @@ function row(r: RunOutcome['rows'][number], s: Summary): ResultRow {
     max_ms: round(s.maxMs),
     per_s: round(s.perS, 1),
     wall_s: round(s.wallS),
+    cpu_ms: round(r.cpuMs / Math.max(1, r.cycles), 2),
     ...(extra.length ? { extra_p50: Object.fromEntries(extra.map(([k, v]) => [k, round(percentile([...v].sort((a, b) => a - b), 50))])) } : {}),
   };
 }

@@ -83,3 +83,19 @@ t.test('a timed run stops when the time is up, or at the count', async (t) => {
   const short = await runRounds([fake('b', [])], { count: 1000, concurrency: 1, durationS: 0.000001 }, quiet, new AbortController().signal);
   t.ok(short.rounds <= 1, 'an elapsed duration starts no more rounds');
 });
+
+t.test("each row is charged the machine's busy CPU of its counted batches, per cycle", async (t) => {
+  let busy = 0;
+  const costly = (name: string, msPerCycle: number): Subject => ({
+    name,
+    baseline: false,
+    description: name,
+    async batch(count) {
+      busy += count * msPerCycle;
+      return { latenciesMs: Array(count).fill(1), failures: [], wallMs: 1 };
+    },
+    async close() {},
+  });
+  const out = await runRounds([costly('cheap', 2), costly('dear', 5)], { count: 40, concurrency: 1 }, quiet, new AbortController().signal, () => busy);
+  t.same(out.rows.map((r) => r.cpuMs / r.cycles), [2, 5], 'warm-up not charged, each row its own');
+});

@@ -4,6 +4,7 @@
  * one batch, the order rotating each round, so that whatever drifts on the machine during the run
  * hits every row alike instead of whichever ran last.
  */
+import { machineBusyMs } from './machine-cpu.js';
 import { splitEvenly } from './stats.js';
 import type { Batch, Subject } from './scenario.js';
 
@@ -41,6 +42,10 @@ export interface RowResult {
   latenciesMs: number[];
   failures: string[];
   wallMs: number;
+  /** Busy CPU time of the whole machine during this row's counted batches (machine-cpu.ts). */
+  cpuMs: number;
+  /** Cycles of the counted batches, failed ones included: what cpuMs was spent on. */
+  cycles: number;
   extra: Record<string, number[]>;
 }
 
@@ -62,15 +67,22 @@ function absorb(row: RowResult, b: Batch, counted: boolean): void {
   if (counted) {
     row.latenciesMs.push(...b.latenciesMs);
     row.wallMs += b.wallMs;
+    row.cycles += b.latenciesMs.length + b.failures.length;
     for (const [k, v] of Object.entries(b.extra ?? {})) (row.extra[k] ??= []).push(...v);
   }
   // a failure is never dropped, not even in the warm-up: it is shown, marked as such
   row.failures.push(...b.failures.map((f) => (counted ? f : `warm-up: ${f}`)));
 }
 
-export async function runRounds(subjects: readonly Subject[], plan: RunPlan, progress: ProgressSink, signal: AbortSignal): Promise<RunOutcome> {
+export async function runRounds(
+  subjects: readonly Subject[],
+  plan: RunPlan,
+  progress: ProgressSink,
+  signal: AbortSignal,
+  busyMs: () => number = machineBusyMs,
+): Promise<RunOutcome> {
   const { warmup, sizes, timed } = planRounds(plan);
-  const rows: RowResult[] = subjects.map((s) => ({ name: s.name, baseline: s.baseline, description: s.description, latenciesMs: [], failures: [], wallMs: 0, extra: {} }));
+  const rows: RowResult[] = subjects.map((s) => ({ name: s.name, baseline: s.baseline, description: s.description, latenciesMs: [], failures: [], wallMs: 0, cpuMs: 0, cycles: 0, extra: {} }));
   const total = timed ? undefined : subjects.length * (warmup + plan.count);
   progress.begin(total, plan.durationS);
   let rounds = 0;
@@ -90,7 +102,10 @@ export async function runRounds(subjects: readonly Subject[], plan: RunPlan, pro
       for (let k = 0; k < subjects.length && !signal.aborted; k++) {
         const i = (k + rounds) % subjects.length;
         const s = subjects[i] as Subject;
-        absorb(rows[i] as RowResult, await s.batch(size, plan.concurrency, () => progress.tick(s.name), signal), true);
+        const cpu0 = busyMs();
+        const batch = await s.batch(size, plan.concurrency, () => progress.tick(s.name), signal);
+        (rows[i] as RowResult).cpuMs += busyMs() - cpu0;
+        absorb(rows[i] as RowResult, batch, true);
       }
       done += size;
       rounds++;

@@ -20,7 +20,7 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 
 export function formatTable(report: BenchReport): string {
   const baselines = report.results.filter((r) => r.baseline).map((r) => r.name);
-  const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', ...baselines.map((b) => `vs ${b}`)];
+  const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', 'cpu ms', ...baselines.map((b) => `vs ${b}`)];
   const body = report.results.map((r: ResultRow) => [
     r.baseline ? `${r.name} (baseline)` : r.name,
     String(r.count),
@@ -29,6 +29,7 @@ export function formatTable(report: BenchReport): string {
     fixed(r.p90_ms, 2),
     fixed(r.p99_ms, 2),
     fixed(r.per_s, 1),
+    fixed(r.cpu_ms, 1),
     ...baselines.map((b) => {
       const q = r.vs?.[b];
       return !q ? '' : Number.isFinite(q.per_s) && q.per_s > 0 ? `${times(q.per_s)} rate, ${times(q.p50)} p50` : '-';
@@ -45,6 +46,7 @@ export function formatTable(report: BenchReport): string {
     ...body.map((row) => pad(row, widths)),
     '',
     `latency: ${report.latency}; per s: create + ready + destroy cycles per second of wall time;`,
+    'cpu ms: busy CPU of the whole machine per cycle (all cores, kernel threads included);',
     'vs: rate over the baseline\'s, and the baseline\'s p50 over the row\'s (above 1x: faster than the baseline)',
   ];
   for (const r of report.results) {

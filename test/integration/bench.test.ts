@@ -64,7 +64,7 @@ t.test('a tiny spawn bench prints its JSON, runs its baselines and leaves nothin
   if (which('crun')) t.ok(names.includes('crun'), 'crun is installed: its baseline ran');
   else t.ok(out.notes.some((n) => /crun is not installed/.test(n)), 'crun is missing and the notes say so');
   for (const row of out.results) {
-    t.match(row, { name: String, p50_ms: Number, p90_ms: Number, p99_ms: Number, per_s: Number }, `${row.name}: the figures`);
+    t.match(row, { name: String, p50_ms: Number, p90_ms: Number, p99_ms: Number, per_s: Number, cpu_ms: Number }, `${row.name}: the figures`);
     t.equal(row.baseline, row.name !== 'warren', `${row.name}: baseline flag`);
     t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
     t.equal(row.count, 6, `${row.name}: every measured cycle counted`);
