@@ -34,6 +34,9 @@ interface Entry extends Standby {
 }
 
 const SIGKILL = 9;
+/** Sets of limits kept parked at once: the most recently used ones. A platform gives each
+ * function its own limits, and a parked sandbox for every set ever used would pile up. */
+const KEYS_MAX = 4;
 
 export function limitsKey(l: Required<CgroupLimits>): string {
   return `${l.memoryBytes}/${l.cpus}/${l.pids}`;
@@ -49,6 +52,8 @@ export class StandbyPool {
   readonly #making = new Map<string, number>();
   readonly #all = new Set<Entry>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Keys by last use, oldest first. */
+  readonly #recent: string[] = [];
   #closed = false;
 
   constructor(spawner: Spawner, cgroups: CgroupDriver, uids: LeaseSet, spare: number) {
@@ -68,8 +73,21 @@ export class StandbyPool {
       if (!e.ended) entry = e;
     }
     if (entry) entry.taken = true;
+    this.#touch(key);
     this.#refill(key, limits);
     return entry;
+  }
+
+  /** Marks `key` as just used; the least recently used beyond KEYS_MAX loses its parked ones. */
+  #touch(key: string): void {
+    const at = this.#recent.indexOf(key);
+    if (at >= 0) this.#recent.splice(at, 1);
+    this.#recent.push(key);
+    while (this.#recent.length > KEYS_MAX) {
+      const old = this.#recent.shift() as string;
+      for (const e of this.#free.get(old) ?? []) this.#spawner.kill(e.id, SIGKILL); // their exits release them
+      this.#free.delete(old);
+    }
   }
 
   #refill(key: string, limits: Required<CgroupLimits>): void {
@@ -118,6 +136,11 @@ export class StandbyPool {
       await cgroup[Symbol.asyncDispose]().catch(() => {});
       lease.release();
     });
+    if (!this.#recent.includes(key)) {
+      // evicted while it was being made: not kept
+      this.#spawner.kill(id, SIGKILL);
+      return;
+    }
     const list = this.#free.get(key) ?? [];
     list.push(entry);
     this.#free.set(key, list);

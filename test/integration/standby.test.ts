@@ -79,3 +79,28 @@ t.test('a sandbox made ahead is handed to the next create and sees what a fresh 
   t.same(await detectCgroups({ parent: dirs.cgroupParent }).list(), [], 'close killed the parked sandboxes and removed their cgroups');
   t.same(fs.readdirSync(path.join(dirs.run, 'uids')), [], 'and released their uid leases');
 });
+
+t.test('only the most recently used sets of limits keep parked sandboxes', { skip: NEEDS_ROOT }, async (t) => {
+  await ensureNodeImage(dirs.state);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-standby-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const host = await SandboxHost.open({ dirs, spare: 1 });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : host.close()));
+  // five functions with limits of their own, one sandbox each
+  for (let i = 0; i < 5; i++) {
+    const out = path.join(tmp, `f${i}`);
+    fs.writeFileSync(out, '');
+    const sandbox = await host.create(spec(out, { limits: { memoryBytes: (64 + i) << 20 } }));
+    t.equal((await sandbox.exited).code, 0, `function ${i} ran`);
+  }
+  await until('the parked sandboxes of the last four sets of limits', async () => (await sandboxCgroups()).length === 4);
+  const v1 = detectCgroups({ parent: dirs.cgroupParent }).version === 1;
+  const limitFile = (id: string) =>
+    v1 ? `/sys/fs/cgroup/memory/${dirs.cgroupParent}/${id}/memory.limit_in_bytes` : `/sys/fs/cgroup/${dirs.cgroupParent}/${id}/memory.max`;
+  const limits = (await sandboxCgroups()).map((id) => Number(fs.readFileSync(limitFile(id), 'utf8')) >> 20);
+  t.same(limits.sort(), [65, 66, 67, 68], "the first function's set lost its parked sandbox");
+  await host.close();
+  closed = true;
+  t.same(await sandboxCgroups(), [], 'close leaves none');
+});
