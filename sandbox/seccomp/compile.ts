@@ -23,12 +23,12 @@ import {
   SCMP_ACT_LOG,
   SCMP_CMP,
   SeccompContext,
-  libseccompVersion,
   nativeArch,
   type ScmpArgCmp,
 } from './libseccomp.js';
 import type { ArgCmp, SeccompAction, SeccompPolicy } from './policy.js';
 import { fallbackTable, syscallNumber } from './syscalls.js';
+import { libseccompVersionStamped } from './version-stamp.js';
 
 /** Bump when this file changes what it feeds libseccomp, so older programs are not reused. */
 const FORMAT = 4; // 2: the binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE); 3: bad arch kills the process; 4: newerAction
@@ -67,20 +67,20 @@ interface NormalizedCmp {
 export function compileSeccomp(policy: SeccompPolicy, cacheDir: string): string {
   const normalized = normalize(policy);
   const dir = path.resolve(cacheDir);
-  const file = path.join(dir, `${cacheKey(normalized)}.bpf`);
+  const file = path.join(dir, `${cacheKey(normalized, libseccompVersionStamped(path.join(dir, 'libseccomp.json')))}.bpf`);
   if (isProgram(file)) return file;
   fsStep(`mkdir '${dir}'`, () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }));
   writeAtomically(file, (fd) => buildProgram(normalized, fd));
   return file;
 }
 
-function cacheKey(normalized: Normalized): string {
+function cacheKey(normalized: Normalized, libseccomp: string): string {
   // The libseccomp version belongs in the key: a newer one may know syscall
   // names the older one skipped, or generate different code for the same rules.
   const input = JSON.stringify({
     format: FORMAT,
     arch: process.arch,
-    libseccomp: libseccompVersion(),
+    libseccomp,
     // The numbers the names resolve to beyond libseccomp's own table.
     numbers: fallbackTable(),
     policy: normalized,
