@@ -14,79 +14,35 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { WarrenError } from '../lib/errors.js';
-import { DEFAULT_LIMITS, DEFAULT_PATH, SandboxHost, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
-import { preflight } from '../sandbox/preflight.js';
+import { DEFAULT_PATH } from '../sandbox/index.js';
 import { HEALTH_PATH, IO_DIR, RUNTIME_IN_IMAGE, runtimeBundle, waitForSocket } from '../runtime/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { runDriver } from './baselines/driver.js';
 import { firstAnswer } from './answer.js';
-import { errorText, runCycles } from './cycles.js';
 import type { BenchNative } from './native.js';
-import type { Batch, ScenarioContext, Subject } from './scenario.js';
+import type { ScenarioContext, Subject } from './scenario.js';
+import { warrenSubject } from './warren-row.js';
 
 const NODE_IN_IMAGE = '/usr/local/bin/node';
-const SIGKILL = 9;
 /** A runtime that has not answered by then counts as a failure (node boots in tens of ms). */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-export async function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
-  preflight();
-  const image = await ensureNodeImage(ctx.dirs.state);
-  const spec: SandboxOptions = {
-    argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE],
-    layers: imageLayerPaths(ctx.dirs.state, image.name),
-    limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: DEFAULT_LIMITS.pids },
-    stdio: ['null', 'null', 'null'],
-    io: { dst: IO_DIR },
-    net: ctx.options.net === 'bridge' ? { egress: 'none' } : undefined,
-  };
-  const host = await SandboxHost.open({ dirs: ctx.dirs });
-
-  async function answered(sandbox: Sandbox): Promise<void> {
-    // the sandbox ending before its runtime answers ends the wait: no 30 s stall per broken cycle
-    const ended = new AbortController();
-    void sandbox.exited.then((exit) => ended.abort(new Error(`the runtime exited with ${exit.code} before answering`)));
-    const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
-    const [socket] = await Promise.all([waitForSocket(sandbox.ioDir as string, signal), sandbox.ready()]);
-    const status = await firstAnswer(socket, HEALTH_PATH, signal);
-    if (status !== 200) throw new WarrenError('WARREN_BENCH_NO_ANSWER', `the runtime answered ${status}`);
-  }
-
-  async function cycle(out: Batch, setupMs: number[]): Promise<void> {
-    const t0 = performance.now();
-    let sandbox: Sandbox | undefined;
-    try {
-      sandbox = await host.create(spec);
-      await answered(sandbox);
-      const ms = performance.now() - t0;
-      const exit = await sandbox.destroy();
-      if (exit.signal !== SIGKILL && exit.code !== 128 + SIGKILL) {
-        out.failures.push(`sandbox ${sandbox.id}'s runtime ended by itself before destroy (exit ${exit.code})`);
-        return;
-      }
-      out.latenciesMs.push(ms);
-      // the spawner's share (request to node exec'd); node's boot and the answer are the rest
-      setupMs.push(sandbox.setupUs / 1000);
-    } catch (err) {
-      await sandbox?.destroy().catch(() => {});
-      const cause = err instanceof WarrenError && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-      out.failures.push(errorText(err) + cause);
-    }
-  }
-
-  return {
-    name: 'warren',
-    baseline: false,
+/** The runtime level's warren row: ready when the runtime answers on its socket. */
+export function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
+  return warrenSubject(ctx, {
     description: "SandboxHost.create with full isolation running warren's node runtime; ready when it answers GET /__warren/health on its unix socket",
-    batch(count, concurrency, tick, signal) {
-      const setupMs: number[] = [];
-      return runCycles(count, concurrency, tick, signal, (out) => cycle(out, setupMs), { spawner_setup_ms: setupMs });
+    spec: { argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE], io: { dst: IO_DIR } },
+    async ready(sandbox) {
+      // the sandbox ending before its runtime answers ends the wait: no 30 s stall per broken cycle
+      const ended = new AbortController();
+      void sandbox.exited.then((exit) => ended.abort(new Error(`the runtime exited with ${exit.code} before answering`)));
+      const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
+      const [socket] = await Promise.all([waitForSocket(sandbox.ioDir as string, signal), sandbox.ready()]);
+      const status = await firstAnswer(socket, HEALTH_PATH, signal);
+      if (status !== 200) throw new WarrenError('WARREN_BENCH_NO_ANSWER', `the runtime answered ${status}`);
     },
-    close: () => host.close(),
-  };
+  });
 }
 
 export async function nodeSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {

@@ -17,69 +17,23 @@
  * socket, against plain `node` processes answering the same way. `--net bridge` gives each warren
  * sandbox its veth on the bridge; the baselines stay as they are.
  */
-import { performance } from 'node:perf_hooks';
-import { SandboxHost, DEFAULT_LIMITS, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
-import { preflight } from '../sandbox/preflight.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { crunSubject } from './baselines/crun.js';
 import { unshareSubject, which } from './baselines/unshare.js';
-import { errorText, runCycles } from './cycles.js';
 import { nodeSubject, warrenRuntimeSubject } from './spawn-runtime.js';
 import { ensureBenchNative, type BenchNative } from './native.js';
-import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
+import type { Scenario, ScenarioContext, Subject } from './scenario.js';
+import { warrenSubject } from './warren-row.js';
 
 const PAUSE_DIR_IN_SANDBOX = '/bench';
-const SIGKILL = 9;
 
-async function warrenSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
-  preflight();
-  await ensureNodeImage(ctx.dirs.state);
-  const spec: SandboxOptions = {
-    argv: [`${PAUSE_DIR_IN_SANDBOX}/pause`],
-    layers: imageLayerPaths(ctx.dirs.state, NODE_IMAGE),
-    limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: DEFAULT_LIMITS.pids },
-    stdio: ['null', 'null', 'null'],
-    binds: [{ src: native.dir, dst: PAUSE_DIR_IN_SANDBOX, readonly: true }],
-    // egress none: the veth on the bridge, and no nftables call per sandbox
-    net: ctx.options.net === 'bridge' ? { egress: 'none' } : undefined,
-  };
-  const host = await SandboxHost.open({ dirs: ctx.dirs });
-
-  /** One cycle: request to ready is the latency; destroy() is part of the cycle, not the latency. */
-  async function cycle(out: Batch, setupMs: number[]): Promise<void> {
-    const t0 = performance.now();
-    let sandbox: Sandbox | undefined;
-    try {
-      sandbox = await host.create(spec);
-      await sandbox.ready();
-      const ms = performance.now() - t0;
-      const exit = await sandbox.destroy();
-      // pause never ends by itself: any other end means the sandbox broke before we destroyed it
-      if (exit.signal !== SIGKILL && exit.code !== 128 + SIGKILL) {
-        out.failures.push(`sandbox ${sandbox.id} ended by itself before destroy (exit ${exit.code})`);
-        return;
-      }
-      out.latenciesMs.push(ms);
-      // the spawner's share of the latency (request received to exec): the rest is Node's side
-      setupMs.push(sandbox.setupUs / 1000);
-    } catch (err) {
-      // a failed start still holds a cgroup and a lease until its exit is reported
-      await sandbox?.destroy().catch(() => {});
-      out.failures.push(errorText(err));
-    }
-  }
-
-  return {
-    name: 'warren',
-    baseline: false,
+/** The bare level's row: ready when init has exec'd pause (sandbox.ready()). */
+function warrenBare(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
+  return warrenSubject(ctx, {
     description: 'SandboxHost.create, full isolation as warren run (user/pid/mount/uts/ipc/net/cgroup namespaces, cgroup limits, overlay root, seccomp)',
-    batch(count, concurrency, tick, signal) {
-      const setupMs: number[] = [];
-      return runCycles(count, concurrency, tick, signal, (out) => cycle(out, setupMs), { spawner_setup_ms: setupMs });
-    },
-    close: () => host.close(),
-  };
+    spec: { argv: [`${PAUSE_DIR_IN_SANDBOX}/pause`], binds: [{ src: native.dir, dst: PAUSE_DIR_IN_SANDBOX, readonly: true }] },
+    ready: async (sandbox) => void (await sandbox.ready()),
+  });
 }
 
 async function setup(ctx: ScenarioContext): Promise<Subject[]> {
@@ -91,7 +45,7 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
       subjects.push(await nodeSubject(ctx, native));
       return subjects;
     }
-    subjects.push(await warrenSubject(ctx, native));
+    subjects.push(await warrenBare(ctx, native));
     const unshare = which('unshare');
     if (unshare) subjects.push(unshareSubject(unshare, native, await baselineCgroup(ctx.dirs.cgroupParent, 'unshare')));
     else ctx.notes.push('unshare (util-linux) was not found: its baseline row is missing.');
