@@ -16,15 +16,27 @@ export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespace
  * The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. Each name
  * gets its own bridge, table and subnet too: addresses are leased in the run dir, so two test
  * files sharing a subnet with different run dirs would hand out the same address twice.
+ * WRNTEST_SLOT=N (1-15) moves all of it aside (dirs, bridges, tables, a quarter of each subnet),
+ * so that several developers' worktrees can run tests on one machine at once.
  */
 export function testDirs(name = 'wrntest'): Dirs {
   let k = 0;
   for (const c of name) k = (k * 31 + c.charCodeAt(0)) % 40;
+  const slot = Number(process.env.WRNTEST_SLOT ?? 0);
+  if (!Number.isInteger(slot) || slot < 0 || slot > 15) throw new Error(`WRNTEST_SLOT=${process.env.WRNTEST_SLOT}: expected 0 to 15`);
+  if (slot === 0) {
+    return {
+      state: '/var/tmp/wrntest-state',
+      run: `/run/${name}`,
+      cgroupParent: name,
+      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16` },
+    };
+  }
   return {
-    state: '/var/tmp/wrntest-state',
-    run: `/run/${name}`,
-    cgroupParent: name,
-    net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16` },
+    state: `/var/tmp/wrntest-state-s${slot}`,
+    run: `/run/${name}-s${slot}`,
+    cgroupParent: `${name}-s${slot}`,
+    net: { bridge: `wrnts${slot}b${k + 1}`, table: `wrnts${slot}b${k + 1}`, subnet: `10.${200 + k}.${slot * 16}.0/20` },
   };
 }
 
