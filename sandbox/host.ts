@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WarrenError, errnoOf } from '../lib/errors.js';
+import { failuresError, messageOf, Undo } from '../lib/cleanup.js';
+import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
@@ -15,7 +16,7 @@ import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
 import { NetnsPool, type NetnsSlot } from './netns-pool.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
-import { recordLayers } from './layer-use.js';
+import { forgetLayers, recordLayers } from './layer-use.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_PATH,
@@ -28,11 +29,23 @@ import {
   UID_SLOTS_DEFAULT,
   IO_DIRS,
 } from './defaults.js';
-import { Sandbox } from './sandbox.js';
+import { Sandbox, type ReleaseStep } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
-import { StandbyPool } from './standby.js';
+import { StandbyPool, type Standby } from './standby.js';
+import { validateOptions } from './validate.js';
 
 const STANDBY_SPARE_DEFAULT = 2;
+const SIGKILL = 9;
+
+/** The steps of a create, in order: each one's undo runs when a later one fails. */
+export const CREATE_STEPS = ['lease', 'cgroup', 'netns', 'egress', 'rundir', 'io', 'layers', 'spawn'] as const;
+export type CreateStep = (typeof CREATE_STEPS)[number];
+
+/** Tests only: called before each step; a throw there fails that step as a real fault would. */
+export interface FaultSeam {
+  create?(step: CreateStep): void;
+  release?(step: ReleaseStep): void;
+}
 
 export interface SandboxOptions {
   argv: readonly string[];
@@ -67,27 +80,34 @@ export interface HostOptions {
   /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
    * sandboxes made ahead per set of limits in use (standby.ts). Default 2; 0 for one-shot use. */
   spare?: number;
+  /** Tests only: fails chosen steps of create and release (test/integration/faults.test.ts). */
+  faults?: FaultSeam;
 }
 
 export class SandboxHost {
   readonly dirs: Dirs;
   readonly cgroups: CgroupDriver;
   readonly seccompPath: string;
-  readonly #spawner: Spawner;
+  readonly #opts: HostOptions;
   readonly #uids: LeaseSet;
   readonly #uidBase: number;
   readonly #live = new Set<Sandbox>();
   #network: Promise<SandboxNetwork> | undefined;
-  readonly #netns: NetnsPool;
-  readonly #standby: StandbyPool;
+  /** The spawner and the pools that live in it; all three are replaced together when it dies. */
+  #spawner: Spawner;
+  #netns: NetnsPool;
+  #standby: StandbyPool;
+  #restarting: Promise<void> | undefined;
+  #closed = false;
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
     this.cgroups = cgroups;
     this.seccompPath = seccompPath;
-    this.#spawner = spawner;
+    this.#opts = opts;
     this.#uids = new LeaseSet(path.join(opts.dirs.run, UID_LEASES), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
+    this.#spawner = spawner;
     this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.spare);
     this.#standby = new StandbyPool(spawner, cgroups, this.#uids, opts.spare ?? STANDBY_SPARE_DEFAULT);
   }
@@ -101,46 +121,89 @@ export class SandboxHost {
     return new SandboxHost(opts, cgroups, seccompPath, spawner);
   }
 
-  /** Starts a sandbox; `await sandbox.ready()` for the command to be running. */
+  /** The spawner's pid (tests kill it to see the host recover). */
+  get spawnerPid(): number {
+    return this.#spawner.pid;
+  }
+
+  /**
+   * Starts a sandbox; `await sandbox.ready()` for the command to be running. Bad options are
+   * refused before anything is taken; a failure at any later step undoes exactly what the steps
+   * before it did, and throws a WarrenError naming the step (and any undo that failed too).
+   */
   async create(opts: SandboxOptions): Promise<Sandbox> {
+    if (this.#closed) throw new WarrenError('WARREN_HOST_CLOSED', 'the sandbox host is closed');
+    validateOptions(opts);
+    if (!this.#spawner.alive) await this.#restart();
+    const undo = new Undo();
+    const at: { step: CreateStep | 'take'; id: string } = { step: 'take', id: '' };
+    try {
+      return await this.#create(opts, undo, at);
+    } catch (err) {
+      const undone = await undo.run();
+      const what = `sandbox ${at.id || '(none)'}: ${at.step}`;
+      if (undone.length) {
+        const undoErr = failuresError('WARREN_SANDBOX_UNDO', `${what} failed (${messageOf(err)}), and undoing it failed`, undone);
+        throw new WarrenError('WARREN_SANDBOX_UNDO', undoErr?.message ?? what, { cause: new AggregateError([err, ...undone.map((u) => u.error)]) });
+      }
+      if (isWarrenError(err)) throw err;
+      throw new WarrenError('WARREN_SANDBOX_CREATE', `${what}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  async #create(opts: SandboxOptions, undo: Undo, at: { step: CreateStep | 'take'; id: string }): Promise<Sandbox> {
+    const fault = this.#opts.faults?.create;
+    const enter = (step: CreateStep) => {
+      at.step = step;
+      fault?.(step);
+    };
     const limits = {
       memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
       pids: opts.limits?.pids ?? DEFAULT_LIMITS.pids,
     };
+    const spawner = this.#spawner;
     // made ahead when one with these limits is parked: its clone and cgroup join are done
     const standby = this.#standby.take(limits);
     const id = standby?.id ?? `w${randomBytes(6).toString('hex')}`;
+    at.id = id;
+    if (standby) undoStandby(undo, spawner, standby);
+    enter('lease');
     const lease = standby?.lease ?? this.#uids.take(id);
-    let cgroup;
-    try {
-      cgroup = standby?.cgroup ?? (await this.cgroups.create(id, limits));
-    } catch (err) {
-      lease.release();
-      throw err;
-    }
-    let slot: NetnsSlot | undefined;
+    if (!standby) undo.push('lease', () => lease.release());
+    enter('cgroup');
+    const cgroup = standby?.cgroup ?? (await this.cgroups.create(id, limits));
+    if (!standby) undo.push('cgroup', () => cgroup[Symbol.asyncDispose]());
+    enter('netns');
+    const pool = this.#netns;
+    const slot = await pool.take(opts.net ? 'bridge' : 'loopback');
+    // never used by a sandbox: it goes back as it came
+    undo.push('netns', () => pool.give(slot, true));
+    enter('egress');
     let disallow: (() => Promise<void>) | undefined;
-    try {
-      slot = await this.#netns.take(opts.net ? 'bridge' : 'loopback');
-      if (opts.net && slot.address) disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
-    } catch (err) {
-      if (slot) this.#netns.give(slot, true);
-      await cgroup[Symbol.asyncDispose]();
-      lease.release();
-      throw err;
+    if (opts.net && slot.address) {
+      disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
+      undo.push('egress', disallow);
     }
+    enter('rundir');
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
     fs.mkdirSync(rundir, { mode: 0o700 });
+    undo.push('rundir', () => fs.rmdirSync(rundir));
+    enter('io');
     const uidBase = this.#uidBase + lease.n * UID_RANGE;
     const ioDir = opts.io ? makeIoDir(this.dirs.run, id, uidBase) : undefined;
+    if (ioDir) undo.push('io', () => fs.rmSync(ioDir, { recursive: true, force: true }));
     const binds = ioDir && opts.io ? [...(opts.binds ?? []), { src: ioDir, dst: opts.io.dst, readonly: false }] : opts.binds;
     const hostname = opts.hostname ?? id.slice(0, 12);
     const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
     // before the spawn: once the overlay is mounted, `warren image gc` must see its lower dirs in use
+    enter('layers');
     const layerRecord = recordLayers(this.dirs.run, id, opts.layers);
-    const spawning = this.#spawner.spawn({
+    undo.push('layers', () => forgetLayers(layerRecord));
+    enter('spawn');
+    // from here the Sandbox owns everything: the spawner settles `exited` whatever happens
+    const spawning = spawner.spawn({
       id,
       argv: opts.argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -162,19 +225,37 @@ export class SandboxHost {
       keep: opts.keep,
       prepped: standby !== undefined,
     });
-    const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
       release: async (reused: boolean) => {
-        await disallow?.();
-        pool.give(slot, reused);
+        try {
+          await disallow?.();
+        } finally {
+          pool.give(slot, reused);
+        }
       },
     };
-    const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
+    const fail = this.#opts.faults?.release;
+    const parts = { id, spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, ...(fail ? { fault: fail } : {}) };
     const sandbox = new Sandbox(parts);
     this.#live.add(sandbox);
-    void sandbox.exited.finally(() => this.#live.delete(sandbox));
+    void sandbox.exited.then(() => this.#live.delete(sandbox));
     return sandbox;
+  }
+
+  /**
+   * A new spawner, after the old one died (every sandbox in it died with it, and their exits
+   * released what they held): its pools go with it, and new ones start empty.
+   */
+  #restart(): Promise<void> {
+    this.#restarting ??= (async () => {
+      await Promise.allSettled([this.#standby.close(), this.#netns.close()]);
+      const spawner = await Spawner.start({ stdin: this.#opts.stdin });
+      this.#spawner = spawner;
+      this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), this.#opts.spare);
+      this.#standby = new StandbyPool(spawner, this.cgroups, this.#uids, this.#opts.spare ?? STANDBY_SPARE_DEFAULT);
+    })().finally(() => (this.#restarting = undefined));
+    return this.#restarting;
   }
 
   /** The bridge, nftables table and forwarding, set up once, on the first sandbox that needs them. */
@@ -186,6 +267,8 @@ export class SandboxHost {
 
   /** Destroys every sandbox still running, then stops the spawner. Idempotent. */
   async close(): Promise<void> {
+    this.#closed = true;
+    await this.#restarting?.catch(() => {});
     await Promise.all([...this.#live].map((s) => s.destroy()));
     await this.#standby.close();
     this.#netns.close();
@@ -193,9 +276,31 @@ export class SandboxHost {
     await this.#spawner.close();
   }
 
+  /** Kills the spawner now, and with it every sandbox; waits until what they held is released. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    await this.#restarting?.catch(() => {});
+    await this.#spawner.destroy();
+    await Promise.all([...this.#live].map((s) => s.exited));
+    await this.close();
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/**
+ * A parked sandbox taken for a create that fails before its hand-over will get no request: it is
+ * killed, and once its exit says it is gone, its cgroup and lease are released (last, first).
+ */
+function undoStandby(undo: Undo, spawner: Spawner, standby: Standby): void {
+  undo.push('lease', () => standby.lease.release());
+  undo.push('cgroup', () => standby.cgroup[Symbol.asyncDispose]());
+  undo.push('parked', async () => {
+    spawner.kill(standby.id, SIGKILL);
+    await standby.spawning.exited;
+  });
 }
 
 /** `<run>/io/<id>`, owned by the uid that is root in the sandbox, so only it and host root enter. */

@@ -4,3 +4,5 @@ export { SpawnError, type StdioSpec } from './spawner.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 export type { Egress, Publish } from './network/index.js';
 export { layersInUse } from './layer-use.js';
+export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
+export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';

@@ -36,11 +36,16 @@
  * | from      | hello   | version, pid (once, at start)                                            |
  * | from      | spawned | id, pid (host pid of init), us (request to command exec'd)               |
  * | from      | error   | id, stage, errno, msg (an exit follows, pid 0 when no child ran; none    |
- * |           |         | after stage=request, a refused request)                                  |
+ * |           |         | after stage=request, a refused request: any frame the spawner refuses,    |
+ * |           |         | an unknown type or over 8192 fields, is answered so, under its id)        |
  * | from      | exit    | id, pid, code (-1 when killed), signal, netns (reused | discarded)        |
  */
+import { WarrenError } from '../lib/errors.js';
+
 export const PROTOCOL_VERSION = 1;
-const FRAME_MAX = 1 << 20;
+/** Payload bytes and fields of one frame at most (WARREN_FRAME_MAX, FRAME_FIELDS_MAX in C). */
+export const FRAME_MAX = 1 << 20;
+export const FRAME_FIELDS_MAX = 8192;
 
 export type Fields = ReadonlyArray<readonly [string, string | number]>;
 
@@ -50,12 +55,15 @@ export interface Message {
 }
 
 export function encodeFrame(type: string, fields: Fields): Buffer {
+  if (fields.length > FRAME_FIELDS_MAX) {
+    throw new WarrenError('WARREN_PROTOCOL_TOO_MANY_FIELDS', `${type} request of ${fields.length} fields is over ${FRAME_FIELDS_MAX}`);
+  }
   const parts = [type, ...fields.map(([k, v]) => `${k}=${v}`)];
   for (const p of parts) {
-    if (p.includes('\0')) throw new TypeError(`protocol field contains a NUL byte: ${JSON.stringify(p.slice(0, 40))}`);
+    if (p.includes('\0')) throw new WarrenError('WARREN_PROTOCOL_NUL', `${type} request field contains a NUL byte: ${JSON.stringify(p.slice(0, 40))}`);
   }
   const payload = Buffer.from(parts.join('\0') + '\0');
-  if (payload.length > FRAME_MAX) throw new RangeError(`protocol frame of ${payload.length} bytes is over ${FRAME_MAX}`);
+  if (payload.length > FRAME_MAX) throw new WarrenError('WARREN_PROTOCOL_FRAME_SIZE', `${type} request of ${payload.length} bytes is over ${FRAME_MAX}`);
   const head = Buffer.allocUnsafe(4);
   head.writeUInt32LE(payload.length, 0);
   return Buffer.concat([head, payload]);
@@ -85,7 +93,7 @@ export class FrameDecoder {
     const out: Message[] = [];
     while (this.#buf.length >= 4) {
       const size = this.#buf.readUInt32LE(0);
-      if (size > FRAME_MAX) throw new RangeError(`protocol frame of ${size} bytes is over ${FRAME_MAX}`);
+      if (size > FRAME_MAX) throw new WarrenError('WARREN_PROTOCOL_FRAME_SIZE', `frame of ${size} bytes is over ${FRAME_MAX}`);
       if (this.#buf.length < 4 + size) break;
       out.push(decodePayload(this.#buf.subarray(4, 4 + size)));
       this.#buf = this.#buf.subarray(4 + size);

@@ -4,6 +4,8 @@
  * are released when init ends, whoever ended it, so a finished sandbox holds nothing.
  */
 import fs from 'node:fs';
+import { failuresError, runSteps } from '../lib/cleanup.js';
+import type { WarrenError } from '../lib/errors.js';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
 import { forgetLayers } from './layer-use.js';
@@ -18,7 +20,17 @@ export interface SandboxExit {
   /** The kernel's OOM killer acted in the sandbox's cgroup. */
   readonly oomKilled: boolean;
   readonly stats: CgroupStats | null;
+  /**
+   * What could not be released (WARREN_SANDBOX_RELEASE, naming each part), when anything; the
+   * exit itself still counts. A uid lease whose cgroup could not be emptied stays taken, so that
+   * no other sandbox gets the uid range of a process that may still run; `warren gc` frees it.
+   */
+  readonly releaseError?: WarrenError;
 }
+
+/** The steps of a release, in order; a test's fault seam (HostOptions.faults) can fail each. */
+export const RELEASE_STEPS = ['stats', 'cgroup', 'layers', 'rundir', 'io', 'netns', 'lease'] as const;
+export type ReleaseStep = (typeof RELEASE_STEPS)[number];
 
 export interface SandboxParts {
   id: string;
@@ -34,6 +46,8 @@ export interface SandboxParts {
   layerRecord: string;
   uidBase: number;
   memoryBytes: number;
+  /** Tests only: called before each release step; a throw makes that step fail. */
+  fault?: (step: ReleaseStep) => void;
 }
 
 const SIGKILL = 9;
@@ -63,7 +77,12 @@ export class Sandbox {
     this.ioDir = parts.ioDir;
     this.uidBase = parts.uidBase;
     this.#parts = parts;
-    this.exited = parts.spawning.exited.then((info) => this.#release(info));
+    // the spawner settles `exited` with a signal when it dies, never with a rejection; a release
+    // catches its own failures: `exited` never rejects
+    this.exited = parts.spawning.exited.then(
+      (info) => this.#release(info),
+      () => this.#release({ code: null, signal: SIGKILL }),
+    );
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection
     parts.spawning.ready.catch(() => {});
   }
@@ -111,32 +130,56 @@ export class Sandbox {
     await this.destroy();
   }
 
+  /**
+   * Releases everything the sandbox held, each part even if another failed; never rejects, so
+   * `exited` never does. Why this order: the cgroup is emptied first (init is gone, so the kernel
+   * killed its pid namespace; killAll waits out stragglers); with every task dead its mount
+   * namespace and overlay are gone, so its layers may be collected and its dirs removed; the
+   * spawner cleaned its netns (or discarded it) before it reported the exit.
+   */
   async #release(info: ExitInfo): Promise<SandboxExit> {
     this.#state = 'exited';
-    const { cgroup, lease, net, rundir, ioDir, layerRecord } = this.#parts;
+    const { cgroup, lease, net, rundir, ioDir, layerRecord, fault } = this.#parts;
     let stats: CgroupStats | null = null;
-    try {
-      stats = cgroup.stats();
-    } catch {
-      // a cgroup that vanished has no stats to give; the exit still counts
-    }
-    // init is gone, so the kernel has killed its pid namespace; killAll waits out stragglers
-    await cgroup[Symbol.asyncDispose]();
-    // every task is dead, so its mount namespace and overlay are gone: its layers may be collected
-    forgetLayers(layerRecord);
-    // never recursive: the host side is an empty mount point (the tmpfs lived in the child's namespace)
-    try {
-      fs.rmdirSync(rundir);
-    } catch {
-      // not empty or gone: `warren gc` looks at what is left
-    }
-    // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
-    if (ioDir) fs.rmSync(ioDir, { recursive: true, force: true });
-    // the spawner cleaned its netns (or discarded it) before it reported the exit
-    await net.release(info.netns === 'reused');
-    lease.release();
+    let emptied = false;
+    const step = (name: ReleaseStep, run: () => unknown) => ({
+      name,
+      run: async () => {
+        fault?.(name);
+        await run();
+      },
+    });
+    const failed = await runSteps([
+      step('stats', () => (stats = cgroup.stats())),
+      step('cgroup', async () => {
+        await cgroup[Symbol.asyncDispose]();
+        emptied = true;
+      }),
+      step('layers', () => forgetLayers(layerRecord)),
+      // never recursive: the host side is an empty mount point (the tmpfs lived in the child's
+      // namespace); ENOENT is fine (gone already), anything else is reported
+      step('rundir', () => rmdirIfThere(rundir)),
+      // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
+      step('io', () => ioDir && fs.rmSync(ioDir, { recursive: true, force: true })),
+      step('netns', () => net.release(info.netns === 'reused' && emptied)),
+      step('lease', () => {
+        if (emptied) lease.release();
+        else throw new Error(`uid range ${this.uidBase} kept: its cgroup may still hold tasks`);
+      }),
+    ]);
+    // a cgroup that vanished has no stats to give; the exit still counts
+    const releaseError = failuresError('WARREN_SANDBOX_RELEASE', `sandbox ${this.id}: release`, failed.filter((f) => f.name !== 'stats'));
     const signal = info.signal;
     const code = info.code ?? 128 + (signal ?? SIGKILL);
-    return { code, signal, oomKilled: (stats?.oomKills ?? 0) > 0, stats };
+    const oomKilled = ((stats as CgroupStats | null)?.oomKills ?? 0) > 0;
+    return { code, signal, oomKilled, stats, ...(releaseError ? { releaseError } : {}) };
+  }
+}
+
+function rmdirIfThere(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

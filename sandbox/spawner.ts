@@ -142,6 +142,8 @@ export class Spawner {
   /** Called when the spawner dropped a pooled netns it had reported reusable (its reset failed). */
   onNetnsGone: ((id: string) => void) | undefined;
   #closed = false;
+  #dead = false;
+  #failure: WarrenError | undefined;
   #gone: Promise<void>;
 
   private constructor(child: ChildProcess, ctrl: Socket) {
@@ -150,10 +152,28 @@ export class Spawner {
     this.pid = child.pid ?? -1;
     const decoder = new FrameDecoder();
     ctrl.on('data', (chunk: Buffer) => {
-      for (const m of decoder.push(chunk)) this.#onMessage(m);
+      let messages: Message[];
+      try {
+        messages = decoder.push(chunk);
+      } catch (err) {
+        // a spawner that breaks the protocol cannot be trusted with another request
+        this.#failure = new WarrenError('WARREN_SPAWNER_PROTOCOL', 'the spawner sent a broken frame', { cause: err });
+        child.kill('SIGKILL');
+        return;
+      }
+      for (const m of messages) this.#onMessage(m);
     });
     ctrl.on('error', () => {}); // the exit below reports it
-    this.#gone = once(child, 'exit').then(() => this.#failAll(new WarrenError('WARREN_SPAWNER_GONE', 'the spawner exited')));
+    this.#gone = once(child, 'exit').then(([code, signal]) => {
+      this.#dead = true;
+      const how = signal ? `killed by ${String(signal)}` : `exited with ${String(code)}`;
+      this.#failAll(this.#failure ?? new WarrenError('WARREN_SPAWNER_GONE', `the spawner (pid ${this.pid}) ${how}`));
+    });
+  }
+
+  /** False once the spawner was closed or died: a new one must be started. */
+  get alive(): boolean {
+    return !this.#closed && !this.#dead;
   }
 
   static async start(opts: SpawnerOptions = {}): Promise<Spawner> {
@@ -192,16 +212,18 @@ export class Spawner {
 
   spawn(req: SpawnRequest): Spawning {
     const refuse = (err: WarrenError): Spawning => ({ ready: Promise.reject(err), exited: Promise.resolve({ code: null, signal: null }) });
-    if (this.#closed) return refuse(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    if (!this.alive) return refuse(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    // encoded first: a request that cannot be framed throws before anything is registered or sent
+    const frame = encodeFrame('spawn', requestFields(req));
     const parked = this.#pending.get(req.id);
     if (req.prepped) {
       if (!parked?.spawning || parked.settled) return refuse(new WarrenError('WARREN_SANDBOX_NOT_PARKED', `sandbox ${req.id} is not parked`));
-      this.#ctrl.write(encodeFrame('spawn', requestFields(req)));
+      this.#ctrl.write(frame);
       return parked.spawning;
     }
     if (parked) return refuse(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
     const spawning = this.#register(req.id);
-    this.#ctrl.write(encodeFrame('spawn', requestFields(req)));
+    this.#ctrl.write(frame);
     return spawning;
   }
 
@@ -212,7 +234,7 @@ export class Spawner {
    * (kill(id)) or fails; its `ready` settles after the spawn.
    */
   prep(id: string, cgroupDirs: readonly string[]): Spawning {
-    if (this.#closed) return { ready: Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed')), exited: Promise.resolve({ code: null, signal: null }) };
+    if (!this.alive) return { ready: Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed')), exited: Promise.resolve({ code: null, signal: null }) };
     if (this.#pending.has(id)) throw new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${id} exists`);
     const spawning = this.#register(id);
     this.#ctrl.write(encodeFrame('prep', [['id', id], ...cgroupDirs.map((c) => ['cgroup', c] as const)]));
@@ -233,12 +255,12 @@ export class Spawner {
 
   /** Sends a signal to a sandbox's init (which forwards it to the command, or dies of SIGKILL). */
   kill(id: string, signal: number): void {
-    if (!this.#closed && this.#pending.has(id)) this.#ctrl.write(encodeFrame('kill', [['id', id], ['signal', signal]]));
+    if (this.alive && this.#pending.has(id)) this.#ctrl.write(encodeFrame('kill', [['id', id], ['signal', signal]]));
   }
 
   /** Makes a network namespace ahead of time (netpool.h in the spawner says why). */
   addNetns(spec: NetnsSpec): Promise<void> {
-    if (this.#closed) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    if (!this.alive) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
     const f: Array<readonly [string, string]> = [['id', spec.id]];
     if (spec.veth) f.push(['veth', spec.veth.hostIf], ['bridge', spec.veth.bridge], ['addr', spec.veth.cidr], ['gateway', spec.veth.gateway]);
     return new Promise((resolve, reject) => {
@@ -249,7 +271,7 @@ export class Spawner {
 
   /** Drops a pooled netns that no sandbox uses. */
   delNetns(id: string): void {
-    if (!this.#closed) this.#ctrl.write(encodeFrame('netns_del', [['id', id]]));
+    if (this.alive) this.#ctrl.write(encodeFrame('netns_del', [['id', id]]));
   }
 
   #onMessage(m: Message): void {

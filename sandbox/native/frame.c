@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 int msg_parse(char *payload, size_t len, struct msg *m) {
+  m->type = NULL;
+  m->nfields = 0;
   if (len == 0 || payload[len - 1] != '\0') return -1;
   m->type = payload;
-  m->nfields = 0;
   char *p = payload + strlen(payload) + 1;
   char *end = payload + len;
   while (p < end) {

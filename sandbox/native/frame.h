@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_FIELDS_MAX 1024
+#define FRAME_FIELDS_MAX 8192 /* FRAME_FIELDS_MAX in sandbox/protocol.ts */
 
 struct field {
   const char *key; /* NUL-terminated (the '=' is replaced) */

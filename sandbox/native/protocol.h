@@ -46,7 +46,9 @@
  *   spawned id, pid (host pid of init), us (request to command exec'd, microseconds)
  *   error   id, stage, errno, msg             the spawn failed at stage (or the command could not
  *                                             be executed: stage=exec); an exit follows (pid 0 when no
- *                                             child ran), except after a refused request (stage=request)
+ *                                             child ran), except after a refused request (stage=request):
+ *                                             every frame refused (unknown type, over FRAME_FIELDS_MAX
+ *                                             fields, a field without '=') is answered so, under its id
  *   netns_ready id                            a netns_add is done (or: error id stage msg)
  *   exit    id, pid, code, signal, netns      init ended: code = its exit status, or signal if killed;
  *                                             netns = reused | discarded for a pooled one

@@ -300,6 +300,19 @@ static void reap(void) {
   }
 }
 
+/* A frame msg_parse refused (too many fields, a field without '='): every refusal is answered,
+ * under the id it named if its fields got that far, so that the runner never waits forever. A
+ * parked child named by it will get no other request: it is ended, and its exit follows. */
+static void refuse_malformed(struct msg *partial) {
+  const char *id = msg_get(partial, "id");
+  struct werr err = {0};
+  werr_set(&err, "request", E2BIG, "refused %s request: unknown type, more than %d fields or a field without '='",
+           partial->type ? partial->type : "?", FRAME_FIELDS_MAX);
+  struct sandbox *sb = id ? table_find_id(&sandboxes, id) : NULL;
+  if (sb && sb->parked) kill(sb->pid, SIGKILL);
+  send_error(id ? id : "", &err);
+}
+
 /* Reads what is there; dispatches every complete frame. Returns -1 on EOF or a broken frame. */
 static int read_control(void) {
   static char *buf;
@@ -331,6 +344,9 @@ static int read_control(void) {
       else if (!strcmp(request.type, "kill")) handle_kill(&request);
       else if (!strcmp(request.type, "netns_add")) handle_netns_add(&request);
       else if (!strcmp(request.type, "netns_del")) handle_netns_del(&request);
+      else refuse_malformed(&request);
+    } else {
+      refuse_malformed(&request);
     }
     off += 4 + size;
   }

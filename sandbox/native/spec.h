@@ -10,7 +10,7 @@
 #include "error.h"
 #include "frame.h"
 
-#define SPEC_MAX 256
+#define SPEC_MAX 4096 /* SPEC_LIST_MAX in sandbox/validate.ts: argv, env, layers */
 
 struct rlimit_spec {
   int resource;

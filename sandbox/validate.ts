@@ -1,0 +1,77 @@
+/**
+ * A create's options, checked before anything is taken: whatever a caller hands in (a user's env
+ * value with a NUL byte, a path with the overlay's separators, a count past what the spawner
+ * parses) is refused here with WARREN_SANDBOX_BAD_OPTION naming the option, never later as a
+ * TypeError from the frame encoder or a request the spawner cannot answer.
+ */
+import { WarrenError } from '../lib/errors.js';
+import type { SandboxOptions } from './host.js';
+
+/** What the spawner's spec parser takes at most (sandbox/native/spec.h): argv, env, layers. */
+export const SPEC_LIST_MAX = 4096;
+export const SPEC_BINDS_MAX = 32;
+/** The kernel's UTS name length, less its NUL. */
+const HOSTNAME_MAX = 64;
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/;
+const ENV_KEY = /^[^=\0]+$/;
+
+function bad(option: string, why: string): WarrenError {
+  return new WarrenError('WARREN_SANDBOX_BAD_OPTION', `sandbox option ${option}: ${why}`);
+}
+
+function text(option: string, v: unknown): string {
+  if (typeof v !== 'string') throw bad(option, `expected a string, got ${typeof v}`);
+  if (v.includes('\0')) throw bad(option, `contains a NUL byte: ${JSON.stringify(v.slice(0, 40))}`);
+  return v;
+}
+
+/** An absolute path; `forbidden` are characters its consumer splits on (overlay: ',' and ':'). */
+function absPath(option: string, v: unknown, forbidden = ''): string {
+  const p = text(option, v);
+  if (!p.startsWith('/')) throw bad(option, `'${p}' is not an absolute path`);
+  for (const c of forbidden) if (p.includes(c)) throw bad(option, `'${p}' contains '${c}'`);
+  return p;
+}
+
+function count(option: string, list: readonly unknown[] | undefined, max: number): void {
+  if (list && list.length > max) throw bad(option, `${list.length} entries, at most ${max}`);
+}
+
+function positive(option: string, v: number | undefined, integer: boolean): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isSafeInteger(v))) {
+    throw bad(option, `expected a positive ${integer ? 'integer' : 'number'}, got ${String(v)}`);
+  }
+}
+
+export function validateOptions(o: SandboxOptions): void {
+  if (!Array.isArray(o.argv) || o.argv.length === 0) throw bad('argv', 'a command is needed');
+  count('argv', o.argv, SPEC_LIST_MAX);
+  o.argv.forEach((a, i) => text(`argv[${i}]`, a));
+  if (!Array.isArray(o.layers) || o.layers.length === 0) throw bad('layers', 'at least one layer is needed');
+  count('layers', o.layers, SPEC_LIST_MAX);
+  o.layers.forEach((l, i) => absPath(`layers[${i}]`, l, ',:'));
+  const env = Object.entries(o.env ?? {});
+  count('env', env, SPEC_LIST_MAX - 3); // PATH, HOME and HOSTNAME come first
+  for (const [k, v] of env) {
+    if (!ENV_KEY.test(k)) throw bad('env', `invalid name ${JSON.stringify(k.slice(0, 40))}`);
+    text(`env ${k}`, v);
+  }
+  if (o.cwd !== undefined) absPath('cwd', o.cwd);
+  if (o.hostname !== undefined) {
+    const h = text('hostname', o.hostname);
+    if (h.length > HOSTNAME_MAX || !HOSTNAME.test(h)) throw bad('hostname', `'${h.slice(0, 80)}' is not a valid hostname`);
+  }
+  positive('limits.memoryBytes', o.limits?.memoryBytes, true);
+  positive('limits.cpus', o.limits?.cpus, false);
+  positive('limits.pids', o.limits?.pids, true);
+  positive('tmpfs.sizeBytes', o.tmpfs?.sizeBytes, true);
+  positive('tmpfs.inodes', o.tmpfs?.inodes, true);
+  count('binds', o.binds, SPEC_BINDS_MAX - (o.io ? 1 : 0));
+  for (const b of o.binds ?? []) {
+    absPath('binds src', b.src, ':');
+    absPath('binds dst', b.dst, ':');
+  }
+  if (o.keep !== undefined) absPath('keep', o.keep, ',:');
+  if (o.io) absPath('io.dst', o.io.dst, ':');
+}
