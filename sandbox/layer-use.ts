@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, WarrenError } from '../lib/errors.js';
 import { LeaseSet, pidAlive, unlinkQuiet } from '../lib/leases.js';
+import { realPath } from '../lib/real-path.js';
 import { UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 
 export const LAYER_RECORDS = 'layers';
@@ -99,14 +100,7 @@ export function sweepLayerRecords(runDir: string, isAlive: (pid: number) => bool
   return removed;
 }
 
-/** What the mount will resolve the dir to; a missing dir fails the mount, its record does no harm. */
-function realPath(dir: string): string {
-  try {
-    return fs.realpathSync.native(dir);
-  } catch {
-    return path.resolve(dir);
-  }
-}
+
 
 function parseRecord(file: string, text: string): string[] {
   let value: unknown;

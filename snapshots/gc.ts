@@ -17,8 +17,7 @@
  * (`warren image rm` does not wait for them): the caller passes those dirs
  * as `inUse`, and they stay whatever their age.
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import { realPath } from '../lib/real-path.js';
 import { listImages } from './image.js';
 import { listKept } from './kept.js';
 import { LayerStore } from './store.js';
@@ -77,11 +76,4 @@ export async function collectLayers(stateDir: string, opts: LayerGcOptions = {})
   return { removed, young, mounted, temps };
 }
 
-/** Real paths on both sides: a state dir reached through a symlink names the same layers. */
-function realPath(dir: string): string {
-  try {
-    return fs.realpathSync.native(dir);
-  } catch {
-    return path.resolve(dir); // removed meanwhile: nothing to keep
-  }
-}
+

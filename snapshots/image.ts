@@ -12,6 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
+import { syncDir } from '../lib/sync-dir.js';
 import { LayerStore, isDigest } from './store.js';
 import { listKept } from './kept.js';
 
@@ -98,15 +99,6 @@ export async function writeImage(stateDir: string, image: Image): Promise<void> 
   await syncDir(dir);
 }
 
-/** The rename or unlink that (un)publishes a manifest survives power loss only once its dir is synced. */
-async function syncDir(dir: string): Promise<void> {
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
 
 /**
  * The kept sandboxes that need image `name` to stay (`warren run --name N --keep`): their

@@ -20,6 +20,8 @@ import { chmod, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, utim
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
+import { pidAlive } from '../lib/leases.js';
+import { syncDir } from '../lib/sync-dir.js';
 import { isOpaque } from './overlay-marks.js';
 
 const DIGEST_RE = /^[0-9a-f]{64}$/;
@@ -190,7 +192,7 @@ export class LayerStore {
       const abs = join(this.dir, name);
       if (activeTemps.has(abs)) continue;
       const pid = Number(/^\.tmp-(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) continue;
+      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) continue;
       await removeTree(abs);
       removed++;
     }
@@ -301,15 +303,6 @@ async function touch(dir: string): Promise<boolean> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * rm -rf that also works when a builder left a dir without write permission
  * (a non-root owner cannot unlink inside a 0555 dir): on EACCES it makes
@@ -337,12 +330,4 @@ async function makeDirsWritable(dir: string): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return errnoOf(err) === 'EPERM';
-  }
-}
+

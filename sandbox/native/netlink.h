@@ -1,17 +1,16 @@
 /* Sandbox networking over rtnetlink: no `ip` process on the spawn path.
  *
- * Who calls what, and where (see DESIGN.md "Cgroups, network, seccomp"):
+ * Who calls what, and when (netpool.h says why network namespaces are pooled):
  *
- *   warren:[spawner] (host root, host netns)          child (its new netns, still host root)
- *     nl_veth_create("wrn1a2b3c4d", "eth0", pid, -1)
- *       host end here, peer born in the child's netns
- *     nl_link_set_master_up("wrn1a2b3c4d", "warren0", 1)
- *     sync: GO ---------------------------------------->  nl_addr_add("eth0", "10.88.0.5/16")
- *                                                         nl_link_up("eth0")
- *                                                         nl_route_default("10.88.0.1", "eth0")
- *                                                         ... then userns, caps, seccomp
- *     (exit) nothing to do: the netns dies with the sandbox and takes both veth ends with it;
- *            nl_link_del is for a spawn that failed before GO, or for tests.
+ *   netns_add (made ahead, off the spawn path), in the spawner, host root:
+ *     a holder makes a fresh netns; nl_loopback_up in it
+ *     nl_veth_create("wrn1a2b3c4d5e6f", "eth0", -1, netns_fd)   host end here, peer born in it
+ *     nl_link_set_master_up("wrn1a2b3c4d5e6f", "warren0", 1)     on the bridge, port-isolated
+ *     in the netns: nl_addr_add("eth0", "10.88.0.5/16"), nl_link_up, nl_route_default
+ *   spawn: the child setns()es into the pooled netns; no netlink call on the spawn path
+ *   exit: the spawner checks the netns is clean and resets it for the next sandbox
+ *     (nl_neigh_flush and the route cache), or drops it: the kernel then frees both veth ends
+ *   netns_del / a failed add: nl_link_del
  *
  * Every function opens its own NETLINK_ROUTE socket and closes it before returning. A cached
  * socket would save ~5 us per call but is bound to the netns it was created in, and the spawner
