@@ -51,7 +51,7 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
     else ctx.notes.push('unshare (util-linux) was not found: its baseline row is missing.');
     const crun = which('crun');
     if (crun) {
-      subjects.push(crunSubject({ crun, unshare, native, dirs: ctx.dirs, workDir: ctx.workDir, concurrency: ctx.options.concurrency, notes: ctx.notes }));
+      subjects.push(crunSubject({ crun, unshare, native, dirs: ctx.dirs, concurrency: ctx.options.concurrency, notes: ctx.notes }));
     } else {
       ctx.notes.push('crun is not installed (Debian/Ubuntu package crun; scripts/setup.sh installs it): its baseline row is missing.');
     }

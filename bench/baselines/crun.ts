@@ -25,8 +25,6 @@ export interface CrunOptions {
   unshare: string | undefined;
   native: { driver: string; pause: string };
   dirs: Pick<Dirs, 'run' | 'cgroupParent'>;
-  /** Exec-able scratch space for the bundles (not a noexec tmpfs). */
-  workDir: string;
   concurrency: number;
   notes: string[];
   cgroupRoot?: string;
@@ -36,12 +34,17 @@ export interface CrunOptions {
 /** Above warren's own uid leases (1e9 + 4096 * 65536), so no sandbox shares a uid with crun's. */
 const CRUN_UID_BASE = 1_500_000_000;
 const CRUN_UID_COUNT = 65536;
+const CRUN_WORK_PARENT = '/var/tmp';
 
 export function crunSubject(o: CrunOptions): Subject {
   const cgroupRoot = o.cgroupRoot ?? '/sys/fs/cgroup';
   // "crun version 1.8.1" -> "crun 1.8.1"
   const version = (execFileSync(o.crun, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? 'crun').trim().replace(/ version /, ' ');
-  const base = path.join(o.workDir, 'crun');
+  // not under the state dir: crun's user namespace maps root to CRUN_UID_BASE, which cannot
+  // pass a 0700 dir (a fresh /var/lib/warren is one); /var/tmp is on disk and exec-able where
+  // /tmp may be a noexec tmpfs
+  const base = fs.mkdtempSync(path.join(CRUN_WORK_PARENT, 'warren-bench-crun-'));
+  fs.chmodSync(base, 0o711);
   const rootfs = path.join(base, 'rootfs');
   // crun's state, like warren's run dirs, belongs on the run dir (a tmpfs on most hosts)
   const stateDir = path.join(o.dirs.run, `bench-crun-${process.pid}`);
