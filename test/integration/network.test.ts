@@ -20,7 +20,9 @@ import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 const dirs = testDirs('wrntest-net');
 const env = testEnv(dirs);
 const SUBNET_BASE = dirs.net.subnet.split('.').slice(0, 2).join('.'); // '10.x'
-const GATEWAY = `${SUBNET_BASE}.0.1`;
+const [NETWORK = '', PREFIX = ''] = dirs.net.subnet.split('/');
+/** The subnet's first host address (IPAM reserves it for the bridge). */
+const GATEWAY = NETWORK.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 1}`);
 /** An address as /proc/net/route prints it: little-endian hex. */
 const routeHex = (ip: string) => ip.split('.').reverse().map((n) => Number(n).toString(16).padStart(2, '0')).join('').toUpperCase();
 
@@ -92,7 +94,7 @@ t.test('inside: eth0 is up with an address in the subnet, the default route poin
      console.log(JSON.stringify({ cidr: i.cidr, gw, hosts: require('fs').readFileSync('/etc/hosts', 'utf8') }));`], { env });
   t.equal(r.code, 0, r.stderr);
   const seen = JSON.parse(r.stdout) as { cidr: string; gw: string; hosts: string };
-  t.match(seen.cidr, new RegExp(`^${SUBNET_BASE.replace('.', '\\.')}\\.\\d+\\.\\d+/16$`));
+  t.match(seen.cidr, new RegExp(`^${SUBNET_BASE.replace('.', '\\.')}\\.\\d+\\.\\d+/${PREFIX}$`));
   t.equal(seen.gw, GATEWAY);
   t.match(seen.hosts, new RegExp(`^${seen.cidr.split('/')[0]?.replace(/\./g, '\\.')}\\t`, 'm'), '/etc/hosts names the sandbox');
 });
@@ -283,6 +285,6 @@ t.test('a reused network namespace carries nothing of its previous sandbox', { s
   t.same(seen.tcp, [], 'no TCP socket of A');
   t.same(seen.udp, [], 'no UDP socket of A');
   t.same(seen.arp, [], 'no neighbour entry of A');
-  t.same(seen.addrs.sort(), ['eth0 ' + a.ip + '/16', 'lo 127.0.0.1/8'], 'lo and its one eth0 address');
-  t.same(seen.routes.sort(), [`eth0 00000000 ${routeHex(GATEWAY)}`, `eth0 ${routeHex(`${SUBNET_BASE}.0.0`)} 00000000`], 'the default route and the subnet, nothing else');
+  t.same(seen.addrs.sort(), [`eth0 ${a.ip}/${PREFIX}`, 'lo 127.0.0.1/8'], 'lo and its one eth0 address');
+  t.same(seen.routes.sort(), [`eth0 00000000 ${routeHex(GATEWAY)}`, `eth0 ${routeHex(NETWORK)} 00000000`], 'the default route and the subnet, nothing else');
 });
