@@ -1,6 +1,7 @@
 /**
  * The `warren` command. cli/ is the only place that wires modules together.
  */
+import { messageOf } from '../lib/cleanup.js';
 import { isWarrenError } from '../lib/errors.js';
 
 const USAGE = `usage: warren <command> [options]
@@ -69,7 +70,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const message = isWarrenError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    // a WarrenError's message with the causes it wraps (an errno, a kernel's word), which the
+    // message alone would hide; anything else is a bug of warren's: its stack
+    const message = isWarrenError(err) ? messageOf(err) : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`warren: ${message}\n`);
     process.exitCode = EXIT_WARREN_ERROR;
   },
