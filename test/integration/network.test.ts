@@ -190,7 +190,7 @@ t.test('-p of a port a host process serves fails with 125: DNAT would take its t
   for (const [publish, named] of cases) {
     const r = await warren(['run', '--net', 'bridge', '-p', publish, '--', 'node', '-e', 'console.log("ran")'], { env, timeoutMs: 20_000 });
     t.equal(r.code, 125, `-p ${publish}: exit 125`);
-    t.match(r.stderr, new RegExp(`^warren: host port ${named} is in use on the host(: [\s\S]*)?\\n$`), 'the message, and its cause');
+    t.match(r.stderr, new RegExp(`^warren: host port ${named} is in use on the host(: [\\s\\S]*)?\\n$`), 'the message, and its cause');
     t.equal(r.stdout, '', 'never ran');
   }
   t.same(holdings(), before, 'nothing left');
