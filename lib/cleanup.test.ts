@@ -16,7 +16,7 @@ t.test('runSteps runs every step and names each failure, in order', async (t) =>
   t.equal(err?.code, 'WARREN_SANDBOX_RELEASE');
   t.equal(err?.message, 'sandbox w1: release: b: b broke; c: c broke');
   t.ok(err?.cause instanceof AggregateError, 'the errors themselves are kept');
-  t.equal(failuresError('X', 'y', []), undefined, 'nothing failed: no error');
+  t.equal(failuresError('WARREN_SANDBOX_RELEASE', 'y', []), undefined, 'nothing failed: no error');
 });
 
 t.test('Undo runs last first, once', async (t) => {
@@ -32,7 +32,7 @@ t.test('Undo runs last first, once', async (t) => {
 
 t.test('messageOf shows the causes a message would hide', async (t) => {
   const errno = Object.assign(new Error("ENOSPC: no space left on device, mkdir '/run/x'"), { code: 'ENOSPC' });
-  t.equal(messageOf(new WarrenError('WARREN_X', 'make run dir', { cause: errno })), "make run dir: ENOSPC: no space left on device, mkdir '/run/x'");
-  t.equal(messageOf(new WarrenError('WARREN_X', 'a: boom', { cause: new Error('boom') })), 'a: boom', 'a cause already quoted is not repeated');
+  t.equal(messageOf(new WarrenError('WARREN_SANDBOX_CREATE', 'make run dir', { cause: errno })), "make run dir: ENOSPC: no space left on device, mkdir '/run/x'");
+  t.equal(messageOf(new WarrenError('WARREN_SANDBOX_CREATE', 'a: boom', { cause: new Error('boom') })), 'a: boom', 'a cause already quoted is not repeated');
   t.equal(messageOf('text'), 'text');
 });

@@ -3,7 +3,7 @@
  * what failed comes back as one error that names each part. A create undoes what it did with an
  * Undo (last done, first undone); a sandbox's release runs its fixed steps with releaseAll.
  */
-import { WarrenError } from './errors.js';
+import { WarrenError, type ErrorCode } from './errors.js';
 
 export interface Step {
   readonly name: string;
@@ -29,7 +29,7 @@ export async function runSteps(steps: Iterable<Step>): Promise<StepFailure[]> {
 }
 
 /** One WarrenError naming every failed part (`what: cgroup: ...; netns: ...`), or undefined. */
-export function failuresError(code: string, what: string, failed: readonly StepFailure[]): WarrenError | undefined {
+export function failuresError(code: ErrorCode, what: string, failed: readonly StepFailure[]): WarrenError | undefined {
   if (failed.length === 0) return undefined;
   const parts = failed.map((f) => `${f.name}: ${messageOf(f.error)}`).join('; ');
   const cause = failed.length === 1 ? failed[0]?.error : new AggregateError(failed.map((f) => f.error), parts);

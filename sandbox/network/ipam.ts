@@ -9,7 +9,7 @@
  *   a.release();
  */
 import path from 'node:path';
-import { WarrenError } from '../../lib/errors.js';
+import { isWarrenError, WarrenError } from '../../lib/errors.js';
 import { LeaseSet, pidAlive } from '../../lib/leases.js';
 import { contains, formatIpv4, type Ipv4Net, parseCidr, parseIpv4, size } from './cidr.js';
 
@@ -74,7 +74,7 @@ export class Ipam {
     try {
       lease = this.#leases.take(owner);
     } catch (err) {
-      const code = (err as { code?: string }).code === 'WARREN_LEASE_EXHAUSTED' ? 'WARREN_NET_EXHAUSTED' : 'WARREN_NET_ALLOCATE';
+      const code = isWarrenError(err, 'WARREN_LEASE_EXHAUSTED') ? 'WARREN_NET_EXHAUSTED' : 'WARREN_NET_ALLOCATE';
       throw new WarrenError(code, `allocate an address in ${this.#name()} for '${owner}'`, { cause: err });
     }
     const ip = formatIpv4(addressOf(this.subnet, lease.n));

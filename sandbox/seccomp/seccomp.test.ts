@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import t from 'tap';
 
-import { isWarrenError } from '../../lib/errors.js';
+import { isWarrenError, type ErrorCode } from '../../lib/errors.js';
 import { NEWER_LIMIT, compileSeccomp } from './compile.js';
 import { loadLibseccomp, resolveSyscall } from './libseccomp.js';
 import { ABSENT_ON_X86_64, DENIED_SYSCALLS, defaultPolicy, type SeccompPolicy } from './policy.js';
@@ -178,7 +178,7 @@ t.test('invalid policies fail with a WarrenError naming the rule', async (t) => 
       { names: ['write'], action: { kind: 'allow' }, args: [cmp as never] },
     ],
   });
-  const cases: [string, SeccompPolicy, string, RegExp][] = [
+  const cases: [string, SeccompPolicy, ErrorCode, RegExp][] = [
     ['unknown op', withCmp({ arg: 0, op: 'bogus', value: 1 }), 'WARREN_SECCOMP_POLICY',
       /rule 1 arg comparison 0: unknown op 'bogus'/],
     ['masked-eq without mask', withCmp({ arg: 0, op: 'masked-eq', value: 0 }),

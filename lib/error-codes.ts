@@ -1,0 +1,120 @@
+/**
+ * Every error code warren raises, and whose fault it is. `platform`: warren or its host failed
+ * (a bug, a missing kernel feature, a full disk, a dead spawner): the caller may retry, the router
+ * answers 5xx. `user`: what the caller asked for is wrong or cannot be (a bad option, an unknown
+ * image, a port in use, a command that cannot be executed): retrying the same fails the same, the
+ * router answers 4xx. A code not listed here does not compile (WarrenError takes an ErrorCode).
+ */
+export type Fault = 'platform' | 'user';
+
+export const ERROR_CODES = {
+  // command line
+  WARREN_ARG_INVALID: 'user',
+  WARREN_ARG_SIZE: 'user',
+  // bench
+  WARREN_BENCH_BASELINE: 'platform',
+  WARREN_BENCH_BUILD: 'platform',
+  WARREN_BENCH_CLEANUP: 'platform',
+  WARREN_BENCH_LEFTOVER: 'platform',
+  WARREN_BENCH_NO_ANSWER: 'platform',
+  WARREN_BENCH_REPORT: 'platform',
+  // cgroups
+  WARREN_CGROUP_CREATE: 'platform',
+  WARREN_CGROUP_DESTROY: 'platform',
+  WARREN_CGROUP_KILL: 'platform',
+  WARREN_CGROUP_LIMITS: 'platform',
+  WARREN_CGROUP_LIST: 'platform',
+  WARREN_CGROUP_NAME: 'platform',
+  WARREN_CGROUP_STATS: 'platform',
+  WARREN_CGROUP_UNSUPPORTED: 'platform',
+  // the host
+  WARREN_HOST_CLOSED: 'platform',
+  WARREN_HOST_KERNEL: 'platform',
+  WARREN_HOST_NOT_ROOT: 'platform',
+  // images and layers
+  WARREN_IMAGE_BAD_INPUT: 'user',
+  WARREN_IMAGE_COPY: 'platform',
+  WARREN_IMAGE_CORRUPT: 'platform',
+  WARREN_IMAGE_IMPORT_CORRUPT: 'user',
+  WARREN_IMAGE_IMPORT_READ: 'user',
+  WARREN_IMAGE_IMPORT_TOO_LARGE: 'user',
+  WARREN_IMAGE_IMPORT_UNSAFE: 'user',
+  WARREN_IMAGE_IMPORT_UNSUPPORTED: 'user',
+  WARREN_IMAGE_IMPORT_WRITE: 'platform',
+  WARREN_IMAGE_INVALID_NAME: 'user',
+  WARREN_IMAGE_IN_USE: 'user',
+  WARREN_IMAGE_LDD: 'platform',
+  WARREN_IMAGE_LIB_NOT_FOUND: 'platform',
+  WARREN_IMAGE_NOT_FOUND: 'user',
+  WARREN_IMAGE_READ: 'platform',
+  WARREN_IMAGE_RESERVED: 'user',
+  WARREN_IMAGE_WRITE: 'platform',
+  WARREN_LAYER_INVALID_DIGEST: 'platform',
+  WARREN_LAYER_LIBC: 'platform',
+  WARREN_LAYER_NOT_FOUND: 'platform',
+  WARREN_LAYER_OPAQUE: 'platform',
+  WARREN_LAYER_RECORD_CORRUPT: 'platform',
+  WARREN_LAYER_RECORD_READ: 'platform',
+  WARREN_LAYER_RECORD_WRITE: 'platform',
+  WARREN_LAYER_UNSUPPORTED_ENTRY: 'user',
+  WARREN_LAYER_WHITEOUT: 'platform',
+  // kept sandboxes
+  WARREN_KEPT_CORRUPT: 'platform',
+  WARREN_KEPT_EXISTS: 'user',
+  WARREN_KEPT_NAME: 'user',
+  WARREN_KEPT_NOT_FOUND: 'user',
+  // leases
+  WARREN_LEASE_EXHAUSTED: 'platform',
+  WARREN_LEASE_TAKE: 'platform',
+  // network
+  WARREN_NET_ALLOCATE: 'platform',
+  WARREN_NET_BAD_ADDRESS: 'platform',
+  WARREN_NET_BRIDGE: 'platform',
+  WARREN_NET_CONNTRACK: 'platform',
+  WARREN_NET_EGRESS: 'user',
+  WARREN_NET_EGRESS_BLOCKED: 'user',
+  WARREN_NET_EXHAUSTED: 'platform',
+  WARREN_NET_NFT: 'platform',
+  WARREN_NET_NFT_NAME: 'platform',
+  WARREN_NET_PORT_IN_USE: 'user',
+  WARREN_NET_PROC: 'platform',
+  WARREN_NET_PUBLISH: 'user',
+  WARREN_NET_ROUTES: 'platform',
+  WARREN_NET_SUBNET_OVERLAP: 'platform',
+  WARREN_NET_SUBNET_SMALL: 'platform',
+  WARREN_NET_SYSCTL: 'platform',
+  // the spawner protocol: a request the caller built too big or with a NUL byte
+  WARREN_PROTOCOL_FRAME_SIZE: 'user',
+  WARREN_PROTOCOL_NUL: 'user',
+  WARREN_PROTOCOL_TOO_MANY_FIELDS: 'user',
+  // the node runtime
+  WARREN_RUNTIME_NOT_BUILT: 'platform',
+  WARREN_RUNTIME_NOT_LISTENING: 'platform',
+  WARREN_RUNTIME_UNHEALTHY: 'platform',
+  // sandboxes
+  WARREN_SANDBOX_BAD_OPTION: 'user',
+  WARREN_SANDBOX_CREATE: 'platform',
+  WARREN_SANDBOX_EXEC: 'user',
+  WARREN_SANDBOX_EXISTS: 'platform',
+  WARREN_SANDBOX_NOT_PARKED: 'platform',
+  WARREN_SANDBOX_RELEASE: 'platform',
+  WARREN_SANDBOX_SPAWN: 'platform',
+  WARREN_SANDBOX_UNDO: 'platform',
+  // seccomp
+  WARREN_SECCOMP_CACHE: 'platform',
+  WARREN_SECCOMP_CLOSED: 'platform',
+  WARREN_SECCOMP_COMPILE: 'platform',
+  WARREN_SECCOMP_LIBRARY: 'platform',
+  WARREN_SECCOMP_POLICY: 'platform',
+  // the spawner
+  WARREN_SPAWNER_CLOSED: 'platform',
+  WARREN_SPAWNER_GONE: 'platform',
+  WARREN_SPAWNER_PROTOCOL: 'platform',
+  WARREN_SPAWNER_START: 'platform',
+} as const satisfies Record<string, Fault>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
