@@ -6,3 +6,4 @@ export type { Egress, Publish } from './network/index.js';
 export { layersInUse } from './layer-use.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
+export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { packageRoot } from '../lib/package-root.js';
 import type { Socket } from 'node:net';
 import { WarrenError } from '../lib/errors.js';
+import { spawnStage, type SpawnStage } from './spawn-stages.js';
 import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
 
 /** Built by the package's install script; found from the package root, whether this module runs
@@ -77,11 +78,12 @@ export interface Spawning {
 
 /** A spawn that failed at a named stage (`exec` when the command could not be executed). */
 export class SpawnError extends WarrenError {
-  readonly stage: string;
+  readonly stage: SpawnStage;
   readonly errno: number;
+  /** `stage` as the spawner said it: a stage SPAWN_STAGES does not know is kept in the message. */
   constructor(id: string, stage: string, errno: number, msg: string) {
     super(stage === 'exec' ? 'WARREN_SANDBOX_EXEC' : 'WARREN_SANDBOX_SPAWN', `sandbox ${id}: ${stage}: ${msg}`);
-    this.stage = stage;
+    this.stage = spawnStage(stage);
     this.errno = errno;
   }
 }
