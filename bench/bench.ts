@@ -8,15 +8,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
-import { sweepCgroups } from './baselines/crun.js';
+import { crunWorkDir, sweepCgroups } from './baselines/crun.js';
 import { machineInfo } from './machine.js';
 import type { BenchOptions } from './options.js';
 import { buildReport, type ReportWithSamples } from './report.js';
 import { runRounds, type ProgressSink } from './runner.js';
-import { SCENARIOS, type Subject } from './scenario.js';
+import { SCENARIOS, type HostFactory, type Subject } from './scenario.js';
 
 export interface BenchRun {
   dirs: Dirs;
+  hosts: HostFactory;
   progress: ProgressSink;
   signal: AbortSignal;
   cgroupRoot?: string;
@@ -58,6 +59,8 @@ export function sweepStale(dirs: Pick<Dirs, 'state' | 'run' | 'cgroupParent'>, c
   const benchState = path.join(dirs.state, 'bench');
   for (const e of list(benchState)) if (dead(e, '')) fs.rmSync(path.join(benchState, e), { recursive: true, force: true });
   for (const e of list(dirs.run)) if (dead(e, 'bench-crun-')) fs.rmSync(path.join(dirs.run, e), { recursive: true, force: true });
+  const crunWork = path.dirname(crunWorkDir(dirs.cgroupParent, 0));
+  for (const e of list(crunWork)) if (dead(e, `${dirs.cgroupParent}-bench-crun-`)) fs.rmSync(path.join(crunWork, e), { recursive: true, force: true });
   // the baselines' cgroups: `<parent>-bench-<row>-<pid>` (crun's, and baselines/cgroup.ts's)
   const cgPrefix = `${dirs.cgroupParent}-bench-`;
   const deadCgroup = (e: string) => e.startsWith(cgPrefix) && dead(e, e.slice(0, e.lastIndexOf('-') + 1)) && /^[a-z]+-\d+$/.test(e.slice(cgPrefix.length));
@@ -81,7 +84,7 @@ export async function runBench(options: BenchOptions, run: BenchRun): Promise<Be
   let result: BenchResult | undefined;
   let failure: unknown;
   try {
-    subjects = await scenario.setup({ options, dirs: run.dirs, workDir, notes });
+    subjects = await scenario.setup({ options, dirs: run.dirs, hosts: run.hosts, workDir, notes });
     const outcome = await runRounds(subjects, options, run.progress, run.signal);
     result = { ...buildReport(outcome, options, machine, notes, scenario.latency(options)), aborted: outcome.aborted };
   } catch (err) {

@@ -11,6 +11,7 @@
  * Scenarios to come (cold, warm, density) add an entry to SCENARIOS and reuse the rest.
  */
 import type { Dirs } from '../lib/dirs.js';
+import type { HostOptions, SandboxHost } from '../sandbox/index.js';
 import type { BenchOptions } from './options.js';
 import { spawnScenario } from './spawn.js';
 
@@ -41,9 +42,17 @@ export interface Subject {
   close(): Promise<void>;
 }
 
+/** How the bench gets sandbox hosts and image layers: wired by the CLI (cli/wiring.ts), so that
+ * the warren row runs what `warren run` runs and the bench repeats none of its wiring. */
+export interface HostFactory {
+  openHost(opts: HostOptions): Promise<SandboxHost>;
+  imageLayers(stateDir: string, image?: string): Promise<string[]>;
+}
+
 export interface ScenarioContext {
   readonly options: BenchOptions;
   readonly dirs: Dirs;
+  readonly hosts: HostFactory;
   /** A private dir for this run (bundles, state), removed when the bench ends. */
   readonly workDir: string;
   /** Lines for the report: what was skipped or adapted, and why. */

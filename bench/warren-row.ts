@@ -7,9 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { WarrenError } from '../lib/errors.js';
-import { DEFAULT_LIMITS, SandboxHost, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
-import { preflight } from '../sandbox/preflight.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../snapshots/index.js';
+import { DEFAULT_LIMITS, type Sandbox, type SandboxOptions } from '../sandbox/index.js';
 import { errorText, runCycles } from './cycles.js';
 import type { Batch, ScenarioContext, Subject } from './scenario.js';
 
@@ -24,16 +22,14 @@ export interface WarrenRow {
 }
 
 export async function warrenSubject(ctx: ScenarioContext, row: WarrenRow): Promise<Subject> {
-  preflight();
-  await ensureNodeImage(ctx.dirs.state);
   const spec: SandboxOptions = {
     ...row.spec,
-    layers: imageLayerPaths(ctx.dirs.state, NODE_IMAGE),
+    layers: await ctx.hosts.imageLayers(ctx.dirs.state),
     limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: DEFAULT_LIMITS.pids },
     stdio: ['null', 'null', 'null'],
     net: ctx.options.net === 'bridge' ? { egress: 'none' } : undefined,
   };
-  const host = await SandboxHost.open({ dirs: ctx.dirs });
+  const host = await ctx.hosts.openHost({ dirs: ctx.dirs });
 
   async function cycle(out: Batch, setupMs: number[]): Promise<void> {
     const t0 = performance.now();

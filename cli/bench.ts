@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
+import { hostFactory } from './wiring.js';
 import { formatTable, parseBenchArgs, progressBar, renderHtml, runBench, scenarioOf, SCENARIOS, DEFAULT_COUNT, MAX_CONCURRENCY, MAX_COUNT, MAX_DURATION_S } from '../bench/index.js';
 
 export const BENCH_USAGE = `usage: warren bench spawn [options]
@@ -48,7 +49,7 @@ export async function bench(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    const result = await runBench(options, { dirs: defaultDirs(), progress: progressBar(process.stderr), signal: controller.signal });
+    const result = await runBench(options, { dirs: defaultDirs(), hosts: hostFactory, progress: progressBar(process.stderr), signal: controller.signal });
     if (result.aborted) {
       process.stderr.write('warren: bench interrupted, nothing left behind\n');
       return EXIT_INTERRUPTED;

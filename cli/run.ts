@@ -8,25 +8,19 @@ import os from 'node:os';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { SandboxHost, SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
-import { preflight } from '../sandbox/preflight.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE, readImage } from '../snapshots/index.js';
+import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
+import { readImage } from '../snapshots/index.js';
 import { claimKept, removeKept, type Kept } from '../snapshots/kept.js';
 import { parseRunArgs } from './args.js';
+import { imageLayers, openHost } from './wiring.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-
-async function resolveLayers(state: string, image: string): Promise<string[]> {
-  if (image === NODE_IMAGE) await ensureNodeImage(state);
-  return imageLayerPaths(state, image);
-}
 
 export async function run(argv: readonly string[]): Promise<number> {
   const args = parseRunArgs(argv);
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
-  preflight();
   const dirs = defaultDirs();
-  const layers = await resolveLayers(dirs.state, args.image);
+  const layers = await imageLayers(dirs.state, args.image);
   let kept: Kept | undefined;
   let keepDir: string | undefined;
   if (args.keep && args.name) {
@@ -34,7 +28,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     keepDir = claimKept(dirs.state, kept);
   }
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', spare: 0 });
+  const host = await openHost({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', spare: 0 });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {

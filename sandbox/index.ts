@@ -7,3 +7,4 @@ export { layersInUse } from './layer-use.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';
+export { preflight } from './preflight.js';

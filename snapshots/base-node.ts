@@ -1,7 +1,8 @@
 /**
  * The built-in base image `node`: the host's node binary, the shared
- * libraries `ldd` names for it, warren's runtime bundle (runtime/), a
- * minimal /etc and empty mount points.
+ * libraries `ldd` names for it, the extra files its caller names (the CLI
+ * adds warren's runtime bundle: cli/wiring.ts), a minimal /etc and empty
+ * mount points.
  * Nothing else of the host goes in, so a sandbox sees only what it needs.
  *
  * ensureNodeImage() runs before every `warren run`, so its fast path is a
@@ -15,7 +16,6 @@ import { chmod, copyFile, lchown, lstat, mkdir, readdir, stat, symlink, writeFil
 import { dirname, join, posix, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
-import { RUNTIME_IN_IMAGE, runtimeBundle } from '../runtime/index.js';
 import { readImage, writeImage, type Image } from './image.js';
 import { LayerStore } from './store.js';
 
@@ -37,9 +37,8 @@ export interface ExtraFile {
 export interface NodeImageOptions {
   /** The node binary to put in the image; default process.execPath. */
   readonly nodePath?: string;
+  /** Files carried besides node and its libraries (the CLI adds warren's runtime bundle). */
   readonly extraFiles?: readonly ExtraFile[];
-  /** The runtime bundle carried at RUNTIME_IN_IMAGE: default the one `npm run build` made; null for none. */
-  readonly runtime?: string | null;
 }
 
 interface Fingerprint {
@@ -59,9 +58,7 @@ type NodeInputs = {
 
 export async function ensureNodeImage(stateDir: string, opts: NodeImageOptions = {}): Promise<Image> {
   const node = resolve(opts.nodePath ?? process.execPath);
-  const runtime = opts.runtime === undefined ? runtimeBundle() : opts.runtime;
-  const builtIn = runtime ? [{ src: runtime, dest: RUNTIME_IN_IMAGE }] : [];
-  const extraFiles = [...builtIn, ...(opts.extraFiles ?? [])].map(checkExtraFile);
+  const extraFiles = (opts.extraFiles ?? []).map(checkExtraFile);
   const current = readCurrent(stateDir);
   if (current && isFresh(stateDir, current, node, extraFiles)) return current;
   return buildNodeImage(stateDir, node, extraFiles);

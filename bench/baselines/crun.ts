@@ -36,6 +36,12 @@ const CRUN_UID_BASE = 1_500_000_000;
 const CRUN_UID_COUNT = 65536;
 const CRUN_WORK_PARENT = '/var/tmp';
 
+/** `/var/tmp/<cgroup parent>-bench-crun-<pid>`: the prefix keeps a test run's apart, the pid lets
+ * sweepStale find a killed bench's. */
+export function crunWorkDir(cgroupParent: string, pid: number): string {
+  return path.join(CRUN_WORK_PARENT, `${cgroupParent}-bench-crun-${pid}`);
+}
+
 export function crunSubject(o: CrunOptions): Subject {
   const cgroupRoot = o.cgroupRoot ?? '/sys/fs/cgroup';
   // "crun version 1.8.1" -> "crun 1.8.1"
@@ -43,7 +49,8 @@ export function crunSubject(o: CrunOptions): Subject {
   // not under the state dir: crun's user namespace maps root to CRUN_UID_BASE, which cannot
   // pass a 0700 dir (a fresh /var/lib/warren is one); /var/tmp is on disk and exec-able where
   // /tmp may be a noexec tmpfs
-  const base = fs.mkdtempSync(path.join(CRUN_WORK_PARENT, 'warren-bench-crun-'));
+  const base = crunWorkDir(o.dirs.cgroupParent, process.pid);
+  fs.mkdirSync(base, { mode: 0o711 });
   fs.chmodSync(base, 0o711);
   const rootfs = path.join(base, 'rootfs');
   // crun's state, like warren's run dirs, belongs on the run dir (a tmpfs on most hosts)

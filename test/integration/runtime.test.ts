@@ -11,7 +11,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, health, runtimeClient, waitForSocket } from '../../runtime/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
 
 const dirs = testDirs('wrntest-runtime');

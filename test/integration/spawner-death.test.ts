@@ -10,7 +10,8 @@ import t from 'tap';
 import { isWarrenError } from '../../lib/errors.js';
 import { detectCgroups } from '../../sandbox/cgroups/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { ensureProbe } from '../probe/probe.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 

@@ -9,7 +9,8 @@ import path from 'node:path';
 import t from 'tap';
 import { detectCgroups } from '../../sandbox/cgroups/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { ensureProbe } from '../probe/probe.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 
