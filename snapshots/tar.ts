@@ -75,6 +75,12 @@ export const TAR_LIMITS: TarLimits = { metaBytes: 256 * 1024, metaRecords: 1024,
 
 const BLOCK = 512;
 
+/** node-tar's names of header entries, as messages say them. */
+const HEADER_NAMES: Record<string, string> = {
+  ExtendedHeader: 'pax header', OldExtendedHeader: 'pax header', GlobalExtendedHeader: 'global pax header',
+  NextFileHasLongPath: 'long name header', OldGnuLongPath: 'long name header', NextFileHasLongLinkpath: 'long link name header',
+};
+
 const TYPES: Record<string, TarType> = {
   '0': 'file', '7': 'file', // '7' is "contiguous", which POSIX says to read as a file
   '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
@@ -208,7 +214,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
     const offset = position;
     position += BLOCK + e.startBlockSize;
     if (e.meta) {
-      fail(overLimit(`the ${e.type} entry`, offset, `payload of ${e.size} bytes, more than ${limits.metaBytes}`));
+      fail(overLimit(`the ${HEADER_NAMES[e.type] ?? e.type}`, offset, `payload of ${e.size} bytes, more than ${limits.metaBytes}`));
     } else if (e.header.typeKey === 'S') {
       fail(new WarrenError('WARREN_IMAGE_IMPORT_UNSUPPORTED', `sparse files are not supported: '${e.path}' at offset ${offset}`));
     } else {
