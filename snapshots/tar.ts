@@ -254,7 +254,9 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
 
   /** Writes the next source chunk to the parser, or ends it. */
   async function feed(): Promise<void> {
-    if (sourceDone || failure) return;
+    if (failure) return;
+    // The parser says 'end' or an error once it has ended; asking for more after that would spin.
+    if (sourceDone) throw corrupt('archive ends early');
     const r = await it.next();
     if (r.done) {
       sourceDone = true;
@@ -290,8 +292,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
     for (;;) {
       const event = events.shift();
       if (event === undefined) {
-        // The parser always says 'end' or an error once the source is done.
-        if (sourceDone) throw corrupt('archive ends early');
+        if (failure) throw failure;
         await feed();
       } else if (event.kind === 'error') {
         throw event.error;
