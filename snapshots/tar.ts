@@ -22,11 +22,12 @@
  * a global header's keys are never copied into each entry (the old
  * hand-written parser did, and a 2.4 MiB archive took 51 s).
  *
- * Consumption is flowing: each source chunk is written to the parser and
- * every event it causes (entries with their data slices, headers, errors)
- * lands in one list, in archive order. Memory stays at about one source
- * chunk, whatever the archive's size. An entry's `body` reads its slices and
- * pulls more chunks as it needs them; whatever it leaves unread is dropped.
+ * Consumption is flowing: a header block, then a header entry's whole
+ * payload or an entry's data, is written to the parser, and every event it
+ * causes (entries with their data slices, header entries, errors) lands in
+ * one list, in archive order. Memory stays at about one source chunk (plus
+ * one header payload), whatever the archive's size. An entry's `body` reads
+ * its slices and pulls more as it needs them; what it leaves unread is dropped.
  */
 import type { Parser } from 'tar/parse';
 import type { ReadEntry } from 'tar/read-entry';
@@ -50,11 +51,7 @@ export interface TarEntry {
   readonly mtime: number;
   /** Symlink target, or the archive path a hard link points to. */
   readonly linkpath: string;
-  /**
-   * Byte offset of the entry's header in the (uncompressed) archive, for
-   * messages and the size limit. Exact, unless an earlier header entry held
-   * bytes that are not UTF-8 (node-tar hands those over decoded).
-   */
+  /** Byte offset of the entry's header in the (uncompressed) archive, for messages and the size limit. */
   readonly offset: number;
   /** The entry's data; read it before the next entry or not at all. */
   readonly body: AsyncIterable<Buffer>;
@@ -162,19 +159,67 @@ function records(meta: string, max: number): number {
   return n;
 }
 
+/**
+ * Archive bytes from the source, taken in the pieces the parser must get:
+ * a header block, a header entry's whole payload, or file data. Slices of
+ * source chunks, copied only when a piece spans two of them.
+ */
+class Pieces {
+  #it: AsyncIterator<Uint8Array>;
+  #rest: Buffer = Buffer.alloc(0);
+  done = false;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#it = source[Symbol.asyncIterator]();
+  }
+
+  /** Up to `max` bytes, as they are at hand; none only at the end of the source. */
+  async some(max: number): Promise<Buffer> {
+    if (this.#rest.length === 0 && !this.done) {
+      const r = await this.#it.next();
+      if (r.done) this.done = true;
+      else this.#rest = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    }
+    const out = this.#rest.subarray(0, max);
+    this.#rest = this.#rest.subarray(out.length);
+    return out;
+  }
+
+  /** Exactly `n` bytes, or fewer only at the end of the source. */
+  async exactly(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (let got = 0; got < n; ) {
+      const part = await this.some(n - got);
+      if (part.length === 0) break;
+      parts.push(part);
+      got += part.length;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  async close(): Promise<void> {
+    // Lets a stream source release its file descriptor when we stop early.
+    if (!this.done) await this.#it.return?.();
+    this.done = true;
+  }
+}
+
 export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLimits = TAR_LIMITS): AsyncGenerator<TarEntry, void, undefined> {
   // Loaded here, not at the top: `warren run` imports this module's folder and never parses tar.
-  const { Parser } = await import('tar/parse');
-  const it = source[Symbol.asyncIterator]();
+  const [{ Parser }, { Header }] = await Promise.all([import('tar/parse'), import('tar/header')]);
+  const pieces = new Pieces(source);
   const events: Event[] = [];
-  /** Archive offset of the next header, counted from what the parser reports. */
-  let position = 0;
+  /** Bytes written to the parser, and the offset of the header block written last. */
+  let fed = 0;
+  let offset = 0;
+  /** Bytes of the current entry's data (padded) not yet written to the parser. */
+  let dataLeft = 0;
+  /** Whether the header block written last made the parser say anything. */
+  let heard = false;
   let metaRun = 0;
   let sawEndBlock = false;
+  let ended = false;
   let failure: WarrenError | null = null;
-  let sourceDone = false;
-  /** The first bytes, held until there are two to sniff (see feed()). */
-  let head: Buffer | null = Buffer.alloc(0);
 
   // strict: every warning is an 'error'. brotli and zstd off: the caller decompresses.
   const parser: Parser = new Parser({ strict: true, maxMetaEntrySize: limits.metaBytes, brotli: false, zstd: false });
@@ -187,7 +232,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
     parser.abort(new Error('refused'));
   };
 
-  const push = (e: ReadEntry, offset: number, data: Data, override: Partial<TarEntry> = {}): void => {
+  const push = (e: ReadEntry, data: Data, override: Partial<TarEntry> = {}): void => {
     try {
       events.push({ kind: 'entry', entry: { ...toEntry(e, offset, limits, body(data)), ...override }, data });
     } catch (err) {
@@ -196,14 +241,12 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
   };
 
   parser.on('entry', (e: ReadEntry) => {
-    metaRun = 0;
-    const offset = position;
-    position += BLOCK + e.startBlockSize;
+    [heard, metaRun, dataLeft] = [true, 0, e.startBlockSize];
     const data: Data = { chunks: [], received: 0, complete: false };
-    push(e, offset, data);
+    push(e, data);
     // 'end' first: an empty entry ends as soon as it flows.
     e.on('end', () => (data.complete = true));
-    // Flowing: the parser writes the data while it parses, so events stay in archive order.
+    // Flowing: the parser hands over data as it is written, so events stay in archive order.
     e.on('data', (chunk: Buffer) => {
       data.chunks.push(chunk);
       data.received += chunk.length;
@@ -211,8 +254,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
   });
   // What node-tar does not deliver as entries: header entries over maxMetaEntrySize, and types it does not know.
   parser.on('ignoredEntry', (e: ReadEntry) => {
-    const offset = position;
-    position += BLOCK + e.startBlockSize;
+    [heard, dataLeft] = [true, e.startBlockSize];
     if (e.meta) {
       fail(overLimit(`the ${HEADER_NAMES[e.type] ?? e.type}`, offset, `payload of ${e.size} bytes, more than ${limits.metaBytes}`));
     } else if (e.header.typeKey === 'S') {
@@ -220,62 +262,75 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
     } else {
       metaRun = 0;
       const typeflag = e.header.typeKey === 'Unsupported' ? 'unknown' : e.header.typeKey;
-      push(e, offset, { chunks: [], received: 0, complete: true }, { type: 'other', typeflag, size: 0 });
+      push(e, { chunks: [], received: 0, complete: true }, { type: 'other', typeflag, size: 0 });
     }
   });
+  // A header entry's payload, as one string: feed() writes it in one piece, so no character is split.
   parser.on('meta', (meta: string) => {
-    const offset = position;
-    position += BLOCK + blocks(Buffer.byteLength(meta));
-    if (++metaRun > limits.metaRun) {
-      fail(overLimit('a header entry', offset, `more than ${limits.metaRun} header entries in a row`));
-    } else if (records(meta, limits.metaRecords) > limits.metaRecords) {
+    if (records(meta, limits.metaRecords) > limits.metaRecords) {
       fail(overLimit('a header entry', offset, `more than ${limits.metaRecords} records`));
     } else if (/(^|\n)\d+ GNU\.sparse\./.test(meta)) {
       // node-tar drops keys it does not know; the file's data would then be a sparse map written as content.
       fail(new WarrenError('WARREN_IMAGE_IMPORT_UNSUPPORTED', `sparse files are not supported (pax header at offset ${offset})`));
     }
   });
-  for (const name of ['nullBlock', 'eof']) {
-    parser.on(name, () => {
-      position += BLOCK;
-      sawEndBlock = true;
-    });
-  }
+  let sawEof = false;
+  parser.on('nullBlock', () => (heard = sawEndBlock = true));
+  // Two zero blocks: node-tar reads no further, so neither do we (GNU tar pads the archive after them).
+  parser.on('eof', () => (heard = sawEndBlock = sawEof = true));
   parser.on('error', (err: Error & { tarCode?: string; entry?: ReadEntry }) => {
+    heard = true;
     const message = err.message.replace(/^TAR_[A-Z_]+: /, '');
     if (err.tarCode === 'TAR_BAD_ARCHIVE' && err.entry) fail(corrupt(`archive truncated in the data of '${err.entry.path}'`));
-    else if (message === 'checksum failure') fail(corrupt(`bad header checksum at offset ${position}: not a tar archive, or damaged`));
-    else fail(corrupt(`bad header at offset ${position}: ${message.toLowerCase()}`));
+    else if (message === 'checksum failure') fail(corrupt(`bad header checksum at offset ${offset}: not a tar archive, or damaged`));
+    else fail(corrupt(`bad header at offset ${offset}: ${message.toLowerCase()}`));
   });
   parser.on('end', () => {
     if (!sawEndBlock) fail(corrupt('archive ends without its end-of-archive blocks (truncated?)'));
     events.push({ kind: 'end' });
   });
 
-  /** Writes the next source chunk to the parser, or ends it. */
+  /** Writes `piece`, or ends the parser when it is short: the source ended there. */
+  const write = (piece: Buffer, expected: number): boolean => {
+    fed += piece.length;
+    if (piece.length > 0) parser.write(piece);
+    if (piece.length === expected || failure) return true;
+    ended = true;
+    parser.end();
+    return false;
+  };
+
+  /**
+   * Writes the next piece to the parser. node-tar decodes each written piece
+   * of a header entry's payload on its own, so a UTF-8 character split
+   * between two writes would be lost and its pax record dropped without a
+   * word: a header block goes alone, and when the parser stays silent
+   * after it (a header entry), the payload follows in one write.
+   */
   async function feed(): Promise<void> {
     if (failure) return;
     // The parser says 'end' or an error once it has ended; asking for more after that would spin.
-    if (sourceDone) throw corrupt('archive ends early');
-    const r = await it.next();
-    if (r.done) {
-      sourceDone = true;
-      if (head?.length) parser.write(head);
+    if (ended) throw corrupt('archive ends early');
+    if (sawEof) {
+      ended = true;
       parser.end();
       return;
     }
-    let chunk = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-    if (head) {
-      chunk = Buffer.concat([head, chunk]);
-      if (chunk.length < 2) {
-        head = chunk;
-        return;
-      }
-      head = null;
-      // node-tar gunzips what starts like gzip, and a gzip inside the gzip would escape the caller's byte count.
-      if (chunk[0] === 0x1f && chunk[1] === 0x8b) return fail(corrupt('not a tar archive: gzip inside gzip'));
+    if (dataLeft > 0) {
+      const piece = await pieces.some(dataLeft);
+      dataLeft -= piece.length;
+      write(piece, piece.length || dataLeft);
+      return;
     }
-    parser.write(chunk);
+    const block = await pieces.exactly(BLOCK);
+    // node-tar gunzips what starts like gzip, and a gzip inside the gzip would escape the caller's byte count.
+    if (offset === 0 && block[0] === 0x1f && block[1] === 0x8b) return fail(corrupt('not a tar archive: gzip inside gzip'));
+    [heard, offset] = [false, fed];
+    if (!write(block, BLOCK) || heard || failure) return;
+    if (++metaRun > limits.metaRun) return fail(overLimit('a header entry', offset, `more than ${limits.metaRun} header entries in a row`));
+    // Sizes over maxMetaEntrySize were heard (ignoredEntry), so this one is bounded.
+    const payload = blocks(new Header(block).size ?? 0);
+    if (payload > 0) write(await pieces.exactly(payload), payload);
   }
 
   async function* body(data: Data): AsyncGenerator<Buffer> {
@@ -315,7 +370,6 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, limits: TarLim
       failure = corrupt('stopped reading');
       parser.abort(new Error('stopped reading'));
     }
-    // Lets a stream source release its file descriptor when we stop early.
-    if (!sourceDone) await it.return?.();
+    await pieces.close();
   }
 }
