@@ -247,6 +247,14 @@ t.test('readTar: GNU base-256 numbers, ustar prefix, pax values', async (t) => {
   const names: string[] = [];
   for await (const e of readTar(chunked([...tar([{ name: wide, data: 'x' }])].map((b) => Buffer.from([b]))))) names.push(e.path);
   t.same(names, [wide], 'a pax name of 800 bytes, one byte per chunk');
+
+  // A ustar prefix left in the header of an entry with a pax path: the pax path is the whole name.
+  const paxed = tar([{ name: 'PaxHeader', type: 'x', data: paxRecord('path', 'real/name') }, { name: 'short', data: 'x' }]);
+  paxed.write('ignored/prefix', 1024 + 345, 'latin1');
+  fixChecksum(paxed.subarray(1024, 1536));
+  const read: string[] = [];
+  for await (const e of readTar(chunked([paxed]))) read.push(e.path);
+  t.same(read, ['real/name'], 'a pax path replaces the ustar name and prefix');
 });
 
 async function refusal(archive: Buffer | Buffer[]): Promise<unknown> {

@@ -124,14 +124,16 @@ function safeNumber(value: number | undefined, field: string, path: string, offs
 }
 
 /**
- * node-tar's header fields as a TarEntry. Read from `header`, not from the
- * ReadEntry, which applies a global pax header over the entry's own header.
+ * node-tar's header fields as a TarEntry. Read from `header` and the entry's
+ * own extended header, not from the ReadEntry, which applies a global pax
+ * header over the entry's own (a global uid over a local one, say).
  */
 function toEntry(e: ReadEntry, offset: number, limits: TarLimits, body: AsyncIterable<Buffer>): TarEntry {
   const h = e.header;
-  const path = h.path ?? '';
+  // A pax path or GNU long name is the whole name, as POSIX and GNU tar read it: Header would still
+  // put a ustar prefix in front of a pax path, and reads a long link name only into the ReadEntry.
+  const path = e.extended?.path ?? h.path ?? '';
   checkName(path, 'the name', path, offset, limits);
-  // Header reads the long link name ('K', pax linkpath) only into ReadEntry, and never a global one.
   const linkpath = e.extended?.linkpath ?? h.linkpath ?? '';
   checkName(linkpath, 'the link target', path, offset, limits);
   const typeflag = h.typeKey === '' ? '0' : h.typeKey;
