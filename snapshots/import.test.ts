@@ -14,6 +14,7 @@ import { importImage } from './import.js';
 import { readImage } from './image.js';
 import { LayerStore, removeTree } from './store.js';
 import { readTar } from './tar.js';
+import { fixChecksum, paxRecord, tar, tarHeader as header, type TarTestEntry as Entry } from '../test/tar-writer.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -22,65 +23,6 @@ function tempDir(t: Test): string {
   // removeTree: a layer may hold a 0555 dir, which a non-root rm -rf cannot empty.
   t.teardown(() => removeTree(dir));
   return dir;
-}
-
-// --- a tiny tar writer, for archives no well-behaved tar would make ---
-
-interface Entry {
-  name: string;
-  /** typeflag: '0' file, '1' hard link, '2' symlink, '3' char dev, '5' dir, '6' fifo */
-  type?: string;
-  data?: string | Buffer;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  link?: string;
-  /** Size to claim in the header, when it should differ from data's. */
-  size?: number;
-}
-
-function octal(h: Buffer, off: number, len: number, n: number): void {
-  h.write(n.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
-}
-
-function header(e: Entry, name: string, size: number): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  octal(h, 100, 8, e.mode ?? (e.type === '5' ? 0o755 : 0o644));
-  octal(h, 108, 8, e.uid ?? 0);
-  octal(h, 116, 8, e.gid ?? 0);
-  octal(h, 124, 12, size);
-  octal(h, 136, 12, 1_700_000_000);
-  h.write(e.type ?? '0', 156, 1, 'latin1');
-  h.write(e.link ?? '', 157, 100, 'utf8');
-  h.write('ustar\0' + '00', 257, 8, 'latin1');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
-  return h;
-}
-
-function padded(data: Buffer): Buffer[] {
-  return [data, Buffer.alloc((512 - (data.length % 512)) % 512)];
-}
-
-/** Names over 100 bytes go in a pax header, as GNU tar --format=pax writes them. */
-function tar(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    const data = Buffer.from(e.data ?? '');
-    if (Buffer.byteLength(e.name) > 100) {
-      const rec = ` path=${e.name}\n`;
-      let len = rec.length + 1;
-      while (`${len}${rec}`.length !== len) len++;
-      const pax = Buffer.from(`${len}${rec}`);
-      parts.push(header({ name: 'PaxHeader', type: 'x' }, 'PaxHeader', pax.length), ...padded(pax));
-    }
-    parts.push(header(e, e.name.slice(0, 100), e.size ?? data.length), ...padded(data));
-  }
-  parts.push(Buffer.alloc(1024));
-  return Buffer.concat(parts);
 }
 
 // --- the store, before and after ---
@@ -284,10 +226,7 @@ t.test('readTar: GNU base-256 numbers, ustar prefix, pax values', async (t) => {
   uid.writeUIntBE(2 ** 33, 2, 6);
   uid.copy(h, 108);
   h.write('some/prefix', 345, 'latin1');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  fixChecksum(h);
   const entries = [];
   for await (const e of readTar(chunked([Buffer.concat([h, Buffer.alloc(1024)])]))) entries.push(e);
   t.match(entries, [{ path: 'some/prefix/name', uid: 2 ** 33, type: 'file', size: 0 }]);
@@ -301,4 +240,53 @@ t.test('readTar: GNU base-256 numbers, ustar prefix, pax values', async (t) => {
     seen.push(`${e.path}=${body}`);
   }
   t.same(seen, [`${'x'.repeat(150)}/f=abc`, 'g=d']);
+
+  // node-tar decodes each written piece of a pax header on its own: a character split between two
+  // writes used to drop the record, and the entry took the header's truncated 100-byte name.
+  const wide = `${'é'.repeat(200)}/${'ü'.repeat(200)}`;
+  const names: string[] = [];
+  for await (const e of readTar(chunked([...tar([{ name: wide, data: 'x' }])].map((b) => Buffer.from([b]))))) names.push(e.path);
+  t.same(names, [wide], 'a pax name of 800 bytes, one byte per chunk');
+
+  // A ustar prefix left in the header of an entry with a pax path: the pax path is the whole name.
+  const paxed = tar([{ name: 'PaxHeader', type: 'x', data: paxRecord('path', 'real/name') }, { name: 'short', data: 'x' }]);
+  paxed.write('ignored/prefix', 1024 + 345, 'latin1');
+  fixChecksum(paxed.subarray(1024, 1536));
+  const read: string[] = [];
+  for await (const e of readTar(chunked([paxed]))) read.push(e.path);
+  t.same(read, ['real/name'], 'a pax path replaces the ustar name and prefix');
+});
+
+async function refusal(archive: Buffer | Buffer[]): Promise<unknown> {
+  try {
+    for await (const e of readTar(chunked(Array.isArray(archive) ? archive : [archive]))) for await (const _ of e.body);
+  } catch (err) {
+    return err;
+  }
+  return null;
+}
+
+t.test('readTar refuses what the parser would read leniently', async (t) => {
+  const bad = tar([{ name: 'ok', data: 'x' }, { name: 'n-m', data: 'y' }]);
+  bad[1024] = 0xff; // the second header's name: not UTF-8, so a lossy decode could merge two names
+  fixChecksum(bad.subarray(1024, 1536));
+  t.match(await refusal(bad), { code: 'WARREN_IMAGE_IMPORT_UNSUPPORTED', message: /^the name of the entry at offset 1024 is not valid utf-8/ });
+
+  const cut = tar([{ name: 'a', data: 'x' }, { name: 'b', data: 'y' }]).subarray(0, 1024);
+  t.match(await refusal(cut), { code: 'WARREN_IMAGE_IMPORT_CORRUPT', message: /ends without its end-of-archive blocks/ }, 'cut between two entries');
+
+  const sparse = tar([{ name: 'PaxHeader', type: 'x', data: paxRecord('GNU.sparse.major', '1') }, { name: 'f', data: 'x' }]);
+  t.match(await refusal(sparse), { code: 'WARREN_IMAGE_IMPORT_UNSUPPORTED', message: /^sparse files are not supported/ });
+  t.match(await refusal(tar([{ name: 'old-sparse', type: 'S' }])), { code: 'WARREN_IMAGE_IMPORT_UNSUPPORTED', message: /^sparse files are not supported: 'old-sparse'/ });
+
+  const checksum = tar([{ name: 'a', data: 'x' }, { name: 'b', data: 'y' }]);
+  checksum[1100] = 0x41; // a byte of the second header, its checksum left as it was
+  t.match(await refusal(checksum), { code: 'WARREN_IMAGE_IMPORT_CORRUPT', message: /^bad header checksum at offset 1024/ }, 'the offset of the damaged header');
+
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'twice.tar.gz'), gzipSync(gzipSync(tar([{ name: 'f', data: 'x' }]))));
+  await t.rejects(importImage(join(dir, 'state'), 'twice', join(dir, 'twice.tar.gz')), {
+    code: 'WARREN_IMAGE_IMPORT_CORRUPT',
+    message: /gzip inside gzip/,
+  }, 'node-tar would gunzip the inner gzip, past the byte count of the outer one');
 });
