@@ -7,11 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { WarrenError, errnoOf } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
+import { LiveEgress, SandboxNetwork, type Egress, type Publish } from './network/index.js';
 import { NetnsPool, type NetnsSlot } from './netns-pool.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
@@ -28,6 +29,7 @@ import {
   UID_SLOTS_DEFAULT,
   IO_DIRS,
 } from './defaults.js';
+import { channels } from './events.js';
 import { Sandbox } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
 import { StandbyPool } from './standby.js';
@@ -103,6 +105,7 @@ export class SandboxHost {
 
   /** Starts a sandbox; `await sandbox.ready()` for the command to be running. */
   async create(opts: SandboxOptions): Promise<Sandbox> {
+    const createdAt = performance.now();
     const limits = {
       memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
@@ -121,9 +124,14 @@ export class SandboxHost {
     }
     let slot: NetnsSlot | undefined;
     let disallow: (() => Promise<void>) | undefined;
+    let egress: LiveEgress | undefined;
     try {
       slot = await this.#netns.take(opts.net ? 'bridge' : 'loopback');
-      if (opts.net && slot.address) disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
+      if (opts.net && slot.address) {
+        const network = await this.#openNetwork();
+        disallow = await network.allow(slot.address.ip, opts.net);
+        egress = new LiveEgress(network, slot.address.ip, opts.net);
+      }
     } catch (err) {
       if (slot) this.#netns.give(slot, true);
       await cgroup[Symbol.asyncDispose]();
@@ -165,13 +173,19 @@ export class SandboxHost {
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
+      setEgress: egress && ((e: Egress) => (egress as LiveEgress).set(e)),
       release: async (reused: boolean) => {
+        await egress?.close(); // a change in flight first: the undo must see what it left
         await disallow?.();
         pool.give(slot, reused);
       },
     };
-    const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
+    const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt };
     const sandbox = new Sandbox(parts);
+    if (channels.create.hasSubscribers) {
+      const network = slot.address ? 'bridge' : 'loopback';
+      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: standby !== undefined, createMs: performance.now() - createdAt });
+    }
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));
     return sandbox;

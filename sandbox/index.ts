@@ -4,3 +4,12 @@ export { SpawnError, type StdioSpec } from './spawner.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 export type { Egress, Publish } from './network/index.js';
 export { layersInUse } from './layer-use.js';
+export {
+  channels as sandboxChannels,
+  type SandboxCreateEvent,
+  type SandboxEgressEvent,
+  type SandboxExitEvent,
+  type SandboxLimitsEvent,
+  type SandboxOomEvent,
+  type SandboxReadyEvent,
+} from './events.js';
