@@ -7,8 +7,8 @@
  *   alloc MIB             allocate and touch MIB MiB more, in 32 MiB blocks, and hold them
  *   fork                  run `/probe/probe forkbomb` and answer its JSON line
  *   connect IP PORT MS    a TCP connection: `data:<what it got>`, an errno, or `timeout`
- *   hold IP PORT          open a TCP connection and keep it (one at a time)
- *   held MS               send 'ping' on the held connection: `data:<answer>`, an errno, `closed` or `timeout`
+ *   hold IP PORT          open a TCP connection and keep it (one at a time): as connect, 5 s
+ *   held MS               send 'ping' on the held connection: as connect
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,12 +27,13 @@ function answer(out) {
   step++;
   setTimeout(tick, 0);
 }
-function tcp(sock, ms, send) {
-  let data = '';
-  const end = (out) => { clearTimeout(timer); answer(out); };
-  const timer = setTimeout(() => end(data ? 'data:' + data : 'timeout'), Number(ms));
-  sock.on('data', (d) => { data += d; if (send) end('data:' + data); });
-  sock.on('end', () => end(data ? 'data:' + data : 'closed'));
+/** The first data on sock, 'closed', an errno or 'timeout': whichever comes first. */
+function tcp(sock, ms) {
+  let done = false;
+  const end = (out) => { if (done) return; done = true; clearTimeout(timer); answer(out); };
+  const timer = setTimeout(() => end('timeout'), Number(ms));
+  sock.on('data', (d) => end('data:' + d));
+  sock.on('end', () => end('closed'));
   sock.on('error', (e) => end(e.code));
 }
 function tick() {
@@ -46,17 +47,14 @@ function tick() {
   if (cmd === 'fork') return answer(require('child_process').execFileSync('/probe/probe', ['forkbomb']).toString().trim());
   if (cmd === 'connect') return tcp(net.connect(Number(a[1]), a[0]), a[2]);
   if (cmd === 'hold') {
+    // answered once the server's greeting came: nothing of it is left to read later
     kept = net.connect(Number(a[1]), a[0]);
-    kept.once('connect', () => answer('connected'));
-    kept.once('error', (e) => answer(e.code));
-    return;
+    return tcp(kept, 5000);
   }
   if (cmd === 'held') {
-    kept.removeAllListeners('data');
-    kept.removeAllListeners('error');
-    kept.removeAllListeners('end');
+    for (const e of ['data', 'end', 'error']) kept.removeAllListeners(e);
     kept.write('ping');
-    return tcp(kept, a[0], true);
+    return tcp(kept, a[0]);
   }
   answer('unknown step ' + cmd);
 }
