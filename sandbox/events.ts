@@ -9,10 +9,14 @@
  * | ------------------------ | ------------------------------------------------ | -------------------- |
  * | warren:sandbox:create    | host.create() sent the spawn request             | SandboxCreateEvent   |
  * | warren:sandbox:ready     | the command was exec'd                           | SandboxReadyEvent    |
- * | warren:sandbox:oom       | it ended with OOM kills in its cgroup (before exit) | SandboxOomEvent   |
+ * | warren:sandbox:oom       | it ended, and the OOM killer acted in it         | SandboxOomEvent      |
  * | warren:sandbox:exit      | it ended and everything it held was released     | SandboxExitEvent     |
  * | warren:sandbox:limits    | sandbox.setLimits() applied new limits           | SandboxLimitsEvent   |
  * | warren:sandbox:egress    | sandbox.setEgress() applied a new egress         | SandboxEgressEvent   |
+ *
+ * oom comes at the end, just before exit, also when the kill hit a child and the command lived
+ * on: cgroup v1 tells of an OOM kill as it happens only through an eventfd (cgroup.event_control),
+ * which Node cannot make; the counts are read from the cgroup as the sandbox is released.
  *
  * Payloads are plain objects, times in milliseconds from performance.now() at host.create().
  * Each is built only when its channel has subscribers: the spawn path pays one property read.

@@ -3,7 +3,7 @@
  * the state the one before left), and none after its sandbox ended. The sandbox's release waits
  * for a change in flight before its undo runs, so the undo deletes what the table really holds.
  */
-import { WarrenError } from '../../lib/errors.js';
+import { WarrenError, isWarrenError } from '../../lib/errors.js';
 import type { AttachOptions, SandboxNetwork } from './host-network.js';
 import type { Egress } from './nftables.js';
 
@@ -20,14 +20,16 @@ export class LiveEgress {
     this.#opts = opts;
   }
 
-  get egress(): Egress {
-    return this.#opts.egress;
-  }
-
   set(egress: Egress): Promise<void> {
     if (this.#closed) return Promise.reject(new WarrenError('WARREN_NET_EGRESS_CLOSED', `set egress of ${this.#ip}: its sandbox has ended`));
     const run = this.#queue.then(async () => {
-      await this.#network.setEgress(this.#ip, this.#opts, egress);
+      try {
+        await this.#network.setEgress(this.#ip, this.#opts, egress);
+      } catch (err) {
+        // the elements changed, only forgetting the old flows failed: the next change starts from the new
+        if (isWarrenError(err, 'WARREN_NET_CONNTRACK')) this.#opts = { ...this.#opts, egress };
+        throw err;
+      }
       this.#opts = { ...this.#opts, egress };
     });
     this.#queue = run.catch(() => {}); // a failed change left the old egress: the next starts from it
