@@ -94,6 +94,23 @@ t.test('egress changed on a live sandbox: blocked, reachable, blocked again, est
   await t.rejects(sb.setEgress('public'), { code: 'WARREN_SANDBOX_EXITED' });
 });
 
+t.test('a change racing the end of its sandbox leaves no element behind', { skip: NEEDS_ROOT }, async (t) => {
+  await ensureNodeImage(dirs.state);
+  await using host = await SandboxHost.open({ dirs, spare: 0 });
+  for (let i = 0; i < 5; i++) {
+    const a = await startAgent(host, dirs.state, { net: { egress: 'none' } });
+    // changes queued (each one nft run, and conntrack for the narrower ones) when the sandbox is
+    // killed: its release must wait for them, or its undo runs before the last adds its elements
+    const egresses: Egress[] = ['public', 'none', { allow: [RANGE] }, 'none', 'public', { allow: [RANGE] }, 'none', 'public'];
+    const changes = egresses.slice(i % 2).map((e) => a.sandbox.setEgress(e));
+    const exit = a.sandbox.destroy();
+    await Promise.all(changes);
+    await exit;
+    t.equal(setElements('egress_public') + setElements('egress_allow'), '[][]', `round ${i}: no element left`);
+  }
+  t.same(fs.readdirSync(path.join(dirs.run, 'nft')), [], 'no undo file left');
+});
+
 t.test('an undo file that no longer matches the table (warren died amid a change): the elements still go', { skip: NEEDS_ROOT }, async (t) => {
   await ensureNodeImage(dirs.state);
   await using host = await SandboxHost.open({ dirs, spare: 0 });
