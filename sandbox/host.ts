@@ -29,7 +29,7 @@ import {
   UID_SLOTS_DEFAULT,
   IO_DIRS,
 } from './defaults.js';
-import { channels } from './events.js';
+import { channels, type SandboxCreateEvent } from './events.js';
 import { Sandbox } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
 import { StandbyPool } from './standby.js';
@@ -173,7 +173,7 @@ export class SandboxHost {
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
-      setEgress: egress && ((e: Egress) => (egress as LiveEgress).set(e)),
+      setEgress: egress?.set.bind(egress),
       release: async (reused: boolean) => {
         await egress?.close(); // a change in flight first: the undo must see what it left
         await disallow?.();
@@ -184,7 +184,7 @@ export class SandboxHost {
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';
-      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: standby !== undefined, createMs: performance.now() - createdAt });
+      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: standby !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
     }
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));

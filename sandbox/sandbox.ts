@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Cgroup, CgroupLimits, CgroupStats } from './cgroups/index.js';
 import { WarrenError } from '../lib/errors.js';
 import type { Lease } from '../lib/leases.js';
-import { channels } from './events.js';
+import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxLimitsEvent, type SandboxOomEvent, type SandboxReadyEvent } from './events.js';
 import type { Egress } from './network/index.js';
 import { forgetLayers } from './layer-use.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
@@ -79,7 +79,7 @@ export class Sandbox {
     this.exited = parts.spawning.exited.then((info) => this.#release(info)).then((exit) => this.#ended(exit));
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection
     parts.spawning.ready.then((s) => {
-      if (channels.ready.hasSubscribers) channels.ready.publish({ id: this.id, pid: s.pid, setupUs: s.setupUs, readyMs: performance.now() - this.#createdAt });
+      if (channels.ready.hasSubscribers) channels.ready.publish({ id: this.id, pid: s.pid, setupUs: s.setupUs, readyMs: performance.now() - this.#createdAt } satisfies SandboxReadyEvent);
     }, () => {});
   }
 
@@ -121,7 +121,7 @@ export class Sandbox {
     // synchronous up to its end (cgroupfs writes): #release cannot take the cgroup away midway
     await this.#parts.cgroup.setLimits(limits);
     if (limits.memoryBytes !== undefined) this.#memoryBytes = limits.memoryBytes;
-    if (channels.limits.hasSubscribers) channels.limits.publish({ id: this.id, limits: { ...limits }, tookMs: performance.now() - t0 });
+    if (channels.limits.hasSubscribers) channels.limits.publish({ id: this.id, limits: { ...limits }, tookMs: performance.now() - t0 } satisfies SandboxLimitsEvent);
   }
 
   /**
@@ -138,7 +138,7 @@ export class Sandbox {
     }
     const t0 = performance.now();
     await set(egress);
-    if (channels.egress.hasSubscribers) channels.egress.publish({ id: this.id, egress, tookMs: performance.now() - t0 });
+    if (channels.egress.hasSubscribers) channels.egress.publish({ id: this.id, egress, tookMs: performance.now() - t0 } satisfies SandboxEgressEvent);
   }
 
   #live(what: string): void {
@@ -168,10 +168,10 @@ export class Sandbox {
 
   #ended(exit: SandboxExit): SandboxExit {
     const oomKills = exit.stats?.oomKills ?? 0;
-    if (oomKills > 0 && channels.oom.hasSubscribers) channels.oom.publish({ id: this.id, oomKills, memoryBytes: this.#memoryBytes });
+    if (oomKills > 0 && channels.oom.hasSubscribers) channels.oom.publish({ id: this.id, oomKills, memoryBytes: this.#memoryBytes } satisfies SandboxOomEvent);
     if (channels.exit.hasSubscribers) {
       const { code, signal, oomKilled, stats } = exit;
-      channels.exit.publish({ id: this.id, code, signal, oomKilled, stats, lifetimeMs: performance.now() - this.#createdAt });
+      channels.exit.publish({ id: this.id, code, signal, oomKilled, stats, lifetimeMs: performance.now() - this.#createdAt } satisfies SandboxExitEvent);
     }
     return exit;
   }
