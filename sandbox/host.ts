@@ -7,12 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { failuresError, messageOf, Undo } from '../lib/cleanup.js';
 import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
+import { LiveEgress, SandboxNetwork, type Egress, type Publish } from './network/index.js';
 import { NetnsPool, type NetnsSlot } from './netns-pool.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
@@ -29,6 +30,7 @@ import {
   UID_SLOTS_DEFAULT,
   IO_DIRS,
 } from './defaults.js';
+import { channels, type SandboxCreateEvent } from './events.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
 import { StandbyPool, type Standby } from './standby.js';
@@ -152,6 +154,7 @@ export class SandboxHost {
   }
 
   async #create(opts: SandboxOptions, undo: Undo, at: { step: CreateStep | 'take'; id: string }): Promise<Sandbox> {
+    const createdAt = performance.now();
     const fault = this.#opts.faults?.create;
     const enter = (step: CreateStep) => {
       at.step = step;
@@ -181,9 +184,12 @@ export class SandboxHost {
     undo.push('netns', () => pool.give(slot, true));
     enter('egress');
     let disallow: (() => Promise<void>) | undefined;
+    let egress: LiveEgress | undefined;
     if (opts.net && slot.address) {
-      disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
+      const network = await this.#openNetwork();
+      disallow = await network.allow(slot.address.ip, opts.net);
       undo.push('egress', disallow);
+      egress = new LiveEgress(network, slot.address.ip, opts.net);
     }
     enter('rundir');
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
@@ -227,8 +233,10 @@ export class SandboxHost {
     });
     const net = {
       ip: slot.address?.ip,
+      setEgress: egress?.set.bind(egress),
       release: async (reused: boolean) => {
         try {
+          await egress?.close(); // a change in flight first: the undo must see what it left
           await disallow?.();
         } finally {
           pool.give(slot, reused);
@@ -236,8 +244,12 @@ export class SandboxHost {
       },
     };
     const fail = this.#opts.faults?.release;
-    const parts = { id, spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, ...(fail ? { fault: fail } : {}) };
+    const parts = { id, spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, ...(fail ? { fault: fail } : {}) };
     const sandbox = new Sandbox(parts);
+    if (channels.create.hasSubscribers) {
+      const network = slot.address ? 'bridge' : 'loopback';
+      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: standby !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
+    }
     this.#live.add(sandbox);
     void sandbox.exited.then(() => this.#live.delete(sandbox));
     return sandbox;

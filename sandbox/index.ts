@@ -8,3 +8,12 @@ export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';
 export { preflight } from './preflight.js';
+export {
+  channels as sandboxChannels,
+  type SandboxCreateEvent,
+  type SandboxEgressEvent,
+  type SandboxExitEvent,
+  type SandboxLimitsEvent,
+  type SandboxOomEvent,
+  type SandboxReadyEvent,
+} from './events.js';

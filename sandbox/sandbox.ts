@@ -4,10 +4,13 @@
  * are released when init ends, whoever ended it, so a finished sandbox holds nothing.
  */
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { failuresError, runSteps } from '../lib/cleanup.js';
-import type { WarrenError } from '../lib/errors.js';
-import type { Cgroup, CgroupStats } from './cgroups/index.js';
+import { WarrenError } from '../lib/errors.js';
+import type { Cgroup, CgroupLimits, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
+import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxLimitsEvent, type SandboxOomEvent, type SandboxReadyEvent } from './events.js';
+import type { Egress } from './network/index.js';
 import { forgetLayers } from './layer-use.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
@@ -39,7 +42,12 @@ export interface SandboxParts {
   cgroup: Cgroup;
   lease: Lease;
   /** Its network namespace (pooled) and, on the bridge, its address and nftables elements. */
-  net: { ip: string | undefined; release(reused: boolean): Promise<void> };
+  net: {
+    ip: string | undefined;
+    release(reused: boolean): Promise<void>;
+    /** On the bridge only: swaps its egress elements (network/live-egress.ts). */
+    setEgress?(egress: Egress): Promise<void>;
+  };
   rundir: string;
   ioDir: string | undefined;
   /** Its record of the layers it mounted (layer-use.ts), removed once nothing of it runs. */
@@ -48,6 +56,8 @@ export interface SandboxParts {
   memoryBytes: number;
   /** Tests only: called before each release step; a throw makes that step fail. */
   fault?: (step: ReleaseStep) => void;
+  /** performance.now() when host.create() was called: the origin of its events' times. */
+  createdAt?: number;
 }
 
 const SIGKILL = 9;
@@ -55,7 +65,6 @@ const SIGTERM = 15;
 
 export class Sandbox {
   readonly id: string;
-  readonly memoryBytes: number;
   /** The host uid its root maps to (its files in a kept upper are owned by uidBase + n). */
   readonly uidBase: number;
   /** Its address on the bridge, when it has a veth. */
@@ -68,23 +77,35 @@ export class Sandbox {
   setupUs = 0;
   #state: SandboxState = 'starting';
   #parts: SandboxParts;
+  #memoryBytes: number;
+  readonly #createdAt: number;
   readonly exited: Promise<SandboxExit>;
 
   constructor(parts: SandboxParts) {
     this.id = parts.id;
-    this.memoryBytes = parts.memoryBytes;
+    this.#memoryBytes = parts.memoryBytes;
+    this.#createdAt = parts.createdAt ?? performance.now();
     this.ip = parts.net.ip;
     this.ioDir = parts.ioDir;
     this.uidBase = parts.uidBase;
     this.#parts = parts;
     // the spawner settles `exited` with a signal when it dies, never with a rejection; a release
     // catches its own failures: `exited` never rejects
-    this.exited = parts.spawning.exited.then(
-      (info) => this.#release(info),
-      () => this.#release({ code: null, signal: SIGKILL }),
-    );
+    this.exited = parts.spawning.exited
+      .then(
+        (info) => this.#release(info),
+        () => this.#release({ code: null, signal: SIGKILL }),
+      )
+      .then((exit) => this.#ended(exit));
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection
-    parts.spawning.ready.catch(() => {});
+    parts.spawning.ready.then((s) => {
+      if (channels.ready.hasSubscribers) channels.ready.publish({ id: this.id, pid: s.pid, setupUs: s.setupUs, readyMs: performance.now() - this.#createdAt } satisfies SandboxReadyEvent);
+    }, () => {});
+  }
+
+  /** Its memory limit, swap included, as set at create or by setLimits. */
+  get memoryBytes(): number {
+    return this.#memoryBytes;
   }
 
   get state(): SandboxState {
@@ -109,6 +130,41 @@ export class Sandbox {
     return this.#parts.cgroup.stats();
   }
 
+  /**
+   * Changes its memory, cpu and pids limits while it runs; those left out stay. What a memory
+   * limit below its usage does depends on the cgroup version (Cgroup.setLimits): v1 refuses
+   * (WARREN_CGROUP_MEMORY_BUSY, the old limits stay), v2 reclaims and may OOM-kill.
+   */
+  async setLimits(limits: CgroupLimits): Promise<void> {
+    this.#live('set limits of');
+    const t0 = performance.now();
+    // synchronous up to its end (cgroupfs writes): #release cannot take the cgroup away midway
+    await this.#parts.cgroup.setLimits(limits);
+    if (limits.memoryBytes !== undefined) this.#memoryBytes = limits.memoryBytes;
+    if (channels.limits.hasSubscribers) channels.limits.publish({ id: this.id, limits: { ...limits }, tookMs: performance.now() - t0 } satisfies SandboxLimitsEvent);
+  }
+
+  /**
+   * Changes what it may reach (none, public, or an allowlist of CIDRs) while it runs, in one
+   * nftables transaction; a narrower egress also cuts the flows it opened. Only a sandbox on
+   * the bridge (created with `net`) has egress to change. Its /etc/resolv.conf stays as it was
+   * made (public resolvers only when it was created with egress other than none).
+   */
+  async setEgress(egress: Egress): Promise<void> {
+    this.#live('set egress of');
+    const set = this.#parts.net.setEgress;
+    if (!set) {
+      throw new WarrenError('WARREN_SANDBOX_NO_VETH', `set egress of sandbox '${this.id}': it has no veth (created without net): egress applies to sandboxes on the bridge`);
+    }
+    const t0 = performance.now();
+    await set(egress);
+    if (channels.egress.hasSubscribers) channels.egress.publish({ id: this.id, egress, tookMs: performance.now() - t0 } satisfies SandboxEgressEvent);
+  }
+
+  #live(what: string): void {
+    if (this.#state === 'exited') throw new WarrenError('WARREN_SANDBOX_EXITED', `${what} sandbox '${this.id}': it has exited`);
+  }
+
   /** Kills it now and waits until everything it held is released. Idempotent. */
   async destroy(): Promise<SandboxExit> {
     this.kill(SIGKILL);
@@ -128,6 +184,17 @@ export class Sandbox {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
+  }
+
+  /** Publishes the end (oom first, then exit) to whoever subscribed. */
+  #ended(exit: SandboxExit): SandboxExit {
+    const oomKills = exit.stats?.oomKills ?? 0;
+    if (oomKills > 0 && channels.oom.hasSubscribers) channels.oom.publish({ id: this.id, oomKills, memoryBytes: this.#memoryBytes } satisfies SandboxOomEvent);
+    if (channels.exit.hasSubscribers) {
+      const { code, signal, oomKilled, stats } = exit;
+      channels.exit.publish({ id: this.id, code, signal, oomKilled, stats, lifetimeMs: performance.now() - this.#createdAt } satisfies SandboxExitEvent);
+    }
+    return exit;
   }
 
   /**

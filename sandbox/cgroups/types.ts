@@ -29,6 +29,15 @@ export interface Cgroup extends AsyncDisposable {
   /** Directories a new process must be added to (write its pid to <dir>/cgroup.procs): one per v1 controller, one on v2. */
   readonly dirs: readonly string[];
   stats(): CgroupStats;
+  /**
+   * Changes the limits of a live cgroup; those left out stay as they are. Checked first
+   * (WARREN_CGROUP_LIMITS); a refused write puts back the old values of the writes before it.
+   * A memory limit below what the cgroup uses: on v1 the kernel reclaims what it can and, when
+   * that is not enough, refuses (WARREN_CGROUP_MEMORY_BUSY; the old limits stay); on v2 it
+   * reclaims and then OOM-kills in the cgroup, so the call succeeds and the sandbox may die of
+   * OOM. A lower pids limit stops new forks and threads only (no task is killed).
+   */
+  setLimits(limits: CgroupLimits): Promise<void>;
   /** Kill every process left in it and wait until they are gone. */
   killAll(): Promise<void>;
   /** rmdir every dir; retries briefly on EBUSY (processes still exiting); idempotent. */

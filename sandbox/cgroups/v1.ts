@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { describe, exists, mkdirShared, parseKeyed, parseNumber, pathChain, readOptional, readStats, readSubdirs, writeControl } from './files.js';
-import { CPU_PERIOD_USEC, checkLimits, checkName, checkParent, cpuQuotaUsec } from './spec.js';
+import { LimitsError, applyLive, readLive, v1Writes } from './limit-writes.js';
+import { checkLimits, checkName, checkParent } from './spec.js';
 import { removeDirs, removeParentDirs, sweepKill } from './teardown.js';
 import type { Cgroup, CgroupDirOps, CgroupDriver, CgroupLimits, CgroupStats } from './types.js';
 
@@ -53,9 +54,9 @@ export class V1Driver implements CgroupDriver {
     checkName(name);
     checkLimits(limits);
     const key = limitsKey(limits);
-    const reused = this.#reuse(name, key);
+    const reused = this.#reuse(name, key, limits);
     if (reused) return reused;
-    const cg = this.#handle(name, key, 0);
+    const cg = this.#handle(name, limits, 0);
     const created: string[] = [];
     let step = '';
     try {
@@ -79,29 +80,12 @@ export class V1Driver implements CgroupDriver {
         created.push(dir);
       }
       this.#parentReady = true;
-      const write = (ctrl: V1Controller, file: string, value: number): void => {
-        const path = `${this.#dir(ctrl, name)}/${file}`;
-        step = `write '${value}' to '${path}'`;
-        writeControl(path, String(value));
-      };
-      const { memoryBytes, cpus, pids } = limits;
-      if (memoryBytes !== undefined) {
-        // memory.limit_in_bytes first: the kernel refuses a memsw limit below the memory limit
-        // (EINVAL), and both start unlimited, so lowering memory first keeps memsw >= memory at
-        // every step. memsw = memory means no swap on top of memoryBytes. memsw files exist only
-        // with swap accounting (swapaccount=1).
-        write('memory', 'memory.limit_in_bytes', memoryBytes);
-        if (exists(`${this.#dir('memory', name)}/memory.memsw.limit_in_bytes`)) {
-          write('memory', 'memory.memsw.limit_in_bytes', memoryBytes);
-        }
+      const memsw = limits.memoryBytes !== undefined && exists(`${this.#dir('memory', name)}/memory.memsw.limit_in_bytes`);
+      for (const w of v1Writes(limits, { memsw, memoryRaising: false })) {
+        const path = `${this.#dir(w.ctrl, name)}/${w.file}`;
+        step = `write '${w.value}' to '${path}'`;
+        writeControl(path, w.value);
       }
-      if (cpus !== undefined) {
-        // Period before quota: the kernel checks each write against the pair (minimum quota,
-        // parent bandwidth), so the quota must be checked against the period it will run with.
-        write('cpu', 'cpu.cfs_period_us', CPU_PERIOD_USEC);
-        write('cpu', 'cpu.cfs_quota_us', cpuQuotaUsec(cpus));
-      }
-      if (pids !== undefined) write('pids', 'pids.max', pids);
       return cg;
     } catch (err) {
       // Only the cgroup's own dirs: the parents are shared with other sandboxes being created now.
@@ -127,20 +111,29 @@ export class V1Driver implements CgroupDriver {
 
   open(name: string): Cgroup {
     checkName(name);
-    const dirs = this.#hierarchies.map((m) => `${m}/${this.#parent}/${name}`);
-    return new V1Cgroup(name, dirs, this.#dir('memory', name), this.#dir('cpuacct', name), this.#dir('pids', name), this.#ops);
+    return new V1Cgroup(name, this.#dirsOf(name), this.#ops);
   }
 
-  #handle(name: string, key: string, oomBase: number): V1Cgroup {
-    const dirs = this.#hierarchies.map((m) => `${m}/${this.#parent}/${name}`);
-    return new V1Cgroup(name, dirs, this.#dir('memory', name), this.#dir('cpuacct', name), this.#dir('pids', name), this.#ops, {
+  #handle(name: string, limits: CgroupLimits, oomBase: number): V1Cgroup {
+    return new V1Cgroup(name, this.#dirsOf(name), this.#ops, {
       oomBase,
-      recycle: (cg, oomNow) => this.#recycle(cg, key, oomNow),
+      limits,
+      recycle: (cg, now, oomNow) => this.#recycle(cg, now, oomNow),
     });
   }
 
+  #dirsOf(name: string): V1Dirs {
+    return {
+      all: this.#hierarchies.map((m) => `${m}/${this.#parent}/${name}`),
+      memory: this.#dir('memory', name),
+      cpu: this.#dir('cpu', name),
+      cpuacct: this.#dir('cpuacct', name),
+      pids: this.#dir('pids', name),
+    };
+  }
+
   /** An idle cgroup with these limits, renamed to `name`, its counters reset; or undefined. */
-  #reuse(name: string, key: string): Cgroup | undefined {
+  #reuse(name: string, key: string, limits: CgroupLimits): Cgroup | undefined {
     const list = this.#idle.get(key);
     for (let idle = list?.pop(); idle; idle = list?.pop()) {
       const done: string[] = [];
@@ -150,7 +143,7 @@ export class V1Driver implements CgroupDriver {
           fs.renameSync(from, `${mount}/${this.#parent}/${name}`);
           done.push(mount);
         }
-        const cg = this.#handle(name, key, idle.oomBase);
+        const cg = this.#handle(name, limits, idle.oomBase);
         // usage counters start over for the new sandbox (peak memory: from the current usage)
         writeControl(`${this.#dir('cpuacct', name)}/cpuacct.usage`, '0');
         writeControl(`${this.#dir('memory', name)}/memory.max_usage_in_bytes`, '0');
@@ -170,8 +163,14 @@ export class V1Driver implements CgroupDriver {
     return undefined;
   }
 
-  /** An emptied cgroup: kept idle under a name of this process, or removed when the pool is full. */
-  async #recycle(cg: V1Cgroup, key: string, oomNow: number): Promise<void> {
+  /**
+   * An emptied cgroup: kept idle under a name of this process, in the list of the limits it holds
+   * now (setLimits may have changed them since create), or removed when that list is full or
+   * its limits are unknown (a refused setLimits that could not put the old ones back).
+   */
+  async #recycle(cg: V1Cgroup, limits: CgroupLimits | null, oomNow: number): Promise<void> {
+    if (limits === null) return cg.destroy();
+    const key = limitsKey(limits);
     const list = this.#idle.get(key) ?? [];
     if (this.#closed || list.length >= IDLE_MAX) return cg.destroy();
     const idle = `i${process.pid}.${this.#idleSeq++}`;
@@ -212,31 +211,57 @@ export class V1Driver implements CgroupDriver {
   }
 }
 
+/** A v1 cgroup's dir in each hierarchy (`all`, distinct) and the one holding each controller. */
+interface V1Dirs extends Record<V1Controller, string> {
+  all: string[];
+}
+
+/** A cgroup of the driver's reuse: its limits as now written, null once they are unknown. */
+interface V1Pooled {
+  oomBase: number;
+  limits: CgroupLimits | null;
+  recycle(cg: V1Cgroup, limits: CgroupLimits | null, oomNow: number): Promise<void>;
+}
+
 class V1Cgroup implements Cgroup {
   readonly name: string;
   readonly dirs: readonly string[];
+  readonly #at: V1Dirs;
   readonly #memory: string;
   readonly #cpuacct: string;
   readonly #pids: string;
   readonly #ops: CgroupDirOps;
-  readonly #pool: { oomBase: number; recycle(cg: V1Cgroup, oomNow: number): Promise<void> } | undefined;
+  readonly #pool: V1Pooled | undefined;
 
-  constructor(
-    name: string,
-    dirs: string[],
-    memory: string,
-    cpuacct: string,
-    pids: string,
-    ops: CgroupDirOps,
-    pool?: { oomBase: number; recycle(cg: V1Cgroup, oomNow: number): Promise<void> },
-  ) {
+  constructor(name: string, at: V1Dirs, ops: CgroupDirOps, pool?: V1Pooled) {
     this.#pool = pool;
     this.name = name;
-    this.dirs = Object.freeze(dirs);
-    this.#memory = memory;
-    this.#cpuacct = cpuacct;
-    this.#pids = pids;
+    this.dirs = Object.freeze(at.all);
+    this.#at = at;
+    this.#memory = at.memory;
+    this.#cpuacct = at.cpuacct;
+    this.#pids = at.pids;
     this.#ops = ops;
+  }
+
+  async setLimits(limits: CgroupLimits): Promise<void> {
+    checkLimits(limits);
+    let memoryRaising = false;
+    const memsw = limits.memoryBytes !== undefined && exists(`${this.#memory}/memory.memsw.limit_in_bytes`);
+    if (limits.memoryBytes !== undefined) {
+      // BigInt: unlimited reads as 9223372036854771712, past 2^53
+      const now = readLive(this.name, `${this.#memory}/memory.limit_in_bytes`);
+      memoryRaising = BigInt(limits.memoryBytes) > BigInt(now);
+    }
+    const writes = v1Writes(limits, { memsw, memoryRaising }).map((w) => ({ path: `${this.#at[w.ctrl]}/${w.file}`, value: w.value }));
+    try {
+      applyLive(this.name, writes);
+    } catch (err) {
+      // mixed limits match no key of the reuse pool: this cgroup is removed when its sandbox ends
+      if (this.#pool && !(err instanceof LimitsError && err.outcome === 'unchanged')) this.#pool.limits = null;
+      throw err;
+    }
+    if (this.#pool?.limits) this.#pool.limits = { ...this.#pool.limits, ...definedOnly(limits) };
   }
 
   stats(): CgroupStats {
@@ -268,11 +293,16 @@ class V1Cgroup implements Cgroup {
     if (this.#pool) {
       // the oom count as of now: the next user's baseline
       const oom = readOptional(`${this.#memory}/memory.oom_control`);
-      await this.#pool.recycle(this, oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0));
+      await this.#pool.recycle(this, this.#pool.limits, oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0));
     } else {
       await this.destroy();
     }
   }
+}
+
+/** The limits given, without keys present but undefined (they would erase a merged value). */
+function definedOnly(l: CgroupLimits): CgroupLimits {
+  return Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)) as CgroupLimits;
 }
 
 function limitsKey(l: CgroupLimits): string {

@@ -7,7 +7,8 @@
  */
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { describe, exists, mkdirShared, parseKeyed, parseNumber, pathChain, readList, readStats, readSubdirs, writeControl } from './files.js';
-import { CPU_PERIOD_USEC, checkLimits, checkName, checkParent, cpuQuotaUsec } from './spec.js';
+import { applyLive, v2Writes } from './limit-writes.js';
+import { checkLimits, checkName, checkParent } from './spec.js';
 import { removeDirs, removeParentDirs, sweepKill, waitUnpopulated } from './teardown.js';
 import type { Cgroup, CgroupDirOps, CgroupDriver, CgroupLimits, CgroupStats } from './types.js';
 
@@ -50,21 +51,11 @@ export class V2Driver implements CgroupDriver {
       at(`mkdir '${dir}'`);
       this.#ops.mkdir(dir);
       created = true;
-      const write = (file: string, value: string): void => {
-        at(`write '${value}' to '${dir}/${file}'`);
-        writeControl(`${dir}/${file}`, value);
-      };
-      const { memoryBytes, cpus, pids } = limits;
-      if (memoryBytes !== undefined) {
-        // Unlike v1's memsw, memory.swap.max counts swap alone, so 0 means "nothing beyond
-        // memory.max" and the two writes have no order between them. The file exists only with
-        // swap accounting.
-        write('memory.max', String(memoryBytes));
-        if (exists(`${dir}/memory.swap.max`)) write('memory.swap.max', '0');
+      const swap = limits.memoryBytes !== undefined && exists(`${dir}/memory.swap.max`);
+      for (const w of v2Writes(limits, { swap })) {
+        at(`write '${w.value}' to '${dir}/${w.file}'`);
+        writeControl(`${dir}/${w.file}`, w.value);
       }
-      // Quota and period in one write, so the kernel checks them together.
-      if (cpus !== undefined) write('cpu.max', `${cpuQuotaUsec(cpus)} ${CPU_PERIOD_USEC}`);
-      if (pids !== undefined) write('pids.max', String(pids));
       return cg;
     } catch (err) {
       // Only the cgroup itself: the parent and its enabled controllers are shared. If removing
@@ -145,6 +136,12 @@ class V2Cgroup implements Cgroup {
    * cgroup.kill (5.14+) kills every task atomically, forks included, with no pid reuse race; then
    * wait for cgroup.events to say it is empty. Older kernels: kill the listed pids until none is left.
    */
+  async setLimits(limits: CgroupLimits): Promise<void> {
+    checkLimits(limits);
+    const swap = limits.memoryBytes !== undefined && exists(`${this.#dir}/memory.swap.max`);
+    applyLive(this.name, v2Writes(limits, { swap }).map((w) => ({ path: `${this.#dir}/${w.file}`, value: w.value })));
+  }
+
   async killAll(): Promise<void> {
     const kill = `${this.#dir}/cgroup.kill`;
     if (!exists(kill)) return sweepKill(this.name, this.dirs);

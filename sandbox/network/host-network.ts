@@ -13,7 +13,8 @@ import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
-import { applyRules, checkSandboxNet, deleteTableScript, listPublished, rulesetScript, sandboxElements, type Egress, type Publish } from './nftables.js';
+import { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
+import { applyRules, checkSandboxNet, deleteTableScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 
@@ -47,8 +48,8 @@ function writeSysctl(name: string, value: string): void {
  * published ports can have entries (anything else is dropped before its entry is confirmed), so
  * this runs only for them: -s for what it opened (masqueraded), -r for what reached it (-p).
  */
-async function forgetFlows(ip: string): Promise<void> {
-  for (const flag of ['-s', '-r']) {
+async function forgetFlows(ip: string, flags: ReadonlyArray<'-s' | '-r'> = ['-s', '-r']): Promise<void> {
+  for (const flag of flags) {
     await new Promise<void>((resolve, reject) => {
       const child = spawn('conntrack', ['-D', flag, ip], { stdio: 'ignore' });
       child.on('error', (err) => reject(new WarrenError('WARREN_NET_CONNTRACK', `run 'conntrack -D ${flag} ${ip}' (Debian package conntrack)`, { cause: err })));
@@ -126,6 +127,30 @@ export class SandboxNetwork {
     return taken ? portInUse(taken, 'sandbox', err) : err;
   }
 
+  /**
+   * Egress of the live sandbox at `ip`, which has `from` now: one transaction (egress-change.ts).
+   * The undo file is rewritten first, for the new elements: if warren dies before the change,
+   * that exact undo fails and #undo falls back to deleting what the table holds for the address.
+   * A narrower egress also forgets the flows the sandbox opened, which the forward chain would
+   * otherwise let through as established.
+   */
+  async setEgress(ip: string, from: AttachOptions, egress: Egress): Promise<void> {
+    const next = { ip, egress, publish: from.publish };
+    checkSandboxNet(next);
+    const script = egressChangeScript(ip, from.egress, egress, this.config.table);
+    if (!script) return;
+    const undoFile = path.join(this.#undoDir, ip);
+    const writeUndo = (s: SandboxNet) => fs.writeFileSync(undoFile, sandboxElements('delete', s, this.config.table));
+    writeUndo(next);
+    try {
+      await applyRules(script);
+    } catch (err) {
+      writeUndo({ ip, egress: from.egress, publish: from.publish });
+      throw new WarrenError('WARREN_NET_EGRESS_SET', `set egress of ${ip}: the old egress stays`, { cause: err });
+    }
+    if (egressNarrows(from.egress, egress)) await forgetFlows(ip, ['-s']);
+  }
+
   async #undo(file: string): Promise<void> {
     let script: string;
     try {
@@ -134,9 +159,21 @@ export class SandboxNetwork {
       if (errnoOf(err) === 'ENOENT') return;
       throw err;
     }
-    await applyRules(script).catch(() => {}); // elements already gone (the table was reloaded) are fine
-    await forgetFlows(path.basename(file));
+    const ip = path.basename(file);
+    // exact, or else (the table was reloaded, or warren died amid an egress change) whatever
+    // the table holds for this address, so the next sandbox at it inherits nothing. An empty
+    // script is only written by setEgress (to none): listing is the only check there is.
+    const purge = () => this.#purge(ip).catch(() => {}); // no table: nothing to inherit
+    await (script ? applyRules(script).catch(purge) : purge());
+    await forgetFlows(ip);
     fs.rmSync(file, { force: true });
+  }
+
+  async #purge(ip: string): Promise<void> {
+    const t = this.config.table;
+    const lists = { egressPublic: await listJson('set', 'egress_public', t), egressAllow: await listJson('set', 'egress_allow', t), publish: await listJson('map', 'publish', t) };
+    const script = purgeScript(ip, lists, t);
+    if (script) await applyRules(script);
   }
 
   /**

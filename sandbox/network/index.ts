@@ -31,3 +31,5 @@ export {
 export { hostPortInUse, portInUse, servingPorts, takenBy } from './ports.js';
 export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
 export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
+export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
+export { LiveEgress } from './live-egress.js';

@@ -182,15 +182,21 @@ function isPort(n: number): boolean {
 export function sandboxElements(verb: 'add' | 'delete', s: SandboxNet, table = 'warren'): string {
   checkSandboxNet(s);
   const T = `inet ${table}`;
-  const out: string[] = [];
-  if (s.egress === 'public') out.push(`${verb} element ${T} egress_public { ${s.ip} }`);
-  if (typeof s.egress === 'object' && s.egress.allow.length > 0) {
-    const pairs = s.egress.allow.map((c) => `${s.ip} . ${canonical(parseCidr(c))}`);
-    out.push(`${verb} element ${T} egress_allow { ${pairs.join(', ')} }`);
-  }
+  const out = egressLines(verb, s.ip, s.egress, table);
   const published = (s.publish ?? []).map((p) => `${p.proto} . ${p.hostPort} : ${s.ip} . ${p.port}`);
   if (published.length > 0) out.push(`${verb} element ${T} publish { ${published.join(', ')} }`);
   return out.length ? `${out.join('\n')}\n` : '';
+}
+
+/** The egress elements of the sandbox at `ip` (none for egress `none`), as `verb element` lines. */
+export function egressLines(verb: 'add' | 'delete', ip: string, egress: Egress, table = 'warren'): string[] {
+  const T = `inet ${table}`;
+  if (egress === 'public') return [`${verb} element ${T} egress_public { ${ip} }`];
+  if (typeof egress === 'object' && egress.allow.length > 0) {
+    const pairs = egress.allow.map((c) => `${ip} . ${canonical(parseCidr(c))}`);
+    return [`${verb} element ${T} egress_allow { ${pairs.join(', ')} }`];
+  }
+  return [];
 }
 
 function canonical(net: Ipv4Net): string {
@@ -206,6 +212,12 @@ export async function applyRules(script: string, nftBinary = 'nft'): Promise<voi
 export async function listPublished(table = 'warren', nftBinary = 'nft'): Promise<Published[]> {
   if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
   return parsePublishMap(await runNft(nftBinary, ['-j', 'list', 'map', 'inet', table, 'publish']));
+}
+
+/** `nft -j list set|map inet <table> <name>`, as printed (JSON). */
+export async function listJson(kind: 'set' | 'map', name: string, table = 'warren', nftBinary = 'nft'): Promise<string> {
+  if (!NAME.test(table) || !NAME.test(name)) throw new WarrenError('WARREN_NET_NFT_NAME', `table '${table}' or ${kind} '${name}' is not letters, digits, _`);
+  return runNft(nftBinary, ['-j', 'list', kind, 'inet', table, name]);
 }
 
 /**
