@@ -38,8 +38,20 @@ export function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
       const ended = new AbortController();
       void sandbox.exited.then((exit) => ended.abort(new Error(`the runtime exited with ${exit.code} before answering`)));
       const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]);
-      const [socket] = await Promise.all([waitForSocket(sandbox.ioDir as string, signal), sandbox.ready()]);
-      const status = await firstAnswer(socket, HEALTH_PATH, signal);
+      const waiting = waitForSocket(sandbox.ioDir as string, signal);
+      try {
+        await sandbox.ready();
+      } catch (err) {
+        void waiting.then((socket) => socket.close(), () => {}); // its fd, should it appear anyway
+        throw err;
+      }
+      const socket = await waiting;
+      let status: number;
+      try {
+        status = await firstAnswer(socket.path, HEALTH_PATH, signal);
+      } finally {
+        socket.close();
+      }
       if (status !== 200) throw new WarrenError('WARREN_BENCH_NO_ANSWER', `the runtime answered ${status}`);
     },
   });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME, health, runtimeBundle, runtimeClient, waitForSocket } from './index.js';
+import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME, RuntimeConnection, runtimeBundle } from './index.js';
 
 const ECHO = `
 export default {
@@ -63,15 +63,14 @@ async function start(t: Test, moduleText: string | null, extra: string[] = []): 
 
 async function listening(t: Test, moduleText: string | null) {
   const r = await start(t, moduleText);
-  const socket = await waitForSocket(r.dir, AbortSignal.timeout(20_000));
-  const client = runtimeClient(socket);
-  t.teardown(() => client.destroy());
-  return { ...r, client };
+  const conn = await RuntimeConnection.open(r.dir, AbortSignal.timeout(20_000));
+  t.teardown(() => conn.destroy());
+  return { ...r, conn, client: conn.http };
 }
 
 t.test('a generic runtime answers its health check and 503 for anything else', async (t) => {
-  const { client, dir } = await listening(t, null);
-  t.same(await health(client), { ok: true, module: null });
+  const { conn, client, dir } = await listening(t, null);
+  t.same(await conn.health(), { ok: true, module: null });
   const res = await client.request({ method: 'GET', path: '/anything' });
   t.equal(res.statusCode, 503);
   t.match(await res.body.text(), /no function/);
@@ -79,7 +78,7 @@ t.test('a generic runtime answers its health check and 503 for anything else', a
 });
 
 t.test("a module's fetch gets the request and its Response comes back whole", async (t) => {
-  const { client } = await listening(t, ECHO);
+  const { conn, client } = await listening(t, ECHO);
   const res = await client.request({ method: 'POST', path: '/a/b?c=1', headers: { 'x-in': 'hello' }, body: 'the body' });
   t.equal(res.statusCode, 201);
   t.equal(res.headers['x-method'], 'POST');
@@ -88,7 +87,7 @@ t.test("a module's fetch gets the request and its Response comes back whole", as
   t.same(await res.body.json(), { path: '/a/b', query: '?c=1', body: 'the body', envKeys: [] });
   const streamed = await client.request({ method: 'GET', path: '/stream' });
   t.equal(await streamed.body.text(), 'chunk1;chunk2;chunk3;', 'a streamed body arrives in order');
-  t.equal((await health(client)).module?.endsWith('fn.mjs'), true, 'health names the module');
+  t.equal((await conn.health()).module?.endsWith('fn.mjs'), true, 'health names the module');
 });
 
 t.test('a function that throws gets a 500, and the runtime goes on serving', async (t) => {

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, health, runtimeClient, waitForSocket } from '../../runtime/index.js';
+import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, RuntimeConnection } from '../../runtime/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
@@ -60,16 +60,16 @@ t.test('the runtime serves a function from inside a sandbox over its io socket',
   const sandbox = await host.create(spec(FN));
   const ioDir = sandbox.ioDir as string;
   t.ok(ioDir.startsWith(dirs.run), 'the io dir is under the run dir');
-  const socket = await waitForSocket(ioDir, AbortSignal.timeout(30_000));
-  const client = runtimeClient(socket);
-  t.match(await health(client), { ok: true, module: '/fn/fn.mjs' });
+  const conn = await RuntimeConnection.open(ioDir, AbortSignal.timeout(30_000));
+  const client = conn.http;
+  t.match(await conn.health(), { ok: true, module: '/fn/fn.mjs' });
   const res = await client.request({ method: 'POST', path: '/x', body: 'ping' });
   t.equal(res.statusCode, 200);
   const seen = (await res.body.json()) as Record<string, unknown>;
   t.match(seen, { method: 'POST', body: 'ping', uid: 0, hostname: 'fnbox', seesHostRun: false });
   t.not(seen.pid, 1, 'the runtime is not pid 1: init is');
   t.ok((seen.pid as number) < 10, `it runs in its own pid namespace (pid ${String(seen.pid)})`);
-  await client.close();
+  await conn.close();
   await sandbox.destroy();
   t.notOk(fs.existsSync(ioDir), 'the io dir is gone with the sandbox');
 });
@@ -77,12 +77,11 @@ t.test('the runtime serves a function from inside a sandbox over its io socket',
 t.test('a generic runtime (no module) is ready and says 503 to invocations', { skip: NEEDS_ROOT }, async (t) => {
   const { host, spec } = await withHost(t);
   await using sandbox = await host.create(spec(null));
-  const client = runtimeClient(await waitForSocket(sandbox.ioDir as string, AbortSignal.timeout(30_000)));
-  t.same(await health(client), { ok: true, module: null });
-  const res = await client.request({ method: 'GET', path: '/' });
+  await using conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
+  t.same(await conn.health(), { ok: true, module: null });
+  const res = await conn.http.request({ method: 'GET', path: '/' });
   t.equal(res.statusCode, 503);
   await res.body.dump();
-  await client.close();
 });
 
 t.test('a module without fetch ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
