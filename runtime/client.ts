@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Client } from 'undici';
 import { WarrenError, errnoOf } from '../lib/errors.js';
-import { HEALTH_PATH, SOCKET_NAME, type HealthAnswer } from './protocol.js';
+import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
 
 /** open(2)'s O_PATH on x86_64 and arm64 (Node's fs.constants does not carry it). */
 const O_PATH = 0o10000000;
@@ -119,48 +119,103 @@ function socketClient(socket: RuntimeSocket): Client {
   return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1 });
 }
 
+/** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /**
- * A runtime as the host talks to it: `http`, a keep-alive HTTP/1.1 client on its socket, and its
- * health. Holds the socket's fd for as long as the client may connect; close() or destroy() ends
- * both, in that order.
+ * A runtime as the host talks to it: `http`, a keep-alive HTTP/1.1 client on the function's socket
+ * (every path there is the function's), and health() and load() on its control socket. Holds both
+ * sockets' fds for as long as the clients may connect; close() or destroy() ends the clients,
+ * then the fds.
  */
 export class RuntimeConnection implements AsyncDisposable {
   readonly http: Client;
-  readonly #socket: RuntimeSocket;
+  readonly #control: Client;
+  readonly #sockets: RuntimeSocket[];
   #closing: Promise<void> | undefined;
 
-  private constructor(socket: RuntimeSocket) {
-    this.#socket = socket;
-    this.http = socketClient(socket);
+  private constructor(control: RuntimeSocket, fn: RuntimeSocket) {
+    this.#sockets = [control, fn];
+    this.#control = socketClient(control);
+    this.http = socketClient(fn);
   }
 
-  /** Waits for the runtime in `ioDir` to listen, then connects to it. */
+  /** Waits for the runtime in `ioDir` to accept (its control socket's name appears last), then
+   * opens both sockets. */
   static async open(ioDir: string, signal: AbortSignal): Promise<RuntimeConnection> {
-    return new RuntimeConnection(await waitForSocket(ioDir, signal));
+    const control = await waitForSocket(ioDir, signal, CONTROL_NAME);
+    let fn: RuntimeSocket | null;
+    try {
+      fn = RuntimeSocket.open(path.join(ioDir, SOCKET_NAME));
+    } catch (err) {
+      control.close();
+      throw err;
+    }
+    if (!fn) {
+      control.close();
+      throw new WarrenError('WARREN_RUNTIME_NOT_LISTENING', `no runtime socket '${SOCKET_NAME}' in '${ioDir}' beside its control socket`);
+    }
+    return new RuntimeConnection(control, fn);
   }
 
-  /** Asks the runtime's health path; resolves with its answer, rejects on anything but a 200. */
+  /** The runtime's health; rejects on anything but a 200. */
   async health(): Promise<HealthAnswer> {
-    const res = await this.http.request({ method: 'GET', path: HEALTH_PATH });
-    const body = await res.body.text();
-    if (res.statusCode !== 200) throw new WarrenError('WARREN_RUNTIME_UNHEALTHY', `runtime health answered ${res.statusCode}: ${body.slice(0, 200)}`);
-    return JSON.parse(body) as HealthAnswer;
+    return this.#ask('GET', CONTROL_HEALTH_PATH);
+  }
+
+  /** Loads a module with its env (protocol.ts: LoadRequest); resolves once it serves. A module
+   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits. */
+  async load(req: LoadRequest): Promise<HealthAnswer> {
+    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req));
+  }
+
+  async #ask(method: 'GET' | 'POST', what: string, body?: string): Promise<HealthAnswer> {
+    const res = await this.#control.request({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} });
+    const text = await boundedText(res.body);
+    let answer: { ok?: unknown; module?: unknown; error?: unknown } | null = null;
+    try {
+      answer = JSON.parse(text) as { ok?: unknown; module?: unknown; error?: unknown } | null;
+    } catch {
+      // named below, with the status
+    }
+    if (res.statusCode === 200 && answer?.ok === true) return { ok: true, module: typeof answer.module === 'string' ? answer.module : null };
+    const why = typeof answer?.error === 'string' ? answer.error : text.slice(0, 200);
+    const code = what === CONTROL_LOAD_PATH ? 'WARREN_RUNTIME_LOAD_FAILED' : 'WARREN_RUNTIME_UNHEALTHY';
+    throw new WarrenError(code, `runtime ${method} ${what} answered ${res.statusCode}: ${why}`);
   }
 
   /** Lets requests in flight finish. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.http.close().finally(() => this.#socket.close());
+    this.#closing ??= Promise.allSettled([this.http.close(), this.#control.close()]).then(() => this.#closeSockets());
     return this.#closing;
   }
 
   /** Fails requests in flight now. */
   async destroy(err?: Error): Promise<void> {
     // also after close(): what it still waits for fails now
-    await this.http.destroy(err ?? null);
-    this.#socket.close();
+    await Promise.allSettled([this.http.destroy(err ?? null), this.#control.destroy(err ?? null)]);
+    this.#closeSockets();
+  }
+
+  #closeSockets(): void {
+    for (const s of this.#sockets) s.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,27 +1,36 @@
 /**
  * warren's runtime: the node process inside a sandbox that hosts one Workers-style ES module
  * (`export default { fetch(request, env, ctx) }`) and serves it as HTTP/1.1 on a unix socket in
- * the sandbox's io dir (protocol.ts). Bundled on its own by esbuild into one file that the base
- * image carries; it imports nothing from the host side but protocol.ts.
+ * the sandbox's io dir, with a control socket beside it where the host asks its health and loads
+ * the module (protocol.ts). Bundled on its own by esbuild into one file that the base image
+ * carries; it imports nothing from the host side but protocol.ts.
  *
- *   node /warren/runtime.mjs [--listen SOCKET] [--module FILE]
+ *   node /warren/runtime.mjs [--listen SOCKET] [--control SOCKET] [--module FILE]
  *
- * Without --module it is a generic warm runtime: it answers the health check and 503 otherwise.
- * Order at start: load the module first (a bad module exits 65 before anything listens), then
- * listen on a temporary name and rename it, so the socket's name appears only when it accepts.
- * SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
+ * Without --module it is a generic warm runtime: 503 on its function socket until the host loads a
+ * module over the control socket. Order at start: load --module first (a bad module exits 65
+ * before anything listens); listen on the function socket's temporary name and warm its HTTP path
+ * with one request of our own; rename it; then the control socket, the same way: its name appears
+ * last, once both accept. SIGTERM drains: no new connections, in-flight requests and waitUntil
+ * promises finish, exit 0.
  */
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { controlServer } from './control.js';
 import { executionContext, sendResponse, toRequest, type FetchHandler } from './fetch-bridge.js';
-import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, HEALTH_PATH, IO_DIR, SOCKET_NAME, type HealthAnswer } from './protocol.js';
+import { importModule, ModuleError, type Loaded } from './load.js';
+import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
 
 interface Args {
   listen: string;
+  /** Default: CONTROL_NAME beside the function's socket. */
+  control: string | null;
   module: string | null;
 }
+
+const USAGE = 'usage: runtime [--listen SOCKET] [--control SOCKET] [--module FILE]';
 
 function die(code: number, message: string): never {
   process.stderr.write(`warren runtime: ${message}\n`);
@@ -29,54 +38,73 @@ function die(code: number, message: string): never {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { listen: path.join(IO_DIR, SOCKET_NAME), module: null };
+  const args: Args = { listen: path.join(IO_DIR, SOCKET_NAME), control: null, module: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
-    if ((flag === '--listen' || flag === '--module') && value !== undefined) {
-      if (flag === '--listen') args.listen = value;
-      else args.module = value;
-      i++;
-    } else {
-      die(EXIT_BAD_USAGE, `unknown argument '${flag}' (usage: runtime [--listen SOCKET] [--module FILE])`);
-    }
+    if (flag !== '--listen' && flag !== '--control' && flag !== '--module') die(EXIT_BAD_USAGE, `unknown argument '${flag}' (${USAGE})`);
+    if (value === undefined) die(EXIT_BAD_USAGE, `'${flag}' needs a value (${USAGE})`);
+    args[flag === '--listen' ? 'listen' : flag === '--control' ? 'control' : 'module'] = value;
+    i++;
   }
   return args;
-}
-
-async function loadModule(file: string): Promise<FetchHandler> {
-  let mod: { default?: { fetch?: unknown } };
-  try {
-    mod = (await import(pathToFileURL(path.resolve(file)).href)) as typeof mod;
-  } catch (err) {
-    die(EXIT_BAD_MODULE, `cannot load module '${file}': ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const worker = mod.default;
-  if (!worker || typeof worker.fetch !== 'function') die(EXIT_BAD_MODULE, `module '${file}' has no default export with a fetch() method`);
-  const fetch = worker.fetch as FetchHandler;
-  return (request, env, ctx) => fetch.call(worker, request, env, ctx);
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
+/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. `before`
+ * runs between the two, on the temporary name. */
+async function listenAs(server: http.Server, file: string, before?: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await rm(tmp, { force: true });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
+  await before?.(tmp);
+  await rename(tmp, file);
+}
+
+/** The warm-up's own function: it reads the body and streams one back, as a real one would. */
+const warmHandler: FetchHandler = async (request) => new Response(`warm ${await request.text()}`, { headers: { 'content-type': 'text/plain' } });
+
+/** One request of our own through the socket, node:http, toRequest, the handler and sendResponse.
+ * A bare socket, so the warm-up does not load node's HTTP client, which nothing else here uses. */
+function warmUp(socket: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socket);
+    let answer = '';
+    c.setEncoding('latin1');
+    c.on('data', (d: string) => (answer += d));
+    c.on('error', reject);
+    c.on('end', () => {
+      if (answer.startsWith('HTTP/1.1 200 ')) resolve();
+      else reject(new Error(`the warm-up request got '${answer.slice(0, 40)}'`));
+    });
+    c.end('POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup');
+  });
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const handler = args.module ? await loadModule(args.module) : null;
+  let loaded: Loaded | null = null;
+  if (args.module) {
+    try {
+      loaded = { handler: await importModule(args.module), env: {}, module: args.module };
+    } catch (err) {
+      if (err instanceof ModuleError) die(EXIT_BAD_MODULE, err.message);
+      throw err;
+    }
+  }
+  let warming: FetchHandler | null = warmHandler;
   const pending = new Set<Promise<unknown>>();
-  const env: Record<string, unknown> = {};
-  const health = JSON.stringify({ ok: true, module: args.module } satisfies HealthAnswer);
 
   const server = http.createServer((req, res) => {
-    if (req.url === HEALTH_PATH) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(health);
-      return;
-    }
+    const handler = warming ?? loaded?.handler;
     if (!handler) {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('no function is loaded in this runtime\n');
       return;
     }
+    const env = loaded?.env ?? {};
     const aborted = new AbortController();
     // the client went away before the whole response: the function's request.signal says so
     res.on('close', () => {
@@ -94,13 +122,21 @@ async function main(): Promise<void> {
       }
     })();
   });
+  const control = controlServer({
+    loaded: () => loaded,
+    serve: (l) => (loaded = l),
+    fail: (message) => die(EXIT_BAD_MODULE, message),
+  });
 
-  const tmp = `${args.listen}.tmp`;
-  await rm(tmp, { force: true });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
-  await rename(tmp, args.listen);
+  await listenAs(server, args.listen, async (tmp) => {
+    await warmUp(tmp);
+    warming = null;
+  });
+  await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));
 
   process.once('SIGTERM', () => {
+    control.close();
+    control.closeAllConnections();
     server.close(() => {
       void Promise.allSettled([...pending]).then(() => process.exit(0));
     });

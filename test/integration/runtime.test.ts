@@ -1,8 +1,8 @@
 /**
- * warren's node runtime inside a real sandbox (needs root): it listens on the socket in its io
- * dir, the host reaches it there, a function module is served with the sandbox's isolation around
- * it, a bad module ends the sandbox with 65 and a message, and the io dir is gone afterwards (also
- * after a crash: `warren gc`).
+ * warren's node runtime inside a real sandbox (needs root): it listens on the sockets in its io
+ * dir, the host reaches it there, a function module (given at start, or loaded with its env over
+ * the control socket) is served with the sandbox's isolation around it, a bad module ends the
+ * sandbox with 65 and a message, and the io dir is gone afterwards (also after a crash: `warren gc`).
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -74,14 +74,34 @@ t.test('the runtime serves a function from inside a sandbox over its io socket',
   t.notOk(fs.existsSync(ioDir), 'the io dir is gone with the sandbox');
 });
 
-t.test('a generic runtime (no module) is ready and says 503 to invocations', { skip: NEEDS_ROOT }, async (t) => {
+t.test('a generic runtime boots with no module, loads one with env over its control socket, and every path is the function\'s', { skip: NEEDS_ROOT }, async (t) => {
   const { host, spec } = await withHost(t);
   await using sandbox = await host.create(spec(null));
   await using conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
   t.same(await conn.health(), { ok: true, module: null });
-  const res = await conn.http.request({ method: 'GET', path: '/' });
-  t.equal(res.statusCode, 503);
-  await res.body.dump();
+  const before = await conn.http.request({ method: 'GET', path: '/__warren/health' });
+  t.equal(before.statusCode, 503, 'before a load, even the old health path is the (absent) function\'s');
+  await before.body.dump();
+  const source = `export default { async fetch(request, env) {
+    return Response.json({ path: new URL(request.url).pathname, env, uid: process.getuid() });
+  } };`;
+  const loaded = await conn.load({ source, name: 'fn.mjs', env: { GREETING: 'hello from the host' } });
+  t.match(loaded, { ok: true, module: /^\/tmp\/warren-fn-.*\/fn\.mjs$/ }, "written into the sandbox's own tmp");
+  for (const p of ['/', '/__warren/health', '/health']) {
+    const res = await conn.http.request({ method: 'GET', path: p });
+    t.equal(res.statusCode, 200);
+    t.same(await res.body.json(), { path: p, env: { GREETING: 'hello from the host' }, uid: 0 }, `${p} reaches the function with its env`);
+  }
+  t.same(fs.readdirSync(sandbox.ioDir as string).sort(), ['control.sock', 'http.sock'], 'the io dir holds the two sockets');
+});
+
+t.test('a load that fails is answered, then the sandbox ends with 65', { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec } = await withHost(t);
+  const sandbox = await host.create(spec(null));
+  const conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
+  await t.rejects(conn.load({ source: 'export const notDefault = 1;' }), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /has no default export with a fetch\(\) method/ });
+  t.equal((await sandbox.exited).code, EXIT_BAD_MODULE);
+  await conn.destroy();
 });
 
 t.test('a module without fetch ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
