@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
+import { removeIoDir } from './io-dir.js';
 import { forgetLayers } from './layer-use.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
@@ -130,8 +131,12 @@ export class Sandbox {
     } catch {
       // not empty or gone: `warren gc` looks at what is left
     }
-    // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
-    if (ioDir) fs.rmSync(ioDir, { recursive: true, force: true });
+    // its tmpfs, and what the sandbox left there (its sockets), go with it
+    try {
+      if (ioDir) removeIoDir(ioDir);
+    } catch {
+      // a mount that would not go: `warren gc` unmounts what is left
+    }
     // the spawner cleaned its netns (or discarded it) before it reported the exit
     await net.release(info.netns === 'reused');
     lease.release();

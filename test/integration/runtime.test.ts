@@ -11,6 +11,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, RuntimeConnection } from '../../runtime/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
+import { makeIoDir } from '../../sandbox/io-dir.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
 
@@ -115,10 +116,9 @@ t.test('a module without fetch ends the sandbox with 65 and says why', { skip: N
   t.notOk(fs.existsSync(sandbox.ioDir as string), 'its io dir is gone');
 });
 
-t.test('warren gc removes the io dir of a sandbox whose warren died', { skip: NEEDS_ROOT }, async (t) => {
-  // as a crashed warren leaves it: a dir under <run>/io with a socket in it, and no live lease
-  const stale = path.join(dirs.run, 'io', 'wdeadbeef0001');
-  fs.mkdirSync(stale, { recursive: true });
+t.test('warren gc unmounts and removes the io dir of a sandbox whose warren died', { skip: NEEDS_ROOT }, async (t) => {
+  // as a crashed warren leaves it: a tmpfs on a dir under <run>/io with a socket in it, and no live lease
+  const stale = makeIoDir(dirs.run, 'wdeadbeef0001', 0);
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(path.join(stale, 'http.sock'), resolve));
   server.close();
@@ -126,4 +126,5 @@ t.test('warren gc removes the io dir of a sandbox whose warren died', { skip: NE
   const r = await warren(['gc'], { env: testEnv(dirs) });
   t.equal(r.code, 0, r.stderr);
   t.notOk(fs.existsSync(stale), 'the stale io dir is removed');
+  t.notOk(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(stale), 'and its tmpfs unmounted');
 });
