@@ -13,13 +13,18 @@ export interface ControlState {
   serve(loaded: Loaded): void;
   /** A load failed: answered already, the runtime ends with this message. */
   fail(message: string): void;
+  /** An answer went out (the host waits for nothing of ours until its next request). */
+  answered(): void;
 }
 
 export function controlServer(state: ControlState): http.Server {
   let loading = false;
   return http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer, then?: () => void) => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), then);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
+        state.answered();
+        then?.();
+      });
     };
     if (req.method === 'GET' && req.url === CONTROL_HEALTH_PATH) {
       answer(200, { ok: true, module: state.loaded()?.module ?? null });

@@ -9,10 +9,12 @@
  *
  * Without --module it is a generic warm runtime: 503 on its function socket until the host loads a
  * module over the control socket. Order at start: load --module first (a bad module exits 65
- * before anything listens); listen on the function socket's temporary name and warm its HTTP path
- * with one request of our own; rename it; then the control socket, the same way: its name appears
- * last, once both accept. SIGTERM drains: no new connections, in-flight requests and waitUntil
- * promises finish, exit 0.
+ * before anything listens); listen on the function socket under a temporary name and rename it;
+ * then the control socket, the same way: its name appears last, once both accept. After its first
+ * control answer, while the host has nothing for it, one request of its own through the Workers
+ * path on a private server (warmUp), so the function's first request does not pay node's lazy
+ * compile. SIGTERM
+ * drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
  */
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -54,34 +56,73 @@ function errorText(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. `before`
- * runs between the two, on the temporary name. */
-async function listenAs(server: http.Server, file: string, before?: (tmp: string) => Promise<void>): Promise<void> {
+/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. */
+async function listenAs(server: http.Server, file: string): Promise<void> {
   const tmp = `${file}.tmp`;
   await rm(tmp, { force: true });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
-  await before?.(tmp);
   await rename(tmp, file);
 }
 
-/** The warm-up's own function: it reads the body and streams one back, as a real one would. */
-const warmHandler: FetchHandler = async (request) => new Response(`warm ${await request.text()}`, { headers: { 'content-type': 'text/plain' } });
-
-/** One request of our own through the socket, node:http, toRequest, the handler and sendResponse.
- * A bare socket, so the warm-up does not load node's HTTP client, which nothing else here uses. */
-function warmUp(socket: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socket);
-    let answer = '';
-    c.setEncoding('latin1');
-    c.on('data', (d: string) => (answer += d));
-    c.on('error', reject);
-    c.on('end', () => {
-      if (answer.startsWith('HTTP/1.1 200 ')) resolve();
-      else reject(new Error(`the warm-up request got '${answer.slice(0, 40)}'`));
+/** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null.
+ * The warm-up's private server is made here too, so that it runs the very same code. */
+function workersServer(serving: () => Pick<Loaded, 'handler' | 'env'> | null, pending: Set<Promise<unknown>>): http.Server {
+  return http.createServer((req, res) => {
+    const fn = serving();
+    if (!fn) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('no function is loaded in this runtime\n');
+      return;
+    }
+    const aborted = new AbortController();
+    // the client went away before the whole response: the function's request.signal says so
+    res.on('close', () => {
+      if (!res.writableFinished) aborted.abort();
     });
-    c.end('POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup');
+    void (async () => {
+      try {
+        const response = await fn.handler(toRequest(req, aborted.signal), fn.env, executionContext(pending));
+        if (!(response instanceof Response)) throw new TypeError(`fetch() returned ${typeof response}, not a Response`);
+        await sendResponse(res, response);
+      } catch (err) {
+        console.error('warren runtime: the function threw:', errorText(err));
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('the function threw an exception\n');
+        else res.destroy();
+      }
+    })();
   });
+}
+
+/** The warm-up's own function: it reads the body and streams one back, as a real one would. */
+const warmFunction = {
+  handler: (async (request) => new Response(`warm ${await request.text()}`, { headers: { 'content-type': 'text/plain' } })) as FetchHandler,
+  env: {},
+};
+
+/**
+ * One request of our own through node:http, toRequest, a handler and sendResponse, so that node
+ * compiles that path and loads Request/Response now, not on the function's first request. On a
+ * private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
+ * no request of the function's can ever reach the warm-up's handler. A bare socket as the client,
+ * so the warm-up does not load node's HTTP client, which nothing else here uses.
+ */
+async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
+  const server = workersServer(() => warmFunction, pending);
+  const name = `\0warren-warm-${process.pid}-${Date.now()}`;
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(name, resolve));
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(name);
+      let got = '';
+      c.setEncoding('latin1');
+      c.on('data', (d: string) => (got += d));
+      c.on('error', reject);
+      c.on('end', () => resolve(got));
+      c.write('POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup');
+    });
+    if (!answer.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up request got '${answer.slice(0, 40)}'`);
+  } finally {
+    server.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -95,43 +136,22 @@ async function main(): Promise<void> {
       throw err;
     }
   }
-  let warming: FetchHandler | null = warmHandler;
   const pending = new Set<Promise<unknown>>();
-
-  const server = http.createServer((req, res) => {
-    const handler = warming ?? loaded?.handler;
-    if (!handler) {
-      res.writeHead(503, { 'content-type': 'text/plain' }).end('no function is loaded in this runtime\n');
-      return;
-    }
-    const env = loaded?.env ?? {};
-    const aborted = new AbortController();
-    // the client went away before the whole response: the function's request.signal says so
-    res.on('close', () => {
-      if (!res.writableFinished) aborted.abort();
-    });
-    void (async () => {
-      try {
-        const response = await handler(toRequest(req, aborted.signal), env, executionContext(pending));
-        if (!(response instanceof Response)) throw new TypeError(`fetch() returned ${typeof response}, not a Response`);
-        await sendResponse(res, response);
-      } catch (err) {
-        console.error('warren runtime: the function threw:', errorText(err));
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('the function threw an exception\n');
-        else res.destroy();
-      }
-    })();
-  });
+  const server = workersServer(() => loaded, pending);
   const control = controlServer({
     loaded: () => loaded,
     serve: (l) => (loaded = l),
     fail: (message) => die(EXIT_BAD_MODULE, message),
+    // once the host has its first answer (its health check): the warm-up then runs while the host
+    // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
+    // (its compile would delay it by as much); a load that comes meanwhile waits on the event
+    // loop, no longer than the warm-up would have made the function's first request wait
+    answered: () => {
+      warming ??= warmUp(pending).catch((err: unknown) => console.error('warren runtime: the warm-up failed:', errorText(err)));
+    },
   });
-
-  await listenAs(server, args.listen, async (tmp) => {
-    await warmUp(tmp);
-    warming = null;
-  });
+  let warming: Promise<void> | undefined;
+  await listenAs(server, args.listen);
   await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));
 
   process.once('SIGTERM', () => {

@@ -3,11 +3,13 @@
  * the host imports nothing else from the runtime: this file is the whole contract between them.
  *
  *   host                                     runtime (in the sandbox)
- *   bind-mounts its io dir at IO_DIR   --->  listens on SOCKET_NAME.tmp; sends one request of its
- *                                            own through it (warm-up: node compiles its HTTP path
- *                                            and loads Request/Response now, not on the first real
- *                                            request); renames it to SOCKET_NAME; then listens on
- *                                            CONTROL_NAME.tmp and renames it to CONTROL_NAME
+ *   bind-mounts its io dir at IO_DIR   --->  listens on SOCKET_NAME.tmp, renames it to SOCKET_NAME;
+ *                                            then the same for CONTROL_NAME (a name appears only
+ *                                            once it accepts). After its first control answer it
+ *                                            warms its HTTP path with one request of its own on a
+ *                                            private server (node compiles that path and loads
+ *                                            Request/Response then, not on the function's first
+ *                                            request)
  *   sees CONTROL_NAME appear: both     <---  (rename: a name appears only once it accepts)
  *   accept; opens each by fd, never by path (client.ts)
  *
