@@ -58,6 +58,12 @@ function bind(): Libc {
 /** `<run>/io/<id>` with a fresh tmpfs on it, owned by `uid` (the sandbox's root) and mode 0700, so
  * that only it and host root enter. */
 export function makeIoDir(run: string, id: string, uid: number, cap: { sizeBytes?: number; inodes?: number } = {}): string {
+  const size = cap.sizeBytes ?? IO_DIR_CAP.sizeBytes;
+  const inodes = cap.inodes ?? IO_DIR_CAP.inodes;
+  // checked, not trusted to the type: they go into mount(2)'s option string
+  for (const [name, v] of [['sizeBytes', size], ['inodes', inodes]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new WarrenError('WARREN_IO_BAD_CAP', `io dir ${name} '${String(v)}' is not a positive integer`);
+  }
   const dir = path.join(run, IO_DIRS, id);
   // the parent is made on the first miss, not checked on every create (the hot path)
   try {
@@ -67,8 +73,6 @@ export function makeIoDir(run: string, id: string, uid: number, cap: { sizeBytes
     fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
     fs.mkdirSync(dir, { mode: 0o700 });
   }
-  const size = cap.sizeBytes ?? IO_DIR_CAP.sizeBytes;
-  const inodes = cap.inodes ?? IO_DIR_CAP.inodes;
   let c: Libc;
   try {
     c = bind();

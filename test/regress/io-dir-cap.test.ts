@@ -14,6 +14,7 @@ import t from 'tap';
 import { IO_DIR } from '../../runtime/index.js';
 import { SandboxHost } from '../../sandbox/index.js';
 import { UID_BASE_DEFAULT } from '../../sandbox/defaults.js';
+import { makeIoDir } from '../../sandbox/io-dir.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs } from '../integration/helpers.js';
 
@@ -77,5 +78,11 @@ t.test('a sandbox cannot write past its io dir cap, fresh or made ahead, and lea
     await sandbox.destroy();
     t.notOk(fs.existsSync(ioDir), `round ${round}: the io dir is gone`);
     t.same(mountsAt(ioDir), [], `round ${round}: its mount is gone`);
+  }
+});
+
+t.test('a cap that is not a positive integer is refused before anything is made', async (t) => {
+  for (const cap of [{ sizeBytes: '1,uid=0' as unknown as number }, { inodes: 0 }, { sizeBytes: 1.5 }]) {
+    t.throws(() => makeIoDir('/nonexistent-wrntest', 'w0', 0, cap), { name: 'WarrenError', code: 'WARREN_IO_BAD_CAP' }, JSON.stringify(cap));
   }
 });
