@@ -62,6 +62,12 @@ export const ERROR_CODES = {
   WARREN_LAYER_RECORD_WRITE: 'platform',
   WARREN_LAYER_UNSUPPORTED_ENTRY: 'user',
   WARREN_LAYER_WHITEOUT: 'platform',
+  // io dirs (sandbox/io-dir.ts)
+  WARREN_IO_BAD_CAP: 'user',
+  WARREN_IO_LIBC: 'platform',
+  WARREN_IO_MKDIR: 'platform',
+  WARREN_IO_MOUNT: 'platform',
+  WARREN_IO_UMOUNT: 'platform',
   // kept sandboxes
   WARREN_KEPT_CORRUPT: 'platform',
   WARREN_KEPT_EXISTS: 'user',
@@ -94,8 +100,13 @@ export const ERROR_CODES = {
   WARREN_PROTOCOL_NUL: 'user',
   WARREN_PROTOCOL_TOO_MANY_FIELDS: 'user',
   // the node runtime
+  WARREN_RUNTIME_BAD_ANSWER: 'platform',
+  // a module that fails to import or has no fetch handler: the function's fault
+  WARREN_RUNTIME_LOAD_FAILED: 'user',
   WARREN_RUNTIME_NOT_BUILT: 'platform',
   WARREN_RUNTIME_NOT_LISTENING: 'platform',
+  WARREN_RUNTIME_NOT_SOCKET: 'platform',
+  WARREN_RUNTIME_SOCKET_OPEN: 'platform',
   WARREN_RUNTIME_UNHEALTHY: 'platform',
   // sandboxes
   WARREN_SANDBOX_BAD_OPTION: 'user',

@@ -1,42 +1,111 @@
 /**
  * The host's side of protocol.ts: learn that a runtime accepts (its socket's name appeared in the
  * io dir) and talk HTTP/1.1 to it over that socket with undici. Runs on the host, never inside.
+ *
+ * The io dir belongs to the sandbox: whatever has a socket's name there was put there by code we
+ * do not trust, and host root connecting by path would follow a symlink to any listener on the
+ * host. So a socket is opened once, by name, with O_PATH|O_NOFOLLOW (a symlink opens as itself and
+ * is refused), fstat'd to be a socket, and from then on reached only through /proc/self/fd/<fd>:
+ * a magic link that names that inode and nothing else, whatever the sandbox renames afterwards.
+ * The io dir's own path is the host's (<run>/io/<id>): only its last component is the sandbox's.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Client } from 'undici';
-import { WarrenError } from '../lib/errors.js';
-import { HEALTH_PATH, SOCKET_NAME, type HealthAnswer } from './protocol.js';
+import { WarrenError, errnoOf } from '../lib/errors.js';
+import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
+
+/** open(2)'s O_PATH on x86_64 and arm64 (Node's fs.constants does not carry it). */
+const O_PATH = 0o10000000;
+
+/** A socket in an io dir, held by an O_PATH fd: connect to `path`, close it when done. */
+export class RuntimeSocket {
+  /** `/proc/self/fd/<fd>`: names the socket inode that was checked, never a path in the io dir. */
+  readonly path: string;
+  /** Where it was found, for messages. */
+  readonly name: string;
+  #fd: number | undefined;
+
+  private constructor(fd: number, name: string) {
+    this.#fd = fd;
+    this.name = name;
+    this.path = `/proc/self/fd/${fd}`;
+  }
+
+  /** The socket named `file`, or null while there is nothing by that name. Anything but a socket
+   * (a symlink, a fifo, a file) is refused: the host never follows what the sandbox put there. */
+  static open(file: string): RuntimeSocket | null {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, O_PATH | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return null;
+      throw new WarrenError('WARREN_RUNTIME_SOCKET_OPEN', `cannot open runtime socket '${file}'`, { cause: err });
+    }
+    let stat: fs.Stats;
+    try {
+      stat = fs.fstatSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw new WarrenError('WARREN_RUNTIME_SOCKET_OPEN', `cannot stat runtime socket '${file}'`, { cause: err });
+    }
+    if (!stat.isSocket()) {
+      fs.closeSync(fd);
+      const what = stat.isSymbolicLink() ? 'a symlink' : 'not a socket';
+      throw new WarrenError('WARREN_RUNTIME_NOT_SOCKET', `runtime socket '${file}' is ${what}: the host connects only to a socket in the io dir`);
+    }
+    return new RuntimeSocket(fd, file);
+  }
+
+  /** Idempotent. Only once nothing connects through `path` any more: the fd number is reused. */
+  close(): void {
+    if (this.#fd === undefined) return;
+    fs.closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
 
 /**
- * Resolves with the socket's path once its name is in `ioDir`: the runtime renames it there only
+ * Resolves with the socket `name` in `ioDir` once it appears: the runtime renames it there only
  * after listen(), so it accepts from then on. Rejects when `signal` aborts first (the sandbox
- * ended, or a deadline). inotify, not polling: the wait costs nothing while node boots.
+ * ended, or a deadline), or when what appears is not a socket. inotify, not polling: the wait
+ * costs nothing while node boots.
  */
-export function waitForSocket(ioDir: string, signal: AbortSignal): Promise<string> {
-  const file = path.join(ioDir, SOCKET_NAME);
+export function waitForSocket(ioDir: string, signal: AbortSignal, name: string = SOCKET_NAME): Promise<RuntimeSocket> {
+  const file = path.join(ioDir, name);
   return new Promise((resolve, reject) => {
     let watcher: fs.FSWatcher | undefined;
-    const end = (err?: unknown) => {
+    let done = false;
+    const end = (err: unknown, socket?: RuntimeSocket) => {
+      if (done) return socket?.close();
+      done = true;
       watcher?.close();
       signal.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve(file);
+      if (socket) resolve(socket);
+      else reject(err);
     };
-    const onAbort = () => end(new WarrenError('WARREN_RUNTIME_NOT_LISTENING', `no runtime socket appeared in '${ioDir}'`, { cause: signal.reason }));
+    const look = () => {
+      try {
+        const socket = RuntimeSocket.open(file);
+        if (socket) end(undefined, socket);
+      } catch (err) {
+        end(err);
+      }
+    };
+    const onAbort = () => end(new WarrenError('WARREN_RUNTIME_NOT_LISTENING', `no runtime socket '${name}' appeared in '${ioDir}'`, { cause: signal.reason }));
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort);
     try {
-      watcher = fs.watch(ioDir, (_event, name) => {
-        if (name === SOCKET_NAME && fs.existsSync(file)) end();
+      watcher = fs.watch(ioDir, (_event, changed) => {
+        if (changed === name) look();
       });
       watcher.on('error', end);
     } catch (err) {
       return end(err);
     }
     // after the watch is set: a rename before it would otherwise go unseen
-    if (fs.existsSync(file)) end();
+    look();
   });
 }
 
@@ -44,17 +113,109 @@ export function waitForSocket(ioDir: string, signal: AbortSignal): Promise<strin
  * does not pay for loading it (~12 ms of a `warren run` start here). */
 let undici: typeof import('undici') | undefined;
 
-/** A keep-alive HTTP/1.1 client on a runtime's socket. */
-export function runtimeClient(socketPath: string): Client {
+function socketClient(socket: RuntimeSocket): Client {
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
   // the origin names nothing: every request goes to the socket; the Host header reads "warren"
-  return new undici.Client('http://warren', { socketPath, pipelining: 1 });
+  return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1 });
 }
 
-/** Asks the runtime's health path; resolves with its answer, rejects on anything but a 200. */
-export async function health(client: Client): Promise<HealthAnswer> {
-  const res = await client.request({ method: 'GET', path: HEALTH_PATH });
-  const body = await res.body.text();
-  if (res.statusCode !== 200) throw new WarrenError('WARREN_RUNTIME_UNHEALTHY', `runtime health answered ${res.statusCode}: ${body.slice(0, 200)}`);
-  return JSON.parse(body) as HealthAnswer;
+/** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * A runtime as the host talks to it: `http`, a keep-alive HTTP/1.1 client on the function's socket
+ * (every path there is the function's), and health() and load() on its control socket. Holds both
+ * sockets' fds for as long as the clients may connect; close() or destroy() ends the clients,
+ * then the fds.
+ */
+export class RuntimeConnection implements AsyncDisposable {
+  readonly http: Client;
+  readonly #control: Client;
+  readonly #sockets: RuntimeSocket[];
+  #closing: Promise<void> | undefined;
+
+  private constructor(control: RuntimeSocket, fn: RuntimeSocket) {
+    this.#sockets = [control, fn];
+    this.#control = socketClient(control);
+    this.http = socketClient(fn);
+  }
+
+  /** Waits for the runtime in `ioDir` to accept (its control socket's name appears last), then
+   * opens both sockets. */
+  static async open(ioDir: string, signal: AbortSignal): Promise<RuntimeConnection> {
+    const control = await waitForSocket(ioDir, signal, CONTROL_NAME);
+    let fn: RuntimeSocket | null;
+    try {
+      fn = RuntimeSocket.open(path.join(ioDir, SOCKET_NAME));
+    } catch (err) {
+      control.close();
+      throw err;
+    }
+    if (!fn) {
+      control.close();
+      throw new WarrenError('WARREN_RUNTIME_NOT_LISTENING', `no runtime socket '${SOCKET_NAME}' in '${ioDir}' beside its control socket`);
+    }
+    return new RuntimeConnection(control, fn);
+  }
+
+  /** The runtime's health; rejects on anything but a 200. */
+  async health(): Promise<HealthAnswer> {
+    return this.#ask('GET', CONTROL_HEALTH_PATH);
+  }
+
+  /** Loads a module with its env (protocol.ts: LoadRequest); resolves once it serves. A module
+   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits. */
+  async load(req: LoadRequest): Promise<HealthAnswer> {
+    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req));
+  }
+
+  async #ask(method: 'GET' | 'POST', what: string, body?: string): Promise<HealthAnswer> {
+    const res = await this.#control.request({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} });
+    const text = await boundedText(res.body);
+    let answer: { ok?: unknown; module?: unknown; error?: unknown } | null = null;
+    try {
+      answer = JSON.parse(text) as { ok?: unknown; module?: unknown; error?: unknown } | null;
+    } catch {
+      // named below, with the status
+    }
+    if (res.statusCode === 200 && answer?.ok === true) return { ok: true, module: typeof answer.module === 'string' ? answer.module : null };
+    const why = typeof answer?.error === 'string' ? answer.error : text.slice(0, 200);
+    const code = what === CONTROL_LOAD_PATH ? 'WARREN_RUNTIME_LOAD_FAILED' : 'WARREN_RUNTIME_UNHEALTHY';
+    throw new WarrenError(code, `runtime ${method} ${what} answered ${res.statusCode}: ${why}`);
+  }
+
+  /** Lets requests in flight finish. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.allSettled([this.http.close(), this.#control.close()]).then(() => this.#closeSockets());
+    return this.#closing;
+  }
+
+  /** Fails requests in flight now. */
+  async destroy(err?: Error): Promise<void> {
+    // also after close(): what it still waits for fails now
+    await Promise.allSettled([this.http.destroy(err ?? null), this.#control.destroy(err ?? null)]);
+    this.#closeSockets();
+  }
+
+  #closeSockets(): void {
+    for (const s of this.#sockets) s.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -21,4 +21,4 @@ export function runtimeBundle(): string {
   return RUNTIME_BUNDLE;
 }
 
-export { health, runtimeClient, waitForSocket } from './client.js';
+export { RuntimeConnection, RuntimeSocket, waitForSocket } from './client.js';

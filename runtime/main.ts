@@ -1,27 +1,38 @@
 /**
  * warren's runtime: the node process inside a sandbox that hosts one Workers-style ES module
  * (`export default { fetch(request, env, ctx) }`) and serves it as HTTP/1.1 on a unix socket in
- * the sandbox's io dir (protocol.ts). Bundled on its own by esbuild into one file that the base
- * image carries; it imports nothing from the host side but protocol.ts.
+ * the sandbox's io dir, with a control socket beside it where the host asks its health and loads
+ * the module (protocol.ts). Bundled on its own by esbuild into one file that the base image
+ * carries; it imports nothing from the host side but protocol.ts.
  *
- *   node /warren/runtime.mjs [--listen SOCKET] [--module FILE]
+ *   node /warren/runtime.mjs [--listen SOCKET] [--control SOCKET] [--module FILE]
  *
- * Without --module it is a generic warm runtime: it answers the health check and 503 otherwise.
- * Order at start: load the module first (a bad module exits 65 before anything listens), then
- * listen on a temporary name and rename it, so the socket's name appears only when it accepts.
- * SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
+ * Without --module it is a generic warm runtime: 503 on its function socket until the host loads a
+ * module over the control socket. Order at start: load --module first (a bad module exits 65
+ * before anything listens); listen on the function socket under a temporary name and rename it;
+ * then the control socket, the same way: its name appears last, once both accept. After its first
+ * control answer, while the host has nothing for it, one request of its own through the Workers
+ * path on a private server (warmUp), so the function's first request does not pay node's lazy
+ * compile. SIGTERM
+ * drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
  */
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { controlServer } from './control.js';
 import { executionContext, sendResponse, toRequest, type FetchHandler } from './fetch-bridge.js';
-import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, HEALTH_PATH, IO_DIR, SOCKET_NAME, type HealthAnswer } from './protocol.js';
+import { importModule, ModuleError, type Loaded } from './load.js';
+import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
 
 interface Args {
   listen: string;
+  /** Default: CONTROL_NAME beside the function's socket. */
+  control: string | null;
   module: string | null;
 }
+
+const USAGE = 'usage: runtime [--listen SOCKET] [--control SOCKET] [--module FILE]';
 
 function die(code: number, message: string): never {
   process.stderr.write(`warren runtime: ${message}\n`);
@@ -29,51 +40,36 @@ function die(code: number, message: string): never {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { listen: path.join(IO_DIR, SOCKET_NAME), module: null };
+  const args: Args = { listen: path.join(IO_DIR, SOCKET_NAME), control: null, module: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
-    if ((flag === '--listen' || flag === '--module') && value !== undefined) {
-      if (flag === '--listen') args.listen = value;
-      else args.module = value;
-      i++;
-    } else {
-      die(EXIT_BAD_USAGE, `unknown argument '${flag}' (usage: runtime [--listen SOCKET] [--module FILE])`);
-    }
+    if (flag !== '--listen' && flag !== '--control' && flag !== '--module') die(EXIT_BAD_USAGE, `unknown argument '${flag}' (${USAGE})`);
+    if (value === undefined) die(EXIT_BAD_USAGE, `'${flag}' needs a value (${USAGE})`);
+    args[flag === '--listen' ? 'listen' : flag === '--control' ? 'control' : 'module'] = value;
+    i++;
   }
   return args;
-}
-
-async function loadModule(file: string): Promise<FetchHandler> {
-  let mod: { default?: { fetch?: unknown } };
-  try {
-    mod = (await import(pathToFileURL(path.resolve(file)).href)) as typeof mod;
-  } catch (err) {
-    die(EXIT_BAD_MODULE, `cannot load module '${file}': ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const worker = mod.default;
-  if (!worker || typeof worker.fetch !== 'function') die(EXIT_BAD_MODULE, `module '${file}' has no default export with a fetch() method`);
-  const fetch = worker.fetch as FetchHandler;
-  return (request, env, ctx) => fetch.call(worker, request, env, ctx);
 }
 
 function errorText(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const handler = args.module ? await loadModule(args.module) : null;
-  const pending = new Set<Promise<unknown>>();
-  const env: Record<string, unknown> = {};
-  const health = JSON.stringify({ ok: true, module: args.module } satisfies HealthAnswer);
+/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. */
+async function listenAs(server: http.Server, file: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await rm(tmp, { force: true });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
+  await rename(tmp, file);
+}
 
-  const server = http.createServer((req, res) => {
-    if (req.url === HEALTH_PATH) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(health);
-      return;
-    }
-    if (!handler) {
+/** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null.
+ * The warm-up's private server is made here too, so that it runs the very same code. */
+function workersServer(serving: () => Pick<Loaded, 'handler' | 'env'> | null, pending: Set<Promise<unknown>>): http.Server {
+  return http.createServer((req, res) => {
+    const fn = serving();
+    if (!fn) {
       res.writeHead(503, { 'content-type': 'text/plain' }).end('no function is loaded in this runtime\n');
       return;
     }
@@ -84,7 +80,7 @@ async function main(): Promise<void> {
     });
     void (async () => {
       try {
-        const response = await handler(toRequest(req, aborted.signal), env, executionContext(pending));
+        const response = await fn.handler(toRequest(req, aborted.signal), fn.env, executionContext(pending));
         if (!(response instanceof Response)) throw new TypeError(`fetch() returned ${typeof response}, not a Response`);
         await sendResponse(res, response);
       } catch (err) {
@@ -94,13 +90,73 @@ async function main(): Promise<void> {
       }
     })();
   });
+}
 
-  const tmp = `${args.listen}.tmp`;
-  await rm(tmp, { force: true });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
-  await rename(tmp, args.listen);
+/** The warm-up's own function: it reads the body and streams one back, as a real one would. */
+const warmFunction = {
+  handler: (async (request) => new Response(`warm ${await request.text()}`, { headers: { 'content-type': 'text/plain' } })) as FetchHandler,
+  env: {},
+};
+
+/**
+ * One request of our own through node:http, toRequest, a handler and sendResponse, so that node
+ * compiles that path and loads Request/Response now, not on the function's first request. On a
+ * private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
+ * no request of the function's can ever reach the warm-up's handler. A bare socket as the client,
+ * so the warm-up does not load node's HTTP client, which nothing else here uses.
+ */
+async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
+  const server = workersServer(() => warmFunction, pending);
+  const name = `\0warren-warm-${process.pid}-${Date.now()}`;
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(name, resolve));
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(name);
+      let got = '';
+      c.setEncoding('latin1');
+      c.on('data', (d: string) => (got += d));
+      c.on('error', reject);
+      c.on('end', () => resolve(got));
+      c.write('POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup');
+    });
+    if (!answer.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up request got '${answer.slice(0, 40)}'`);
+  } finally {
+    server.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  let loaded: Loaded | null = null;
+  if (args.module) {
+    try {
+      loaded = { handler: await importModule(args.module), env: {}, module: args.module };
+    } catch (err) {
+      if (err instanceof ModuleError) die(EXIT_BAD_MODULE, err.message);
+      throw err;
+    }
+  }
+  const pending = new Set<Promise<unknown>>();
+  const server = workersServer(() => loaded, pending);
+  const control = controlServer({
+    loaded: () => loaded,
+    serve: (l) => (loaded = l),
+    fail: (message) => die(EXIT_BAD_MODULE, message),
+    // once the host has its first answer (its health check): the warm-up then runs while the host
+    // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
+    // (its compile would delay it by as much); a load that comes meanwhile waits on the event
+    // loop, no longer than the warm-up would have made the function's first request wait
+    answered: () => {
+      warming ??= warmUp(pending).catch((err: unknown) => console.error('warren runtime: the warm-up failed:', errorText(err)));
+    },
+  });
+  let warming: Promise<void> | undefined;
+  await listenAs(server, args.listen);
+  await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));
 
   process.once('SIGTERM', () => {
+    control.close();
+    control.closeAllConnections();
     server.close(() => {
       void Promise.allSettled([...pending]).then(() => process.exit(0));
     });

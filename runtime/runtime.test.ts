@@ -1,6 +1,7 @@
 /**
- * The runtime bundle as a plain node process (no sandbox, no root): what a client of its socket
- * sees. test/integration/runtime.test.ts runs the same bundle inside a sandbox.
+ * The runtime bundle as a plain node process (no sandbox, no root): what a client of its function
+ * socket sees, and what the host sees on its control socket. test/integration/runtime.test.ts runs
+ * the same bundle inside a sandbox.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME, health, runtimeBundle, runtimeClient, waitForSocket } from './index.js';
+import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME, RuntimeConnection, runtimeBundle } from './index.js';
 
 const ECHO = `
 export default {
@@ -33,7 +34,7 @@ export default {
     headers.append('set-cookie', 'a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT');
     headers.append('set-cookie', 'b=2');
     const body = request.body ? await request.text() : '';
-    return new Response(JSON.stringify({ path: url.pathname, query: url.search, body, envKeys: Object.keys(env) }), { status: 201, headers });
+    return new Response(JSON.stringify({ path: url.pathname, query: url.search, body, env }), { status: 201, headers });
   },
 };
 `;
@@ -52,7 +53,8 @@ async function start(t: Test, moduleText: string | null, extra: string[] = []): 
     fs.writeFileSync(path.join(dir, 'fn.mjs'), moduleText);
     args.push('--module', path.join(dir, 'fn.mjs'));
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // TMPDIR: where a loaded module's source is written, removed with the test's dir
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: dir } });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   t.teardown(() => {
@@ -63,32 +65,94 @@ async function start(t: Test, moduleText: string | null, extra: string[] = []): 
 
 async function listening(t: Test, moduleText: string | null) {
   const r = await start(t, moduleText);
-  const socket = await waitForSocket(r.dir, AbortSignal.timeout(20_000));
-  const client = runtimeClient(socket);
-  t.teardown(() => client.destroy());
-  return { ...r, client };
+  const conn = await RuntimeConnection.open(r.dir, AbortSignal.timeout(20_000));
+  t.teardown(() => conn.destroy());
+  return { ...r, conn, client: conn.http };
 }
 
-t.test('a generic runtime answers its health check and 503 for anything else', async (t) => {
-  const { client, dir } = await listening(t, null);
-  t.same(await health(client), { ok: true, module: null });
-  const res = await client.request({ method: 'GET', path: '/anything' });
-  t.equal(res.statusCode, 503);
-  t.match(await res.body.text(), /no function/);
-  t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temporary socket name is left');
+t.test('a generic runtime answers health on its control socket and 503 on its function socket', async (t) => {
+  const { conn, client, dir } = await listening(t, null);
+  t.same(await conn.health(), { ok: true, module: null });
+  for (const p of ['/anything', '/__warren/health', '/health', '/load']) {
+    const res = await client.request({ method: 'GET', path: p });
+    t.equal(res.statusCode, 503, `${p} on the function socket is the (absent) function's`);
+    t.match(await res.body.text(), /no function/);
+  }
+  t.same(fs.readdirSync(dir).sort(), [CONTROL_NAME, SOCKET_NAME], 'both sockets are there, and no temporary name');
+});
+
+t.test('a module loaded over the control socket serves every path with its env', async (t) => {
+  const { conn, client } = await listening(t, null);
+  const env = { GREETING: 'hello', LIMITS: { n: 3 } };
+  const loaded = await conn.load({ source: ECHO, name: 'echo.mjs', env });
+  t.match(loaded, { ok: true, module: /echo\.mjs$/ });
+  t.same(await conn.health(), loaded, 'health names the module');
+  for (const p of ['/x', '/__warren/health', '/health', '/load']) {
+    const res = await client.request({ method: 'GET', path: p });
+    t.equal(res.statusCode, 201, `${p} reaches the function`);
+    t.match(await res.body.json(), { path: p, env });
+  }
+  await t.rejects(conn.load({ source: 'export default { fetch() { return new Response("b") } }' }), {
+    code: 'WARREN_RUNTIME_LOAD_FAILED',
+    message: /409: a module is loaded already/,
+  }, 'a runtime never serves a second function');
+  const still = await client.request({ method: 'GET', path: '/y' });
+  t.match(await still.body.json(), { path: '/y' }, 'the first one still serves');
+});
+
+t.test("the runtime's own warm-up request never reaches the function", async (t) => {
+  const { conn, client } = await listening(t, null);
+  await conn.health(); // the warm-up starts after the first control answer
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await conn.load({ source: 'let n = 0; export default { fetch() { n++; return new Response(String(n)); } };' });
+  const res = await client.request({ method: 'POST', path: '/warm', body: 'up' });
+  t.equal(await res.body.text(), '1', 'the first request the function sees is the first one sent to it');
+});
+
+t.test('a module can be loaded by its path inside the sandbox', async (t) => {
+  const { conn, client, dir } = await listening(t, null);
+  fs.writeFileSync(path.join(dir, 'fn.mjs'), ECHO);
+  t.match(await conn.load({ path: path.join(dir, 'fn.mjs') }), { module: path.join(dir, 'fn.mjs') });
+  const res = await client.request({ method: 'GET', path: '/p' });
+  t.match(await res.body.json(), { path: '/p', env: {} });
+});
+
+t.test('a malformed load request is refused and the runtime stays usable', async (t) => {
+  const { conn, child } = await listening(t, null);
+  const bad: Array<[object, RegExp]> = [
+    [{}, /exactly one of 'source' and 'path'/],
+    [{ source: ECHO, path: '/x.mjs' }, /exactly one/],
+    [{ path: 'relative.mjs' }, /absolute path/],
+    [{ source: ECHO, name: '../escape.mjs' }, /plain file name/],
+    [{ source: ECHO, env: ['a'] }, /'env' is not a JSON object/],
+  ];
+  for (const [req, why] of bad) await t.rejects(conn.load(req), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: why }, JSON.stringify(req));
+  t.equal(child.exitCode, null, 'it still runs');
+  t.match(await conn.load({ source: ECHO }), { ok: true });
+});
+
+t.test('a load that fails answers why, then the runtime exits 65', async (t) => {
+  for (const text of ['export default {}', 'this is not javascript (']) {
+    const { conn, child, stderr } = await listening(t, null);
+    const exited = once(child, 'exit');
+    await t.rejects(conn.load({ source: text }), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /422: .*module '.*worker\.mjs'/ }, text);
+    const [code] = (await exited) as [number | null];
+    t.equal(code, EXIT_BAD_MODULE);
+    t.match(stderr(), /warren runtime: .*module '.*worker\.mjs'/);
+  }
 });
 
 t.test("a module's fetch gets the request and its Response comes back whole", async (t) => {
-  const { client } = await listening(t, ECHO);
+  const { conn, client } = await listening(t, ECHO);
   const res = await client.request({ method: 'POST', path: '/a/b?c=1', headers: { 'x-in': 'hello' }, body: 'the body' });
   t.equal(res.statusCode, 201);
   t.equal(res.headers['x-method'], 'POST');
   t.equal(res.headers['x-in'], 'hello');
   t.same(res.headers['set-cookie'], ['a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT', 'b=2'], 'each Set-Cookie on its own line');
-  t.same(await res.body.json(), { path: '/a/b', query: '?c=1', body: 'the body', envKeys: [] });
+  t.same(await res.body.json(), { path: '/a/b', query: '?c=1', body: 'the body', env: {} });
   const streamed = await client.request({ method: 'GET', path: '/stream' });
   t.equal(await streamed.body.text(), 'chunk1;chunk2;chunk3;', 'a streamed body arrives in order');
-  t.equal((await health(client)).module?.endsWith('fn.mjs'), true, 'health names the module');
+  t.equal((await conn.health()).module?.endsWith('fn.mjs'), true, 'health names the module');
 });
 
 t.test('a function that throws gets a 500, and the runtime goes on serving', async (t) => {
@@ -136,7 +200,7 @@ t.test('a module without a fetch handler, or one that does not load, exits 65 na
     const [code] = (await once(r.child, 'exit')) as [number | null];
     t.equal(code, EXIT_BAD_MODULE, text);
     t.match(r.stderr(), /warren runtime: .*module '.*fn\.mjs'/);
-    t.notOk(fs.existsSync(path.join(r.dir, SOCKET_NAME)), 'it never listened');
+    t.same(fs.readdirSync(r.dir), ['fn.mjs'], 'it never listened');
   }
 });
 

@@ -10,6 +10,7 @@ import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
 import type { CgroupDriver } from './cgroups/index.js';
 import { IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
+import { removeIoDir } from './io-dir.js';
 import { sweepLayerRecords } from './layer-use.js';
 import { SandboxNetwork } from './network/index.js';
 
@@ -48,11 +49,11 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
       // not empty: not ours to judge
     }
   }
-  // io dirs hold only what their sandbox made (sockets): removed whole, never following a symlink
+  // io dirs are tmpfs mounts holding only what their sandbox made (sockets): unmounted, removed
   const io = path.join(dirs.run, IO_DIRS);
   for (const name of safeReaddir(io)) {
     if (live.has(name)) continue;
-    fs.rmSync(path.join(io, name), { recursive: true, force: true });
+    removeIoDir(path.join(io, name));
     report.rundirs.push(`${IO_DIRS}/${name}`);
   }
   // not from `live`: it lists the records first and reads the leases after (see layer-use.ts)

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { failuresError, messageOf, Undo } from '../lib/cleanup.js';
-import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
+import { WarrenError, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
@@ -28,9 +28,9 @@ import {
   UID_LEASES,
   UID_RANGE,
   UID_SLOTS_DEFAULT,
-  IO_DIRS,
 } from './defaults.js';
 import { channels, type SandboxCreateEvent } from './events.js';
+import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
 import { StandbyPool, type Standby } from './standby.js';
@@ -67,10 +67,11 @@ export interface SandboxOptions {
   net?: { egress: Egress; publish?: readonly Publish[] };
   /**
    * A fresh dir of its own, bind-mounted read-write at `dst` and owned by the sandbox's root:
-   * where the host and the sandbox meet (the runtime's socket). `sandbox.ioDir` is its host path;
-   * it is removed when the sandbox ends.
+   * where the host and the sandbox meet (the runtime's sockets). A tmpfs capped at `sizeBytes`
+   * and `inodes` (default io-dir.ts IO_DIR_CAP: 1 MiB, 64). `sandbox.ioDir` is its host path;
+   * it is unmounted and removed when the sandbox ends.
    */
-  io?: { dst: string };
+  io?: { dst: string; sizeBytes?: number; inodes?: number };
 }
 
 export interface HostOptions {
@@ -197,8 +198,8 @@ export class SandboxHost {
     undo.push('rundir', () => fs.rmdirSync(rundir));
     enter('io');
     const uidBase = this.#uidBase + lease.n * UID_RANGE;
-    const ioDir = opts.io ? makeIoDir(this.dirs.run, id, uidBase) : undefined;
-    if (ioDir) undo.push('io', () => fs.rmSync(ioDir, { recursive: true, force: true }));
+    const ioDir = opts.io ? makeIoDir(this.dirs.run, id, uidBase, opts.io) : undefined;
+    if (ioDir) undo.push('io', () => removeIoDir(ioDir));
     const binds = ioDir && opts.io ? [...(opts.binds ?? []), { src: ioDir, dst: opts.io.dst, readonly: false }] : opts.binds;
     const hostname = opts.hostname ?? id.slice(0, 12);
     const publicDns = opts.net && opts.net.egress !== 'none';
@@ -313,19 +314,4 @@ function undoStandby(undo: Undo, spawner: Spawner, standby: Standby): void {
     spawner.kill(standby.id, SIGKILL);
     await standby.spawning.exited;
   });
-}
-
-/** `<run>/io/<id>`, owned by the uid that is root in the sandbox, so only it and host root enter. */
-function makeIoDir(run: string, id: string, uidBase: number): string {
-  const dir = path.join(run, IO_DIRS, id);
-  // the parent is made on the first miss, not checked on every create (the hot path)
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
-    fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o711 });
-    fs.mkdirSync(dir, { mode: 0o700 });
-  }
-  fs.chownSync(dir, uidBase, uidBase);
-  return dir;
 }

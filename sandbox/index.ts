@@ -17,3 +17,4 @@ export {
   type SandboxOomEvent,
   type SandboxReadyEvent,
 } from './events.js';
+export { IO_DIR_CAP } from './io-dir.js';

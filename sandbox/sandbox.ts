@@ -11,6 +11,7 @@ import type { Cgroup, CgroupLimits, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
 import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxLimitsEvent, type SandboxOomEvent, type SandboxReadyEvent } from './events.js';
 import type { Egress } from './network/index.js';
+import { removeIoDir } from './io-dir.js';
 import { forgetLayers } from './layer-use.js';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 
@@ -227,7 +228,8 @@ export class Sandbox {
       // namespace); ENOENT is fine (gone already), anything else is reported
       step('rundir', () => rmdirIfThere(rundir)),
       // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
-      step('io', () => ioDir && fs.rmSync(ioDir, { recursive: true, force: true })),
+      // its tmpfs, and what the sandbox left there (its sockets), go with it
+      step('io', () => ioDir && removeIoDir(ioDir)),
       step('netns', () => net.release(info.netns === 'reused' && emptied)),
       step('lease', () => {
         if (emptied) lease.release();

@@ -1,7 +1,9 @@
 #include "rootfs.h"
 #include "trace.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,6 +88,30 @@ static int take_tree(const char *src, const char *dst, int readonly, struct pend
   if (syscall(SYS_mount_setattr, p->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
     return werr_set(err, "bind", errno, "set attributes of bind '%s'", src);
   return 0;
+}
+
+pid_t rootfs_host_pid;
+
+/* The bind sources, taken in the host's mount namespace, not in our copy of it: a child made
+ * ahead (prep.c) holds the host's mounts as they were when it was cloned, and a mount made since,
+ * such as the size-capped tmpfs the host mounts on a sandbox's io dir just before the spawn, is
+ * not in that copy (the host's / is private on most machines: nothing propagates). Only the
+ * open_tree runs there; we come back before anything else, and fail if we cannot. */
+static int take_binds(const struct spec *s, struct pending *pending, size_t *n, struct werr *err) {
+  if (s->nbinds == 0) return 0;
+  char host[64];
+  snprintf(host, sizeof host, "/proc/%d/ns/mnt", (int)rootfs_host_pid);
+  int own cleanup_close = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (own < 0) return werr_set(err, "bind", errno, "open '/proc/self/ns/mnt'");
+  int hostns cleanup_close = open(host, O_RDONLY | O_CLOEXEC);
+  if (hostns < 0) return werr_set(err, "bind", errno, "open '%s'", host);
+  if (setns(hostns, CLONE_NEWNS) < 0) return werr_set(err, "bind", errno, "join the host's mount namespace '%s'", host);
+  int rc = 0;
+  for (size_t i = 0; i < s->nbinds && rc == 0; i++)
+    rc = take_tree(s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, &pending[(*n)++], err);
+  /* also after a failed take: this failure outranks it, we must never go on in the host's */
+  if (setns(own, CLONE_NEWNS) < 0) return werr_set(err, "bind", errno, "return to the sandbox's mount namespace");
+  return rc;
 }
 
 /* /etc/hosts and friends, as Docker provides them: files on the scratch tmpfs, owned by the
@@ -217,8 +243,7 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   trace_mark("tmpfs");
   if (mount_overlay(s, userns_fd, err) < 0) return -1;
   trace_mark("overlay");
-  for (size_t i = 0; i < s->nbinds; i++)
-    if (take_tree(s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, &pending[n++], err) < 0) return -1;
+  if (take_binds(s, pending, &n, err) < 0) return -1;
   for (size_t i = 0; i < s->nfiles; i++)
     if (take_file(s, i, paths[i], &pending[n++], err) < 0) return -1;
   snprintf(root, sizeof root, "%s/root", s->rundir);

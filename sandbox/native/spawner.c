@@ -20,6 +20,7 @@
 #include "child.h"
 #include "frame.h"
 #include "protocol.h"
+#include "rootfs.h"
 #include "spec.h"
 #include "table.h"
 #include "trace.h"
@@ -383,6 +384,7 @@ int main(int argc, char **argv) {
   int sigfd;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
+  rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
   struct werr err = {0};
   if (netpool_init(&err) < 0) {
     fprintf(stderr, "warren-spawner: %s\n", err.msg);

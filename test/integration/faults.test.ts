@@ -14,6 +14,7 @@ import { detectCgroups } from '../../sandbox/cgroups/index.js';
 import { CREATE_STEPS, RELEASE_STEPS, SandboxHost, type CreateStep, type ReleaseStep, type SandboxOptions } from '../../sandbox/index.js';
 import { ensureNodeImage } from '../../cli/wiring.js';
 import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { removeIoDir } from '../../sandbox/io-dir.js';
 import { ensureProbe } from '../probe/probe.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 
@@ -146,7 +147,7 @@ t.test('each step of a release fails in turn; the rest is still released and exi
     t.equal(fp.inits, 0, `${step}: no init left`);
     // clean what the fault left on purpose, so that the next step starts from nothing
     fs.rmSync(path.join(dirs.run, 'sandboxes', sandbox.id), { recursive: true, force: true });
-    fs.rmSync(path.join(dirs.run, 'io', sandbox.id), { recursive: true, force: true });
+    removeIoDir(path.join(dirs.run, 'io', sandbox.id));
     fs.rmSync(path.join(dirs.run, 'layers', sandbox.id), { force: true });
     if (step === 'cgroup') await driver().open(sandbox.id).destroy();
     for (const n of list('uids')) {

@@ -1,18 +1,19 @@
 /**
- * warren's node runtime inside a real sandbox (needs root): it listens on the socket in its io
- * dir, the host reaches it there, a function module is served with the sandbox's isolation around
- * it, a bad module ends the sandbox with 65 and a message, and the io dir is gone afterwards (also
- * after a crash: `warren gc`).
+ * warren's node runtime inside a real sandbox (needs root): it listens on the sockets in its io
+ * dir, the host reaches it there, a function module (given at start, or loaded with its env over
+ * the control socket) is served with the sandbox's isolation around it, a bad module ends the
+ * sandbox with 65 and a message, and the io dir is gone afterwards (also after a crash: `warren gc`).
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, health, runtimeClient, waitForSocket } from '../../runtime/index.js';
+import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, RuntimeConnection } from '../../runtime/index.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
 import { ensureNodeImage } from '../../cli/wiring.js';
 import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { makeIoDir } from '../../sandbox/io-dir.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren } from './helpers.js';
 
 const dirs = testDirs('wrntest-runtime');
@@ -61,29 +62,48 @@ t.test('the runtime serves a function from inside a sandbox over its io socket',
   const sandbox = await host.create(spec(FN));
   const ioDir = sandbox.ioDir as string;
   t.ok(ioDir.startsWith(dirs.run), 'the io dir is under the run dir');
-  const socket = await waitForSocket(ioDir, AbortSignal.timeout(30_000));
-  const client = runtimeClient(socket);
-  t.match(await health(client), { ok: true, module: '/fn/fn.mjs' });
+  const conn = await RuntimeConnection.open(ioDir, AbortSignal.timeout(30_000));
+  const client = conn.http;
+  t.match(await conn.health(), { ok: true, module: '/fn/fn.mjs' });
   const res = await client.request({ method: 'POST', path: '/x', body: 'ping' });
   t.equal(res.statusCode, 200);
   const seen = (await res.body.json()) as Record<string, unknown>;
   t.match(seen, { method: 'POST', body: 'ping', uid: 0, hostname: 'fnbox', seesHostRun: false });
   t.not(seen.pid, 1, 'the runtime is not pid 1: init is');
   t.ok((seen.pid as number) < 10, `it runs in its own pid namespace (pid ${String(seen.pid)})`);
-  await client.close();
+  await conn.close();
   await sandbox.destroy();
   t.notOk(fs.existsSync(ioDir), 'the io dir is gone with the sandbox');
 });
 
-t.test('a generic runtime (no module) is ready and says 503 to invocations', { skip: NEEDS_ROOT }, async (t) => {
+t.test('a generic runtime boots with no module, loads one with env over its control socket, and every path is the function\'s', { skip: NEEDS_ROOT }, async (t) => {
   const { host, spec } = await withHost(t);
   await using sandbox = await host.create(spec(null));
-  const client = runtimeClient(await waitForSocket(sandbox.ioDir as string, AbortSignal.timeout(30_000)));
-  t.same(await health(client), { ok: true, module: null });
-  const res = await client.request({ method: 'GET', path: '/' });
-  t.equal(res.statusCode, 503);
-  await res.body.dump();
-  await client.close();
+  await using conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
+  t.same(await conn.health(), { ok: true, module: null });
+  const before = await conn.http.request({ method: 'GET', path: '/__warren/health' });
+  t.equal(before.statusCode, 503, 'before a load, even the old health path is the (absent) function\'s');
+  await before.body.dump();
+  const source = `export default { async fetch(request, env) {
+    return Response.json({ path: new URL(request.url).pathname, env, uid: process.getuid() });
+  } };`;
+  const loaded = await conn.load({ source, name: 'fn.mjs', env: { GREETING: 'hello from the host' } });
+  t.match(loaded, { ok: true, module: /^\/tmp\/warren-fn-.*\/fn\.mjs$/ }, "written into the sandbox's own tmp");
+  for (const p of ['/', '/__warren/health', '/health']) {
+    const res = await conn.http.request({ method: 'GET', path: p });
+    t.equal(res.statusCode, 200);
+    t.same(await res.body.json(), { path: p, env: { GREETING: 'hello from the host' }, uid: 0 }, `${p} reaches the function with its env`);
+  }
+  t.same(fs.readdirSync(sandbox.ioDir as string).sort(), ['control.sock', 'http.sock'], 'the io dir holds the two sockets');
+});
+
+t.test('a load that fails is answered, then the sandbox ends with 65', { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec } = await withHost(t);
+  const sandbox = await host.create(spec(null));
+  const conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
+  await t.rejects(conn.load({ source: 'export const notDefault = 1;' }), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /has no default export with a fetch\(\) method/ });
+  t.equal((await sandbox.exited).code, EXIT_BAD_MODULE);
+  await conn.destroy();
 });
 
 t.test('a module without fetch ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
@@ -97,10 +117,9 @@ t.test('a module without fetch ends the sandbox with 65 and says why', { skip: N
   t.notOk(fs.existsSync(sandbox.ioDir as string), 'its io dir is gone');
 });
 
-t.test('warren gc removes the io dir of a sandbox whose warren died', { skip: NEEDS_ROOT }, async (t) => {
-  // as a crashed warren leaves it: a dir under <run>/io with a socket in it, and no live lease
-  const stale = path.join(dirs.run, 'io', 'wdeadbeef0001');
-  fs.mkdirSync(stale, { recursive: true });
+t.test('warren gc unmounts and removes the io dir of a sandbox whose warren died', { skip: NEEDS_ROOT }, async (t) => {
+  // as a crashed warren leaves it: a tmpfs on a dir under <run>/io with a socket in it, and no live lease
+  const stale = makeIoDir(dirs.run, 'wdeadbeef0001', 0);
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(path.join(stale, 'http.sock'), resolve));
   server.close();
@@ -108,4 +127,5 @@ t.test('warren gc removes the io dir of a sandbox whose warren died', { skip: NE
   const r = await warren(['gc'], { env: testEnv(dirs) });
   t.equal(r.code, 0, r.stderr);
   t.notOk(fs.existsSync(stale), 'the stale io dir is removed');
+  t.notOk(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(stale), 'and its tmpfs unmounted');
 });

@@ -1,0 +1,69 @@
+/**
+ * The runtime's control channel (protocol.ts): health and load, on a socket of its own that only
+ * the host is given, so that no request to the function's socket can reach them.
+ */
+import http from 'node:http';
+import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
+import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, MAX_LOAD_BYTES, type ErrorAnswer, type HealthAnswer } from './protocol.js';
+
+export interface ControlState {
+  /** The module being served, or null before a load. */
+  loaded(): Loaded | null;
+  /** Serve this module from now on. */
+  serve(loaded: Loaded): void;
+  /** A load failed: answered already, the runtime ends with this message. */
+  fail(message: string): void;
+  /** An answer went out (the host waits for nothing of ours until its next request). */
+  answered(): void;
+}
+
+export function controlServer(state: ControlState): http.Server {
+  let loading = false;
+  return http.createServer((req, res) => {
+    const answer = (status: number, body: HealthAnswer | ErrorAnswer, then?: () => void) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
+        state.answered();
+        then?.();
+      });
+    };
+    if (req.method === 'GET' && req.url === CONTROL_HEALTH_PATH) {
+      answer(200, { ok: true, module: state.loaded()?.module ?? null });
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== CONTROL_LOAD_PATH) {
+      answer(404, { ok: false, error: `no control request ${req.method} ${req.url}` });
+      return;
+    }
+    if (state.loaded() || loading) {
+      req.resume();
+      answer(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
+      return;
+    }
+    loading = true;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_LOAD_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_LOAD_BYTES) {
+        loading = false;
+        answer(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
+        return;
+      }
+      void (async () => {
+        try {
+          const loaded = await load(parseLoadRequest(Buffer.concat(chunks).toString('utf8')));
+          state.serve(loaded);
+          answer(200, { ok: true, module: loaded.module });
+        } catch (err) {
+          loading = false;
+          if (err instanceof BadLoadRequest) answer(400, { ok: false, error: err.message });
+          else if (err instanceof ModuleError) answer(422, { ok: false, error: err.message }, () => state.fail(err.message));
+          else answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) });
+        }
+      })();
+    });
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * Turning a module into the fetch handler the runtime serves: from a file (`--module`, or a load
+ * request's `path`) or from source bytes the host sent (written first into a fresh dir of the
+ * runtime's own tmp, so that import() sees a file and the module's stack traces name it).
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FetchHandler } from './fetch-bridge.js';
+import type { LoadRequest } from './protocol.js';
+
+/** A module that did not load, or has no fetch handler: the runtime's answer, or its exit. */
+export class ModuleError extends Error {}
+
+/** A load request the runtime cannot act on (answered 400). */
+export class BadLoadRequest extends Error {}
+
+export interface Loaded {
+  handler: FetchHandler;
+  env: Record<string, unknown>;
+  /** Where it was imported from. */
+  module: string;
+}
+
+const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+
+export async function importModule(file: string): Promise<FetchHandler> {
+  let mod: { default?: { fetch?: unknown } };
+  try {
+    mod = (await import(pathToFileURL(path.resolve(file)).href)) as typeof mod;
+  } catch (err) {
+    throw new ModuleError(`cannot load module '${file}': ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const worker = mod.default;
+  if (!worker || typeof worker.fetch !== 'function') throw new ModuleError(`module '${file}' has no default export with a fetch() method`);
+  const fetch = worker.fetch as FetchHandler;
+  return (request, env, ctx) => fetch.call(worker, request, env, ctx);
+}
+
+/** Checks a load request's shape; throws BadLoadRequest naming what is wrong. */
+export function parseLoadRequest(body: string): LoadRequest {
+  let req: unknown;
+  try {
+    req = JSON.parse(body);
+  } catch {
+    throw new BadLoadRequest('the load request is not JSON');
+  }
+  if (!isObject(req)) throw new BadLoadRequest('the load request is not a JSON object');
+  const { source, name, path: file, env } = req as Record<string, unknown>;
+  if ((source === undefined) === (file === undefined)) throw new BadLoadRequest("the load request needs exactly one of 'source' and 'path'");
+  if (source !== undefined && typeof source !== 'string') throw new BadLoadRequest("'source' is not a string");
+  if (file !== undefined && (typeof file !== 'string' || !path.isAbsolute(file))) throw new BadLoadRequest("'path' is not an absolute path");
+  if (name !== undefined && (typeof name !== 'string' || !FILE_NAME.test(name))) throw new BadLoadRequest("'name' is not a plain file name");
+  if (env !== undefined && !isObject(env)) throw new BadLoadRequest("'env' is not a JSON object");
+  return req as LoadRequest;
+}
+
+/** Imports what `req` names. Throws ModuleError for a module that does not load. */
+export async function load(req: LoadRequest): Promise<Loaded> {
+  let file = req.path;
+  if (req.source !== undefined) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'warren-fn-'));
+    file = path.join(dir, req.name ?? 'worker.mjs');
+    await writeFile(file, req.source, { mode: 0o600 });
+  }
+  const module = file as string;
+  return { handler: await importModule(module), env: req.env ?? {}, module };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
