@@ -29,7 +29,8 @@ import {
   IO_DIRS,
 } from './defaults.js';
 import { Sandbox } from './sandbox.js';
-import { Spawner, type StdioSpec } from './spawner.js';
+import { Spawner, type SpawnRequest, type Spawning } from './spawner.js';
+import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { StandbyPool } from './standby.js';
 
 const STANDBY_SPARE_DEFAULT = 2;
@@ -44,6 +45,8 @@ export interface SandboxOptions {
   hostname?: string;
   limits?: CgroupLimits;
   tmpfs?: { sizeBytes?: number; inodes?: number };
+  /** stdin, stdout, stderr; default all 'null'. The sandbox never gets a host fd: 'pipe',
+   * 'inherit' and {path} are pipes that the host reads or writes (stdio.ts). */
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
   /** A dir on disk for the overlay's upper/ and work/: the sandbox's changes outlive it. */
@@ -60,8 +63,6 @@ export interface SandboxOptions {
 
 export interface HostOptions {
   dirs: Dirs;
-  /** The spawner's stdin, read by sandboxes with stdio[0] 'inherit' (`warren run -i`). */
-  stdin?: 'inherit' | 'ignore';
   uidBase?: number;
   uidSlots?: number;
   /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
@@ -97,7 +98,7 @@ export class SandboxHost {
     const cgroups = detectCgroups({ parent: opts.dirs.cgroupParent });
     const seccompPath = compileSeccomp(defaultPolicy(), path.join(opts.dirs.state, 'seccomp'));
     fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
-    const spawner = await Spawner.start({ stdin: opts.stdin });
+    const spawner = await Spawner.start();
     return new SandboxHost(opts, cgroups, seccompPath, spawner);
   }
 
@@ -140,7 +141,9 @@ export class SandboxHost {
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
     // before the spawn: once the overlay is mounted, `warren image gc` must see its lower dirs in use
     const layerRecord = recordLayers(this.dirs.run, id, opts.layers);
-    const spawning = this.#spawner.spawn({
+    // last before the spawn, so that nothing after it can fail but the spawn
+    const stdio = SandboxStdio.open(opts.stdio);
+    const request: SpawnRequest = {
       id,
       argv: opts.argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -153,7 +156,7 @@ export class SandboxHost {
       cgroupDirs: cgroup.dirs,
       seccompPath: this.seccompPath,
       rlimits: DEFAULT_RLIMITS,
-      stdio: opts.stdio,
+      stdio: stdio.child,
       binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
@@ -161,7 +164,18 @@ export class SandboxHost {
       netns: slot.id,
       keep: opts.keep,
       prepped: standby !== undefined,
-    });
+    };
+    let spawning: Spawning;
+    try {
+      spawning = this.#spawner.spawn(request);
+    } catch (err) {
+      stdio.destroy();
+      throw err;
+    }
+    // once its child has opened its ends of the pipes (or never will), the host's copies go
+    const opened = () => stdio.childHasEnds();
+    spawning.ready.then(opened, opened);
+    void spawning.exited.then(opened);
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
@@ -170,7 +184,7 @@ export class SandboxHost {
         pool.give(slot, reused);
       },
     };
-    const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
+    const parts = { id, spawner: this.#spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
     const sandbox = new Sandbox(parts);
     this.#live.add(sandbox);
     void sandbox.exited.finally(() => this.#live.delete(sandbox));

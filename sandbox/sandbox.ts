@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import type { Cgroup, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
 import { forgetLayers } from './layer-use.js';
+import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
+import type { SandboxStdio } from './stdio.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
 
@@ -24,6 +26,8 @@ export interface SandboxParts {
   id: string;
   spawner: Spawner;
   spawning: Spawning;
+  /** The host's ends of its stdio pipes, and their relays. */
+  stdio: SandboxStdio;
   cgroup: Cgroup;
   lease: Lease;
   /** Its network namespace (pooled) and, on the bridge, its address and nftables elements. */
@@ -66,6 +70,21 @@ export class Sandbox {
     this.exited = parts.spawning.exited.then((info) => this.#release(info));
     // an unobserved spawn failure is reported through ready(); never an unhandled rejection
     parts.spawning.ready.catch(() => {});
+  }
+
+  /** Its stdin, for stdio[0] 'pipe': end() it and the sandbox reads EOF. */
+  get stdin(): Writable | null {
+    return this.#parts.stdio.stdin;
+  }
+
+  /** Its stdout and stderr, for 'pipe': EOF once every process of it that held them is gone.
+   * Unread, they hold at most their highWaterMark, then the sandbox blocks in write (stdio.ts). */
+  get stdout(): Readable | null {
+    return this.#parts.stdio.stdout;
+  }
+
+  get stderr(): Readable | null {
+    return this.#parts.stdio.stderr;
   }
 
   get state(): SandboxState {
@@ -122,6 +141,8 @@ export class Sandbox {
     }
     // init is gone, so the kernel has killed its pid namespace; killAll waits out stragglers
     await cgroup[Symbol.asyncDispose]();
+    // no writer is left in the sandbox: the relays deliver what its pipes hold (bounded in time)
+    await this.#parts.stdio.finish();
     // every task is dead, so its mount namespace and overlay are gone: its layers may be collected
     forgetLayers(layerRecord);
     // never recursive: the host side is an empty mount point (the tmpfs lived in the child's namespace)

@@ -367,6 +367,7 @@ int main(int argc, char **argv) {
   int sigfd;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
+  runner_pid = getppid(); /* whose fds `pipe:N` stdio names (child.c) */
   struct werr err = {0};
   if (netpool_init(&err) < 0) {
     fprintf(stderr, "warren-spawner: %s\n", err.msg);
