@@ -29,7 +29,7 @@ import {
   IO_DIRS,
 } from './defaults.js';
 import { Sandbox } from './sandbox.js';
-import { Spawner, type SpawnRequest, type Spawning } from './spawner.js';
+import { Spawner } from './spawner.js';
 import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { StandbyPool } from './standby.js';
 
@@ -104,6 +104,17 @@ export class SandboxHost {
 
   /** Starts a sandbox; `await sandbox.ready()` for the command to be running. */
   async create(opts: SandboxOptions): Promise<Sandbox> {
+    // first: a file the host cannot open for it is the caller's error, found before anything is taken
+    const stdio = SandboxStdio.open(opts.stdio);
+    try {
+      return await this.#create(opts, stdio);
+    } catch (err) {
+      stdio.destroy();
+      throw err;
+    }
+  }
+
+  async #create(opts: SandboxOptions, stdio: SandboxStdio): Promise<Sandbox> {
     const limits = {
       memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
@@ -141,9 +152,7 @@ export class SandboxHost {
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
     // before the spawn: once the overlay is mounted, `warren image gc` must see its lower dirs in use
     const layerRecord = recordLayers(this.dirs.run, id, opts.layers);
-    // last before the spawn, so that nothing after it can fail but the spawn
-    const stdio = SandboxStdio.open(opts.stdio);
-    const request: SpawnRequest = {
+    const spawning = this.#spawner.spawn({
       id,
       argv: opts.argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -164,14 +173,7 @@ export class SandboxHost {
       netns: slot.id,
       keep: opts.keep,
       prepped: standby !== undefined,
-    };
-    let spawning: Spawning;
-    try {
-      spawning = this.#spawner.spawn(request);
-    } catch (err) {
-      stdio.destroy();
-      throw err;
-    }
+    });
     // once its child has opened its ends of the pipes (or never will), the host's copies go
     const opened = () => stdio.childHasEnds();
     spawning.ready.then(opened, opened);

@@ -78,7 +78,7 @@ export class Sandbox {
   }
 
   /** Its stdout and stderr, for 'pipe': EOF once every process of it that held them is gone.
-   * Unread, they hold at most their highWaterMark, then the sandbox blocks in write (stdio.ts). */
+   * Unread, they hold at most ~80 KiB on the host, then the sandbox blocks in write (stdio.ts). */
   get stdout(): Readable | null {
     return this.#parts.stdio.stdout;
   }

@@ -7,8 +7,8 @@
  * libuv sets on the host's end never reaches the sandbox.
  *
  * Bounds: the host never buffers a sandbox's output without limit. It is back-pressure, and
- * nothing is dropped: a stream that nobody reads holds at most its highWaterMark, then Node stops
- * reading the fd, the kernel's pipe buffer (64 KiB) fills and the sandbox blocks in write(2)
+ * nothing is dropped: a stream that nobody reads holds at most its highWaterMark and one read
+ * (libuv's 64 KiB), then Node stops reading the fd, the kernel's pipe buffer (64 KiB) fills and the sandbox blocks in write(2)
  * until the host reads again. Relays pipe() with the same back-pressure from their sink.
  *
  * Node has no pipe(2): pipe2 comes from libc through koffi, loaded by the first sandbox that asks
