@@ -145,8 +145,13 @@ export class SandboxStdio {
     } else {
       // the host's own stdout and stderr: written synchronously for files, pipes and terminals on
       // Linux, so the source's end means that the sink has it all
-      end.pipe(fd === 1 ? process.stdout : process.stderr, { end: false });
-      this.#relays.push(new Promise((resolve) => end.on('close', resolve)));
+      const sink = fd === 1 ? process.stdout : process.stderr;
+      // its reader went away (`warren run ... | head -1`): so does the sandbox's, whose next write
+      // fails with EPIPE as it would have on the host's pipe itself; never an error of the host's
+      const cut = () => end.destroy();
+      sink.on('error', cut);
+      end.pipe(sink, { end: false });
+      this.#relays.push(new Promise((resolve) => end.on('close', () => resolve(void sink.off('error', cut)))));
     }
   }
 

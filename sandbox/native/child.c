@@ -63,6 +63,8 @@ static int open_stdio(const struct spec *s, struct werr *err) {
     const struct stdio_spec *io = &s->stdio[fd];
     char path[64] = "/dev/null";
     if (io->kind == STDIO_PIPE) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, io->runner_fd);
+    /* an anonymous pipe's open never waits for its other side (unlike a named FIFO's): a reader
+     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE */
     int f = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY | O_CLOEXEC);
     if (f < 0) return werr_set(err, "stdio", errno, "open '%s' for fd %d", path, fd);
     struct stat st;

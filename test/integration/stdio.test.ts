@@ -4,14 +4,18 @@
  * made ahead gets its pipes too, output that nobody reads stays bounded (the sandbox waits), and
  * a file the host relays to holds everything once `exited` settles. Needs root.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import t from 'tap';
-import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
+import { SandboxHost, SpawnError, type SandboxOptions } from '../../sandbox/index.js';
+import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
+import { Spawner, type SpawnRequest } from '../../sandbox/spawner.js';
+import { SandboxStdio } from '../../sandbox/stdio.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
-import { NEEDS_ROOT, testDirs } from './helpers.js';
+import { NEEDS_ROOT, testDirs, testEnv, WARREN } from './helpers.js';
 
 const dirs = testDirs('wrntest-stdio');
 const MiB = 1 << 20;
@@ -96,4 +100,59 @@ t.test('a file the host relays to holds all of the output once exited settles', 
     (e: unknown) => e,
   );
   t.match(missing, { code: 'WARREN_SANDBOX_STDIO' }, 'a file the host cannot open fails the create with a WarrenError');
+});
+
+t.test('`warren run ... | head -1`: when the reader goes, the sandbox\'s write fails as on a pipe of its own', { skip: NEEDS_ROOT }, async (t) => {
+  const script = 'process.stdout.on("error", (e) => { process.stderr.write("got " + e.code); process.exit(5) }); setInterval(() => process.stdout.write("y\\n"), 1)';
+  const child = spawn(process.execPath, [WARREN, 'run', '--', 'node', '-e', script], { env: testEnv(dirs), stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  // the first line read, the reader goes away
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  t.equal(stderr, 'got EPIPE', 'the sandbox saw EPIPE; warren itself did not fail');
+  t.equal(code, 5, 'and warren exits with its code');
+});
+
+t.test('the spawner hands a sandbox nothing but a pipe, and never waits on one', { skip: NEEDS_ROOT }, async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-stdio-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  await using spawner = await Spawner.start();
+  const request = (id: string, stdio: SpawnRequest['stdio']): SpawnRequest => ({
+    id,
+    argv: ['/bin/true'],
+    env: [],
+    rundir: tmp,
+    tmpfs: { sizeBytes: 1 << 20, inodes: 64 },
+    layers: [tmp],
+    uid: { base: 1_900_000_000, count: 65536 },
+    cgroupDirs: [],
+    seccompPath: compileSeccomp(defaultPolicy(), tmp),
+    stdio,
+  });
+  const failure = async (id: string, stdio: SpawnRequest['stdio']) => {
+    const spawning = spawner.spawn(request(id, stdio));
+    const err = await spawning.ready.then(() => undefined, (e: unknown) => e);
+    await spawning.exited;
+    return err;
+  };
+
+  const log = path.join(tmp, 'log');
+  fs.writeFileSync(log, 'kept\n');
+  const file = fs.openSync(log, 'a');
+  const notPipe = await failure('wstdiofile01', ['null', { runnerFd: file }, 'null']);
+  fs.closeSync(file);
+  t.ok(notPipe instanceof SpawnError && notPipe.stage === 'stdio', `a file is refused at stdio (${String(notPipe)})`);
+  t.match(String(notPipe), /is not a pipe/);
+  t.equal(fs.readFileSync(log, 'utf8'), 'kept\n');
+
+  // a pipe whose reader is gone: its open does not wait for one (the setup goes on to the exec,
+  // which fails here: the layer is empty)
+  const stdio = SandboxStdio.open(['null', 'pipe', 'null']);
+  await new Promise((resolve) => stdio.stdout?.on('close', resolve).destroy());
+  const noReader = await failure('wstdionoread', stdio.child);
+  stdio.destroy();
+  t.ok(noReader instanceof SpawnError && noReader.stage === 'exec', `no reader: the setup went past its stdio (${String(noReader)})`);
 });

@@ -165,5 +165,5 @@ export interface ProbeSignals {
 
 /** `stdio`: fd 0-2 as the sandbox sees them; a seek or truncate that worked has errno 0. */
 export interface ProbeStdio {
-  fds: Array<{ fd: number; target: string | null; link_errno: number; tty: boolean; seek_errno: number; truncate_errno: number }>;
+  fds: Array<{ fd: number; target: string | null; link_errno: number; tty: boolean; nonblock: boolean; seek_errno: number; truncate_errno: number }>;
 }

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "probe.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 int cmd_stdio(char **args, struct perr *err) {
@@ -17,6 +18,7 @@ int cmd_stdio(char **args, struct perr *err) {
     ssize_t n = readlink(path, target, sizeof target - 1);
     int link_errno = n < 0 ? errno : 0;
     int tty = isatty(fd);
+    int flags = fcntl(fd, F_GETFL);
     /* the output is written only after these: a seek or truncate that worked shows in the file */
     int seek_errno = lseek(fd, 0, SEEK_SET) < 0 ? errno : 0;
     int truncate_errno = ftruncate(fd, 0) < 0 ? errno : 0;
@@ -26,6 +28,7 @@ int cmd_stdio(char **args, struct perr *err) {
     else json_string_n("target", target, (size_t)n);
     json_int("link_errno", link_errno);
     json_bool("tty", tty == 1);
+    json_bool("nonblock", flags >= 0 && (flags & O_NONBLOCK));
     json_int("seek_errno", seek_errno);
     json_int("truncate_errno", truncate_errno);
     json_end_object();

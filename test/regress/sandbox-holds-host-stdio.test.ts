@@ -60,6 +60,7 @@ t.test('`warren run -i ... < in >> log 2>> log`: the sandbox holds pipes, the ho
   for (const fd of seen.fds) {
     t.match(fd.target, PIPE, `fd ${fd.fd} is a pipe (${fd.target}), not the host's file`);
     t.equal(fd.tty, false, `fd ${fd.fd} is no terminal`);
+    t.equal(fd.nonblock, false, `fd ${fd.fd} is an open file of the sandbox's own, blocking (the host's end is not)`);
     t.equal(fd.seek_errno, ESPIPE, `fd ${fd.fd} cannot be seeked`);
     t.equal(fd.truncate_errno, EINVAL, `fd ${fd.fd} cannot be truncated`);
   }
