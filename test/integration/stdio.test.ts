@@ -11,11 +11,10 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import t from 'tap';
 import { SandboxHost, SpawnError, type SandboxOptions } from '../../sandbox/index.js';
-import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
 import { Spawner, type SpawnRequest } from '../../sandbox/spawner.js';
 import { SandboxStdio } from '../../sandbox/stdio.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
-import { NEEDS_ROOT, testDirs, testEnv, WARREN } from './helpers.js';
+import { bareSpawnRequest, NEEDS_ROOT, testDirs, testEnv, WARREN } from './helpers.js';
 
 const dirs = testDirs('wrntest-stdio');
 const MiB = 1 << 20;
@@ -120,20 +119,8 @@ t.test('the spawner hands a sandbox nothing but a pipe, and never waits on one',
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-stdio-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   await using spawner = await Spawner.start();
-  const request = (id: string, stdio: SpawnRequest['stdio']): SpawnRequest => ({
-    id,
-    argv: ['/bin/true'],
-    env: [],
-    rundir: tmp,
-    tmpfs: { sizeBytes: 1 << 20, inodes: 64 },
-    layers: [tmp],
-    uid: { base: 1_900_000_000, count: 65536 },
-    cgroupDirs: [],
-    seccompPath: compileSeccomp(defaultPolicy(), tmp),
-    stdio,
-  });
   const failure = async (id: string, stdio: SpawnRequest['stdio']) => {
-    const spawning = spawner.spawn(request(id, stdio));
+    const spawning = spawner.spawn(bareSpawnRequest(tmp, id, { stdio }));
     const err = await spawning.ready.then(() => undefined, (e: unknown) => e);
     await spawning.exited;
     return err;
