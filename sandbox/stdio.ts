@@ -8,8 +8,9 @@
  *
  * Bounds: the host never buffers a sandbox's output without limit. It is back-pressure, and
  * nothing is dropped: a stream that nobody reads holds at most its highWaterMark and one read
- * (libuv's 64 KiB), then Node stops reading the fd, the kernel's pipe buffer (64 KiB) fills and the sandbox blocks in write(2)
- * until the host reads again. Relays pipe() with the same back-pressure from their sink.
+ * (libuv's 64 KiB), then Node stops reading the fd, the kernel's pipe buffer (64 KiB) fills, and
+ * the sandbox blocks in write(2) until the host reads again. Relays pipe() with the same
+ * back-pressure from their sink.
  *
  * Node has no pipe(2): pipe2 comes from libc through koffi, loaded by the first sandbox that asks
  * for a pipe (10-25 ms, once per process); a sandbox whose stdio is all 'null' costs nothing here.
@@ -94,29 +95,29 @@ export class SandboxStdio {
 
   private constructor(specs: readonly [StdioSpec, StdioSpec, StdioSpec]) {
     const files: Array<number | undefined> = [];
-    const child: ChildStdio[] = [];
+    const pipes: Array<[number, number] | undefined> = [];
     try {
-      // files first: a path that cannot be opened is the caller's error, found before any pipe exists
+      // files first: a path that cannot be opened is the caller's error, found before any pipe
+      // exists; every fd is made before any stream owns one, so that a failure closes each once
       specs.forEach((s, fd) => (files[fd] = typeof s === 'object' ? openFile(s.path, fd) : undefined));
-      specs.forEach((s, fd) => {
-        if (s === 'null') return void child.push('null');
-        const [r, w] = makePipe(NAMES[fd] as string);
-        const [host, theirs] = fd === 0 ? [w, r] : [r, w];
-        this.#childEnds.push(theirs);
-        child.push({ runnerFd: theirs });
-        const end = new net.Socket({ fd: host, readable: fd !== 0, writable: fd === 0 });
-        this.#hostEnds.push(end);
-        // a pipe's error (EPIPE when the sandbox closed its stdin) is the sandbox's doing: it must
-        // never end the host process; a write's callback still sees it
-        end.on('error', () => {});
-        this.#connect(s, fd, end, files[fd]);
-      });
+      specs.forEach((s, fd) => (pipes[fd] = s === 'null' ? undefined : makePipe(NAMES[fd] as string)));
     } catch (err) {
-      for (const f of files) if (f !== undefined) fs.closeSync(f);
-      this.destroy();
+      for (const f of [...files, ...pipes.flat()]) if (f !== undefined) fs.closeSync(f);
       throw err;
     }
-    this.child = child as [ChildStdio, ChildStdio, ChildStdio];
+    this.child = specs.map((s, fd) => {
+      const pipe = pipes[fd];
+      if (s === 'null' || !pipe) return 'null';
+      const [host, theirs] = fd === 0 ? [pipe[1], pipe[0]] : pipe;
+      this.#childEnds.push(theirs);
+      const end = new net.Socket({ fd: host, readable: fd !== 0, writable: fd === 0 });
+      this.#hostEnds.push(end);
+      // a pipe's error (EPIPE when the sandbox closed its stdin) is the sandbox's doing: it must
+      // never end the host process; a write's callback still sees it
+      end.on('error', () => {});
+      this.#connect(s, fd, end, files[fd]);
+      return { runnerFd: theirs };
+    }) as [ChildStdio, ChildStdio, ChildStdio];
   }
 
   get stdin(): Writable | null {
