@@ -175,9 +175,11 @@ export class SandboxHost {
       prepped: standby !== undefined,
     });
     // once its child has opened its ends of the pipes (or never will), the host's copies go
-    const opened = () => stdio.childHasEnds();
-    spawning.ready.then(opened, opened);
-    void spawning.exited.then(opened);
+    if (stdio.hasPipes) {
+      const opened = () => stdio.childHasEnds();
+      spawning.ready.then(opened, opened);
+      void spawning.exited.then(opened);
+    }
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,

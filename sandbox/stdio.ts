@@ -156,6 +156,11 @@ export class SandboxStdio {
     }
   }
 
+  /** Whether the child gets a pipe end of the runner's, to close once it has it. */
+  get hasPipes(): boolean {
+    return this.#childEnds.length > 0;
+  }
+
   /** The child has opened its ends (or never will): close the runner's copies. Idempotent. */
   childHasEnds(): void {
     for (const fd of this.#childEnds.splice(0)) fs.closeSync(fd);
@@ -169,10 +174,12 @@ export class SandboxStdio {
   async finish(): Promise<void> {
     this.childHasEnds();
     this.#closeStdin();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, RELAY_DRAIN_MS)));
-    await Promise.race([Promise.all(this.#relays), late]);
-    clearTimeout(timer);
+    if (this.#relays.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, RELAY_DRAIN_MS)));
+      await Promise.race([Promise.all(this.#relays), late]);
+      clearTimeout(timer);
+    }
     for (const end of this.#hostEnds) if (end !== this.#streams[1] && end !== this.#streams[2]) end.destroy();
   }
 
