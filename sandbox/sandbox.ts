@@ -78,7 +78,8 @@ export class Sandbox {
   }
 
   /** Its stdout and stderr, for 'pipe': EOF once every process of it that held them is gone.
-   * Unread, they hold at most ~80 KiB on the host, then the sandbox blocks in write (stdio.ts). */
+   * Unread, they hold at most ~80 KiB on the host, then the sandbox blocks in write (stdio.ts).
+   * They are the caller's: read each to its end or destroy it, or its fd stays open. */
   get stdout(): Readable | null {
     return this.#parts.stdio.stdout;
   }
