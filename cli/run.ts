@@ -28,7 +28,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     keepDir = claimKept(dirs.state, kept);
   }
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  const host = await openHost({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', spare: 0 });
+  const host = await openHost({ dirs, spare: 0 });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {
@@ -41,6 +41,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         hostname: args.hostname,
         limits: { memoryBytes: args.memoryBytes, cpus: args.cpus, pids: args.pids },
         tmpfs: { sizeBytes: args.tmpfsBytes },
+        // relayed by this process through pipes: the sandbox never gets our terminal or log file
         stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
         binds: args.volumes,
         net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,

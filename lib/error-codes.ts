@@ -115,9 +115,12 @@ export const ERROR_CODES = {
   WARREN_SANDBOX_EXISTS: 'platform',
   WARREN_SANDBOX_EXITED: 'user',
   WARREN_SANDBOX_NOT_PARKED: 'platform',
+  WARREN_SANDBOX_PIPE: 'platform',
   WARREN_SANDBOX_NO_VETH: 'user',
   WARREN_SANDBOX_RELEASE: 'platform',
   WARREN_SANDBOX_SPAWN: 'platform',
+  // a stdio file the host cannot open for the sandbox
+  WARREN_SANDBOX_STDIO: 'user',
   WARREN_SANDBOX_UNDO: 'platform',
   // seccomp
   WARREN_SECCOMP_CACHE: 'platform',

@@ -32,15 +32,16 @@ import {
 import { channels, type SandboxCreateEvent } from './events.js';
 import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
-import { Spawner, type StdioSpec } from './spawner.js';
+import { Spawner } from './spawner.js';
 import { StandbyPool, type Standby } from './standby.js';
+import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { validateOptions } from './validate.js';
 
 const STANDBY_SPARE_DEFAULT = 2;
 const SIGKILL = 9;
 
 /** The steps of a create, in order: each one's undo runs when a later one fails. */
-export const CREATE_STEPS = ['lease', 'cgroup', 'netns', 'egress', 'rundir', 'io', 'layers', 'spawn'] as const;
+export const CREATE_STEPS = ['stdio', 'lease', 'cgroup', 'netns', 'egress', 'rundir', 'io', 'layers', 'spawn'] as const;
 export type CreateStep = (typeof CREATE_STEPS)[number];
 
 /** Tests only: called before each step; a throw there fails that step as a real fault would. */
@@ -59,6 +60,8 @@ export interface SandboxOptions {
   hostname?: string;
   limits?: CgroupLimits;
   tmpfs?: { sizeBytes?: number; inodes?: number };
+  /** stdin, stdout, stderr; default all 'null'. The sandbox never gets a host fd: 'pipe',
+   * 'inherit' and {path} are pipes that the host reads or writes (stdio.ts). */
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
   /** A dir on disk for the overlay's upper/ and work/: the sandbox's changes outlive it. */
@@ -76,8 +79,6 @@ export interface SandboxOptions {
 
 export interface HostOptions {
   dirs: Dirs;
-  /** The spawner's stdin, read by sandboxes with stdio[0] 'inherit' (`warren run -i`). */
-  stdin?: 'inherit' | 'ignore';
   uidBase?: number;
   uidSlots?: number;
   /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
@@ -120,7 +121,7 @@ export class SandboxHost {
     const cgroups = detectCgroups({ parent: opts.dirs.cgroupParent });
     const seccompPath = compileSeccomp(defaultPolicy(), path.join(opts.dirs.state, 'seccomp'));
     fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
-    const spawner = await Spawner.start({ stdin: opts.stdin });
+    const spawner = await Spawner.start();
     return new SandboxHost(opts, cgroups, seccompPath, spawner);
   }
 
@@ -161,6 +162,10 @@ export class SandboxHost {
       at.step = step;
       fault?.(step);
     };
+    // first: a file the host cannot open for it is the caller's error, found before anything is taken
+    enter('stdio');
+    const stdio = SandboxStdio.open(opts.stdio);
+    undo.push('stdio', () => stdio.destroy());
     const limits = {
       memoryBytes: opts.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes,
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
@@ -223,7 +228,7 @@ export class SandboxHost {
       cgroupDirs: cgroup.dirs,
       seccompPath: this.seccompPath,
       rlimits: DEFAULT_RLIMITS,
-      stdio: opts.stdio,
+      stdio: stdio.child,
       binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
@@ -232,6 +237,12 @@ export class SandboxHost {
       keep: opts.keep,
       prepped: standby !== undefined,
     });
+    // once its child has opened its ends of the pipes (or never will), the host's copies go
+    if (stdio.hasPipes) {
+      const opened = () => stdio.childHasEnds();
+      spawning.ready.then(opened, opened);
+      void spawning.exited.then(opened);
+    }
     const net = {
       ip: slot.address?.ip,
       setEgress: egress?.set.bind(egress),
@@ -245,7 +256,7 @@ export class SandboxHost {
       },
     };
     const fail = this.#opts.faults?.release;
-    const parts = { id, spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, ...(fail ? { fault: fail } : {}) };
+    const parts = { id, spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, ...(fail ? { fault: fail } : {}) };
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';
@@ -263,7 +274,7 @@ export class SandboxHost {
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
       await Promise.allSettled([this.#standby.close(), this.#netns.close()]);
-      const spawner = await Spawner.start({ stdin: this.#opts.stdin });
+      const spawner = await Spawner.start();
       this.#spawner = spawner;
       this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), this.#opts.spare);
       this.#standby = new StandbyPool(spawner, this.cgroups, this.#uids, this.#opts.spare ?? STANDBY_SPARE_DEFAULT);

@@ -13,7 +13,9 @@ import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxL
 import type { Egress } from './network/index.js';
 import { removeIoDir } from './io-dir.js';
 import { forgetLayers } from './layer-use.js';
+import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
+import type { SandboxStdio } from './stdio.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
 
@@ -33,13 +35,15 @@ export interface SandboxExit {
 }
 
 /** The steps of a release, in order; a test's fault seam (HostOptions.faults) can fail each. */
-export const RELEASE_STEPS = ['stats', 'cgroup', 'layers', 'rundir', 'io', 'netns', 'lease'] as const;
+export const RELEASE_STEPS = ['stats', 'cgroup', 'stdio', 'layers', 'rundir', 'io', 'netns', 'lease'] as const;
 export type ReleaseStep = (typeof RELEASE_STEPS)[number];
 
 export interface SandboxParts {
   id: string;
   spawner: Spawner;
   spawning: Spawning;
+  /** The host's ends of its stdio pipes, and their relays. */
+  stdio: SandboxStdio;
   cgroup: Cgroup;
   lease: Lease;
   /** Its network namespace (pooled) and, on the bridge, its address and nftables elements. */
@@ -107,6 +111,22 @@ export class Sandbox {
   /** Its memory limit, swap included, as set at create or by setLimits. */
   get memoryBytes(): number {
     return this.#memoryBytes;
+  }
+
+  /** Its stdin, for stdio[0] 'pipe': end() it and the sandbox reads EOF. */
+  get stdin(): Writable | null {
+    return this.#parts.stdio.stdin;
+  }
+
+  /** Its stdout and stderr, for 'pipe': EOF once every process of it that held them is gone.
+   * Unread, they hold at most ~80 KiB on the host, then the sandbox blocks in write (stdio.ts).
+   * They are the caller's: read each to its end or destroy it, or its fd stays open. */
+  get stdout(): Readable | null {
+    return this.#parts.stdio.stdout;
+  }
+
+  get stderr(): Readable | null {
+    return this.#parts.stdio.stderr;
   }
 
   get state(): SandboxState {
@@ -223,6 +243,8 @@ export class Sandbox {
         await cgroup[Symbol.asyncDispose]();
         emptied = true;
       }),
+      // no writer is left in the sandbox: the relays deliver what its pipes hold (bounded in time)
+      step('stdio', () => this.#parts.stdio.finish()),
       step('layers', () => forgetLayers(layerRecord)),
       // never recursive: the host side is an empty mount point (the tmpfs lived in the child's
       // namespace); ENOENT is fine (gone already), anything else is reported

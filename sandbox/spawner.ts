@@ -12,13 +12,12 @@ import type { Socket } from 'node:net';
 import { WarrenError } from '../lib/errors.js';
 import { spawnStage, type SpawnStage } from './spawn-stages.js';
 import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
+import type { ChildStdio } from './stdio.js';
 
 /** Built by the package's install script; found from the package root, whether this module runs
  * from its source or from dist/. */
 export const SPAWNER_BINARY = path.join(packageRoot(import.meta.url), 'sandbox/native/build/warren-spawner');
 
-
-export type StdioSpec = 'inherit' | 'null' | { path: string };
 
 export interface SpawnRequest {
   id: string;
@@ -35,7 +34,8 @@ export interface SpawnRequest {
   cgroupDirs: readonly string[];
   seccompPath: string;
   rlimits?: ReadonlyArray<{ name: string; soft: number | 'unlimited'; hard: number | 'unlimited' }>;
-  stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
+  /** Each /dev/null unless given (stdio.ts makes the pipes). */
+  stdio?: readonly [ChildStdio, ChildStdio, ChildStdio];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
   masked?: readonly string[];
   readonlyPaths?: readonly string[];
@@ -96,9 +96,7 @@ interface Pending {
   spawning?: Spawning;
 }
 
-function stdioField(s: StdioSpec): string {
-  return typeof s === 'string' ? s : `path:${s.path}`;
-}
+const STDIO_FIELDS = ['stdin', 'stdout', 'stderr'];
 
 function requestFields(r: SpawnRequest): Fields {
   const f: Array<readonly [string, string | number]> = [
@@ -117,8 +115,8 @@ function requestFields(r: SpawnRequest): Fields {
   for (const l of r.layers) f.push(['layer', l]);
   for (const c of r.cgroupDirs) f.push(['cgroup', c]);
   for (const l of r.rlimits ?? []) f.push(['rlimit', `${l.name}:${l.soft}:${l.hard}`]);
-  const [i, o, e] = r.stdio ?? ['null', 'inherit', 'inherit'];
-  f.push(['stdin', stdioField(i)], ['stdout', stdioField(o)], ['stderr', stdioField(e)]);
+  // 'null' is the spawner's default: only pipes are said
+  (r.stdio ?? []).forEach((s, fd) => s !== 'null' && f.push([STDIO_FIELDS[fd] as string, `pipe:${s.runnerFd}`]));
   for (const b of r.binds ?? []) f.push(['bind', `${b.src}:${b.dst}:${b.readonly ? 'ro' : 'rw'}`]);
   for (const m of r.masked ?? []) f.push(['mask', m]);
   for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
@@ -131,8 +129,6 @@ function requestFields(r: SpawnRequest): Fields {
 
 export interface SpawnerOptions {
   binary?: string;
-  /** The spawner's own stdin, which `stdin: 'inherit'` sandboxes read; its stdout/stderr are inherited. */
-  stdin?: 'inherit' | 'ignore';
 }
 
 export class Spawner {
@@ -181,7 +177,9 @@ export class Spawner {
   static async start(opts: SpawnerOptions = {}): Promise<Spawner> {
     const child = spawn(opts.binary ?? SPAWNER_BINARY, [], {
       argv0: 'warren:[spawner]',
-      stdio: [opts.stdin ?? 'ignore', 'inherit', 'inherit', 'pipe'],
+      // no stdin or stdout of ours; stderr for its own last words (and WARREN_TRACE), which no
+      // sandbox gets: the child replaces all of fd 0-2 (child.c open_stdio)
+      stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
       // its own session: a Ctrl-C on the terminal reaches the runner, which forwards it to the
       // command, not the spawner (which would die of it and take every sandbox along)
       detached: true,

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,14 +52,27 @@ __attribute__((noreturn)) static void fail(int sync_fd, const struct werr *err, 
   _exit(code);
 }
 
+pid_t runner_pid;
+
+/* Every one of fd 0-2 is replaced, whatever the request says: nothing of the spawner's own stdio
+ * (the runner's terminal or log file) may reach a sandbox. A pipe end is opened anew through the
+ * runner's /proc entry (the host's /proc: this comes before the root changes) and must be a pipe,
+ * so that a request can never hand the sandbox a host file. */
 static int open_stdio(const struct spec *s, struct werr *err) {
   for (int fd = 0; fd < 3; fd++) {
     const struct stdio_spec *io = &s->stdio[fd];
-    if (io->kind == STDIO_INHERIT) continue;
-    const char *path = io->kind == STDIO_NULL ? "/dev/null" : io->path;
-    int flags = fd == 0 ? O_RDONLY : O_WRONLY | O_APPEND;
-    int f = open(path, flags | O_NOCTTY);
+    char path[64] = "/dev/null";
+    if (io->kind == STDIO_PIPE) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, io->runner_fd);
+    /* an anonymous pipe's open never waits for its other side (unlike a named FIFO's): a reader
+     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE */
+    int f = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY | O_CLOEXEC);
     if (f < 0) return werr_set(err, "stdio", errno, "open '%s' for fd %d", path, fd);
+    struct stat st;
+    if (io->kind == STDIO_PIPE && (fstat(f, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+      close(f);
+      return werr_set(err, "stdio", EINVAL, "'%s' for fd %d is not a pipe", path, fd);
+    }
+    /* dup2 clears close-on-exec on the copy */
     if (dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
     close(f);
   }
@@ -121,7 +135,7 @@ static int setup(const struct spec *s, int sync_fd, int userns_fd, int netns_fd,
                  struct werr *err) {
   /* a pooled netns comes configured (netpool.c); joined while we are still the host's root */
   if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) return werr_set(err, "netns", errno, "join the pooled netns");
-  /* stdio paths are host paths: open them before the root changes */
+  /* stdio comes through the host's /proc: before the root changes */
   if (open_stdio(s, err) < 0) return -1;
   close_except(sync_fd, userns_fd);
   /* own session: the caller's terminal signals reach the runner, which forwards them, not us */

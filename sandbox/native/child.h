@@ -2,12 +2,17 @@
 #ifndef WARREN_CHILD_H
 #define WARREN_CHILD_H
 
+#include <sys/types.h>
+
 #include "spec.h"
 
 struct seccomp_bpf {
   void *filter; /* struct sock_filter[len] */
   unsigned short len;
 };
+
+/* The runner's pid (the spawner's parent, set at start): `pipe:N` stdio is its fd N. */
+extern pid_t runner_pid;
 
 /* Never returns. sync_fd: the child's end of the sync socketpair; userns_fd: the sandbox's user
  * namespace; netns_fd: a pooled network namespace to join, ready (or -1: a fresh one, lo only); the process name area (argv[0] of the spawner) is reused for "warren:[init]". */

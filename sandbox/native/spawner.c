@@ -385,6 +385,7 @@ int main(int argc, char **argv) {
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
   rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
+  runner_pid = getppid(); /* whose fds `pipe:N` stdio names (child.c) */
   struct werr err = {0};
   if (netpool_init(&err) < 0) {
     fprintf(stderr, "warren-spawner: %s\n", err.msg);

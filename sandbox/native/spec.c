@@ -60,13 +60,13 @@ static int parse_bind(char *v, struct bind_spec *b, struct werr *err) {
 }
 
 static int parse_stdio(const char *v, struct stdio_spec *s, struct werr *err) {
-  if (strcmp(v, "inherit") == 0) s->kind = STDIO_INHERIT;
-  else if (strcmp(v, "null") == 0) s->kind = STDIO_NULL;
-  else if (strncmp(v, "path:/", 6) == 0) {
-    s->kind = STDIO_PATH;
-    s->path = v + 5;
+  uint64_t fd;
+  if (strcmp(v, "null") == 0) s->kind = STDIO_NULL;
+  else if (strncmp(v, "pipe:", 5) == 0 && parse_u64(v + 5, &fd) == 0 && fd > 2 && fd < 1u << 20) {
+    s->kind = STDIO_PIPE;
+    s->runner_fd = (int)fd;
   } else
-    return werr_set(err, "request", EINVAL, "stdio '%s': expected inherit, null or path:/abs", v);
+    return werr_set(err, "request", EINVAL, "stdio '%s': expected null or pipe:FD", v);
   return 0;
 }
 
@@ -80,8 +80,7 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
   size_t nargs = 0, nenv = 0;
   memset(s, 0, sizeof *s);
   s->cwd = "/";
-  s->uid_count = 65536;
-  s->stdio[0].kind = STDIO_NULL;
+  s->uid_count = 65536; /* stdio: all /dev/null (STDIO_NULL is 0) */
   for (size_t i = 0; i < m->nfields; i++) {
     const char *k = m->fields[i].key;
     char *v = (char *)m->fields[i].value;

@@ -23,9 +23,11 @@ struct bind_spec {
   int readonly;
 };
 
+/* A sandbox never holds a host file: its fd 0-2 are /dev/null or an end of a pipe that the
+ * runner made and relays (`pipe:N`: the runner's fd N, opened through /proc/<runner>/fd/N). */
 struct stdio_spec {
-  enum { STDIO_INHERIT, STDIO_NULL, STDIO_PATH } kind;
-  const char *path;
+  enum { STDIO_NULL, STDIO_PIPE } kind;
+  int runner_fd;
 };
 
 struct file_spec {

@@ -5,6 +5,8 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Dirs } from '../../lib/dirs.js';
+import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
+import type { SpawnRequest } from '../../sandbox/spawner.js';
 import { ensureProbe, PROBE_DIR_IN_SANDBOX } from '../probe/probe.js';
 
 export const WARREN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));
@@ -110,4 +112,21 @@ export function hostRootUid(uidMap: string): number {
   const [inside, host] = uidMap.trim().split(/\s+/).map(Number);
   if (inside !== 0 || host === undefined) throw new Error(`unexpected uid_map '${uidMap}'`);
   return host;
+}
+
+/** A spawn request for the spawner itself, with `dir` (empty) as its run dir, its only layer and
+ * its seccomp cache: enough to get a child through its setup up to the exec, which finds nothing. */
+export function bareSpawnRequest(dir: string, id: string, extra: Partial<SpawnRequest> = {}): SpawnRequest {
+  return {
+    id,
+    argv: ['/bin/true'],
+    env: [],
+    rundir: dir,
+    tmpfs: { sizeBytes: 1 << 20, inodes: 64 },
+    layers: [dir],
+    uid: { base: 1_900_000_000, count: 65536 },
+    cgroupDirs: [],
+    seccompPath: compileSeccomp(defaultPolicy(), dir),
+    ...extra,
+  };
 }

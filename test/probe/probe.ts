@@ -162,3 +162,8 @@ export interface ProbeMembombRefused {
 export interface ProbeSignals {
   got: 'SIGTERM' | 'SIGINT' | 'SIGHUP' | null;
 }
+
+/** `stdio`: fd 0-2 as the sandbox sees them; a seek or truncate that worked has errno 0. */
+export interface ProbeStdio {
+  fds: Array<{ fd: number; target: string | null; link_errno: number; tty: boolean; nonblock: boolean; seek_errno: number; truncate_errno: number }>;
+}

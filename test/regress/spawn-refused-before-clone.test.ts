@@ -10,27 +10,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
 import { SpawnError, Spawner } from '../../sandbox/spawner.js';
-import { NEEDS_ROOT } from '../integration/helpers.js';
+import { bareSpawnRequest, NEEDS_ROOT } from '../integration/helpers.js';
 
 t.test('a spawn refused before any clone still ends', { skip: NEEDS_ROOT }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-refused-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const seccompPath = compileSeccomp(defaultPolicy(), tmp);
   await using spawner = await Spawner.start();
-  const spawning = spawner.spawn({
-    id: 'wrefused0001',
-    argv: ['/bin/true'],
-    env: [],
-    rundir: tmp,
-    tmpfs: { sizeBytes: 1 << 20, inodes: 64 },
-    layers: [tmp],
-    uid: { base: 1_900_000_000, count: 65536 },
-    cgroupDirs: [],
-    seccompPath,
-    netns: 'no-such-netns',
-  });
+  const spawning = spawner.spawn(bareSpawnRequest(tmp, 'wrefused0001', { netns: 'no-such-netns' }));
   const err = await spawning.ready.then(() => undefined, (e: unknown) => e);
   t.ok(err instanceof SpawnError && err.stage === 'netns', `the spawn fails at its netns (${String(err)})`);
   const timeout = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
