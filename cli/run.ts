@@ -11,7 +11,7 @@ import { formatMiB } from '../lib/size.js';
 import { SandboxHost, SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
 import { preflight } from '../sandbox/preflight.js';
 import { ensureNodeImage, imageLayerPaths, NODE_IMAGE, readImage } from '../snapshots/index.js';
-import { claimKept, removeKept, type Kept } from '../snapshots/kept.js';
+import { claimKept, removeKept, type Kept, type KeptLock } from '../snapshots/kept.js';
 import { parseRunArgs } from './args.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -28,11 +28,13 @@ export async function run(argv: readonly string[]): Promise<number> {
   const dirs = defaultDirs();
   const layers = await resolveLayers(dirs.state, args.image);
   let kept: Kept | undefined;
-  let keepDir: string | undefined;
+  let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {
     kept = { name: args.name, image: args.image, layers: [...readImage(dirs.state, args.image).layers], uidBase: 0, created: new Date().toISOString() };
-    keepDir = claimKept(dirs.state, kept);
+    // its lock is held until this process ends: commit and rm refuse while the sandbox may run
+    claim = claimKept(dirs.state, kept);
   }
+  const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
   const host = await SandboxHost.open({ dirs, stdin: args.interactive ? 'inherit' : 'ignore', spare: 0 });
   let sandbox: Sandbox | undefined;
@@ -54,7 +56,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       });
     } catch (err) {
       // it never started (a published port in use, say): the name must not stay taken
-      if (kept) removeKept(dirs.state, kept.name);
+      if (kept) removeKept(dirs.state, kept.name, claim?.lock);
       throw err;
     }
     if (kept && keepDir) fs.writeFileSync(`${keepDir}.json`, `${JSON.stringify({ ...kept, uidBase: sandbox.uidBase }, null, 2)}\n`);
@@ -74,5 +76,6 @@ export async function run(argv: readonly string[]): Promise<number> {
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
     await host.close();
+    claim?.lock.release(); // after the close: the sandbox and its spawner are gone
   }
 }

@@ -3,10 +3,18 @@
  * `<state>/kept/<name>/` (upper/ and work/, which the spawner mounts), and a manifest beside it
  * names the image they ran and the host uid their root mapped to, which commit needs to give the
  * files back to uid 0. `warren commit` turns the upper into a layer, `warren rm` drops it.
+ *
+ * A sandbox can change its upper while it runs, so commit and rm must never act on a running one:
+ * `warren run --keep` holds an exclusive flock on `<name>.lock` for the sandbox's life, and commit
+ * and rm take the same lock first (without waiting). The kernel drops a flock when its holder
+ * dies, so a crashed run blocks nothing; and the sandbox dies with it (its init has the spawner's
+ * death signal, the spawner its runner's).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, WarrenError } from '../lib/errors.js';
+import { removeTree } from './held-tree.js';
+import { EWOULDBLOCK, LOCK_EX, LOCK_NB, libcCalls } from './libc.js';
 
 export interface Kept {
   name: string;
@@ -25,18 +33,64 @@ export function keptDir(stateDir: string, name: string): string {
   return path.join(stateDir, 'kept', name);
 }
 
-/** Claims the name (exclusively: two runs cannot keep into one dir) and returns the dir. */
-export function claimKept(stateDir: string, kept: Kept): string {
+/** Held while a kept sandbox runs, or is committed or removed; disposing of it lets go. */
+export interface KeptLock extends Disposable {
+  release(): void;
+}
+
+function tryLock(file: string, name: string): KeptLock | undefined {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    if (libcCalls().flock(fd, LOCK_EX | LOCK_NB) < 0) {
+      const errno = libcCalls().errno();
+      if (errno === EWOULDBLOCK) throw new WarrenError('WARREN_KEPT_RUNNING', `kept sandbox '${name}' is running, or being committed or removed: wait for it to end`);
+      throw new WarrenError('WARREN_KEPT_LOCK', `lock '${file}': errno ${errno}`);
+    }
+    // rm unlinks the lock file while it holds it: a lock on a file unlinked since we opened it
+    // guards nothing, so take the one now at that path instead
+    const held = fs.fstatSync(fd);
+    const now = fs.statSync(file, { throwIfNoEntry: false });
+    if (!now || now.ino !== held.ino || now.dev !== held.dev) {
+      fs.closeSync(fd);
+      return undefined;
+    }
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  let open = true;
+  const release = () => {
+    if (open) fs.closeSync(fd);
+    open = false;
+  };
+  return { release, [Symbol.dispose]: release };
+}
+
+/** Takes the kept sandbox's lock without waiting: WARREN_KEPT_RUNNING while a run holds it. */
+export function lockKept(stateDir: string, name: string): KeptLock {
+  const file = `${keptDir(stateDir, name)}.lock`;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  for (let i = 0; i < 8; i++) {
+    const lock = tryLock(file, name);
+    if (lock) return lock;
+  }
+  throw new WarrenError('WARREN_KEPT_LOCK', `lock '${file}': it keeps being removed`);
+}
+
+/** Claims the name (exclusively: two runs cannot keep into one dir) and returns the dir, and the
+ * lock that the run holds for as long as its sandbox may live. */
+export function claimKept(stateDir: string, kept: Kept): { dir: string; lock: KeptLock } {
   const dir = keptDir(stateDir, kept.name);
-  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+  const lock = lockKept(stateDir, kept.name);
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
+    fs.writeFileSync(`${dir}.json`, `${JSON.stringify(kept, null, 2)}\n`);
   } catch (err) {
+    lock.release();
     if (errnoOf(err) === 'EEXIST') throw new WarrenError('WARREN_KEPT_EXISTS', `a sandbox named '${kept.name}' exists (warren rm ${kept.name})`);
     throw err;
   }
-  fs.writeFileSync(`${dir}.json`, `${JSON.stringify(kept, null, 2)}\n`);
-  return dir;
+  return { dir, lock };
 }
 
 export function readKept(stateDir: string, name: string): Kept {
@@ -59,10 +113,18 @@ export function listKept(stateDir: string): Kept[] {
   return names.map((n) => readKept(stateDir, n.slice(0, -5)));
 }
 
-/** Removes its changes and its manifest; the manifest last, so a crash leaves it listed for a retry. */
-export function removeKept(stateDir: string, name: string): void {
-  readKept(stateDir, name);
-  const dir = keptDir(stateDir, name);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(`${dir}.json`, { force: true });
+/** Removes its changes and its manifest; the manifest last, so a crash leaves it listed for a
+ * retry. Refused while it runs; `held` is the caller's own lock (a run whose sandbox never started). */
+export function removeKept(stateDir: string, name: string, held?: KeptLock): void {
+  const lock = held ?? lockKept(stateDir, name);
+  try {
+    readKept(stateDir, name);
+    const dir = keptDir(stateDir, name);
+    // by fd: the upper is the sandbox's, and a symlink in it must not aim root's deletes at the host
+    removeTree(dir);
+    fs.rmSync(`${dir}.json`, { force: true });
+    fs.rmSync(`${dir}.lock`, { force: true });
+  } finally {
+    if (!held) lock.release();
+  }
 }

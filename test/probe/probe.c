@@ -33,6 +33,8 @@ static const struct command commands[] = {
     {"kill", 1, "kill SIG", cmd_kill},
     {"sleep", 1, "sleep SECONDS", cmd_sleep},
     {"signals", 0, "signals", cmd_signals},
+    {"swap", 3, "swap DIR TARGET SECONDS", cmd_swap},
+    {"inodes", 1, "inodes DIR", cmd_inodes},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

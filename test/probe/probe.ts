@@ -162,3 +162,16 @@ export interface ProbeMembombRefused {
 export interface ProbeSignals {
   got: 'SIGTERM' | 'SIGINT' | 'SIGHUP' | null;
 }
+
+/** `swap` prints `{"ready":true}` first, then this line. */
+export interface ProbeSwap {
+  swaps: number;
+  errno: number;
+}
+
+/** `inodes DIR`: files made before one failed (errno), all removed again. */
+export interface ProbeInodes {
+  files: number;
+  errno: number;
+  unlink_errno: number;
+}

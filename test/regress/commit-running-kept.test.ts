@@ -1,0 +1,81 @@
+/**
+ * Regression (issue 9, High): `warren commit` and `warren rm` acted on a kept sandbox that was
+ * still running, and walked its upper by path (lstat, then readdir/copyFile/rm by name). The
+ * sandbox traded a dir and a symlink to a host dir back and forth with renameat2(RENAME_EXCHANGE):
+ * whenever the swap fell between the lstat and the read, host root followed the symlink, and a
+ * root-only host file (mode 0600) ended up in the committed layer, readable from any sandbox of
+ * the new image; the same walk in `rm` would aim root's deletes at host dirs. Now `warren run
+ * --keep` holds a lock for the sandbox's life and commit and rm refuse while it is held, and the
+ * walks go by fd without following a symlink (snapshots/held-tree.test.ts races them directly).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { imageLayerPaths } from '../../snapshots/index.js';
+import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren } from '../integration/helpers.js';
+import type { ProbeSwap } from '../probe/probe.js';
+
+const dirs = testDirs('wrntest-regress');
+const env = testEnv(dirs);
+const name = `wrntest-swap-${process.pid}`;
+const image = `wrntest-swap-${process.pid}`;
+const secretDir = `/var/tmp/wrntest-secret-${process.pid}`;
+const SECRET = `root-only ${process.pid}`;
+
+/** rel path -> content, `-> target` or 'dir', never following a symlink. */
+function tree(dir: string, out = new Map<string, string>(), rel = ''): Map<string, string> {
+  for (const entry of fs.readdirSync(path.join(dir, rel))) {
+    const sub = path.join(rel, entry);
+    const st = fs.lstatSync(path.join(dir, sub));
+    if (st.isDirectory()) tree(dir, out.set(sub, 'dir'), sub);
+    else out.set(sub, st.isFile() ? fs.readFileSync(path.join(dir, sub), 'utf8') : st.isSymbolicLink() ? `-> ${fs.readlinkSync(path.join(dir, sub))}` : 'other');
+  }
+  return out;
+}
+
+async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
+  t.teardown(async () => {
+    await warren(['rm', name], { env });
+    await warren(['image', 'rm', image], { env });
+    fs.rmSync(secretDir, { recursive: true, force: true });
+  });
+  fs.mkdirSync(secretDir, { mode: 0o700 });
+  fs.writeFileSync(path.join(secretDir, 'secret'), SECRET, { mode: 0o600 });
+  const swapped = path.join(dirs.state, 'kept', name, 'upper', 'x', 'b');
+
+  const running = warren(['run', ...probeVolume(), '--name', name, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '15'], { env });
+  let ended = false;
+  void running.then(() => (ended = true));
+  await until('the sandbox to start swapping', () => fs.existsSync(path.dirname(swapped)) && fs.lstatSync(swapped, { throwIfNoEntry: false }) !== undefined);
+  for (let i = 0; i < 3; i++) {
+    const commit = await warren(['commit', name, image], { env });
+    t.equal(commit.code, 125, `commit ${i + 1} is refused while the sandbox runs`);
+    t.match(commit.stderr, /is running/);
+  }
+  const rm = await warren(['rm', name], { env });
+  t.equal(rm.code, 125, 'rm is refused while the sandbox runs');
+  t.match(rm.stderr, /is running/);
+  t.ok(fs.existsSync(path.join(dirs.state, 'kept', `${name}.json`)), 'and removed nothing');
+  t.notOk(ended, 'the sandbox was running through all of these');
+
+  const ran = await running;
+  t.equal(ran.code, 0, ran.stderr);
+  const result = JSON.parse(ran.stdout.trim().split('\n').pop() ?? '{}') as ProbeSwap;
+  t.ok(result.swaps > 0 && result.errno === 0, `the sandbox swapped the whole time (${result.swaps} swaps)`);
+
+  const commit = await warren(['commit', name, image], { env });
+  t.equal(commit.code, 0, `commit works once it has ended: ${commit.stderr}`);
+  const layer = tree(imageLayerPaths(dirs.state, image)[0] as string);
+  t.notOk([...layer.values()].includes(SECRET), 'the host file is not in the layer');
+  t.same(['x/a', 'x/b'].map((p) => layer.get(p)).sort(), [`-> ${secretDir}`, 'dir'], 'one is the dir, one the symlink, as the sandbox left them');
+
+  t.equal((await warren(['rm', name], { env })).code, 0);
+  t.equal(fs.readFileSync(path.join(secretDir, 'secret'), 'utf8'), SECRET, 'the host file is still there');
+});
