@@ -32,7 +32,8 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (args.keep && args.name) {
     kept = { name: args.name, image: args.image, layers: [...readImage(dirs.state, args.image).layers], uidBase: 0, created: new Date().toISOString() };
     // its lock is held until this process ends: commit and rm refuse while the sandbox may run
-    claim = claimKept(dirs.state, kept);
+    // and its changes go to an image capped as the tmpfs is
+    claim = claimKept(dirs.state, kept, { sizeBytes: args.tmpfsBytes ?? DEFAULT_LIMITS.tmpfsBytes, inodes: DEFAULT_LIMITS.tmpfsInodes });
   }
   const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come

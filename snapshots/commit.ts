@@ -9,6 +9,7 @@ import path from 'node:path';
 import { checkDepth, copyHeldFile, holdEntry, holdRoot, listHeld, readlinkHeld, type WalkSeam } from './held-tree.js';
 import { writeImage, type Image } from './image.js';
 import { keptDir, lockKept, readKept } from './kept.js';
+import { hasKeptImage, mountKeptImage, unmountKeptImage } from './kept-image.js';
 import { isOpaqueFd, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
 import { LayerStore } from './store.js';
 
@@ -76,8 +77,16 @@ export async function commitKept(stateDir: string, name: string, image: string):
   // a running sandbox could change its upper under the copy: refuse, and keep it from starting
   using _lock = lockKept(stateDir, name);
   const kept = readKept(stateDir, name);
-  const upper = path.join(keptDir(stateDir, name), 'upper');
-  const digest = await new LayerStore(stateDir).add(async (dir) => copyUpper(upper, dir, kept.uidBase));
+  const dir = keptDir(stateDir, name);
+  // its image, mounted read-only for the copy and unmounted after (a crash's mount: rm, warren gc)
+  const imaged = hasKeptImage(dir);
+  const upper = imaged ? mountKeptImage(dir) : path.join(dir, 'upper');
+  let digest: string;
+  try {
+    digest = await new LayerStore(stateDir).add(async (layer) => copyUpper(upper, layer, kept.uidBase));
+  } finally {
+    if (imaged) unmountKeptImage(dir);
+  }
   const committed: Image = { name: image, layers: [digest, ...kept.layers], created: new Date().toISOString() };
   await writeImage(stateDir, committed);
   return committed;

@@ -14,6 +14,7 @@ import { removeTree } from './held-tree.js';
 import { claimKept, removeKept } from './kept.js';
 
 const SECRET = 'root-only host secret';
+const CAP = { sizeBytes: 8 << 20, inodes: 1024 };
 
 function tempDir(t: Test, prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -94,17 +95,19 @@ t.test('rm of a tree whose root is a symlink is refused, and deletes nothing', a
 
 t.test('a kept sandbox is locked while its run lives: rm and commit refuse, then work', async (t) => {
   const state = tempDir(t, 'warren-kept-');
-  const { dir, lock } = claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: new Date().toISOString() });
-  fs.mkdirSync(path.join(dir, 'upper'));
+  const { dir, lock } = claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: new Date().toISOString() }, CAP);
+  t.ok(fs.existsSync(path.join(dir, 'upper.img')), 'the claim made the image its changes go to');
   t.throws(() => removeKept(state, 'box'), { code: 'WARREN_KEPT_RUNNING' }, 'refused while the run holds the lock');
-  t.throws(() => claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' }), { code: 'WARREN_KEPT_RUNNING' }, 'a second run cannot claim the name');
-  t.ok(fs.existsSync(path.join(dir, 'upper')), 'nothing was removed');
+  t.throws(() => claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' }, CAP), { code: 'WARREN_KEPT_RUNNING' }, 'a second run cannot claim the name');
+  t.ok(fs.existsSync(path.join(dir, 'upper.img')), 'nothing was removed');
   lock.release();
   lock.release(); // idempotent
   removeKept(state, 'box');
   t.notOk(fs.existsSync(dir));
   t.same(fs.readdirSync(path.join(state, 'kept')), [], 'the manifest and the lock file are gone too');
-  const again = claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' });
+  const again = claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' }, CAP);
   again.lock.release();
   removeKept(state, 'box');
+  t.throws(() => removeKept(state, 'box'), { code: 'WARREN_KEPT_NOT_FOUND' });
+  t.same(fs.readdirSync(path.join(state, 'kept')), [], 'rm of a name that is not there leaves no lock file');
 });

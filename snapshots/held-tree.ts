@@ -95,14 +95,21 @@ function ignoreRaced(fn: () => void): void {
   }
 }
 
-function removeEntry(dirFd: number, name: string, rel: string, depth: number, seam?: WalkSeam): void {
+/** What a removal walk carries down: the tree's device (it never crosses into another mount). */
+interface Removal {
+  dev: number;
+  seam?: WalkSeam;
+}
+
+function removeEntry(dirFd: number, name: string, rel: string, depth: number, r: Removal): void {
   const fd = holdEntry(dirFd, name);
   if (fd === undefined) return;
   try {
     const st = fs.fstatSync(fd);
-    seam?.(rel, st);
+    r.seam?.(rel, st);
     if (st.isDirectory()) {
-      emptyHeld(fd, rel, depth + 1, seam);
+      if (st.dev !== r.dev) throw new WarrenError('WARREN_KEPT_WALK', `'${rel}' is a mount point: not removed`);
+      emptyHeld(fd, rel, depth + 1, r);
       ignoreRaced(() => fs.rmdirSync(heldPath(dirFd, name)));
     } else {
       ignoreRaced(() => fs.unlinkSync(heldPath(dirFd, name)));
@@ -112,23 +119,24 @@ function removeEntry(dirFd: number, name: string, rel: string, depth: number, se
   }
 }
 
-function emptyHeld(dirFd: number, rel: string, depth: number, seam?: WalkSeam): void {
+function emptyHeld(dirFd: number, rel: string, depth: number, r: Removal): void {
   checkDepth(depth, rel);
   for (let pass = 0; ; pass++) {
     const names = listHeld(dirFd);
     if (names.length === 0) return;
     if (pass === MAX_PASSES) throw new WarrenError('WARREN_KEPT_BUSY', `'${rel || '.'}' keeps changing while it is removed`);
-    for (const name of names) removeEntry(dirFd, name, rel ? `${rel}/${name}` : name, depth, seam);
+    for (const name of names) removeEntry(dirFd, name, rel ? `${rel}/${name}` : name, depth, r);
   }
 }
 
-/** Removes `dir` and all below it, never following a symlink: nothing outside it is deleted,
- * whatever its owner swaps in. `dir` itself is named by path: its parent must be ours. */
+/** Removes `dir` and all below it, never following a symlink nor entering another mount: nothing
+ * outside it is deleted, whatever its owner swaps in. `dir` itself is named by path: its parent
+ * must be ours. */
 export function removeTree(dir: string, seam?: WalkSeam): void {
   const root = holdRoot(dir);
   if (root === undefined) return;
   try {
-    emptyHeld(root, '', 0, seam);
+    emptyHeld(root, '', 0, { dev: fs.fstatSync(root).dev, seam });
   } finally {
     fs.closeSync(root);
   }

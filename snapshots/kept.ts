@@ -12,8 +12,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { errnoOf, WarrenError } from '../lib/errors.js';
+import { errnoOf, isWarrenError, WarrenError } from '../lib/errors.js';
 import { removeTree } from './held-tree.js';
+import { keptImageMounted, makeKeptImage, unmountKeptImage, type KeptCap } from './kept-image.js';
 import { EWOULDBLOCK, LOCK_EX, LOCK_NB, libcCalls } from './libc.js';
 
 export interface Kept {
@@ -38,8 +39,18 @@ export interface KeptLock extends Disposable {
   release(): void;
 }
 
-function tryLock(file: string, name: string): KeptLock | undefined {
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+function notFound(name: string): WarrenError {
+  return new WarrenError('WARREN_KEPT_NOT_FOUND', `no kept sandbox named '${name}'`);
+}
+
+function tryLock(file: string, name: string, create: boolean): KeptLock | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW | (create ? fs.constants.O_CREAT : 0), 0o600);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') throw notFound(name);
+    throw new WarrenError('WARREN_KEPT_LOCK', `open '${file}'`, { cause: err });
+  }
   try {
     if (libcCalls().flock(fd, LOCK_EX | LOCK_NB) < 0) {
       const errno = libcCalls().errno();
@@ -66,28 +77,41 @@ function tryLock(file: string, name: string): KeptLock | undefined {
   return { release, [Symbol.dispose]: release };
 }
 
-/** Takes the kept sandbox's lock without waiting: WARREN_KEPT_RUNNING while a run holds it. */
-export function lockKept(stateDir: string, name: string): KeptLock {
-  const file = `${keptDir(stateDir, name)}.lock`;
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+/** Takes the kept sandbox's lock without waiting: WARREN_KEPT_RUNNING while a run holds it.
+ * Only a claim makes the lock file (and a kept sandbox from before there were locks: it has a
+ * manifest), so that commit or rm of a name that does not exist leaves nothing behind. */
+export function lockKept(stateDir: string, name: string, opts: { claim?: boolean } = {}): KeptLock {
+  const dir = keptDir(stateDir, name);
+  const file = `${dir}.lock`;
+  if (opts.claim) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   for (let i = 0; i < 8; i++) {
-    const lock = tryLock(file, name);
+    const lock = tryLock(file, name, opts.claim === true || fs.existsSync(`${dir}.json`));
     if (lock) return lock;
   }
   throw new WarrenError('WARREN_KEPT_LOCK', `lock '${file}': it keeps being removed`);
 }
 
-/** Claims the name (exclusively: two runs cannot keep into one dir) and returns the dir, and the
- * lock that the run holds for as long as its sandbox may live. */
-export function claimKept(stateDir: string, kept: Kept): { dir: string; lock: KeptLock } {
+/** Claims the name (exclusively: two runs cannot keep into one dir), makes the image its changes
+ * go to, capped at `cap` (kept-image.ts), and returns the dir and the lock that the run holds for
+ * as long as its sandbox may live. */
+export function claimKept(stateDir: string, kept: Kept, cap: KeptCap): { dir: string; lock: KeptLock } {
   const dir = keptDir(stateDir, kept.name);
-  const lock = lockKept(stateDir, kept.name);
+  const lock = lockKept(stateDir, kept.name, { claim: true });
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
-    fs.writeFileSync(`${dir}.json`, `${JSON.stringify(kept, null, 2)}\n`);
   } catch (err) {
     lock.release();
     if (errnoOf(err) === 'EEXIST') throw new WarrenError('WARREN_KEPT_EXISTS', `a sandbox named '${kept.name}' exists (warren rm ${kept.name})`);
+    throw err;
+  }
+  try {
+    makeKeptImage(dir, cap);
+    fs.writeFileSync(`${dir}.json`, `${JSON.stringify(kept, null, 2)}\n`);
+  } catch (err) {
+    // the name is free again: nothing of a claim that never ran stays behind
+    removeTree(dir);
+    fs.rmSync(`${dir}.lock`, { force: true });
+    lock.release();
     throw err;
   }
   return { dir, lock };
@@ -98,7 +122,7 @@ export function readKept(stateDir: string, name: string): Kept {
   try {
     return JSON.parse(fs.readFileSync(`${dir}.json`, 'utf8')) as Kept;
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') throw new WarrenError('WARREN_KEPT_NOT_FOUND', `no kept sandbox named '${name}'`);
+    if (errnoOf(err) === 'ENOENT') throw notFound(name);
     throw new WarrenError('WARREN_KEPT_CORRUPT', `read kept sandbox '${name}'`, { cause: err });
   }
 }
@@ -120,6 +144,7 @@ export function removeKept(stateDir: string, name: string, held?: KeptLock): voi
   try {
     readKept(stateDir, name);
     const dir = keptDir(stateDir, name);
+    unmountKeptImage(dir); // a crashed commit's mount
     // by fd: the upper is the sandbox's, and a symlink in it must not aim root's deletes at the host
     removeTree(dir);
     fs.rmSync(`${dir}.json`, { force: true });
@@ -127,4 +152,28 @@ export function removeKept(stateDir: string, name: string, held?: KeptLock): voi
   } finally {
     if (!held) lock.release();
   }
+}
+
+/** For `warren gc`: unmounts what a crashed commit left mounted (never a commit in progress, which
+ * holds the lock). Returns the names it cleaned. */
+export function sweepKeptMounts(stateDir: string): string[] {
+  const swept: string[] = [];
+  for (const { name } of listKept(stateDir)) {
+    const dir = keptDir(stateDir, name);
+    if (!keptImageMounted(dir)) continue;
+    let lock: KeptLock;
+    try {
+      lock = lockKept(stateDir, name);
+    } catch (err) {
+      if (isWarrenError(err, 'WARREN_KEPT_RUNNING')) continue;
+      throw err;
+    }
+    try {
+      unmountKeptImage(dir);
+      swept.push(name);
+    } finally {
+      lock.release();
+    }
+  }
+  return swept;
 }

@@ -8,11 +8,12 @@
  * --keep` holds a lock for the sandbox's life and commit and rm refuse while it is held, and the
  * walks go by fd without following a symlink (snapshots/held-tree.test.ts races them directly).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { imageLayerPaths } from '../../snapshots/index.js';
-import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren } from '../integration/helpers.js';
+import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren, WARREN } from '../integration/helpers.js';
 import type { ProbeSwap } from '../probe/probe.js';
 
 const dirs = testDirs('wrntest-regress');
@@ -33,11 +34,27 @@ function tree(dir: string, out = new Map<string, string>(), rel = ''): Map<strin
   return out;
 }
 
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !ok(); ) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** `warren run ARGS`, resolving `ready` when the sandbox prints its ready line and `ended` at exit. */
+function start(args: readonly string[]): { ready: Promise<void>; ended: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let stdout = '';
+  let stderr = '';
+  let signalReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+    if (stdout.includes('"ready":true')) signalReady();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const ended = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      signalReady();
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return { ready, ended };
 }
 
 t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
@@ -48,12 +65,12 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
   });
   fs.mkdirSync(secretDir, { mode: 0o700 });
   fs.writeFileSync(path.join(secretDir, 'secret'), SECRET, { mode: 0o600 });
-  const swapped = path.join(dirs.state, 'kept', name, 'upper', 'x', 'b');
 
-  const running = warren(['run', ...probeVolume(), '--name', name, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '15'], { env });
+  const running = start([...probeVolume(), '--name', name, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '15']);
   let ended = false;
-  void running.then(() => (ended = true));
-  await until('the sandbox to start swapping', () => fs.existsSync(path.dirname(swapped)) && fs.lstatSync(swapped, { throwIfNoEntry: false }) !== undefined);
+  void running.ended.then(() => (ended = true));
+  await running.ready;
+  t.notOk(ended, 'the sandbox is swapping');
   for (let i = 0; i < 3; i++) {
     const commit = await warren(['commit', name, image], { env });
     t.equal(commit.code, 125, `commit ${i + 1} is refused while the sandbox runs`);
@@ -65,7 +82,7 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
   t.ok(fs.existsSync(path.join(dirs.state, 'kept', `${name}.json`)), 'and removed nothing');
   t.notOk(ended, 'the sandbox was running through all of these');
 
-  const ran = await running;
+  const ran = await running.ended;
   t.equal(ran.code, 0, ran.stderr);
   const result = JSON.parse(ran.stdout.trim().split('\n').pop() ?? '{}') as ProbeSwap;
   t.ok(result.swaps > 0 && result.errno === 0, `the sandbox swapped the whole time (${result.swaps} swaps)`);
