@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkDepth, copyHeldFile, holdEntry, holdRoot, listHeld, readlinkHeld, type WalkSeam } from './held-tree.js';
 import { writeImage, type Image } from './image.js';
-import { keptDir, lockKept, readKept } from './kept.js';
+import { assertKeptIdle, keptDir, lockKept, readKept } from './kept.js';
 import { hasKeptImage, mountKeptImage, unmountKeptImage } from './kept-image.js';
 import { isOpaqueFd, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
 import { LayerStore } from './store.js';
@@ -80,6 +80,10 @@ export async function commitKept(stateDir: string, name: string, image: string):
   const dir = keptDir(stateDir, name);
   // its image, mounted read-only for the copy and unmounted after (a crash's mount: rm, warren gc)
   const imaged = hasKeptImage(dir);
+  if (imaged) {
+    unmountKeptImage(dir); // a crashed commit's
+    assertKeptIdle(dir, name);
+  }
   const upper = imaged ? mountKeptImage(dir) : path.join(dir, 'upper');
   let digest: string;
   try {

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { keptImageBytes, keptImageMounted, mountKeptImage, unmountKeptImage } from './kept-image.js';
+import { execFileSync } from 'node:child_process';
+import { commitKept } from './commit.js';
+import { keptImageBytes, keptImageLoops, keptImageMounted, mountKeptImage, unmountKeptImage } from './kept-image.js';
 import { claimKept, lockKept, removeKept, sweepKeptMounts } from './kept.js';
 
 const ROOT = process.getuid?.() === 0 ? false : 'needs root: it mounts';
@@ -54,4 +56,24 @@ t.test('commit mounts the image read-only and unmounts it; gc sweeps what a cras
   mountKeptImage(dir);
   removeKept(state, 'box');
   t.notOk(fs.existsSync(dir), 'rm unmounts a crash\'s mount and removes it all');
+});
+
+t.test('with its run gone but its image still mounted by a sandbox, commit and rm refuse', { skip: ROOT }, async (t) => {
+  const state = tempDir(t);
+  const { dir, lock } = claimKept(state, { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' }, { sizeBytes: 4 << 20, inodes: 256 });
+  lock.release(); // `warren run` was killed: its lock went at once
+  // a sandbox still dying holds a loop device on the image through its mount
+  const loop = execFileSync('losetup', ['-f', '--show', path.join(dir, 'upper.img')], { encoding: 'utf8' }).trim();
+  let attached = true;
+  t.teardown(() => {
+    if (attached) execFileSync('losetup', ['-d', loop]);
+  });
+  t.same(keptImageLoops(dir), [loop]);
+  await t.rejects(commitKept(state, 'box', 'boximage'), { code: 'WARREN_KEPT_RUNNING' }, 'commit refuses');
+  t.throws(() => removeKept(state, 'box'), { code: 'WARREN_KEPT_RUNNING' }, 'rm refuses');
+  t.notOk(keptImageMounted(dir), 'commit mounted nothing');
+  execFileSync('losetup', ['-d', loop]);
+  attached = false;
+  removeKept(state, 'box');
+  t.notOk(fs.existsSync(dir), 'rm works once the sandbox is gone');
 });

@@ -64,6 +64,20 @@ export function hasKeptImage(dir: string): boolean {
   return fs.existsSync(path.join(dir, IMAGE));
 }
 
+/** The loop devices backed by the image. A sandbox's mount of it holds one until the last of the
+ * sandbox's processes is gone (the mount lives in their mount namespace), and so does a mount of
+ * it on the host: no loop, nobody can change it. */
+export function keptImageLoops(dir: string): string[] {
+  const img = path.join(dir, IMAGE);
+  if (!fs.existsSync(img)) return [];
+  try {
+    const out = execFileSync('losetup', ['-n', '-O', 'NAME', '-j', img], { env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.split('\n').map((l) => l.trim()).filter(Boolean);
+  } catch (err) {
+    throw new WarrenError('WARREN_KEPT_IMAGE', `list the loop devices of '${img}'`, { cause: err });
+  }
+}
+
 /** Whether something is mounted on `dir`/mnt: its device differs from its parent's. */
 export function keptImageMounted(dir: string): boolean {
   const mnt = fs.lstatSync(path.join(dir, MNT), { throwIfNoEntry: false });

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, isWarrenError, WarrenError } from '../lib/errors.js';
 import { removeTree } from './held-tree.js';
-import { keptImageMounted, makeKeptImage, unmountKeptImage, type KeptCap } from './kept-image.js';
+import { keptImageLoops, keptImageMounted, makeKeptImage, unmountKeptImage, type KeptCap } from './kept-image.js';
 import { EWOULDBLOCK, LOCK_EX, LOCK_NB, libcCalls } from './libc.js';
 
 export interface Kept {
@@ -91,6 +91,20 @@ export function lockKept(stateDir: string, name: string, opts: { claim?: boolean
   throw new WarrenError('WARREN_KEPT_LOCK', `lock '${file}': it keeps being removed`);
 }
 
+/**
+ * Refuses while a sandbox still uses the image, which the lock alone cannot say: when `warren run`
+ * is killed its lock goes at once, and its sandbox a moment later (the death signal has to reach
+ * the spawner, then init, then each process). Waits that moment out, then says it runs. Call with
+ * the lock held and after unmounting a crashed commit's mount (that holds a loop too).
+ */
+export function assertKeptIdle(dir: string, name: string, waitMs = 2000): void {
+  const until = Date.now() + waitMs;
+  for (let loops = keptImageLoops(dir); loops.length > 0; loops = keptImageLoops(dir)) {
+    if (Date.now() >= until) throw new WarrenError('WARREN_KEPT_RUNNING', `kept sandbox '${name}' is still running: its image is mounted (${loops.join(', ')})`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
 /** Claims the name (exclusively: two runs cannot keep into one dir), makes the image its changes
  * go to, capped at `cap` (kept-image.ts), and returns the dir and the lock that the run holds for
  * as long as its sandbox may live. */
@@ -145,6 +159,7 @@ export function removeKept(stateDir: string, name: string, held?: KeptLock): voi
     readKept(stateDir, name);
     const dir = keptDir(stateDir, name);
     unmountKeptImage(dir); // a crashed commit's mount
+    assertKeptIdle(dir, name);
     // by fd: the upper is the sandbox's, and a symlink in it must not aim root's deletes at the host
     removeTree(dir);
     fs.rmSync(`${dir}.json`, { force: true });

@@ -7,6 +7,8 @@
  * the new image; the same walk in `rm` would aim root's deletes at host dirs. Now `warren run
  * --keep` holds a lock for the sandbox's life and commit and rm refuse while it is held, and the
  * walks go by fd without following a symlink (snapshots/held-tree.test.ts races them directly).
+ * A killed `warren run` drops its lock before its sandbox is gone: commit and rm then also wait
+ * for the image to have no loop device left (a sandbox's mount of it holds one).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,7 +37,7 @@ function tree(dir: string, out = new Map<string, string>(), rel = ''): Map<strin
 }
 
 /** `warren run ARGS`, resolving `ready` when the sandbox prints its ready line and `ended` at exit. */
-function start(args: readonly string[]): { ready: Promise<void>; ended: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+function start(args: readonly string[]): { kill: () => void; ready: Promise<void>; ended: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   let stdout = '';
@@ -54,7 +56,7 @@ function start(args: readonly string[]): { ready: Promise<void>; ended: Promise<
       resolve({ code, stdout, stderr });
     }),
   );
-  return { ready, ended };
+  return { kill: () => child.kill('SIGKILL'), ready, ended };
 }
 
 t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
@@ -94,5 +96,32 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
   t.same(['x/a', 'x/b'].map((p) => layer.get(p)).sort(), [`-> ${secretDir}`, 'dir'], 'one is the dir, one the symlink, as the sandbox left them');
 
   t.equal((await warren(['rm', name], { env })).code, 0);
+  t.equal(fs.readFileSync(path.join(secretDir, 'secret'), 'utf8'), SECRET, 'the host file is still there');
+});
+
+t.test('a killed warren run: commit waits out its dying sandbox or refuses, and never copies the host file', { skip: NEEDS_ROOT }, async (t) => {
+  const killed = `${name}-killed`;
+  t.teardown(async () => {
+    await warren(['rm', killed], { env });
+    await warren(['image', 'rm', `${image}-killed`], { env });
+    await warren(['gc'], { env }); // what the killed run left: its cgroups, run dir, uid lease
+    fs.rmSync(secretDir, { recursive: true, force: true });
+  });
+  fs.mkdirSync(secretDir, { mode: 0o700 });
+  fs.writeFileSync(path.join(secretDir, 'secret'), SECRET, { mode: 0o600 });
+  const running = start([...probeVolume(), '--name', killed, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '30']);
+  await running.ready;
+  running.kill();
+  await running.ended;
+  let committed = false;
+  for (let i = 0; i < 5 && !committed; i++) {
+    const commit = await warren(['commit', killed, `${image}-killed`], { env });
+    committed = commit.code === 0;
+    if (!committed) t.match(commit.stderr, /running/, 'refused only because it still runs');
+  }
+  t.ok(committed, 'commit works once the sandbox is gone');
+  const layer = tree(imageLayerPaths(dirs.state, `${image}-killed`)[0] as string);
+  t.notOk([...layer.values()].includes(SECRET), 'the host file is not in the layer');
+  t.equal((await warren(['rm', killed], { env })).code, 0);
   t.equal(fs.readFileSync(path.join(secretDir, 'secret'), 'utf8'), SECRET, 'the host file is still there');
 });
