@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { copyUpper } from './commit.js';
 import { removeTree } from './held-tree.js';
 import { claimKept, removeKept } from './kept.js';
+import { isOpaque, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
 
 const SECRET = 'root-only host secret';
 const CAP = { sizeBytes: 8 << 20, inodes: 1024 };
@@ -54,7 +55,8 @@ function filesUnder(dir: string, out = new Map<string, string>(), rel = ''): Map
     const sub = path.join(rel, name);
     const st = fs.lstatSync(path.join(dir, sub));
     if (st.isDirectory()) filesUnder(dir, out.set(sub, 'dir'), sub);
-    else out.set(sub, st.isFile() ? fs.readFileSync(path.join(dir, sub), 'utf8') : `-> ${fs.readlinkSync(path.join(dir, sub))}`);
+    else if (st.isFile()) out.set(sub, fs.readFileSync(path.join(dir, sub), 'utf8'));
+    else out.set(sub, st.isSymbolicLink() ? `-> ${fs.readlinkSync(path.join(dir, sub))}` : 'other');
   }
   return out;
 }
@@ -62,6 +64,8 @@ function filesUnder(dir: string, out = new Map<string, string>(), rel = ''): Map
 t.test('commit copies symlinks as symlinks and a dir swapped mid-walk as the dir it held', { skip: process.getuid?.() === 0 ? false : 'needs root: the copy chowns' }, async (t) => {
   const { outside, upper } = scene(t);
   const layer = tempDir(t, 'warren-layer-');
+  markOpaque(path.join(upper, 'd', 'e'));
+  makeWhiteout(path.join(upper, 'gone'));
   const { seam, swaps } = swapper(upper, outside);
   copyUpper(upper, layer, 100000, seam);
   t.equal(swaps(), 1, 'the swap happened during the walk');
@@ -73,6 +77,8 @@ t.test('commit copies symlinks as symlinks and a dir swapped mid-walk as the dir
   t.equal(got.get('link'), `-> ${outside}`, 'a symlink to a host dir stays a symlink (resolved in the sandbox\'s root)');
   t.equal(got.get('secret-link'), `-> ${path.join(outside, 'secret')}`);
   t.notOk(got.has(path.join('link', 'secret')), 'nothing is read through it');
+  t.ok(isOpaque(path.join(layer, 'd', 'e')), "overlay's marks are kept: an opaque dir");
+  t.ok(isWhiteout(fs.lstatSync(path.join(layer, 'gone'))), 'and a whiteout');
 });
 
 t.test('rm deletes symlinks, not what they point at, even a dir swapped for one mid-walk', async (t) => {
