@@ -77,3 +77,12 @@ t.test('with its run gone but its image still mounted by a sandbox, commit and r
   removeKept(state, 'box');
   t.notOk(fs.existsSync(dir), 'rm works once the sandbox is gone');
 });
+
+t.test('a claim whose image cannot be made leaves nothing behind and frees the name', async (t) => {
+  const state = tempDir(t);
+  const kept = { name: 'box', image: 'node', layers: [], uidBase: 0, created: '' };
+  t.throws(() => claimKept(state, kept, { sizeBytes: 0, inodes: 256 }), { code: 'WARREN_KEPT_IMAGE' });
+  t.same(fs.readdirSync(path.join(state, 'kept')), [], 'no dir, manifest or lock file');
+  claimKept(state, kept, { sizeBytes: 4 << 20, inodes: 256 }).lock.release();
+  removeKept(state, 'box');
+});

@@ -119,11 +119,13 @@ export function claimKept(stateDir: string, kept: Kept, cap: KeptCap): { dir: st
     throw err;
   }
   try {
-    makeKeptImage(dir, cap);
+    // the manifest first: a run that dies while the image is made leaves a name rm can remove
     fs.writeFileSync(`${dir}.json`, `${JSON.stringify(kept, null, 2)}\n`);
+    makeKeptImage(dir, cap);
   } catch (err) {
     // the name is free again: nothing of a claim that never ran stays behind
     removeTree(dir);
+    fs.rmSync(`${dir}.json`, { force: true });
     fs.rmSync(`${dir}.lock`, { force: true });
     lock.release();
     throw err;
