@@ -1,9 +1,9 @@
-/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, layer-use records, temp layers). */
+/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, layer-use records, temp layers, a commit's mount). */
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage } from '../sandbox/gc.js';
-import { LayerStore } from '../snapshots/index.js';
+import { LayerStore, sweepKeptMounts } from '../snapshots/index.js';
 
 export async function gc(argv: readonly string[]): Promise<number> {
   if (argv.length) throw new WarrenError('WARREN_ARG_INVALID', `warren gc takes no arguments, got '${argv[0]}'`);
@@ -11,8 +11,9 @@ export async function gc(argv: readonly string[]): Promise<number> {
   const dirs = defaultDirs();
   const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   const temp = await new LayerStore(dirs.state).sweepTemp();
+  const mounts = sweepKeptMounts(dirs.state);
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts\n`,
   );
   return 0;
 }

@@ -10,7 +10,7 @@ import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
 import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
 import { readImage } from '../snapshots/index.js';
-import { claimKept, removeKept, type Kept } from '../snapshots/kept.js';
+import { claimKept, removeKept, type Kept, type KeptLock } from '../snapshots/kept.js';
 import { parseRunArgs } from './args.js';
 import { imageLayers, openHost } from './wiring.js';
 
@@ -22,11 +22,14 @@ export async function run(argv: readonly string[]): Promise<number> {
   const dirs = defaultDirs();
   const layers = await imageLayers(dirs.state, args.image);
   let kept: Kept | undefined;
-  let keepDir: string | undefined;
+  let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {
     kept = { name: args.name, image: args.image, layers: [...readImage(dirs.state, args.image).layers], uidBase: 0, created: new Date().toISOString() };
-    keepDir = claimKept(dirs.state, kept);
+    // its lock is held until this process ends: commit and rm refuse while the sandbox may run
+    // and its changes go to an image capped as the tmpfs is
+    claim = claimKept(dirs.state, kept, { sizeBytes: args.tmpfsBytes ?? DEFAULT_LIMITS.tmpfsBytes, inodes: DEFAULT_LIMITS.tmpfsInodes });
   }
+  const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
   const host = await openHost({ dirs, spare: 0 });
   let sandbox: Sandbox | undefined;
@@ -49,7 +52,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       });
     } catch (err) {
       // it never started (a published port in use, say): the name must not stay taken
-      if (kept) removeKept(dirs.state, kept.name);
+      if (kept) removeKept(dirs.state, kept.name, claim?.lock);
       throw err;
     }
     if (kept && keepDir) fs.writeFileSync(`${keepDir}.json`, `${JSON.stringify({ ...kept, uidBase: sandbox.uidBase }, null, 2)}\n`);
@@ -69,5 +72,6 @@ export async function run(argv: readonly string[]): Promise<number> {
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
     await host.close();
+    claim?.lock.release(); // after the close: the sandbox and its spawner are gone
   }
 }

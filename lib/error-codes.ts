@@ -69,10 +69,17 @@ export const ERROR_CODES = {
   WARREN_IO_MOUNT: 'platform',
   WARREN_IO_UMOUNT: 'platform',
   // kept sandboxes
+  // a kept sandbox whose loop device is still attached (its sandbox is dying)
+  WARREN_KEPT_BUSY: 'user',
   WARREN_KEPT_CORRUPT: 'platform',
   WARREN_KEPT_EXISTS: 'user',
+  WARREN_KEPT_IMAGE: 'platform',
+  WARREN_KEPT_LOCK: 'platform',
   WARREN_KEPT_NAME: 'user',
   WARREN_KEPT_NOT_FOUND: 'user',
+  // commit or rm of a kept sandbox that still runs
+  WARREN_KEPT_RUNNING: 'user',
+  WARREN_KEPT_WALK: 'platform',
   // leases
   WARREN_LEASE_EXHAUSTED: 'platform',
   WARREN_LEASE_TAKE: 'platform',

@@ -64,7 +64,9 @@ export interface SandboxOptions {
    * 'inherit' and {path} are pipes that the host reads or writes (stdio.ts). */
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
   binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
-  /** A dir on disk for the overlay's upper/ and work/: the sandbox's changes outlive it. */
+  /** A dir on disk holding `upper.img`, an ext4 image (made by makeKeptImage in snapshots/) that the
+   * child mounts for the overlay's upper/ and work/: the changes outlive the sandbox, capped by the
+   * image's size and inodes. */
   keep?: string;
   /** A veth on the bridge, with this egress and these published ports; absent: loopback only. */
   net?: { egress: Egress; publish?: readonly Publish[] };

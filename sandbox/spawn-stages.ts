@@ -6,7 +6,7 @@
  */
 export const SPAWN_STAGES = [
   'address', 'bind', 'bridge', 'bridge-port', 'caps', 'cgroup', 'cgroupns', 'clone', 'dev', 'exec',
-  'files', 'hostname', 'idmap', 'kill', 'layer', 'link', 'link-del', 'loopback', 'mask', 'mount',
+  'files', 'hostname', 'idmap', 'keep', 'kill', 'layer', 'link', 'link-del', 'loopback', 'mask', 'mount',
   'namespace', 'neigh', 'netns', 'overlay', 'pivot_root', 'proc', 'readonly', 'request', 'rlimit',
   'route', 'seccomp', 'setsid', 'setup', 'stdio', 'sync', 'sys', 'tmpfs', 'userns', 'veth',
 ] as const;

@@ -43,7 +43,9 @@ export interface SpawnRequest {
   files?: ReadonlyArray<{ path: string; content: string }>;
   /** A pooled network namespace to join (addNetns); absent: a fresh one with loopback only. */
   netns?: string;
-  /** A dir on disk for the overlay's upper/ and work/, so that the changes outlive the sandbox. */
+  /** A dir on disk holding `upper.img`, an ext4 image (made by makeKeptImage in snapshots/) that the
+   * child mounts for the overlay's upper/ and work/: the changes outlive the sandbox, capped by the
+   * image's size and inodes. */
   keep?: string;
   /** Made ahead by prep() with this id and these cgroups: hand the request to that child. */
   prepped?: boolean;

@@ -12,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(libseccomp2 gcc make libc6-dev iproute2 nftables util-linux busybox-static crun conntrack)
+packages=(libseccomp2 gcc make libc6-dev iproute2 nftables util-linux e2fsprogs busybox-static crun conntrack)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -6,9 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkDepth, copyHeldFile, holdEntry, holdRoot, listHeld, readlinkHeld, type WalkSeam } from './held-tree.js';
 import { writeImage, type Image } from './image.js';
-import { keptDir, readKept } from './kept.js';
-import { isOpaque, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
+import { assertKeptIdle, keptDir, lockKept, readKept } from './kept.js';
+import { hasKeptImage, mountKeptImage, unmountKeptImage } from './kept-image.js';
+import { isOpaqueFd, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
 import { LayerStore } from './store.js';
 
 const RANGE = 65536;
@@ -19,35 +21,76 @@ function shift(id: number, base: number): number {
   return id >= base && id < base + RANGE ? id - base : NOBODY;
 }
 
-async function copyUpper(src: string, dst: string, base: number): Promise<void> {
-  for (const name of fs.readdirSync(src)) {
-    const from = path.join(src, name);
-    const to = path.join(dst, name);
-    const st = fs.lstatSync(from);
-    const mode = st.mode & 0o1777; // never setuid or setgid in an image
-    if (st.isDirectory()) {
-      fs.mkdirSync(to);
-      if (isOpaque(from)) markOpaque(to);
-      await copyUpper(from, to, base);
-      fs.chmodSync(to, mode);
-    } else if (st.isFile()) {
-      fs.copyFileSync(from, to);
-      fs.chmodSync(to, mode);
-    } else if (st.isSymbolicLink()) {
-      fs.symlinkSync(fs.readlinkSync(from), to);
-    } else if (isWhiteout(st)) {
-      makeWhiteout(to);
-    } else {
-      continue; // fifos and sockets are not part of an image, as docker commit drops sockets
+/** One entry of the upper, held by `fd`, to `to`; false if it is not part of an image. */
+function copyEntry(fd: number, st: fs.Stats, dirFd: number, name: string, to: string, rel: string, depth: number, base: number, seam?: WalkSeam): boolean {
+  const mode = st.mode & 0o1777; // never setuid or setgid in an image
+  if (st.isDirectory()) {
+    fs.mkdirSync(to);
+    if (isOpaqueFd(fd)) markOpaque(to);
+    copyDir(fd, to, rel, depth + 1, base, seam);
+    fs.chmodSync(to, mode);
+  } else if (st.isFile()) {
+    copyHeldFile(fd, st, to);
+    fs.chmodSync(to, mode);
+  } else if (st.isSymbolicLink()) {
+    const target = readlinkHeld(dirFd, name);
+    if (target === undefined) return false; // swapped since: only a running sandbox can, and commit refuses those
+    fs.symlinkSync(target, to);
+  } else if (isWhiteout(st)) {
+    makeWhiteout(to);
+  } else {
+    return false; // fifos and sockets are not part of an image, as docker commit drops sockets
+  }
+  fs.lchownSync(to, shift(st.uid, base), shift(st.gid, base));
+  return true;
+}
+
+/** Copies the held dir's entries into `dst` (a new layer: ours, so written by path). */
+function copyDir(dirFd: number, dst: string, rel: string, depth: number, base: number, seam?: WalkSeam): void {
+  checkDepth(depth, rel);
+  for (const name of listHeld(dirFd)) {
+    const fd = holdEntry(dirFd, name);
+    if (fd === undefined) continue;
+    try {
+      const st = fs.fstatSync(fd);
+      const sub = rel ? `${rel}/${name}` : name;
+      seam?.(sub, st);
+      copyEntry(fd, st, dirFd, name, path.join(dst, name), sub, depth, base, seam);
+    } finally {
+      fs.closeSync(fd);
     }
-    fs.lchownSync(to, shift(st.uid, base), shift(st.gid, base));
+  }
+}
+
+/** Copies a sandbox's upper dir into `dst` by fd (held-tree.ts): nothing outside `upper` is read. */
+export function copyUpper(upper: string, dst: string, base: number, seam?: WalkSeam): void {
+  const root = holdRoot(upper);
+  if (root === undefined) return; // the sandbox never started: an empty layer
+  try {
+    copyDir(root, dst, '', 0, base, seam);
+  } finally {
+    fs.closeSync(root);
   }
 }
 
 export async function commitKept(stateDir: string, name: string, image: string): Promise<Image> {
+  // a running sandbox could change its upper under the copy: refuse, and keep it from starting
+  using _lock = lockKept(stateDir, name);
   const kept = readKept(stateDir, name);
-  const upper = path.join(keptDir(stateDir, name), 'upper');
-  const digest = await new LayerStore(stateDir).add((dir) => copyUpper(upper, dir, kept.uidBase));
+  const dir = keptDir(stateDir, name);
+  // its image, mounted read-only for the copy and unmounted after (a crash's mount: rm, warren gc)
+  const imaged = hasKeptImage(dir);
+  if (imaged) {
+    unmountKeptImage(dir); // a crashed commit's
+    assertKeptIdle(dir, name);
+  }
+  const upper = imaged ? mountKeptImage(dir) : path.join(dir, 'upper');
+  let digest: string;
+  try {
+    digest = await new LayerStore(stateDir).add(async (layer) => copyUpper(upper, layer, kept.uidBase));
+  } finally {
+    if (imaged) unmountKeptImage(dir);
+  }
   const committed: Image = { name: image, layers: [digest, ...kept.layers], created: new Date().toISOString() };
   await writeImage(stateDir, committed);
   return committed;

@@ -45,6 +45,8 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   t.same(leftCgroups, [], 'no sandbox cgroup');
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(PREFIX));
   t.same(mounts, [], 'no mount');
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(PREFIX));
+  t.same(loops, [], 'no loop device on a test file (a kept sandbox\'s image)');
   const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX));
   for (const d of runDirs) {
     for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft']) {

@@ -30,8 +30,9 @@
  *           through /proc/<runner>/fd/N and refuses what is not a pipe), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
  *           readonly* (path remounted read-only), file* + content (made on the scratch tmpfs and bound
  *           over the image's after pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
- *           none: a fresh one with lo only), keep (a dir on disk for upper/ and work/: the
- *           sandbox's changes outlive it), prepped (present: the id was made ahead by prep, and
+ *           none: a fresh one with lo only), keep (a dir on disk holding upper.img, an ext4
+ *           image the child loop-mounts for upper/ and work/: the sandbox's changes outlive it,
+ *           capped by the image's size and inodes), prepped (present: the id was made ahead by prep, and
  *           its parked child takes this request)
  *   prep    id, cgroup*                       make a sandbox ahead: clone it (no netns yet), let it
  *                                             join its cgroups (on v1 that can wait ~10 ms for an RCU

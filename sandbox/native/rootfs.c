@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <linux/loop.h>
 #include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,8 +45,48 @@ static int mount_layer(const char *layer, const char *target, int userns_fd, str
   return 0;
 }
 
+/* Attaches the image file fd to a free loop device that detaches itself when its last user goes
+ * (LO_FLAGS_AUTOCLEAR), and returns the device's fd; dev gets its path. Another process may take
+ * the free device between asking and attaching (EBUSY): ask again. */
+static int attach_loop(int img_fd, const char *img, char *dev, size_t dev_len, struct werr *err) {
+  int ctl cleanup_close = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return werr_set(err, "keep", errno, "open /dev/loop-control");
+  for (int tries = 0; tries < 16; tries++) {
+    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+    if (n < 0) return werr_set(err, "keep", errno, "find a free loop device for '%s'", img);
+    snprintf(dev, dev_len, "/dev/loop%d", n);
+    int loop = open(dev, O_RDWR | O_CLOEXEC);
+    if (loop < 0) return werr_set(err, "keep", errno, "open '%s'", dev);
+    struct loop_config cfg = {.fd = (uint32_t)img_fd, .info = {.lo_flags = LO_FLAGS_AUTOCLEAR}};
+    if (ioctl(loop, LOOP_CONFIGURE, &cfg) == 0) return loop;
+    int e = errno;
+    close(loop);
+    if (e != EBUSY) return werr_set(err, "keep", e, "attach '%s' to '%s'", img, dev);
+  }
+  return werr_set(err, "keep", EBUSY, "attach '%s': every free loop device was taken first", img);
+}
+
+/* A kept sandbox's upper and work live in an ext4 image that the host made beside its manifest,
+ * sized as the tmpfs is: the image caps its bytes and inodes as the tmpfs caps a plain sandbox's.
+ * It is mounted here, in the child's mount namespace only, so when the sandbox ends the mount goes
+ * with the namespace and the loop device with the mount: a crash leaks neither. */
+static int mount_keep(const struct spec *s, char *base, struct werr *err) {
+  char img[PATH_LEN], dev[32];
+  snprintf(img, sizeof img, "%s/upper.img", s->keep);
+  int fd cleanup_close = open(img, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return werr_set(err, "keep", errno, "open '%s'", img);
+  int loop cleanup_close = attach_loop(fd, img, dev, sizeof dev, err);
+  if (loop < 0) return -1;
+  snprintf(base, PATH_LEN, "%s/keep", s->rundir);
+  if (mkdir(base, 0755) < 0) return werr_set(err, "keep", errno, "mkdir '%s'", base);
+  /* the mount holds the device from here on; our fd closes at return */
+  if (mount(dev, base, "ext4", MS_NOSUID | MS_NODEV, "errors=remount-ro") < 0)
+    return werr_set(err, "keep", errno, "mount '%s' (%s) on '%s'", img, dev, base);
+  return 0;
+}
+
 static int mount_overlay(const struct spec *s, int userns_fd, struct werr *err) {
-  char path[PATH_LEN], opts[PATH_LEN * 2];
+  char path[PATH_LEN], opts[PATH_LEN * 2], keep[PATH_LEN];
   int n = snprintf(opts, sizeof opts, "lowerdir=");
   for (size_t i = 0; i < s->nlayers; i++) {
     snprintf(path, sizeof path, "%s/l%zu", s->rundir, i);
@@ -52,8 +94,9 @@ static int mount_overlay(const struct spec *s, int userns_fd, struct werr *err) 
     if (mount_layer(s->layers[i], path, userns_fd, err) < 0) return -1;
     n += snprintf(opts + n, sizeof opts - n, "%s%s", i ? ":" : "", path);
   }
-  /* a kept sandbox writes to `keep` on disk (its changes outlive it); others to the tmpfs */
-  const char *base = s->keep ? s->keep : s->rundir;
+  /* a kept sandbox writes to its image on disk (its changes outlive it); others to the tmpfs */
+  if (s->keep && mount_keep(s, keep, err) < 0) return -1;
+  const char *base = s->keep ? keep : s->rundir;
   n += snprintf(opts + n, sizeof opts - n, ",upperdir=%s/upper,workdir=%s/work", base, base);
   if ((size_t)n >= sizeof opts) return werr_set(err, "overlay", E2BIG, "overlay options for %zu layers", s->nlayers);
   /* upper and work belong to the sandbox's root: the overlay's root dir takes the upper's owner */

@@ -16,13 +16,16 @@ const layersDir = path.join(dirs.state, 'layers');
 const digests = () => (fs.existsSync(layersDir) ? fs.readdirSync(layersDir).filter((d) => /^[0-9a-f]{64}$/.test(d)).sort() : []);
 const temps = () => (fs.existsSync(layersDir) ? fs.readdirSync(layersDir).filter((d) => d.startsWith('.tmp-')) : []);
 
-/** Starts `warren ARGS`, SIGKILLs it as soon as a temp layer dir appears, waits for it to die. */
+/** Starts `warren ARGS`, SIGKILLs it as soon as a new temp layer dir appears, waits for it to die. */
 async function killMidway(t: Test, args: string[]): Promise<void> {
   const child = spawn(process.execPath, [WARREN, ...args], { env, stdio: 'ignore' });
   const died = new Promise((r) => child.on('close', r));
   const end = Date.now() + 60_000;
-  while (temps().length === 0 && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-  t.ok(temps().length > 0 && child.exitCode === null, 'killed while its layer was being written');
+  // a temp dir of its own: the killed import's is still there when the commit starts
+  const before = new Set(temps());
+  const fresh = () => temps().some((d) => !before.has(d));
+  while (!fresh() && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  t.ok(fresh() && child.exitCode === null, 'killed while its layer was being written');
   child.kill('SIGKILL');
   await died;
 }
@@ -46,11 +49,16 @@ t.test('a killed import or commit leaves no partial layer; gc sweeps the rest', 
   t.same(digests(), before, 'no new layer under a digest name after a killed import');
   t.notMatch((await warren(['image', 'ls'], { env })).stdout, /wrntest-big/, 'and no image');
 
-  const kept = await warren(['run', '--name', 'wrntest-big', '--keep', '--memory', '1g', '--', 'node', '-e',
+  // 256 MiB of changes: past the default cap of a kept sandbox's image (64 MiB, as the tmpfs)
+  const kept = await warren(['run', '--name', 'wrntest-big', '--keep', '--memory', '1g', '--tmpfs', '320m', '--', 'node', '-e',
     "for (let i = 0; i < 16; i++) require('fs').appendFileSync('/blob', require('crypto').randomBytes(16 << 20))"], { env, timeoutMs: 120_000 });
   t.equal(kept.code, 0, kept.stderr);
   await killMidway(t, ['commit', 'wrntest-big', 'wrntest-big-image']);
   t.same(digests(), before, 'no new layer under a digest name after a killed commit');
+  const mnt = path.join(dirs.state, 'kept', 'wrntest-big', 'mnt');
+  t.ok(fs.existsSync(mnt) && fs.statSync(mnt).dev !== fs.statSync(path.dirname(mnt)).dev, 'the killed commit left its read-only mount of the image');
+  t.match((await warren(['gc'], { env })).stdout, /1 kept image mounts/, 'warren gc takes it away');
+  t.notOk(fs.existsSync(mnt));
 
   const gc = await warren(['image', 'gc', '--now'], { env });
   t.equal(gc.code, 0, gc.stderr);

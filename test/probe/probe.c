@@ -34,6 +34,8 @@ static const struct command commands[] = {
     {"sleep", 1, "sleep SECONDS", cmd_sleep},
     {"signals", 0, "signals", cmd_signals},
     {"stdio", 0, "stdio", cmd_stdio},
+    {"swap", 3, "swap DIR TARGET SECONDS", cmd_swap},
+    {"inodes", 1, "inodes DIR", cmd_inodes},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

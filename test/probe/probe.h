@@ -75,5 +75,7 @@ int cmd_kill(char **args, struct perr *err);
 int cmd_sleep(char **args, struct perr *err);
 int cmd_signals(char **args, struct perr *err);
 int cmd_stdio(char **args, struct perr *err);
+int cmd_swap(char **args, struct perr *err);
+int cmd_inodes(char **args, struct perr *err);
 
 #endif

@@ -167,3 +167,16 @@ export interface ProbeSignals {
 export interface ProbeStdio {
   fds: Array<{ fd: number; target: string | null; link_errno: number; tty: boolean; nonblock: boolean; seek_errno: number; truncate_errno: number }>;
 }
+
+/** `swap` prints `{"ready":true}` first, then this line. */
+export interface ProbeSwap {
+  swaps: number;
+  errno: number;
+}
+
+/** `inodes DIR`: files made before one failed (errno), all removed again. */
+export interface ProbeInodes {
+  files: number;
+  errno: number;
+  unlink_errno: number;
+}
