@@ -12,7 +12,7 @@ import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
 import { SandboxNetwork, type Egress, type Publish } from './network/index.js';
-import { NetnsPool, type NetnsSlot } from './netns-pool.js';
+import { SpareNetns, type NetnsSlot } from './spare-netns.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
 import { recordLayers } from './layer-use.js';
@@ -30,9 +30,9 @@ import {
 } from './defaults.js';
 import { Sandbox } from './sandbox.js';
 import { Spawner, type StdioSpec } from './spawner.js';
-import { StandbyPool } from './standby.js';
+import { SpareSandboxes } from './spare-sandboxes.js';
 
-const STANDBY_SPARE_DEFAULT = 2;
+const SPARE_DEFAULT = 2;
 
 export interface SandboxOptions {
   argv: readonly string[];
@@ -56,6 +56,11 @@ export interface SandboxOptions {
    * it is removed when the sandbox ends.
    */
   io?: { dst: string };
+  /**
+   * Who the sandbox runs for (the pool passes the function version). A network namespace a sandbox
+   * used is reused only for later sandboxes of the same tenant; without one, never.
+   */
+  tenant?: string;
 }
 
 export interface HostOptions {
@@ -64,8 +69,8 @@ export interface HostOptions {
   stdin?: 'inherit' | 'ignore';
   uidBase?: number;
   uidSlots?: number;
-  /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
-   * sandboxes made ahead per set of limits in use (standby.ts). Default 2; 0 for one-shot use. */
+  /** How many spares to keep ready (lib/spares.ts): network namespaces of each kind in use, and
+   * sandboxes per set of limits in use (spare-sandboxes.ts). Default 2; 0 for one-shot use. */
   spare?: number;
 }
 
@@ -78,8 +83,8 @@ export class SandboxHost {
   readonly #uidBase: number;
   readonly #live = new Set<Sandbox>();
   #network: Promise<SandboxNetwork> | undefined;
-  readonly #netns: NetnsPool;
-  readonly #standby: StandbyPool;
+  readonly #netns: SpareNetns;
+  readonly #spareSandboxes: SpareSandboxes;
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
@@ -88,8 +93,8 @@ export class SandboxHost {
     this.#spawner = spawner;
     this.#uids = new LeaseSet(path.join(opts.dirs.run, UID_LEASES), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
-    this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.spare);
-    this.#standby = new StandbyPool(spawner, cgroups, this.#uids, opts.spare ?? STANDBY_SPARE_DEFAULT);
+    this.#netns = new SpareNetns(spawner, () => this.#openNetwork(), opts.spare);
+    this.#spareSandboxes = new SpareSandboxes(spawner, cgroups, this.#uids, opts.spare ?? SPARE_DEFAULT);
   }
 
   static async open(opts: HostOptions): Promise<SandboxHost> {
@@ -108,13 +113,13 @@ export class SandboxHost {
       cpus: opts.limits?.cpus ?? DEFAULT_LIMITS.cpus,
       pids: opts.limits?.pids ?? DEFAULT_LIMITS.pids,
     };
-    // made ahead when one with these limits is parked: its clone and cgroup join are done
-    const standby = this.#standby.take(limits);
-    const id = standby?.id ?? `w${randomBytes(6).toString('hex')}`;
-    const lease = standby?.lease ?? this.#uids.take(id);
+    // a spare when one with these limits is free: its clone and cgroup join are done
+    const spare = this.#spareSandboxes.take(limits);
+    const id = spare?.id ?? `w${randomBytes(6).toString('hex')}`;
+    const lease = spare?.lease ?? this.#uids.take(id);
     let cgroup;
     try {
-      cgroup = standby?.cgroup ?? (await this.cgroups.create(id, limits));
+      cgroup = spare?.cgroup ?? (await this.cgroups.create(id, limits));
     } catch (err) {
       lease.release();
       throw err;
@@ -122,10 +127,10 @@ export class SandboxHost {
     let slot: NetnsSlot | undefined;
     let disallow: (() => Promise<void>) | undefined;
     try {
-      slot = await this.#netns.take(opts.net ? 'bridge' : 'loopback');
+      slot = await this.#netns.take(opts.net ? 'bridge' : 'loopback', opts.tenant);
       if (opts.net && slot.address) disallow = await (await this.#openNetwork()).allow(slot.address.ip, opts.net);
     } catch (err) {
-      if (slot) this.#netns.give(slot, true);
+      if (slot) this.#netns.give(slot, 'unused', opts.tenant);
       await cgroup[Symbol.asyncDispose]();
       lease.release();
       throw err;
@@ -160,14 +165,14 @@ export class SandboxHost {
       files: etcFiles(hostname, slot.address?.ip, publicDns ? sandboxResolvConf() : undefined),
       netns: slot.id,
       keep: opts.keep,
-      prepped: standby !== undefined,
+      prepped: spare !== undefined,
     });
     const pool = this.#netns;
     const net = {
       ip: slot.address?.ip,
       release: async (reused: boolean) => {
         await disallow?.();
-        pool.give(slot, reused);
+        pool.give(slot, reused ? 'clean' : 'dirty', opts.tenant);
       },
     };
     const parts = { id, spawner: this.#spawner, spawning, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes };
@@ -187,7 +192,7 @@ export class SandboxHost {
   /** Destroys every sandbox still running, then stops the spawner. Idempotent. */
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((s) => s.destroy()));
-    await this.#standby.close();
+    await this.#spareSandboxes.close();
     this.#netns.close();
     await this.cgroups.close?.();
     await this.#spawner.close();

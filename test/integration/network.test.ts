@@ -250,8 +250,9 @@ t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left aft
 
 t.test('a reused network namespace carries nothing of its previous sandbox', { skip: NEEDS_ROOT }, async (t) => {
   // A leaves what it can: a listening socket, a neighbour entry (its SYN to the gateway needs
-  // ARP), a UDP socket. B reports what it sees. One host, so one pool: namespaces are reused
-  // last-in first-out, so B gets A's, which its address shows (the netns keeps it).
+  // ARP), a UDP socket. B reports what it sees. One host and one tenant (as two sandboxes of one
+  // function), so namespaces are reused last-in first-out: B gets A's, which its address shows
+  // (the netns keeps it).
   const A = `const net = require('net');
     net.createServer().listen(8080);
     require('dgram').createSocket('udp4').bind(8081);
@@ -269,7 +270,7 @@ t.test('a reused network namespace carries nothing of its previous sandbox', { s
   const run = async (name: string, script: string) => {
     const out = path.join(tmp, name);
     fs.writeFileSync(out, '');
-    const s = await host.create({ argv: ['node', '-e', script], layers, net: { egress: 'none' }, stdio: ['null', { path: out }, 'inherit'] });
+    const s = await host.create({ argv: ['node', '-e', script], layers, net: { egress: 'none' }, tenant: 'f', stdio: ['null', { path: out }, 'inherit'] });
     await s.ready();
     const exit = await s.exited;
     t.equal(exit.code, 0, `${name} ran`);

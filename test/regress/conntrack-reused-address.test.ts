@@ -55,7 +55,8 @@ t.test('a reused address cannot ride the previous sandbox\'s flows', { skip: NEE
   const run = async (name: string, net: { egress: 'none' | { allow: string[] } }) => {
     const out = path.join(tmp, name);
     fs.writeFileSync(out, '');
-    const s = await host.create({ argv: ['node', '-e', SEND(name)], layers, net, stdio: ['null', { path: out }, 'inherit'] });
+    // one tenant: a netns used by another tenant is never reused, so this is where reuse remains
+    const s = await host.create({ argv: ['node', '-e', SEND(name)], layers, net, tenant: 'f', stdio: ['null', { path: out }, 'inherit'] });
     await s.ready();
     await s.exited;
     return { ns: fs.readFileSync(out, 'utf8').trim(), ip: s.ip };
