@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"kill", 1, "kill SIG", cmd_kill},
     {"sleep", 1, "sleep SECONDS", cmd_sleep},
     {"signals", 0, "signals", cmd_signals},
+    {"net", 0, "net", cmd_net},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

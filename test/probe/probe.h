@@ -74,5 +74,6 @@ int cmd_exit(char **args, struct perr *err);
 int cmd_kill(char **args, struct perr *err);
 int cmd_sleep(char **args, struct perr *err);
 int cmd_signals(char **args, struct perr *err);
+int cmd_net(char **args, struct perr *err);
 
 #endif
