@@ -53,7 +53,9 @@ export class SpareNetns {
   constructor(spawner: Spawner, network: () => Promise<SandboxNetwork>, spare = 2) {
     this.#spawner = spawner;
     this.#network = network;
-    this.#fresh = new SpareLists({ target: spare, maxFree: spare, maxKeys: 2 });
+    // room for as many again: one a failed create gives back unused is kept, not deleted (a
+    // netns's teardown holds the kernel's rtnl lock for tens of ms)
+    this.#fresh = new SpareLists({ target: spare, maxFree: 2 * spare, maxKeys: 2 });
     spawner.onNetnsGone = (id) => this.#gone.add(id);
   }
 
