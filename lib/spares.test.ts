@@ -2,8 +2,11 @@ import t from 'tap';
 import { SpareLists, returnVerdict, sparesToMake, touchKey, type Verdict } from './spares.js';
 
 t.test('sparesToMake: up to the target, counting those being made', async (t) => {
-  const rows: Array<[free: number, making: number, target: number, closed: boolean, make: number]> = [
+  const rows: Array<[free: number, making: number, target: number, closed: boolean, make: number, room?: number]> = [
     [0, 0, 2, false, 2],
+    [0, 0, 2, false, 1, 1], // the budget across keys leaves room for one
+    [0, 0, 2, false, 0, 0],
+    [0, 0, 2, false, 0, -1], // over budget (a lower one set): never negative
     [1, 0, 2, false, 1],
     [0, 1, 2, false, 1],
     [1, 1, 2, false, 0],
@@ -11,8 +14,8 @@ t.test('sparesToMake: up to the target, counting those being made', async (t) =>
     [0, 0, 0, false, 0], // reuse only
     [0, 0, 2, true, 0], // closed: nothing more
   ];
-  for (const [free, making, target, closed, make] of rows)
-    t.equal(sparesToMake({ free, making }, target, closed), make, `free ${free}, making ${making}, target ${target}${closed ? ', closed' : ''}`);
+  for (const [free, making, target, closed, make, room] of rows)
+    t.equal(sparesToMake({ free, making }, target, closed, room), make, `free ${free}, making ${making}, target ${target}${closed ? ', closed' : ''}${room !== undefined ? `, room ${room}` : ''}`);
 });
 
 t.test('touchKey: least recently used keys fall out beyond the max', async (t) => {
@@ -32,7 +35,7 @@ t.test('touchKey: least recently used keys fall out beyond the max', async (t) =
 });
 
 t.test('returnVerdict: kept only when clean, open, its key kept and its list not full', async (t) => {
-  const ok = { clean: true, closed: false, keyKept: true, free: 0, maxFree: 2 };
+  const ok: Parameters<typeof returnVerdict>[0] = { clean: true, closed: false, keyKept: true, free: 0, maxFree: 2 };
   const rows: Array<[change: Partial<typeof ok>, verdict: Verdict]> = [
     [{}, 'keep'],
     [{ free: 1 }, 'keep'],
@@ -41,6 +44,8 @@ t.test('returnVerdict: kept only when clean, open, its key kept and its list not
     [{ closed: true }, 'drop'],
     [{ keyKept: false }, 'drop'],
     [{ maxFree: 0 }, 'drop'],
+    [{ room: 1 }, 'keep'],
+    [{ room: 0 }, 'drop'], // the budget across keys is spent
   ];
   for (const [change, verdict] of rows) t.equal(returnVerdict({ ...ok, ...change }), verdict, JSON.stringify(change));
 });
@@ -71,6 +76,20 @@ t.test('SpareLists: an evicted key hands back its free spares; one made after is
   t.equal(s.freeCount('a'), 0);
   t.same(s.touch('d'), [], 'b had none free yet');
   t.equal(s.made('b', 'b1'), 'drop', 'b was evicted while its spare was being made');
+});
+
+t.test('SpareLists: a budget across keys caps what is made and kept', async (t) => {
+  const s = new SpareLists<string>({ target: 2, maxFree: 4, maxKeys: 4, maxTotal: 3 });
+  s.touch('a');
+  s.touch('b');
+  t.equal(s.startMaking('a'), 2);
+  t.equal(s.startMaking('b'), 1, 'one left in the budget');
+  t.equal(s.made('a', 'a1'), 'keep', 'a made one keeps the room it was made in');
+  t.equal(s.made('a', 'a2'), 'keep');
+  t.equal(s.made('b', 'b1'), 'keep');
+  t.equal(s.give('b', 'b2', true), 'drop', 'given back over the budget');
+  t.equal(s.take('a'), 'a2');
+  t.equal(s.give('b', 'b2', true), 'keep', 'room again after a take');
 });
 
 t.test('SpareLists: given back after use, kept when clean and room is left', async (t) => {

@@ -27,11 +27,14 @@ export interface SparePolicy {
   readonly maxFree: number;
   /** Keys that keep spares: the most recently used ones; an older key loses its free spares. */
   readonly maxKeys: number;
+  /** Spares free or being made across all keys (a budget); none when absent. */
+  readonly maxTotal?: number;
 }
 
-/** How many to start making for a key: up to the target, counting those being made. */
-export function sparesToMake(have: { free: number; making: number }, target: number, closed: boolean): number {
-  return closed ? 0 : Math.max(0, target - have.free - have.making);
+/** How many to start making for a key: up to the target, counting those being made, and no more
+ * than `room` left under a budget across keys. */
+export function sparesToMake(have: { free: number; making: number }, target: number, closed: boolean, room = Infinity): number {
+  return closed ? 0 : Math.max(0, Math.min(target - have.free - have.making, room));
 }
 
 /** `key` was just used: it moves to the end of `recent` (oldest first); the keys beyond `maxKeys`
@@ -46,8 +49,8 @@ export function touchKey(recent: readonly string[], key: string, maxKeys: number
 /** Whether a spare made or given back is kept free under its key. */
 export type Verdict = 'keep' | 'drop';
 
-export function returnVerdict(r: { clean: boolean; closed: boolean; keyKept: boolean; free: number; maxFree: number }): Verdict {
-  return r.clean && !r.closed && r.keyKept && r.free < r.maxFree ? 'keep' : 'drop';
+export function returnVerdict(r: { clean: boolean; closed: boolean; keyKept: boolean; free: number; maxFree: number; room?: number }): Verdict {
+  return r.clean && !r.closed && r.keyKept && r.free < r.maxFree && (r.room ?? Infinity) > 0 ? 'keep' : 'drop';
 }
 
 /** The bookkeeping of one pool's spares; T is the pool's own record of one. */
@@ -84,7 +87,7 @@ export class SpareLists<T> {
 
   /** Counts the spares the caller is to start making for `key` now, as being made. */
   startMaking(key: string): number {
-    const n = sparesToMake({ free: this.freeCount(key), making: this.makingCount(key) }, this.policy.target, this.#closed);
+    const n = sparesToMake({ free: this.freeCount(key), making: this.makingCount(key) }, this.policy.target, this.#closed, this.#room());
     if (n) this.#making.set(key, this.makingCount(key) + n);
     return n;
   }
@@ -107,6 +110,7 @@ export class SpareLists<T> {
       keyKept: this.#recent.includes(key),
       free: this.freeCount(key),
       maxFree: this.policy.maxFree,
+      room: this.#room(),
     });
     if (verdict === 'keep') {
       const list = this.#free.get(key) ?? [];
@@ -139,6 +143,16 @@ export class SpareLists<T> {
 
   makingCount(key: string): number {
     return this.#making.get(key) ?? 0;
+  }
+
+  /** What the budget leaves. A made one leaves `making` before it is filed, so the room that let
+   * it be made is still there for it. */
+  #room(): number {
+    if (this.policy.maxTotal === undefined) return Infinity;
+    let used = 0;
+    for (const list of this.#free.values()) used += list.length;
+    for (const n of this.#making.values()) used += n;
+    return this.policy.maxTotal - used;
   }
 
   #dropKey(key: string): T[] {
