@@ -1,7 +1,8 @@
 /**
  * The warren row of the spawn scenario, at either level: SandboxHost.create() with full isolation,
  * as `warren run` gives it, the node image's layers, default limits, and with `--net bridge` a
- * veth on the bridge (egress none: no nftables call per sandbox). A cycle is create, ready (what
+ * veth on the bridge (egress none: no nftables call per sandbox), all for one tenant (one
+ * function's sandboxes: their network namespaces are reused). A cycle is create, ready (what
  * that means is the level's), destroy; request to ready is the latency, destroy is part of the
  * cycle but not of the latency.
  */
@@ -28,6 +29,8 @@ export async function warrenSubject(ctx: ScenarioContext, row: WarrenRow): Promi
     limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: DEFAULT_LIMITS.pids },
     stdio: ['null', 'null', 'null'],
     net: ctx.options.net === 'bridge' ? { egress: 'none' } : undefined,
+    // one function's sandboxes, as the pool starts them: their network namespaces are reused
+    tenant: 'bench',
   };
   const host = await ctx.hosts.openHost({ dirs: ctx.dirs });
 

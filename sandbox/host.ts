@@ -14,7 +14,7 @@ import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
 import { LiveEgress, SandboxNetwork, type Egress, type Publish } from './network/index.js';
-import { NetnsPool, type NetnsSlot } from './netns-pool.js';
+import { SpareNetns, type NetnsSlot } from './spare-netns.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
 import { forgetLayers, recordLayers } from './layer-use.js';
@@ -33,11 +33,11 @@ import { channels, type SandboxCreateEvent } from './events.js';
 import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import { Spawner } from './spawner.js';
-import { StandbyPool, type Standby } from './standby.js';
+import { SpareSandboxes, type SpareSandbox } from './spare-sandboxes.js';
 import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { validateOptions } from './validate.js';
 
-const STANDBY_SPARE_DEFAULT = 2;
+const SPARE_DEFAULT = 2;
 const SIGKILL = 9;
 
 /** The steps of a create, in order: each one's undo runs when a later one fails. */
@@ -77,14 +77,19 @@ export interface SandboxOptions {
    * it is unmounted and removed when the sandbox ends.
    */
   io?: { dst: string; sizeBytes?: number; inodes?: number };
+  /**
+   * Who the sandbox runs for (the pool passes the function version). A network namespace a sandbox
+   * used is reused only for later sandboxes of the same tenant; without one, never.
+   */
+  tenant?: string;
 }
 
 export interface HostOptions {
   dirs: Dirs;
   uidBase?: number;
   uidSlots?: number;
-  /** How many of each pooled resource to keep ready: network namespaces of each kind in use, and
-   * sandboxes made ahead per set of limits in use (standby.ts). Default 2; 0 for one-shot use. */
+  /** How many spares to keep ready (lib/spares.ts): network namespaces of each kind in use, and
+   * sandboxes per set of limits in use (spare-sandboxes.ts). Default 2; 0 for one-shot use. */
   spare?: number;
   /** Tests only: fails chosen steps of create and release (test/integration/faults.test.ts). */
   faults?: FaultSeam;
@@ -99,10 +104,10 @@ export class SandboxHost {
   readonly #uidBase: number;
   readonly #live = new Set<Sandbox>();
   #network: Promise<SandboxNetwork> | undefined;
-  /** The spawner and the pools that live in it; all three are replaced together when it dies. */
+  /** The spawner and the spares that live in it; all three are replaced together when it dies. */
   #spawner: Spawner;
-  #netns: NetnsPool;
-  #standby: StandbyPool;
+  #netns: SpareNetns;
+  #spareSandboxes: SpareSandboxes;
   #restarting: Promise<void> | undefined;
   #closed = false;
 
@@ -114,8 +119,8 @@ export class SandboxHost {
     this.#uids = new LeaseSet(path.join(opts.dirs.run, UID_LEASES), opts.uidSlots ?? UID_SLOTS_DEFAULT);
     this.#uidBase = opts.uidBase ?? UID_BASE_DEFAULT;
     this.#spawner = spawner;
-    this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), opts.spare);
-    this.#standby = new StandbyPool(spawner, cgroups, this.#uids, opts.spare ?? STANDBY_SPARE_DEFAULT);
+    this.#netns = new SpareNetns(spawner, () => this.#openNetwork(), opts.spare);
+    this.#spareSandboxes = new SpareSandboxes(spawner, cgroups, this.#uids, opts.spare ?? SPARE_DEFAULT);
   }
 
   static async open(opts: HostOptions): Promise<SandboxHost> {
@@ -174,22 +179,22 @@ export class SandboxHost {
       pids: opts.limits?.pids ?? DEFAULT_LIMITS.pids,
     };
     const spawner = this.#spawner;
-    // made ahead when one with these limits is parked: its clone and cgroup join are done
-    const standby = this.#standby.take(limits);
-    const id = standby?.id ?? `w${randomBytes(6).toString('hex')}`;
+    // a spare when one with these limits is free: its clone and cgroup join are done
+    const spare = this.#spareSandboxes.take(limits);
+    const id = spare?.id ?? `w${randomBytes(6).toString('hex')}`;
     at.id = id;
-    if (standby) undoStandby(undo, spawner, standby);
+    if (spare) undoSpare(undo, spawner, spare);
     enter('lease');
-    const lease = standby?.lease ?? this.#uids.take(id);
-    if (!standby) undo.push('lease', () => lease.release());
+    const lease = spare?.lease ?? this.#uids.take(id);
+    if (!spare) undo.push('lease', () => lease.release());
     enter('cgroup');
-    const cgroup = standby?.cgroup ?? (await this.cgroups.create(id, limits));
-    if (!standby) undo.push('cgroup', () => cgroup[Symbol.asyncDispose]());
+    const cgroup = spare?.cgroup ?? (await this.cgroups.create(id, limits));
+    if (!spare) undo.push('cgroup', () => cgroup[Symbol.asyncDispose]());
     enter('netns');
     const pool = this.#netns;
-    const slot = await pool.take(opts.net ? 'bridge' : 'loopback');
+    const slot = await pool.take(opts.net ? 'bridge' : 'loopback', opts.tenant);
     // never used by a sandbox: it goes back as it came
-    undo.push('netns', () => pool.give(slot, true));
+    undo.push('netns', () => pool.give(slot, 'unused', opts.tenant));
     enter('egress');
     let disallow: (() => Promise<void>) | undefined;
     let egress: LiveEgress | undefined;
@@ -237,7 +242,7 @@ export class SandboxHost {
       files: etcFiles(hostname, slot.address?.ip, publicDns ? sandboxResolvConf() : undefined),
       netns: slot.id,
       keep: opts.keep,
-      prepped: standby !== undefined,
+      prepped: spare !== undefined,
     });
     // once its child has opened its ends of the pipes (or never will), the host's copies go
     if (stdio.hasPipes) {
@@ -253,7 +258,7 @@ export class SandboxHost {
           await egress?.close(); // a change in flight first: the undo must see what it left
           await disallow?.();
         } finally {
-          pool.give(slot, reused);
+          pool.give(slot, reused ? 'clean' : 'dirty', opts.tenant);
         }
       },
     };
@@ -262,7 +267,7 @@ export class SandboxHost {
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';
-      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: standby !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
+      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: spare !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
     }
     this.#live.add(sandbox);
     void sandbox.exited.then(() => this.#live.delete(sandbox));
@@ -275,11 +280,11 @@ export class SandboxHost {
    */
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
-      await Promise.allSettled([this.#standby.close(), this.#netns.close()]);
+      await Promise.allSettled([this.#spareSandboxes.close(), this.#netns.close()]);
       const spawner = await Spawner.start();
       this.#spawner = spawner;
-      this.#netns = new NetnsPool(spawner, () => this.#openNetwork(), this.#opts.spare);
-      this.#standby = new StandbyPool(spawner, this.cgroups, this.#uids, this.#opts.spare ?? STANDBY_SPARE_DEFAULT);
+      this.#netns = new SpareNetns(spawner, () => this.#openNetwork(), this.#opts.spare);
+      this.#spareSandboxes = new SpareSandboxes(spawner, this.cgroups, this.#uids, this.#opts.spare ?? SPARE_DEFAULT);
     })().finally(() => (this.#restarting = undefined));
     return this.#restarting;
   }
@@ -296,7 +301,7 @@ export class SandboxHost {
     this.#closed = true;
     await this.#restarting?.catch(() => {});
     await Promise.all([...this.#live].map((s) => s.destroy()));
-    await this.#standby.close();
+    await this.#spareSandboxes.close();
     this.#netns.close();
     await this.cgroups.close?.();
     await this.#spawner.close();
@@ -317,14 +322,14 @@ export class SandboxHost {
 }
 
 /**
- * A parked sandbox taken for a create that fails before its hand-over will get no request: it is
+ * A spare sandbox taken for a create that fails before its hand-over will get no request: it is
  * killed, and once its exit says it is gone, its cgroup and lease are released (last, first).
  */
-function undoStandby(undo: Undo, spawner: Spawner, standby: Standby): void {
-  undo.push('lease', () => standby.lease.release());
-  undo.push('cgroup', () => standby.cgroup[Symbol.asyncDispose]());
-  undo.push('parked', async () => {
-    spawner.kill(standby.id, SIGKILL);
-    await standby.spawning.exited;
+function undoSpare(undo: Undo, spawner: Spawner, spare: SpareSandbox): void {
+  undo.push('lease', () => spare.lease.release());
+  undo.push('cgroup', () => spare.cgroup[Symbol.asyncDispose]());
+  undo.push('spare', async () => {
+    spawner.kill(spare.id, SIGKILL);
+    await spare.spawning.exited;
   });
 }

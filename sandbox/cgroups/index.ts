@@ -9,3 +9,4 @@
  */
 export type { Cgroup, CgroupDirOps, CgroupDriver, CgroupLimits, CgroupStats } from './types.js';
 export { detectCgroups, type DetectOptions } from './detect.js';
+export { limitsKey } from './spec.js';

@@ -47,6 +47,12 @@ export function checkLimits(limits: CgroupLimits): void {
   }
 }
 
+/** Cgroups with the same key are interchangeable: the key of spare sandboxes and spare cgroups.
+ * An absent limit is '-' (the kernel's default), so { pids: 5 } and { pids: 5, cpus: 1 } differ. */
+export function limitsKey(l: CgroupLimits): string {
+  return `${l.memoryBytes ?? '-'}/${l.cpus ?? '-'}/${l.pids ?? '-'}`;
+}
+
 export function cpuQuotaUsec(cpus: number): number {
   return Math.round(cpus * CPU_PERIOD_USEC);
 }

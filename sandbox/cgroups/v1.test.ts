@@ -112,15 +112,15 @@ t.test('an emptied cgroup is kept and handed to the next sandbox with the same l
   const idle = (h: string) => fs.readdirSync(`${k.root}/${h}/warren`).filter((e) => e.startsWith('i'));
   for (const h of ['memory', 'cpu', 'cpuacct', 'pids']) {
     t.notOk(fs.existsSync(`${k.root}/${h}/warren/a`), `${h}: 'a' is gone`);
-    t.same(idle(h), [`i${process.pid}.0`], `${h}: kept under an idle name of this process`);
+    t.same(idle(h), [`i${process.pid}.0`], `${h}: kept under a spare name of this process`);
   }
 
   const other = await driver.create('other', { pids: 8 });
   t.equal(k.read(`${k.root}/pids/warren/other/pids.max`), '8', 'other limits: a cgroup of its own');
-  t.same(idle('pids'), [`i${process.pid}.0`], 'the idle one stays for its own limits');
+  t.same(idle('pids'), [`i${process.pid}.0`], 'the spare one stays for its own limits');
 
   const b = await driver.create('b', limits);
-  t.same(idle('memory'), [], 'same limits: the idle cgroup is taken');
+  t.same(idle('memory'), [], 'same limits: the spare cgroup is taken');
   t.equal(k.read(`${k.root}/pids/warren/b/pids.max`), '32', 'with its limits');
   t.equal(k.read(`${k.root}/cpuacct/warren/b/cpuacct.usage`), '0', 'cpu time starts over');
   t.equal(b.stats().oomKills, 0, "the previous sandbox's OOM kills are not counted");
@@ -132,5 +132,24 @@ t.test('an emptied cgroup is kept and handed to the next sandbox with the same l
   t.equal(idle('memory').length, 2, 'both kept');
   await driver.close?.();
   const cgroups = fs.readdirSync(`${k.root}/memory/warren`, { withFileTypes: true }).filter((e) => e.isDirectory());
-  t.same(cgroups, [], 'close removes every idle cgroup');
+  t.same(cgroups, [], 'close removes every spare cgroup');
+});
+
+t.test('only the sets of limits created most recently keep spare cgroups', async (t) => {
+  const k = fakeKernel(t, { version: 1 });
+  const driver = k.driver();
+  const spares = () => fs.readdirSync(`${k.root}/pids/warren`).filter((e) => e.startsWith('i'));
+  const first = await driver.create('first', { pids: 1 });
+  await first[Symbol.asyncDispose]();
+  t.equal(spares().length, 1, 'kept for its limits');
+  // sixteen other sets of limits, each used once: the first set is the least recently used
+  for (let i = 2; i <= 17; i++) {
+    const cg = await driver.create(`c${i}`, { pids: i });
+    await cg[Symbol.asyncDispose]();
+  }
+  await new Promise((r) => setImmediate(r)); // the evicted spare is removed off the create path
+  t.equal(spares().length, 16, "the first set's spare was removed, the other sixteen kept");
+  t.notOk(spares().includes(`i${process.pid}.0`), 'the one removed is the first');
+  await driver.close?.();
+  t.same(spares(), []);
 });

@@ -10,8 +10,9 @@
 import fs from 'node:fs';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { describe, exists, mkdirShared, parseKeyed, parseNumber, pathChain, readOptional, readStats, readSubdirs, writeControl } from './files.js';
+import { SpareLists } from '../../lib/spares.js';
 import { LimitsError, applyLive, readLive, v1Writes } from './limit-writes.js';
-import { checkLimits, checkName, checkParent } from './spec.js';
+import { checkLimits, checkName, checkParent, limitsKey } from './spec.js';
 import { removeDirs, removeParentDirs, sweepKill } from './teardown.js';
 import type { Cgroup, CgroupDirOps, CgroupDriver, CgroupLimits, CgroupStats } from './types.js';
 
@@ -20,8 +21,14 @@ export type V1Controller = (typeof V1_CONTROLLERS)[number];
 /** Mount point of the hierarchy that holds each controller. */
 export type V1Mounts = Readonly<Record<V1Controller, string>>;
 
-/** Empty cgroups kept per distinct set of limits, for the next sandbox with the same limits. */
-const IDLE_MAX = 16;
+/** Spare (emptied) cgroups kept per set of limits, for the next sandbox with the same limits, and
+ * the sets of limits that keep them: the most recently created ones. */
+const SPARE_POLICY = { target: 0, maxFree: 16, maxKeys: 16 } as const;
+
+interface Spare {
+  name: string;
+  oomBase: number;
+}
 
 export class V1Driver implements CgroupDriver {
   readonly version = 1 as const;
@@ -33,14 +40,14 @@ export class V1Driver implements CgroupDriver {
   /** The parent dirs were made (or found) by this driver: no mkdir of them per sandbox. */
   #parentReady = false;
   /**
-   * Emptied cgroups of this process, by limits: a sandbox's cgroup is renamed (v1 cgroupfs allows
-   * rename within the parent) to an idle name `i<pid>.<k>` when it ends, and renamed to the next
-   * sandbox's name, its usage counters reset, instead of rmdir + mkdir + limit writes. Only
-   * cgroups with no task left are kept; `warren gc` leaves the idle names of a live pid alone.
+   * Spare cgroups of this process, by limits (lib/spares.ts: never made ahead, only given back): a
+   * sandbox's cgroup is renamed (v1 cgroupfs allows rename within the parent) to a spare name
+   * `i<pid>.<k>` when it ends, and renamed to the next sandbox's name, its usage counters reset,
+   * instead of rmdir + mkdir + limit writes. Only cgroups with no task left are kept; `warren gc`
+   * leaves the spare names of a live pid alone.
    */
-  readonly #idle = new Map<string, Array<{ name: string; oomBase: number }>>();
-  #idleSeq = 0;
-  #closed = false;
+  readonly #spares = new SpareLists<Spare>(SPARE_POLICY);
+  #spareSeq = 0;
 
   constructor(mounts: V1Mounts, parent: string, ops: CgroupDirOps) {
     checkParent(parent);
@@ -54,6 +61,8 @@ export class V1Driver implements CgroupDriver {
     checkName(name);
     checkLimits(limits);
     const key = limitsKey(limits);
+    // sets of limits not used for long lose their spares
+    for (const old of this.#spares.touch(key)) this.open(old.name).destroy().catch(() => {});
     const reused = this.#reuse(name, key, limits);
     if (reused) return reused;
     const cg = this.#handle(name, limits, 0);
@@ -132,10 +141,9 @@ export class V1Driver implements CgroupDriver {
     };
   }
 
-  /** An idle cgroup with these limits, renamed to `name`, its counters reset; or undefined. */
+  /** A spare cgroup with these limits, renamed to `name`, its counters reset; or undefined. */
   #reuse(name: string, key: string, limits: CgroupLimits): Cgroup | undefined {
-    const list = this.#idle.get(key);
-    for (let idle = list?.pop(); idle; idle = list?.pop()) {
+    for (let idle = this.#spares.take(key); idle; idle = this.#spares.take(key)) {
       const done: string[] = [];
       try {
         for (const mount of this.#hierarchies) {
@@ -164,16 +172,18 @@ export class V1Driver implements CgroupDriver {
   }
 
   /**
-   * An emptied cgroup: kept idle under a name of this process, in the list of the limits it holds
-   * now (setLimits may have changed them since create), or removed when that list is full or
-   * its limits are unknown (a refused setLimits that could not put the old ones back).
+   * An emptied cgroup: kept as a spare under a name of this process, filed under the limits it
+   * holds now (setLimits may have changed them since create), or removed (lib/spares.ts
+   * returnVerdict: closed, its limits not used lately, or enough spares of them; or its limits
+   * are unknown: a refused setLimits that could not put the old ones back).
    */
   async #recycle(cg: V1Cgroup, limits: CgroupLimits | null, oomNow: number): Promise<void> {
     if (limits === null) return cg.destroy();
     const key = limitsKey(limits);
-    const list = this.#idle.get(key) ?? [];
-    if (this.#closed || list.length >= IDLE_MAX) return cg.destroy();
-    const idle = `i${process.pid}.${this.#idleSeq++}`;
+    const idle = `i${process.pid}.${this.#spareSeq++}`;
+    const spare = { name: idle, oomBase: oomNow };
+    // filed before the renames (nothing awaits between): a refusal costs no rename
+    if (this.#spares.give(key, spare, true) === 'drop') return cg.destroy();
     const done: string[] = [];
     try {
       for (const mount of this.#hierarchies) {
@@ -181,6 +191,7 @@ export class V1Driver implements CgroupDriver {
         done.push(mount);
       }
     } catch {
+      this.#spares.remove(key, spare);
       for (const mount of done) {
         try {
           fs.renameSync(`${mount}/${this.#parent}/${idle}`, `${mount}/${this.#parent}/${cg.name}`);
@@ -190,16 +201,11 @@ export class V1Driver implements CgroupDriver {
       }
       return cg.destroy();
     }
-    list.push({ name: idle, oomBase: oomNow });
-    this.#idle.set(key, list);
   }
 
-  /** Removes the idle cgroups; later ends remove theirs. */
+  /** Removes the spare cgroups; later ends remove theirs. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const names = [...this.#idle.values()].flat().map((i) => i.name);
-    this.#idle.clear();
-    await Promise.all(names.map((n) => this.open(n).destroy().catch(() => {})));
+    await Promise.all(this.#spares.close().map((s) => this.open(s.name).destroy().catch(() => {})));
   }
 
   async removeParent(): Promise<void> {
@@ -303,8 +309,4 @@ class V1Cgroup implements Cgroup {
 /** The limits given, without keys present but undefined (they would erase a merged value). */
 function definedOnly(l: CgroupLimits): CgroupLimits {
   return Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined)) as CgroupLimits;
-}
-
-function limitsKey(l: CgroupLimits): string {
-  return `${l.memoryBytes ?? '-'}/${l.cpus ?? '-'}/${l.pids ?? '-'}`;
 }

@@ -9,6 +9,7 @@
 
 #include "netlink.h"
 #include "nsholder.h"
+#include "tcpmetrics.h"
 #include "trace.h"
 
 #define POOL_MAX 1024
@@ -112,8 +113,10 @@ static long sockets_in(const char *file) {
  * out at once, and a spawn into it is read only after this returns, the spawner being
  * single-threaded.
  *
- * The reset deletes the neighbour entries (what the old sandbox resolved: the next one would see
- * them in /proc/net/arp) and flushes the route cache, PMTU and redirect exceptions included
+ * The reset flushes tcp_metrics (every peer the old sandbox talked TCP to, even over lo, which the
+ * next one could dump; ~30 us here, most of it the kernel's walk of its one metrics hash), deletes
+ * the neighbour entries (what the old sandbox resolved: the next one would see them in
+ * /proc/net/arp) and flushes the route cache, PMTU and redirect exceptions included
  * (route/flush bumps the netns's route and exception generation ids). It used to take eth0 down
  * and up, which flushes the same, but each bounce also ran the bridge's, fib's and IPv6's
  * netdevice notifiers, a linkwatch event and MLD work for the host end, and the default route had
@@ -127,7 +130,8 @@ int netpool_release(struct netslot *slot, void (*report)(int reused, void *arg),
   int dirty = !entered || sockets_in("sockstat") + sockets_in("sockstat6") > 0;
   report(!dirty, arg);
   int failed = 0;
-  if (!dirty && slot->veth[0])
+  if (!dirty) failed = tcp_metrics_flush(&err) < 0;
+  if (!dirty && !failed && slot->veth[0])
     failed = nl_neigh_flush(&err) < 0 || write_sysctl("/proc/sys/net/ipv4/route/flush", "1", &err) < 0;
   if ((dirty || failed) && entered && slot->veth[0]) nl_link_down("eth0", &err); /* silent until the kernel frees it */
   if (entered && setns(host_netns, CLONE_NEWNET) < 0) failed = 1; /* cannot happen; would leave us in the slot's netns */

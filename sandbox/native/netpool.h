@@ -9,9 +9,12 @@
  * What a sandbox could leave in its netns: it has no CAP_NET_ADMIN there (the netns belongs to
  * the host's user namespace), so no address, route, rule, qdisc or sysctl of its own; what the
  * kernel keeps for it is sockets (orphaned TCP connections, TIME_WAIT: tcp_max_tw_buckets is 0
- * in pooled namespaces), neighbour entries and the route cache (PMTU exceptions). Cleaning checks
- * that no socket is left (the netns's sockstat counters; a netns with one is discarded), then
- * deletes the neighbours and flushes the route cache (netpool.c says why not eth0 down and up). */
+ * in pooled namespaces), tcp_metrics (the peers it talked TCP to), neighbour entries and the route
+ * cache (PMTU exceptions). Cleaning checks that no socket is left (the netns's sockstat counters;
+ * a netns with one is discarded), then flushes tcp_metrics, deletes the neighbours and flushes the
+ * route cache (netpool.c says why not eth0 down and up). What no reset clears (interface and SNMP
+ * counters) is why the runner hands a used netns only to later sandboxes of the same tenant
+ * (sandbox/spare-netns.ts). */
 #ifndef WARREN_NETPOOL_H
 #define WARREN_NETPOOL_H
 
@@ -33,7 +36,7 @@ struct netslot *netpool_add(const char *id, const char *veth, const char *bridge
                             struct werr *err);
 struct netslot *netpool_find(const char *id);
 /* After its sandbox ended: report(reused) is called as soon as the netns is known clean (no socket
- * left) or not, before the reset (neighbours and route cache flushed). Returns 0 when clean and free again, -1
+ * left) or not, before the reset (tcp_metrics, neighbours and route cache flushed). Returns 0 when clean and free again, -1
  * when discarded (reported so), 1 when reported reused but the reset failed: the slot is gone
  * and the runner must be told (netns_gone). */
 int netpool_release(struct netslot *slot, void (*report)(int reused, void *arg), void *arg);

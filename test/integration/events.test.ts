@@ -6,7 +6,8 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import t from 'tap';
 import { SandboxHost, type SandboxExitEvent } from '../../sandbox/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { ensureProbe } from '../probe/probe.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 

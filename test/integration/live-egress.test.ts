@@ -12,7 +12,7 @@ import path from 'node:path';
 import t from 'tap';
 import { SandboxHost, type Egress } from '../../sandbox/index.js';
 import { checkSubnetFree, readRoutes } from '../../sandbox/network/index.js';
-import { ensureNodeImage } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 import { startAgent } from './live-agent.js';
 

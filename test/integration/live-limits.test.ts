@@ -7,7 +7,7 @@
 import t from 'tap';
 import { detectCgroups } from '../../sandbox/cgroups/index.js';
 import { SandboxHost } from '../../sandbox/index.js';
-import { ensureNodeImage } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 import { startAgent } from './live-agent.js';
 

@@ -20,9 +20,9 @@ import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 const dirs = testDirs('wrntest-net');
 const env = testEnv(dirs);
 const SUBNET_BASE = dirs.net.subnet.split('.').slice(0, 2).join('.'); // '10.x'
-const [NETWORK = '', PREFIX = ''] = dirs.net.subnet.split('/');
-/** The subnet's first host address (IPAM reserves it for the bridge). */
-const GATEWAY = NETWORK.replace(/\.(\d+)$/, (_, last: string) => `.${Number(last) + 1}`);
+// the subnet's own address and length ('10.x.0.0', 16; under WRNTEST_SLOT '10.x.64.0', 20); the bridge has its first host
+const [SUBNET_ADDR, SUBNET_BITS] = dirs.net.subnet.split('/') as [string, string];
+const GATEWAY = SUBNET_ADDR.replace(/\.0$/, '.1');
 /** An address as /proc/net/route prints it: little-endian hex. */
 const routeHex = (ip: string) => ip.split('.').reverse().map((n) => Number(n).toString(16).padStart(2, '0')).join('').toUpperCase();
 
@@ -94,7 +94,7 @@ t.test('inside: eth0 is up with an address in the subnet, the default route poin
      console.log(JSON.stringify({ cidr: i.cidr, gw, hosts: require('fs').readFileSync('/etc/hosts', 'utf8') }));`], { env });
   t.equal(r.code, 0, r.stderr);
   const seen = JSON.parse(r.stdout) as { cidr: string; gw: string; hosts: string };
-  t.match(seen.cidr, new RegExp(`^${SUBNET_BASE.replace('.', '\\.')}\\.\\d+\\.\\d+/${PREFIX}$`));
+  t.match(seen.cidr, new RegExp(`^${SUBNET_BASE.replace('.', '\\.')}\\.\\d+\\.\\d+/${SUBNET_BITS}$`));
   t.equal(seen.gw, GATEWAY);
   t.match(seen.hosts, new RegExp(`^${seen.cidr.split('/')[0]?.replace(/\./g, '\\.')}\\t`, 'm'), '/etc/hosts names the sandbox');
 });
@@ -241,7 +241,8 @@ t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left aft
     for (const s of batch) seen.delete(s.ip as string); // freed addresses may come again
   }
   await host.close(); // the pooled namespaces go with it; the kernel removes their veths soon after
-  const veths = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => /: wrn[0-9a-f]{12}[@:]/.test(l));
+  // this test's bridge only: other test runs (WRNTEST_SLOT) have veths of their own
+  const veths = () => execFileSync('ip', ['-o', 'link', 'show', 'master', dirs.net.bridge], { encoding: 'utf8' }).split('\n').filter((l) => /: wrn[0-9a-f]{12}[@:]/.test(l));
   // bounded: the kernel frees namespaces in batches, slower under load (seen: 10-20 s in a busy CI run)
   for (let i = 0; i < 600 && veths().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   t.same(veths(), [], 'no veth left');
@@ -252,8 +253,9 @@ t.test('100 sandboxes in parallel bursts: no duplicate address, nothing left aft
 
 t.test('a reused network namespace carries nothing of its previous sandbox', { skip: NEEDS_ROOT }, async (t) => {
   // A leaves what it can: a listening socket, a neighbour entry (its SYN to the gateway needs
-  // ARP), a UDP socket. B reports what it sees. One host, so one pool: namespaces are reused
-  // last-in first-out, so B gets A's, which its address shows (the netns keeps it).
+  // ARP), a UDP socket. B reports what it sees. One host and one tenant (as two sandboxes of one
+  // function), so namespaces are reused last-in first-out: B gets A's, which its address shows
+  // (the netns keeps it).
   const A = `const net = require('net');
     net.createServer().listen(8080);
     require('dgram').createSocket('udp4').bind(8081);
@@ -271,7 +273,7 @@ t.test('a reused network namespace carries nothing of its previous sandbox', { s
   const run = async (name: string, script: string) => {
     const out = path.join(tmp, name);
     fs.writeFileSync(out, '');
-    const s = await host.create({ argv: ['node', '-e', script], layers, net: { egress: 'none' }, stdio: ['null', { path: out }, 'inherit'] });
+    const s = await host.create({ argv: ['node', '-e', script], layers, net: { egress: 'none' }, tenant: 'f', stdio: ['null', { path: out }, 'inherit'] });
     await s.ready();
     const exit = await s.exited;
     t.equal(exit.code, 0, `${name} ran`);
@@ -285,6 +287,6 @@ t.test('a reused network namespace carries nothing of its previous sandbox', { s
   t.same(seen.tcp, [], 'no TCP socket of A');
   t.same(seen.udp, [], 'no UDP socket of A');
   t.same(seen.arp, [], 'no neighbour entry of A');
-  t.same(seen.addrs.sort(), [`eth0 ${a.ip}/${PREFIX}`, 'lo 127.0.0.1/8'], 'lo and its one eth0 address');
-  t.same(seen.routes.sort(), [`eth0 00000000 ${routeHex(GATEWAY)}`, `eth0 ${routeHex(NETWORK)} 00000000`], 'the default route and the subnet, nothing else');
+  t.same(seen.addrs.sort(), ['eth0 ' + a.ip + '/' + SUBNET_BITS, 'lo 127.0.0.1/8'], 'lo and its one eth0 address');
+  t.same(seen.routes.sort(), [`eth0 00000000 ${routeHex(GATEWAY)}`, `eth0 ${routeHex(SUBNET_ADDR)} 00000000`], 'the default route and the subnet, nothing else');
 });

@@ -13,7 +13,8 @@ import t from 'tap';
 import { SandboxHost, SpawnError, type SandboxOptions } from '../../sandbox/index.js';
 import { Spawner, type SpawnRequest } from '../../sandbox/spawner.js';
 import { SandboxStdio } from '../../sandbox/stdio.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { bareSpawnRequest, NEEDS_ROOT, testDirs, testEnv, WARREN } from './helpers.js';
 
 const dirs = testDirs('wrntest-stdio');

@@ -36,6 +36,7 @@ static const struct command commands[] = {
     {"stdio", 0, "stdio", cmd_stdio},
     {"swap", 3, "swap DIR TARGET SECONDS", cmd_swap},
     {"inodes", 1, "inodes DIR", cmd_inodes},
+    {"net", 0, "net", cmd_net},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -77,5 +77,6 @@ int cmd_signals(char **args, struct perr *err);
 int cmd_stdio(char **args, struct perr *err);
 int cmd_swap(char **args, struct perr *err);
 int cmd_inodes(char **args, struct perr *err);
+int cmd_net(char **args, struct perr *err);
 
 #endif

@@ -180,3 +180,14 @@ export interface ProbeInodes {
   errno: number;
   unlink_errno: number;
 }
+
+/** `net`: what the sandbox's network namespace shows of its traffic; each part is null when unreadable. */
+export interface ProbeNet {
+  /** /proc/self/ns/net's link text, `net:[inode]`: which netns the probe ran in. */
+  netns: string | null;
+  /** The peer addresses of the netns's tcp_metrics entries. */
+  tcp_metrics: string[];
+  tcp_metrics_errno: number;
+  dev: Record<string, { rx_bytes: number; rx_packets: number; tx_bytes: number; tx_packets: number }> | null;
+  tcp: { ActiveOpens: number; PassiveOpens: number; InSegs: number; OutSegs: number } | null;
+}

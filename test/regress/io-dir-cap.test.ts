@@ -15,7 +15,8 @@ import { IO_DIR } from '../../runtime/index.js';
 import { SandboxHost } from '../../sandbox/index.js';
 import { UID_BASE_DEFAULT } from '../../sandbox/defaults.js';
 import { makeIoDir } from '../../sandbox/io-dir.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs } from '../integration/helpers.js';
 
 const dirs = testDirs('wrntest-regress-io');

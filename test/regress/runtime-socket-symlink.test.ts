@@ -14,7 +14,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { CONTROL_NAME, IO_DIR, RuntimeConnection, SOCKET_NAME } from '../../runtime/index.js';
 import { SandboxHost } from '../../sandbox/index.js';
-import { ensureNodeImage, imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs } from '../integration/helpers.js';
 
 const dirs = testDirs('wrntest-regress-sock');

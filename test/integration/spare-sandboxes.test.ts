@@ -1,5 +1,5 @@
 /**
- * Sandboxes made ahead (sandbox/standby.ts, the spawner's prep): a SandboxHost keeps some parked
+ * Spare sandboxes (sandbox/spare-sandboxes.ts, the spawner's prep): a SandboxHost keeps some
  * after its first create, hands one to the next create with the same limits, sees exactly what a
  * fresh sandbox sees from inside, and leaves nothing when it closes. Needs root.
  */
@@ -14,7 +14,7 @@ import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { ensureProbe } from '../probe/probe.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 
-const dirs = testDirs('wrntest-standby');
+const dirs = testDirs('wrntest-spares');
 /** Sandbox cgroups under the test's parent (not the emptied ones a v1 driver keeps for reuse). */
 const sandboxCgroups = async () => (await detectCgroups({ parent: dirs.cgroupParent }).list()).filter((n) => n.startsWith('w'));
 
@@ -45,9 +45,9 @@ function comparable(report: Record<string, unknown>): unknown {
   return { pid, ppid, uid, gid, init_comm, init_cmdline, pids, hostname, status, fds, cwd, env, mounts, rlimits, uid_map: [map[0], map[2]] };
 }
 
-t.test('a sandbox made ahead is handed to the next create and sees what a fresh one sees', { skip: NEEDS_ROOT }, async (t) => {
+t.test('a spare sandbox is handed to the next create and sees what a fresh one sees', { skip: NEEDS_ROOT }, async (t) => {
   await ensureNodeImage(dirs.state);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-standby-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-spares-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const run = async (host: SandboxHost, name: string, extra?: Partial<SandboxOptions>) => {
     const out = path.join(tmp, name);
@@ -63,27 +63,27 @@ t.test('a sandbox made ahead is handed to the next create and sees what a fresh 
   t.teardown(() => (closed ? undefined : host.close()));
   const fresh = await run(host, 'fresh');
   // the first create made two more of its kind ahead: their cgroups exist, with nobody's run dir
-  await until('two parked sandboxes', async () => (await sandboxCgroups()).length === 2);
-  const parked = await sandboxCgroups();
-  t.notOk(parked.includes(fresh.id), 'the first sandbox is gone');
-  for (const id of parked) t.notOk(fs.existsSync(path.join(dirs.run, 'sandboxes', id)), `${id} has no run dir yet`);
+  await until('two spare sandboxes', async () => (await sandboxCgroups()).length === 2);
+  const spares = await sandboxCgroups();
+  t.notOk(spares.includes(fresh.id), 'the first sandbox is gone');
+  for (const id of spares) t.notOk(fs.existsSync(path.join(dirs.run, 'sandboxes', id)), `${id} has no run dir yet`);
 
   const handed = await run(host, 'handed');
-  t.ok(parked.includes(handed.id), 'the next create got one of the parked sandboxes');
+  t.ok(spares.includes(handed.id), 'the next create got one of the spare sandboxes');
   t.same(comparable(handed.report), comparable(fresh.report), 'from inside, it is the same as a fresh sandbox');
 
   const other = await run(host, 'other-limits', { limits: { memoryBytes: 64 << 20 } });
-  t.notOk(parked.includes(other.id), 'other limits: not a parked one');
+  t.notOk(spares.includes(other.id), 'other limits: not a spare');
 
   await host.close();
   closed = true;
-  t.same(await detectCgroups({ parent: dirs.cgroupParent }).list(), [], 'close killed the parked sandboxes and removed their cgroups');
+  t.same(await detectCgroups({ parent: dirs.cgroupParent }).list(), [], 'close killed the spare sandboxes and removed their cgroups');
   t.same(fs.readdirSync(path.join(dirs.run, 'uids')), [], 'and released their uid leases');
 });
 
-t.test('only the most recently used sets of limits keep parked sandboxes', { skip: NEEDS_ROOT }, async (t) => {
+t.test('only the most recently used sets of limits keep spare sandboxes', { skip: NEEDS_ROOT }, async (t) => {
   await ensureNodeImage(dirs.state);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-standby-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-spares-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const host = await SandboxHost.open({ dirs, spare: 1 });
   let closed = false;
@@ -95,12 +95,12 @@ t.test('only the most recently used sets of limits keep parked sandboxes', { ski
     const sandbox = await host.create(spec(out, { limits: { memoryBytes: (64 + i) << 20 } }));
     t.equal((await sandbox.exited).code, 0, `function ${i} ran`);
   }
-  await until('the parked sandboxes of the last four sets of limits', async () => (await sandboxCgroups()).length === 4);
+  await until('the spare sandboxes of the last four sets of limits', async () => (await sandboxCgroups()).length === 4);
   const v1 = detectCgroups({ parent: dirs.cgroupParent }).version === 1;
   const limitFile = (id: string) =>
     v1 ? `/sys/fs/cgroup/memory/${dirs.cgroupParent}/${id}/memory.limit_in_bytes` : `/sys/fs/cgroup/${dirs.cgroupParent}/${id}/memory.max`;
   const limits = (await sandboxCgroups()).map((id) => Number(fs.readFileSync(limitFile(id), 'utf8')) >> 20);
-  t.same(limits.sort(), [65, 66, 67, 68], "the first function's set lost its parked sandbox");
+  t.same(limits.sort(), [65, 66, 67, 68], "the first function's set lost its spare sandbox");
   await host.close();
   closed = true;
   t.same(await sandboxCgroups(), [], 'close leaves none');
