@@ -2,7 +2,7 @@
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
-import { collectGarbage } from '../sandbox/gc.js';
+import { collectGarbage } from '../sandbox/index.js';
 import { LayerStore, sweepKeptMounts } from '../snapshots/index.js';
 
 export async function gc(argv: readonly string[]): Promise<number> {

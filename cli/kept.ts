@@ -1,8 +1,7 @@
 /** `warren commit NAME IMAGE` and `warren rm NAME`: what becomes of a kept sandbox's changes. */
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
-import { commitKept } from '../snapshots/commit.js';
-import { removeKept } from '../snapshots/kept.js';
+import { commitKept, removeKept } from '../snapshots/index.js';
 
 function needRoot(what: string): void {
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', `warren ${what} needs root (run it with sudo)`);

@@ -9,8 +9,7 @@ import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
 import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
-import { readImage } from '../snapshots/index.js';
-import { claimKept, removeKept, type Kept, type KeptLock } from '../snapshots/kept.js';
+import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
 import { parseRunArgs } from './args.js';
 import { imageLayers, openHost } from './wiring.js';
 

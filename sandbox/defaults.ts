@@ -34,7 +34,7 @@ export const DEFAULT_LIMITS = {
 } as const;
 
 /** Root inside maps to `base + slot * UID_RANGE` on the host: a different range per sandbox. */
-export const UID_RANGE = 65536;
+export { UID_RANGE } from '../lib/uid-range.js';
 export const UID_BASE_DEFAULT = 1_000_000_000;
 export const UID_SLOTS_DEFAULT = 4096;
 /** Under the run dir: the uid-range leases, one per sandbox, owned by the sandbox id. */

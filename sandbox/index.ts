@@ -5,6 +5,7 @@ export type { StdioSpec } from './stdio.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 export type { Egress, Publish } from './network/index.js';
 export { layersInUse } from './layer-use.js';
+export { collectGarbage, type GcReport } from './gc.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';

@@ -12,13 +12,13 @@ import { assertKeptIdle, keptDir, lockKept, readKept } from './kept.js';
 import { hasKeptImage, mountKeptImage, unmountKeptImage } from './kept-image.js';
 import { isOpaqueFd, isWhiteout, makeWhiteout, markOpaque } from './overlay-marks.js';
 import { LayerStore } from './store.js';
+import { UID_RANGE } from '../lib/uid-range.js';
 
-const RANGE = 65536;
 const NOBODY = 65534;
 
 function shift(id: number, base: number): number {
   if (id === 0) return 0; // overlay made it with the mounter's creds: whiteouts, copied-up dirs
-  return id >= base && id < base + RANGE ? id - base : NOBODY;
+  return id >= base && id < base + UID_RANGE ? id - base : NOBODY;
 }
 
 /** One entry of the upper, held by `fd`, to `to`; false if it is not part of an image. */

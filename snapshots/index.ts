@@ -9,4 +9,5 @@ export { readImage, writeImage, listImages, removeImage, imageUsers, imageLayerP
 export { ensureNodeImage, NODE_IMAGE, type NodeImageOptions, type ExtraFile } from './base-node.js';
 export { importImage, DEFAULT_MAX_IMPORT_BYTES, type ImportOptions, type ImportResult } from './import.js';
 export { collectLayers, referencedLayers, LAYER_GC_GRACE_MS, type LayerGcOptions, type LayerGcReport } from './gc.js';
-export { sweepKeptMounts } from './kept.js';
+export { claimKept, removeKept, sweepKeptMounts, type Kept, type KeptLock } from './kept.js';
+export { commitKept } from './commit.js';
