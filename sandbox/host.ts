@@ -302,7 +302,7 @@ export class SandboxHost {
     await this.#restarting?.catch(() => {});
     await Promise.all([...this.#live].map((s) => s.destroy()));
     await this.#spareSandboxes.close();
-    this.#netns.close();
+    await this.#netns.close();
     await this.cgroups.close?.();
     await this.#spawner.close();
   }

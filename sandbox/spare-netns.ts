@@ -93,8 +93,17 @@ export class SpareNetns {
   }
 
   /** Drops every free netns; taken ones are dropped when given back. Idempotent. */
-  close(): void {
+  async close(): Promise<void> {
     for (const slot of [...this.#fresh.close(), ...this.#used.close()]) this.#drop(slot);
+  }
+
+  /** Free ones serve no request: nothing waits on them, so destroying is closing. */
+  async destroy(): Promise<void> {
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   #takeFrom(lists: SpareLists<Slot>, key: string): Slot | undefined {

@@ -125,4 +125,13 @@ export class SpareSandboxes {
     for (const e of spares) this.#spawner.kill(e.id, SIGKILL);
     await Promise.all(spares.map((e) => e.released));
   }
+
+  /** Spares serve no request: nothing waits on them, so destroying is closing. */
+  async destroy(): Promise<void> {
+    await this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
