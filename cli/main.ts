@@ -70,9 +70,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    // a WarrenError's message with the causes it wraps (an errno, a kernel's word), which the
-    // message alone would hide; anything else is a bug of warren's: its stack
-    const message = isWarrenError(err) ? messageOf(err) : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    // a platform fault's message with the causes it wraps (an errno, the kernel's word), which the
+    // message alone would hide; a user's fault says all there is to say (the image is unknown);
+    // anything else is a bug of warren's: its stack
+    const message = isWarrenError(err) ? (err.fault === 'user' ? err.message : messageOf(err)) : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`warren: ${message}\n`);
     process.exitCode = EXIT_WARREN_ERROR;
   },
