@@ -180,6 +180,8 @@ export class V1Driver implements CgroupDriver {
   async #recycle(cg: V1Cgroup, limits: CgroupLimits | null, oomNow: number): Promise<void> {
     if (limits === null) return cg.destroy();
     const key = limitsKey(limits);
+    // these limits were in use until now, whether create or setLimits gave them
+    for (const old of this.#spares.touch(key)) this.open(old.name).destroy().catch(() => {});
     const idle = `i${process.pid}.${this.#spareSeq++}`;
     const spare = { name: idle, oomBase: oomNow };
     // filed before the renames (nothing awaits between): a refusal costs no rename
