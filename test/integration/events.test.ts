@@ -30,7 +30,8 @@ t.test('a subscriber sees create, ready and exit of a sandbox, with its id and t
   await using host = await SandboxHost.open({ dirs, spare: 0 });
   const seen = record(t);
   const sandbox = await host.create({
-    argv: ['/probe/probe', 'exit', '3'],
+    // alive long enough for the setLimits below: a command that exits at once races it
+    argv: ['node', '-e', 'setTimeout(() => process.exit(3), 1000)'],
     layers: imageLayerPaths(dirs.state, NODE_IMAGE),
     limits: { pids: 40 },
     binds: [{ src: ensureProbe(), dst: '/probe', readonly: true }],
