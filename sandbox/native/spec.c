@@ -1,5 +1,6 @@
 #include "spec.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,7 @@ static int parse_stdio(const char *v, struct stdio_spec *s, struct werr *err) {
 
 int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
   size_t nargs = 0, nenv = 0;
-  memset(s, 0, sizeof *s);
+  memset(s, 0, offsetof(struct spec, argv));
   s->cwd = "/";
   s->uid_count = 65536; /* stdio: all /dev/null (STDIO_NULL is 0) */
   for (size_t i = 0; i < m->nfields; i++) {
@@ -127,6 +128,8 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
     } else
       return werr_set(err, "request", EINVAL, "unknown field '%s'", k);
   }
+  s->argv[nargs] = NULL;
+  s->envp[nenv] = NULL;
   if (!s->id) return werr_set(err, "request", EINVAL, "spawn without id");
   if (nargs == 0) return werr_set(err, "request", EINVAL, "spawn '%s' without arg", s->id);
   if (!s->rundir || s->rundir[0] != '/') return werr_set(err, "request", EINVAL, "spawn '%s' without an absolute rundir", s->id);
