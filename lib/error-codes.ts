@@ -54,7 +54,6 @@ export const ERROR_CODES = {
   WARREN_IMAGE_RESERVED: 'user',
   WARREN_IMAGE_WRITE: 'platform',
   WARREN_LAYER_INVALID_DIGEST: 'platform',
-  WARREN_LAYER_LIBC: 'platform',
   WARREN_LAYER_NOT_FOUND: 'platform',
   WARREN_LAYER_OPAQUE: 'platform',
   WARREN_LAYER_RECORD_CORRUPT: 'platform',
@@ -64,7 +63,6 @@ export const ERROR_CODES = {
   WARREN_LAYER_WHITEOUT: 'platform',
   // io dirs (sandbox/io-dir.ts)
   WARREN_IO_BAD_CAP: 'user',
-  WARREN_IO_LIBC: 'platform',
   WARREN_IO_MKDIR: 'platform',
   WARREN_IO_MOUNT: 'platform',
   WARREN_IO_UMOUNT: 'platform',
@@ -80,6 +78,8 @@ export const ERROR_CODES = {
   // commit or rm of a kept sandbox that still runs
   WARREN_KEPT_RUNNING: 'user',
   WARREN_KEPT_WALK: 'platform',
+  // libc through koffi (lib/libc.ts)
+  WARREN_LIBC_LOAD: 'platform',
   // leases
   WARREN_LEASE_EXHAUSTED: 'platform',
   WARREN_LEASE_TAKE: 'platform',

@@ -42,8 +42,8 @@ export interface SandboxCreateEvent {
   /** 'bridge': a veth with an address (`ip`); 'loopback': no network beyond lo. */
   network: 'bridge' | 'loopback';
   ip: string | undefined;
-  /** It was made ahead (standby.ts): its clone and cgroup join were done before the request. */
-  standby: boolean;
+  /** It was a spare (spare-sandboxes.ts): its clone and cgroup join were done before the request. */
+  spare: boolean;
   /** From host.create() called to the spawn request sent. */
   createMs: number;
 }

@@ -152,13 +152,14 @@ export class SandboxHost {
       return await this.#create(opts, undo, at);
     } catch (err) {
       const undone = await undo.run();
-      const what = `sandbox ${at.id || '(none)'}: ${at.step}`;
+      const sandbox = `sandbox ${at.id || '(none)'}`;
       if (undone.length) {
-        const undoErr = failuresError('WARREN_SANDBOX_UNDO', `${what} failed (${messageOf(err)}), and undoing it failed`, undone);
-        throw new WarrenError('WARREN_SANDBOX_UNDO', undoErr?.message ?? what, { cause: new AggregateError([err, ...undone.map((u) => u.error)]) });
+        // the failure first, then each undo that failed too: one error, every cause kept
+        const all = [{ name: at.step, error: err }, ...undone.map((u) => ({ name: `undo ${u.name}`, error: u.error }))];
+        throw failuresError('WARREN_SANDBOX_UNDO', sandbox, all) as WarrenError;
       }
       if (isWarrenError(err)) throw err;
-      throw new WarrenError('WARREN_SANDBOX_CREATE', `${what}: ${messageOf(err)}`, { cause: err });
+      throw new WarrenError('WARREN_SANDBOX_CREATE', `${sandbox}: ${at.step}: ${messageOf(err)}`, { cause: err });
     }
   }
 
@@ -267,7 +268,7 @@ export class SandboxHost {
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';
-      channels.create.publish({ id, limits, network, ip: slot.address?.ip, standby: spare !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
+      channels.create.publish({ id, limits, network, ip: slot.address?.ip, spare: spare !== undefined, createMs: performance.now() - createdAt } satisfies SandboxCreateEvent);
     }
     this.#live.add(sandbox);
     void sandbox.exited.then(() => this.#live.delete(sandbox));

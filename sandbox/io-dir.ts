@@ -5,16 +5,15 @@
  * before the spawn (the child binds it from the host's mount namespace: rootfs.c take_binds) and
  * unmounts it at release; `warren gc` unmounts what a crashed warren left.
  *
- * mount(2) and umount2(2) through koffi, loaded on the first io dir: a `mount` process per create
+ * mount(2) and umount2(2) through lib/libc.ts, loaded on the first io dir: a `mount` process per create
  * would cost 6-9 ms of a ~1 ms create; the calls cost ~30 us and ~0.5 ms (umount waits for RCU).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import type { LibraryHandle } from 'koffi';
-import type koffiApi from 'koffi';
+import { getSystemErrorName } from 'node:util';
 import { WarrenError, errnoOf } from '../lib/errors.js';
+import { libc, type Libc } from '../lib/libc.js';
 import { IO_DIRS } from './defaults.js';
 
 /** sys/mount.h */
@@ -26,34 +25,6 @@ const UMOUNT_NOFOLLOW = 0x8;
 
 /** What an io dir holds by default: sockets and small files, not data. */
 export const IO_DIR_CAP = { sizeBytes: 1024 * 1024, inodes: 64 } as const;
-
-interface Libc {
-  mount(src: string, target: string, fstype: string, flags: number, data: string): number;
-  umount2(target: string, flags: number): number;
-  errno(): number;
-}
-
-let libc: Libc | undefined;
-
-function bind(): Libc {
-  if (libc) return libc;
-  let koffi: typeof koffiApi;
-  let lib: LibraryHandle;
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as typeof koffiApi;
-    lib = koffi.load('libc.so.6');
-  } catch (cause) {
-    throw new WarrenError('WARREN_IO_LIBC', `load 'libc.so.6' for mount(2): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
-  const mount = lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)');
-  const umount2 = lib.func('int umount2(const char *target, int flags)');
-  libc = {
-    mount: (...a) => mount(...a) as number,
-    umount2: (...a) => umount2(...a) as number,
-    errno: () => koffi.errno(),
-  };
-  return libc;
-}
 
 /** `<run>/io/<id>` with a fresh tmpfs on it, owned by `uid` (the sandbox's root) and mode 0700, so
  * that only it and host root enter. */
@@ -75,7 +46,7 @@ export function makeIoDir(run: string, id: string, uid: number, cap: { sizeBytes
   }
   let c: Libc;
   try {
-    c = bind();
+    c = libc();
   } catch (err) {
     fs.rmdirSync(dir);
     throw err;
@@ -84,24 +55,20 @@ export function makeIoDir(run: string, id: string, uid: number, cap: { sizeBytes
   if (c.mount('tmpfs', dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, data) !== 0) {
     const errno = c.errno();
     fs.rmdirSync(dir);
-    throw new WarrenError('WARREN_IO_MOUNT', `cannot mount a tmpfs (${data}) on io dir '${dir}': ${errnoName(errno)}`);
+    throw new WarrenError('WARREN_IO_MOUNT', `cannot mount a tmpfs (${data}) on io dir '${dir}': ${getSystemErrorName(-errno)}`);
   }
   return dir;
 }
 
 /** Unmounts and removes an io dir; idempotent: a dir with no mount, or no dir, is fine. */
 export function removeIoDir(dir: string): void {
-  const c = bind();
+  const c = libc();
   // detached: a process of the sandbox still inside it must not keep the host's dir in place
   if (c.umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) !== 0) {
     const errno = c.errno();
     const { EINVAL, ENOENT } = os.constants.errno;
-    if (errno !== EINVAL && errno !== ENOENT) throw new WarrenError('WARREN_IO_UMOUNT', `cannot unmount io dir '${dir}': ${errnoName(errno)}`);
+    if (errno !== EINVAL && errno !== ENOENT) throw new WarrenError('WARREN_IO_UMOUNT', `cannot unmount io dir '${dir}': ${getSystemErrorName(-errno)}`);
   }
   // a tmpfs mounted twice (never by warren) would show through: remove what is left either way
   fs.rmSync(dir, { recursive: true, force: true });
-}
-
-function errnoName(n: number): string {
-  return Object.entries(os.constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 }

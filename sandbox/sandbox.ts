@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { failuresError, runSteps } from '../lib/cleanup.js';
-import { WarrenError } from '../lib/errors.js';
+import { WarrenError, errnoOf } from '../lib/errors.js';
 import type { Cgroup, CgroupLimits, CgroupStats } from './cgroups/index.js';
 import type { Lease } from '../lib/leases.js';
 import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxLimitsEvent, type SandboxOomEvent, type SandboxReadyEvent } from './events.js';
@@ -249,7 +249,6 @@ export class Sandbox {
       // never recursive: the host side is an empty mount point (the tmpfs lived in the child's
       // namespace); ENOENT is fine (gone already), anything else is reported
       step('rundir', () => rmdirIfThere(rundir)),
-      // what the sandbox left there (its sockets) goes with it; rm never follows a symlink it finds
       // its tmpfs, and what the sandbox left there (its sockets), go with it
       step('io', () => ioDir && removeIoDir(ioDir)),
       step('netns', () => net.release(info.netns === 'reused' && emptied)),
@@ -271,6 +270,6 @@ function rmdirIfThere(dir: string): void {
   try {
     fs.rmdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (errnoOf(err) !== 'ENOENT') throw err;
   }
 }

@@ -100,6 +100,11 @@ interface Pending {
 
 const STDIO_FIELDS = ['stdin', 'stdout', 'stderr'];
 
+/** A spawn refused before anything was sent: ready rejects, and nothing ran, so exited says so. */
+function refused(err: WarrenError): Spawning {
+  return { ready: Promise.reject(err), exited: Promise.resolve({ code: null, signal: null }) };
+}
+
 function requestFields(r: SpawnRequest): Fields {
   const f: Array<readonly [string, string | number]> = [
     ['id', r.id],
@@ -213,17 +218,16 @@ export class Spawner {
   }
 
   spawn(req: SpawnRequest): Spawning {
-    const refuse = (err: WarrenError): Spawning => ({ ready: Promise.reject(err), exited: Promise.resolve({ code: null, signal: null }) });
-    if (!this.alive) return refuse(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
+    if (!this.alive) return refused(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
     // encoded first: a request that cannot be framed throws before anything is registered or sent
     const frame = encodeFrame('spawn', requestFields(req));
     const parked = this.#pending.get(req.id);
     if (req.prepped) {
-      if (!parked?.spawning || parked.settled) return refuse(new WarrenError('WARREN_SANDBOX_NOT_PARKED', `sandbox ${req.id} is not parked`));
+      if (!parked?.spawning || parked.settled) return refused(new WarrenError('WARREN_SANDBOX_NOT_PARKED', `sandbox ${req.id} is not parked`));
       this.#ctrl.write(frame);
       return parked.spawning;
     }
-    if (parked) return refuse(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
+    if (parked) return refused(new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${req.id} exists`));
     const spawning = this.#register(req.id);
     this.#ctrl.write(frame);
     return spawning;
@@ -236,7 +240,7 @@ export class Spawner {
    * (kill(id)) or fails; its `ready` settles after the spawn.
    */
   prep(id: string, cgroupDirs: readonly string[]): Spawning {
-    if (!this.alive) return { ready: Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed')), exited: Promise.resolve({ code: null, signal: null }) };
+    if (!this.alive) return refused(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
     if (this.#pending.has(id)) throw new WarrenError('WARREN_SANDBOX_EXISTS', `sandbox ${id} exists`);
     const spawning = this.#register(id);
     this.#ctrl.write(encodeFrame('prep', [['id', id], ...cgroupDirs.map((c) => ['cgroup', c] as const)]));

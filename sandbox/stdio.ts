@@ -12,16 +12,15 @@
  * the sandbox blocks in write(2) until the host reads again. Relays pipe() with the same
  * back-pressure from their sink.
  *
- * Node has no pipe(2): pipe2 comes from libc through koffi, loaded by the first sandbox that asks
+ * Node has no pipe(2): pipe2 comes from libc (lib/libc.ts), loaded by the first sandbox that asks
  * for a pipe (10-25 ms, once per process); a sandbox whose stdio is all 'null' costs nothing here.
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { createRequire } from 'node:module';
 import type { Readable, Writable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
-import type koffiApi from 'koffi';
 import { WarrenError } from '../lib/errors.js';
+import { libc } from '../lib/libc.js';
 
 /**
  * What a sandbox's fd 0, 1 or 2 is: /dev/null; a pipe whose host end the caller reads or writes
@@ -42,24 +41,11 @@ const O_CLOEXEC = 0o2000000;
  * pipe still holds; past it, the relay is cut (a writer kept alive outside the sandbox). */
 const RELAY_DRAIN_MS = 2000;
 
-let pipe2: ((fds: number[], flags: number) => number) | undefined;
-let lastErrno: (() => number) | undefined;
-
 /** A new pipe, close-on-exec: [read end, write end]. */
 function makePipe(what: string): [number, number] {
-  if (!pipe2) {
-    let koffi: typeof koffiApi;
-    try {
-      koffi = createRequire(import.meta.url)('koffi') as typeof koffiApi;
-      pipe2 = koffi.load('libc.so.6').func('int pipe2(_Out_ int *fds, int flags)') as unknown as typeof pipe2;
-    } catch (cause) {
-      throw new WarrenError('WARREN_SANDBOX_PIPE', `load pipe2 from libc.so.6 for the sandbox's ${what}`, { cause });
-    }
-    lastErrno = () => koffi.errno();
-  }
   const fds = [-1, -1];
-  if (pipe2!(fds, O_CLOEXEC) < 0) {
-    const errno = lastErrno?.() ?? 0;
+  if (libc().pipe2(fds, O_CLOEXEC) < 0) {
+    const errno = libc().errno();
     throw new WarrenError('WARREN_SANDBOX_PIPE', `make a pipe for the sandbox's ${what}: ${errno ? getSystemErrorName(-errno) : 'unknown error'}`);
   }
   return [fds[0] as number, fds[1] as number];

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { errnoOf, isWarrenError, WarrenError } from '../lib/errors.js';
 import { removeTree } from './held-tree.js';
 import { keptImageLoops, keptImageMounted, makeKeptImage, unmountKeptImage, type KeptCap } from './kept-image.js';
-import { EWOULDBLOCK, LOCK_EX, LOCK_NB, libcCalls } from './libc.js';
+import { EWOULDBLOCK, LOCK_EX, LOCK_NB, libc } from '../lib/libc.js';
 
 export interface Kept {
   name: string;
@@ -52,8 +52,8 @@ function tryLock(file: string, name: string, create: boolean): KeptLock | undefi
     throw new WarrenError('WARREN_KEPT_LOCK', `open '${file}'`, { cause: err });
   }
   try {
-    if (libcCalls().flock(fd, LOCK_EX | LOCK_NB) < 0) {
-      const errno = libcCalls().errno();
+    if (libc().flock(fd, LOCK_EX | LOCK_NB) < 0) {
+      const errno = libc().errno();
       if (errno === EWOULDBLOCK) throw new WarrenError('WARREN_KEPT_RUNNING', `kept sandbox '${name}' is running, or being committed or removed: wait for it to end`);
       throw new WarrenError('WARREN_KEPT_LOCK', `lock '${file}': errno ${errno}`);
     }

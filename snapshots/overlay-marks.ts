@@ -6,7 +6,7 @@
  */
 import type fs from 'node:fs';
 import { WarrenError } from '../lib/errors.js';
-import { libcCalls as load } from './libc.js';
+import { libc as load } from '../lib/libc.js';
 
 const OPAQUE = 'trusted.overlay.opaque';
 const S_IFCHR = 0o020000;

@@ -42,7 +42,7 @@ t.test('a subscriber sees create, ready and exit of a sandbox, with its id and t
   t.equal(exit.code, 3);
   t.same(seen.map(([n]) => n), ['create', 'ready', 'limits', 'exit'], 'in order, no oom');
   const [create, ready, limits, ended] = seen.map(([, e]) => e as Record<string, number | string>) as [Record<string, number | string>, Record<string, number | string>, Record<string, number | string>, Record<string, number | string>];
-  t.match(create, { id: sandbox.id, network: 'loopback', standby: false, limits: { pids: 40 } });
+  t.match(create, { id: sandbox.id, network: 'loopback', spare: false, limits: { pids: 40 } });
   t.ok((create.createMs as number) >= 0, `createMs ${create.createMs}`);
   t.match(ready, { id: sandbox.id, pid: sandbox.pid, setupUs: sandbox.setupUs });
   t.ok((ready.readyMs as number) >= (create.createMs as number), `readyMs ${ready.readyMs} after createMs`);

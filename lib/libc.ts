@@ -1,10 +1,12 @@
 /**
- * The few libc calls snapshots/ needs that Node's fs lacks: mknod and xattrs for overlay's marks,
- * flock for a kept sandbox's lock. Bound with koffi on first use.
+ * The few libc calls Node lacks, bound once with koffi on first use (loading koffi costs 13-26 ms,
+ * so nothing that does not need one of these pays it): mknod and xattrs for overlay's marks, flock
+ * for a kept sandbox's lock, mount/umount2 for io dirs, pipe2 for a sandbox's stdio. koffi.errno()
+ * is errno right after the last call.
  */
 import { createRequire } from 'node:module';
 import type koffiApi from 'koffi';
-import { WarrenError } from '../lib/errors.js';
+import { WarrenError } from './errors.js';
 
 export interface Libc {
   mknod(path: string, mode: number, dev: number): number;
@@ -12,6 +14,9 @@ export interface Libc {
   getxattr(path: string, name: string, value: Buffer, size: number): number;
   lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
   flock(fd: number, op: number): number;
+  mount(src: string, target: string, fstype: string, flags: number, data: string): number;
+  umount2(target: string, flags: number): number;
+  pipe2(fds: number[], flags: number): number;
   errno(): number;
 }
 
@@ -19,23 +24,26 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
 
-let libc: Libc | undefined;
+let bound: Libc | undefined;
 
-export function libcCalls(): Libc {
-  if (libc) return libc;
+export function libc(): Libc {
+  if (bound) return bound;
   try {
     const koffi = createRequire(import.meta.url)('koffi') as typeof koffiApi;
     const lib = koffi.load('libc.so.6');
-    libc = {
+    bound = {
       mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)') as Libc['mknod'],
       lgetxattr: lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as Libc['lgetxattr'],
       getxattr: lib.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)') as Libc['getxattr'],
       lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)') as Libc['lsetxattr'],
       flock: lib.func('int flock(int fd, int op)') as Libc['flock'],
+      mount: lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
+      umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
+      pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)') as Libc['pipe2'],
       errno: () => koffi.errno(),
     };
-    return libc;
+    return bound;
   } catch (cause) {
-    throw new WarrenError('WARREN_LAYER_LIBC', 'bind libc for overlay marks and locks', { cause });
+    throw new WarrenError('WARREN_LIBC_LOAD', `bind libc.so.6 through koffi: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
