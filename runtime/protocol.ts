@@ -42,6 +42,11 @@ export const CONTROL_HEALTH_PATH = '/health';
 export const CONTROL_LOAD_PATH = '/load';
 /** The largest load request the runtime reads (a module's source travels in it). */
 export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
+/**
+ * The request id the router gives each invocation, on the request the function's socket receives
+ * (a client's own value is replaced): console output written while handling it is tagged with it.
+ */
+export const REQUEST_ID_HEADER = 'x-warren-request-id';
 /** Where the base image holds the runtime's bundle. */
 export const RUNTIME_IN_IMAGE = '/warren/runtime.mjs';
 
