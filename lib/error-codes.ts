@@ -30,6 +30,19 @@ export const ERROR_CODES = {
   WARREN_CGROUP_SET_LIMITS: 'platform',
   WARREN_CGROUP_STATS: 'platform',
   WARREN_CGROUP_UNSUPPORTED: 'platform',
+  // deploys through the control API: a request that asks for what cannot be (a limit out of
+  // range, a bad egress), and a module that does not load (the live version keeps serving)
+  WARREN_DEPLOY_BAD: 'user',
+  WARREN_DEPLOY_LOAD: 'user',
+  // functions in the pool
+  WARREN_FN_NOT_FOUND: 'user',
+  // the function's queue is full (429) or its request waited past its timeout for an instance
+  WARREN_FN_QUEUE_FULL: 'user',
+  WARREN_FN_QUEUE_TIMEOUT: 'user',
+  WARREN_FN_SECRET_NOT_FOUND: 'user',
+  // no instance could start: warren's fault, the request may be retried
+  WARREN_FN_START: 'platform',
+  WARREN_FN_VERSION_NOT_FOUND: 'user',
   // the host
   WARREN_HOST_CLOSED: 'platform',
   WARREN_HOST_KERNEL: 'platform',

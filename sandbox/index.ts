@@ -3,7 +3,7 @@ export { Sandbox, type SandboxExit, type SandboxState } from './sandbox.js';
 export { SpawnError } from './spawner.js';
 export type { StdioSpec } from './stdio.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
-export type { Egress, Publish } from './network/index.js';
+export { parseCidr, type Egress, type Publish } from './network/index.js';
 export { layersInUse } from './layer-use.js';
 export { collectGarbage, type GcReport } from './gc.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';

@@ -18,6 +18,8 @@ export interface CgroupStats {
   cpuUsageUsec: number;
   /** Highest memory use seen, or null when the kernel does not report it (v2 before 5.19). */
   memoryPeakBytes: number | null;
+  /** Memory in use now (v1 memory.usage_in_bytes, v2 memory.current), or null when absent. */
+  memoryCurrentBytes: number | null;
   /** Tasks killed by the OOM killer in it; 0 when the kernel does not count them. */
   oomKills: number;
   /** Tasks in it now, or null when the pids file is absent. */

@@ -74,16 +74,18 @@ t.test('stats from the v1 files', async (t) => {
   const m = `${k.root}/memory/warren/sb`;
   k.put(`${k.root}/cpuacct/warren/sb/cpuacct.usage`, '1234567891\n');
   k.put(`${m}/memory.max_usage_in_bytes`, '52428800\n');
+  k.put(`${m}/memory.usage_in_bytes`, '41943040\n');
   k.put(`${m}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
   k.put(`${k.root}/pids/warren/sb/pids.current`, '7\n');
-  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: 52428800, oomKills: 3, pidsCurrent: 7 });
+  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: 52428800, memoryCurrentBytes: 41943040, oomKills: 3, pidsCurrent: 7 });
 
   // Before 4.13 there is no oom_kill line; past 2^53 ns (BigInt) the usage still converts.
   k.put(`${m}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\n');
   k.put(`${k.root}/cpuacct/warren/sb/cpuacct.usage`, '90071992547409930000\n');
   fs.rmSync(`${k.root}/pids/warren/sb/pids.current`);
   fs.rmSync(`${m}/memory.max_usage_in_bytes`);
-  t.same(cg.stats(), { cpuUsageUsec: 90071992547409930, memoryPeakBytes: null, oomKills: 0, pidsCurrent: null });
+  fs.rmSync(`${m}/memory.usage_in_bytes`);
+  t.same(cg.stats(), { cpuUsageUsec: 90071992547409930, memoryPeakBytes: null, memoryCurrentBytes: null, oomKills: 0, pidsCurrent: null });
 
   fs.rmSync(`${m}/memory.oom_control`);
   t.equal(cg.stats().oomKills, 0, 'no oom_control at all');

@@ -280,6 +280,7 @@ class V1Cgroup implements Cgroup {
       return {
         cpuUsageUsec: Number(ns / 1000n),
         memoryPeakBytes: parseNumber(r.optional(`${this.#memory}/memory.max_usage_in_bytes`)),
+        memoryCurrentBytes: parseNumber(r.optional(`${this.#memory}/memory.usage_in_bytes`)),
         // The oom_kill line appeared in 4.13; older kernels do not count kills. A reused cgroup
         // counts from where its previous sandbox left it.
         oomKills: oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0) - (this.#pool?.oomBase ?? 0),

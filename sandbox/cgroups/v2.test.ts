@@ -91,12 +91,13 @@ t.test('stats from the v2 files', async (t) => {
   const d = cg.dirs[0]!;
   k.put(`${d}/cpu.stat`, 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\nnr_periods 3\n');
   k.put(`${d}/memory.peak`, '52428800\n');
+  k.put(`${d}/memory.current`, '41943040\n');
   k.put(`${d}/memory.events`, 'low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n');
   k.put(`${d}/pids.current`, '7\n');
-  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: 52428800, oomKills: 2, pidsCurrent: 7 });
+  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: 52428800, memoryCurrentBytes: 41943040, oomKills: 2, pidsCurrent: 7 });
 
-  for (const f of ['memory.peak', 'memory.events', 'pids.current']) fs.rmSync(`${d}/${f}`);
-  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: null, oomKills: 0, pidsCurrent: null }, 'optional files absent');
+  for (const f of ['memory.peak', 'memory.current', 'memory.events', 'pids.current']) fs.rmSync(`${d}/${f}`);
+  t.same(cg.stats(), { cpuUsageUsec: 1234567, memoryPeakBytes: null, memoryCurrentBytes: null, oomKills: 0, pidsCurrent: null }, 'optional files absent');
 
   k.put(`${d}/cpu.stat`, 'user_usec 1\n');
   t.throws(() => cg.stats(), { code: 'WARREN_CGROUP_STATS', message: `stats of cgroup 'sb': read '${d}/cpu.stat': no usage_usec line` });

@@ -126,6 +126,7 @@ class V2Cgroup implements Cgroup {
         cpuUsageUsec: cpu,
         // memory.peak appeared in 5.19.
         memoryPeakBytes: parseNumber(r.optional(`${dir}/memory.peak`)),
+        memoryCurrentBytes: parseNumber(r.optional(`${dir}/memory.current`)),
         oomKills: events === null ? 0 : (parseKeyed(events).get('oom_kill') ?? 0),
         pidsCurrent: parseNumber(r.optional(`${dir}/pids.current`)),
       };

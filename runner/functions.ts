@@ -1,0 +1,285 @@
+/**
+ * The function service: what the control API does (router/control.ts Control), over the
+ * registry (versions, secrets), the bundles (layers) and the pool. A deploy is atomic: the new
+ * version loads in a sandbox first (pool.prepare), and only then does traffic move to it; a module
+ * that does not load is refused and the live version keeps serving. Deploys, rollbacks and
+ * removals of one function run one at a time.
+ */
+import { WarrenError } from '../lib/errors.js';
+import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits, LogLine, SandboxInfo, VersionInfo } from '../router/control.js';
+import { ENV_KEY } from '../router/control.js';
+import { parseCidr, type Egress } from '../sandbox/index.js';
+import type { Specialization } from './instance.js';
+import type { Pool, Version, Versions } from './pool.js';
+
+/** A version as the registry keeps it (registry/ StoredVersion has this shape). */
+export interface StoredVersion extends VersionInfo {
+  fn: string;
+}
+
+/** What the service needs of the registry (registry/ implements it; cli wires). */
+export interface FunctionRegistry {
+  addVersion(fn: string, v: { digest: string; sizeBytes: number; limits: FunctionLimits; egress: FunctionEgress; vars: Record<string, string> }): StoredVersion;
+  setLive(fn: string, version: number, kind: 'deploy' | 'rollback'): void;
+  discardVersion(fn: string, version: number): void;
+  getFunction(fn: string): { name: string; createdAt: string; live: StoredVersion | null; secrets: string[] } | null;
+  listFunctions(): Array<{ name: string; createdAt: string; live: StoredVersion | null; secrets: string[] }>;
+  versions(fn: string): StoredVersion[];
+  version(fn: string, n: number): StoredVersion | null;
+  rollbackTarget(fn: string): number | null;
+  removeFunction(fn: string): boolean;
+  putSecret(fn: string, key: string, value: string): void;
+  deleteSecret(fn: string, key: string): boolean;
+  secretNames(fn: string): string[];
+  secrets(fn: string): Record<string, string>;
+}
+
+/** Where bundles are kept by digest (snapshots/ bundles, in the layer store). */
+export interface Bundles {
+  put(source: string): Promise<{ digest: string; sizeBytes: number }>;
+  read(digest: string): Promise<string>;
+}
+
+/** What the service needs of the log store (runner/logs.ts). */
+export interface LogReader {
+  read(fn: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;
+  remove(fn: string): Promise<void> | void;
+}
+
+/** The limits a deploy leaves out; documented in the README. */
+export const DEFAULT_LIMITS: FunctionLimits = { memoryBytes: 128 * 1024 * 1024, cpus: 1, timeoutMs: 30_000, concurrency: 16 };
+const LIMIT_RANGES: Record<keyof FunctionLimits, [number, number, string]> = {
+  // below 64 MiB node does not boot with room to serve
+  memoryBytes: [64 * 1024 * 1024, 16 * 1024 * 1024 * 1024, 'memory (64m to 16g)'],
+  cpus: [0.01, 64, 'cpus (0.01 to 64)'],
+  timeoutMs: [1, 15 * 60_000, 'timeout_ms (1 to 900000)'],
+  concurrency: [1, 1000, 'concurrency (1 to 1000)'],
+};
+
+export interface FunctionsOptions {
+  /** Tasks per instance at most. */
+  pids: number;
+  /** Pool metrics in Prometheus text format. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+}
+
+export class Functions implements Control, Versions {
+  readonly #registry: FunctionRegistry;
+  readonly #bundles: Bundles;
+  readonly #logs: LogReader;
+  readonly #opts: FunctionsOptions;
+  #pool: Pool | undefined;
+  /** The Version the pool routes to, per function; a new object when secrets change, so the
+   * pool's instances of the old one (whose env had the old secrets) drain. */
+  readonly #live = new Map<string, Version>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #generation = 0;
+
+  constructor(registry: FunctionRegistry, bundles: Bundles, logs: LogReader, opts: FunctionsOptions) {
+    this.#registry = registry;
+    this.#bundles = bundles;
+    this.#logs = logs;
+    this.#opts = opts;
+    for (const f of registry.listFunctions()) if (f.live) this.#live.set(f.name, this.#version(f.live));
+  }
+
+  /** The pool is made with this service as its Versions; it is handed back here. */
+  attach(pool: Pool): void {
+    this.#pool = pool;
+  }
+
+  live(fn: string): Version | undefined {
+    return this.#live.get(fn);
+  }
+
+  deploy(name: string, spec: DeploySpec): Promise<VersionInfo> {
+    const limits = checkLimits(spec.limits);
+    const egress = checkEgress(spec.egress ?? 'none');
+    for (const key of Object.keys(spec.vars)) if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_BAD', `var name '${key}' is not an env name`);
+    return this.#serial(name, async () => {
+      const bundle = await this.#bundles.put(spec.module);
+      const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars } });
+      try {
+        await this.#goLive(stored, 'deploy');
+      } catch (err) {
+        this.#registry.discardVersion(name, stored.version);
+        throw err;
+      }
+      return publicVersion(stored);
+    });
+  }
+
+  rollback(name: string, version?: number): Promise<VersionInfo> {
+    return this.#serial(name, async () => {
+      this.#must(name);
+      const target = version ?? this.#registry.rollbackTarget(name);
+      if (target === null) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no earlier version to roll back to`);
+      const stored = this.#registry.version(name, target);
+      if (!stored) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no version ${target}`);
+      await this.#goLive(stored, 'rollback');
+      return publicVersion(stored);
+    });
+  }
+
+  /** Loads `stored` in a sandbox, then moves traffic to it; the old version's instances drain. */
+  async #goLive(stored: StoredVersion, kind: 'deploy' | 'rollback'): Promise<void> {
+    const version = this.#version(stored);
+    try {
+      await (this.#pool as Pool).prepare(version);
+    } catch (err) {
+      if (err instanceof WarrenError && err.code === 'WARREN_RUNTIME_LOAD_FAILED') {
+        throw new WarrenError('WARREN_DEPLOY_LOAD', `function '${stored.fn}' version ${stored.version} did not load: ${loadMessage(err.message)}`, { cause: err });
+      }
+      throw err;
+    }
+    this.#registry.setLive(stored.fn, stored.version, kind);
+    this.#live.set(stored.fn, version);
+    this.#pool?.retire(stored.fn, version);
+  }
+
+  async list(): Promise<FunctionInfo[]> {
+    return this.#registry.listFunctions().flatMap((f) => (f.live ? [info(f as typeof f & { live: StoredVersion })] : []));
+  }
+
+  async get(name: string): Promise<FunctionInfo> {
+    return info(this.#must(name));
+  }
+
+  remove(name: string): Promise<void> {
+    return this.#serial(name, async () => {
+      this.#must(name);
+      this.#registry.removeFunction(name);
+      this.#live.delete(name);
+      this.#pool?.retire(name);
+      await this.#logs.remove(name);
+    });
+  }
+
+  async versions(name: string): Promise<VersionInfo[]> {
+    this.#must(name);
+    return this.#registry.versions(name).map(publicVersion);
+  }
+
+  async putSecret(name: string, key: string, value: string): Promise<void> {
+    this.#checkKey(key);
+    this.#must(name);
+    this.#registry.putSecret(name, key, value);
+    this.#refresh(name);
+  }
+
+  async deleteSecret(name: string, key: string): Promise<void> {
+    this.#checkKey(key);
+    this.#must(name);
+    if (!this.#registry.deleteSecret(name, key)) throw new WarrenError('WARREN_FN_SECRET_NOT_FOUND', `function '${name}' has no secret '${key}'`);
+    this.#refresh(name);
+  }
+
+  async secretNames(name: string): Promise<string[]> {
+    this.#must(name);
+    return this.#registry.secretNames(name);
+  }
+
+  logs(name: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine> {
+    this.#must(name);
+    return this.#logs.read(name, opts);
+  }
+
+  sandboxes(): SandboxInfo[] {
+    return this.#pool?.sandboxes() ?? [];
+  }
+
+  metrics(): Promise<{ contentType: string; text: string }> {
+    return this.#opts.metrics();
+  }
+
+  /** New instances get the new secrets: the live version's instances drain. */
+  #refresh(name: string): void {
+    const stored = this.#registry.getFunction(name)?.live;
+    if (!stored) return;
+    const version = this.#version(stored);
+    this.#live.set(name, version);
+    this.#pool?.retire(name, version);
+  }
+
+  #version(stored: StoredVersion): Version {
+    const { fn, version, limits } = stored;
+    const egress = toEgress(stored.egress);
+    return {
+      fn,
+      version,
+      key: `${fn}@${version}#${++this.#generation}`,
+      concurrency: limits.concurrency,
+      timeoutMs: limits.timeoutMs,
+      memoryBytes: limits.memoryBytes,
+      specialization: async (): Promise<Specialization> => ({
+        limits: { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: this.#opts.pids },
+        egress,
+        // secrets over vars of the same name, as wrangler does
+        env: { ...stored.vars, ...this.#registry.secrets(fn) },
+        source: await this.#bundles.read(stored.digest),
+      }),
+    };
+  }
+
+  #must(name: string): { name: string; createdAt: string; live: StoredVersion; secrets: string[] } {
+    const f = this.#registry.getFunction(name);
+    if (!f?.live) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${name}'`);
+    return f as typeof f & { live: StoredVersion };
+  }
+
+  #checkKey(key: string): void {
+    if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_BAD', `secret name '${key}' is not an env name`);
+  }
+
+  /** Runs `work` after the work queued before it for the same function. */
+  #serial<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(name) ?? Promise.resolve();
+    const run = before.then(work, work);
+    const tail = run.catch(() => {});
+    this.#locks.set(name, tail);
+    void tail.then(() => {
+      if (this.#locks.get(name) === tail) this.#locks.delete(name);
+    });
+    return run;
+  }
+}
+
+function checkLimits(given: Partial<FunctionLimits>): FunctionLimits {
+  const limits = { ...DEFAULT_LIMITS, ...given };
+  for (const [key, [min, max, what]] of Object.entries(LIMIT_RANGES) as Array<[keyof FunctionLimits, [number, number, string]]>) {
+    const v = limits[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new WarrenError('WARREN_DEPLOY_BAD', `limit ${what}: ${String(v)} is out of range`);
+  }
+  if (!Number.isInteger(limits.concurrency)) throw new WarrenError('WARREN_DEPLOY_BAD', `limit concurrency: ${limits.concurrency} is not a whole number`);
+  return limits;
+}
+
+function checkEgress(egress: FunctionEgress): FunctionEgress {
+  if (egress === 'none' || egress === 'public') return egress;
+  if (!Array.isArray(egress) || egress.length === 0 || egress.length > 64) throw new WarrenError('WARREN_DEPLOY_BAD', `egress must be "none", "public" or a list of 1 to 64 CIDRs`);
+  for (const cidr of egress) {
+    try {
+      parseCidr(String(cidr));
+    } catch (err) {
+      throw new WarrenError('WARREN_DEPLOY_BAD', `egress '${String(cidr)}' is not an IPv4 CIDR`, { cause: err });
+    }
+  }
+  return [...egress];
+}
+
+function toEgress(egress: FunctionEgress): Egress {
+  return egress === 'none' || egress === 'public' ? egress : { allow: egress };
+}
+
+/** The runtime's own words about why a module did not load, without the transport's prefix. */
+function loadMessage(message: string): string {
+  return message.replace(/^runtime POST \S+ answered \d+: /, '');
+}
+
+function publicVersion(v: StoredVersion): VersionInfo {
+  return { version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, createdAt: v.createdAt, limits: v.limits, egress: v.egress, vars: v.vars };
+}
+
+function info(f: { name: string; createdAt: string; live: StoredVersion; secrets: string[] }): FunctionInfo {
+  return { name: f.name, createdAt: f.createdAt, live: publicVersion(f.live), secrets: f.secrets };
+}

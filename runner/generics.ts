@@ -1,0 +1,140 @@
+/**
+ * The generic warm runtimes: sandboxes with the runtime booted and warmed, no function loaded,
+ * made ahead so that a function's first request specializes one (a prewarm start, a few ms)
+ * instead of spawning (a cold start). How many to keep follows demand (policy.ts genericTarget:
+ * each cold start raises the target for a TTL, up to a cap; then back to the floor); how many to
+ * start now is lib/spares.ts sparesToMake, the policy the sandbox layer's spares share. Taking
+ * one starts its replacement off the request path.
+ */
+import { sparesToMake } from '../lib/spares.js';
+import type { CgroupLimits } from '../sandbox/cgroups/types.js';
+import type { SandboxHost } from '../sandbox/index.js';
+import { Instance, type Phases } from './instance.js';
+import { genericTarget, recentColdStarts, type GenericSizing } from './policy.js';
+
+export interface GenericsOptions extends GenericSizing {
+  /** The limits a generic runtime boots with (a function's own are set when it is specialized). */
+  readonly limits: CgroupLimits;
+  /** Boots at once at most (a boot is CPU work: node starting). */
+  readonly parallel: number;
+}
+
+export interface GenericsEvents {
+  /** A boot failed (logged by the caller; the pool tries again on the next refill). */
+  bootFailed(err: unknown): void;
+}
+
+export class Generics {
+  readonly #host: SandboxHost;
+  readonly #layers: () => Promise<readonly string[]>;
+  readonly #opts: GenericsOptions;
+  readonly #events: GenericsEvents;
+  readonly #free: Instance[] = [];
+  #booting = 0;
+  #coldStarts: number[] = [];
+  #failures = 0;
+  /** After a failed boot, none before then (performance.now()): a broken image does not spin. */
+  #retryAt = 0;
+  readonly #boots = new Set<Promise<unknown>>();
+  #closed = false;
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(host: SandboxHost, layers: () => Promise<readonly string[]>, opts: GenericsOptions, events: GenericsEvents) {
+    this.#host = host;
+    this.#layers = layers;
+    this.#opts = opts;
+    this.#events = events;
+    // the TTL's end lowers the target: retire the extra ones then
+    this.#sweep = setInterval(() => this.#resize(), Math.max(250, Math.min(opts.ttlMs / 4, 10_000))).unref();
+  }
+
+  /** The target now (policy.ts genericTarget). */
+  get target(): number {
+    this.#coldStarts = recentColdStarts(this.#coldStarts, this.#opts.ttlMs, performance.now());
+    return genericTarget(this.#opts, this.#coldStarts, performance.now());
+  }
+
+  get free(): readonly Instance[] {
+    return this.#free;
+  }
+
+  get booting(): number {
+    return this.#booting;
+  }
+
+  /** Starts booting up to the target. */
+  fill(): void {
+    this.#resize();
+  }
+
+  /** A generic runtime, or undefined when none is free (the caller then starts cold and says so
+   * with coldStart()). Its replacement starts booting now. */
+  take(): Instance | undefined {
+    const inst = this.#free.shift();
+    this.#resize();
+    return inst;
+  }
+
+  /** A request found no generic runtime: keep more for a while. */
+  coldStart(): void {
+    this.#coldStarts.push(performance.now());
+    this.#resize();
+  }
+
+  /** Boots one on the request path (a cold start), outside the pool's count. */
+  async boot(phases: Phases): Promise<Instance> {
+    return Instance.boot(this.#host, await this.#layers(), this.#opts.limits, phases);
+  }
+
+  #resize(): void {
+    if (this.#closed) return;
+    const target = this.target;
+    // past the target: the oldest free ones go (they would be the last taken)
+    while (this.#free.length > target) void this.#free.shift()?.destroy('the generic pool shrank');
+    if (performance.now() < this.#retryAt) return;
+    // after failures, one boot at a time until one succeeds
+    const parallel = this.#failures > 0 ? 1 : this.#opts.parallel;
+    const n = Math.min(sparesToMake({ free: this.#free.length, making: this.#booting }, target, this.#closed), parallel - this.#booting);
+    for (let i = 0; i < n; i++) this.#bootOne();
+  }
+
+  #bootOne(): void {
+    this.#booting++;
+    const boot = this.boot([]).then(
+      (inst) => {
+        this.#booting--;
+        this.#failures = 0;
+        if (this.#closed) return inst.destroy('the pool closed');
+        // a generic that dies while it waits leaves the free list
+        void inst.sandbox.exited.then(() => {
+          const at = this.#free.indexOf(inst);
+          if (at < 0) return; // taken: its end is the pool's business
+          this.#free.splice(at, 1);
+          inst.died('it ended while generic');
+          this.#resize();
+        });
+        this.#free.push(inst);
+        this.#resize();
+        return undefined;
+      },
+      (err: unknown) => {
+        this.#booting--;
+        this.#failures++;
+        this.#events.bootFailed(err);
+        // back off: the next try after a pause that grows with the failures, capped
+        const pause = Math.min(30_000, 200 * 2 ** Math.min(this.#failures, 8));
+        this.#retryAt = performance.now() + pause;
+        if (!this.#closed) setTimeout(() => this.#resize(), pause).unref();
+      },
+    );
+    this.#boots.add(boot);
+    void boot.finally(() => this.#boots.delete(boot));
+  }
+
+  /** Destroys every free generic runtime; those still booting are destroyed when they finish. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    await Promise.all([...this.#free.splice(0).map((inst) => inst.destroy('the pool closed')), ...this.#boots]);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * One sandbox running warren's node runtime, and its life in the pool. Its states are a closed
+ * union (DESIGN.md "The pool"); busy is a count, not a state:
+ *
+ *   booting ──> generic ──> specializing ──> ready ──> draining ──> dead
+ *      │           │             │             │                    ^
+ *      └───────────┴─────────────┴─────────────┴────────────────────┘ (crash, OOM, destroy)
+ *
+ *   booting       the sandbox is made and the runtime starts; ready when its control socket
+ *                 answers (it then warms its HTTP path while nothing is asked of it)
+ *   generic       booted, no function: waiting in the generic pool (generics.ts)
+ *   specializing  given to one function version: its limits, egress, env and module go in
+ *   ready         serves that version's requests, up to its concurrency at once
+ *   draining      serves no new request; ends when its last one did
+ *   dead          its sandbox ended; `end` says why
+ *
+ * An instance never serves two functions nor two versions: specialize() happens once.
+ */
+import type { Readable } from 'node:stream';
+import { WarrenError } from '../lib/errors.js';
+import { IO_DIR, RUNTIME_IN_IMAGE, RuntimeConnection } from '../runtime/index.js';
+import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
+import type { CgroupLimits } from '../sandbox/cgroups/types.js';
+
+export type InstanceState = 'booting' | 'generic' | 'specializing' | 'ready' | 'draining' | 'dead';
+
+/** The function version an instance serves. */
+export interface Owner {
+  readonly fn: string;
+  readonly version: number;
+  /** `fn@version`: the pool's key for it. */
+  readonly key: string;
+}
+
+/** What specializing needs: the version's limits, egress, env and module. */
+export interface Specialization {
+  readonly limits: CgroupLimits;
+  readonly egress: Egress;
+  readonly env: Record<string, string>;
+  readonly source: string;
+}
+
+/** Phases of a start, in order, ms each. */
+export type Phases = Array<[string, number]>;
+
+/** Where the base image has node (snapshots/base-node.ts puts the host's node there). */
+const NODE_IN_IMAGE = '/usr/local/bin/node';
+/** A runtime that has not answered its health check by then is broken (node boots in tens of ms). */
+const BOOT_TIMEOUT_MS = 20_000;
+/** How long a scale-to-zero close lets waitUntil work finish before SIGKILL. */
+const CLOSE_GRACE_MS = 5_000;
+
+let counter = 0;
+
+export class Instance {
+  readonly sandbox: Sandbox;
+  readonly conn: RuntimeConnection;
+  readonly bornAt = performance.now();
+  #state: InstanceState = 'generic';
+  owner: Owner | undefined;
+  /** Requests in flight. */
+  busy = 0;
+  /** performance.now() of the last release; 0 before the first. */
+  lastUsed = 0;
+  /** Why it ended, as a client reads it ('out of memory'); set once dead. */
+  end: string | undefined;
+  /** A number for the pool's maps and logs, unique in this process. */
+  readonly seq = ++counter;
+
+  private constructor(sandbox: Sandbox, conn: RuntimeConnection) {
+    this.sandbox = sandbox;
+    this.conn = conn;
+  }
+
+  get id(): string {
+    return this.sandbox.id;
+  }
+
+  get state(): InstanceState {
+    return this.#state;
+  }
+
+  /**
+   * A new sandbox running the runtime with no function, on the bridge with no egress (a
+   * function's egress is set when it is specialized), its stdout and stderr pipes left unread
+   * until then. Resolves once the runtime answered its health check; `phases` gets spawn and boot.
+   */
+  static async boot(host: SandboxHost, layers: readonly string[], limits: CgroupLimits, phases: Phases): Promise<Instance> {
+    let t = performance.now();
+    const sandbox = await host.create({
+      argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE],
+      layers,
+      limits,
+      hostname: 'warren',
+      io: { dst: IO_DIR },
+      net: { egress: 'none' },
+      stdio: ['null', 'pipe', 'pipe'],
+    });
+    const ended = new AbortController();
+    void sandbox.exited.then((exit) => ended.abort(new WarrenError('WARREN_FN_START', `the runtime ended (${endReason(exit)}) before it answered`)));
+    const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(BOOT_TIMEOUT_MS)]);
+    let conn: RuntimeConnection | undefined;
+    try {
+      await sandbox.ready();
+      phases.push(['spawn', lap()]);
+      conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
+      await conn.health();
+      phases.push(['boot', lap()]);
+      return new Instance(sandbox, conn);
+    } catch (err) {
+      await conn?.destroy();
+      await sandbox.destroy();
+      throw err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `runtime in sandbox '${sandbox.id}' did not start`, { cause: err });
+    }
+    function lap(): number {
+      const now = performance.now();
+      const ms = now - t;
+      t = now;
+      return ms;
+    }
+  }
+
+  /** The pipes the runtime writes its log records to, for the log store once it is specialized. */
+  get output(): { stdout: Readable | null; stderr: Readable | null } {
+    return { stdout: this.sandbox.stdout, stderr: this.sandbox.stderr };
+  }
+
+  /**
+   * Makes a generic runtime serve one function version: its limits and egress from the host
+   * (cgroup files, nftables elements), then its env and module over the control socket. A
+   * module that does not load rejects with WARREN_RUNTIME_LOAD_FAILED (the runtime then exits).
+   * On any failure the instance is destroyed.
+   */
+  async specialize(owner: Owner, spec: Specialization, phases: Phases): Promise<void> {
+    if (this.#state !== 'generic') throw new WarrenError('WARREN_FN_START', `instance '${this.id}' is ${this.#state}, not generic`);
+    this.#state = 'specializing';
+    this.owner = owner;
+    let t = performance.now();
+    const lap = (name: string) => {
+      const now = performance.now();
+      phases.push([name, now - t]);
+      t = now;
+    };
+    try {
+      await this.sandbox.setLimits(spec.limits);
+      if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
+      lap('limits');
+      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env });
+      lap('load');
+    } catch (err) {
+      await this.destroy('its specialization failed');
+      throw err;
+    }
+    this.#state = 'ready';
+  }
+
+  /** Serves no new request; ends once the last in flight did (gracefully: waitUntil work ends). */
+  drain(): void {
+    if (this.#state === 'dead') return;
+    this.#state = 'draining';
+    if (this.busy === 0) void this.close();
+  }
+
+  /** SIGTERM (the runtime finishes in-flight requests and waitUntil work), SIGKILL after a grace. */
+  async close(): Promise<void> {
+    if (this.#state === 'dead') return;
+    this.#state = 'draining';
+    await this.conn.close();
+    this.died(endReason(await this.sandbox.close(CLOSE_GRACE_MS)));
+  }
+
+  /** Kills it now. */
+  async destroy(why: string): Promise<void> {
+    this.died(why);
+    await this.conn.destroy();
+    await this.sandbox.destroy();
+  }
+
+  /** Marks it dead with the first reason given. */
+  died(why: string): void {
+    if (this.#state === 'dead') return;
+    this.#state = 'dead';
+    this.end = why;
+  }
+}
+
+/** Why a sandbox ended, as a client reads it. */
+export function endReason(exit: SandboxExit): string {
+  if (exit.oomKilled) return 'out of memory';
+  if (exit.signal !== null) return `killed by signal ${exit.signal}`;
+  return `exited with code ${exit.code}`;
+}

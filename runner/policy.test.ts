@@ -1,0 +1,50 @@
+import t from 'tap';
+import { bytesToFree, genericTarget, pick, route, type InstanceView, type RouteInput } from './policy.js';
+
+const ready = (id: string, busy: number, lastUsed = 0): InstanceView => ({ id, state: 'ready', busy, lastUsed });
+const starting = (id: string): InstanceView => ({ id, state: 'starting', busy: 0, lastUsed: 0 });
+const draining = (id: string, busy: number): InstanceView => ({ id, state: 'draining', busy, lastUsed: 0 });
+
+t.test('route', async (t) => {
+  const base: RouteInput = { instances: [], concurrency: 2, queued: 0, maxInstances: 3, queueCap: 4 };
+  const rows: Array<[string, Partial<RouteInput>, ReturnType<typeof route>]> = [
+    ['no instance: start one', {}, { kind: 'start' }],
+    ['an instance with room: use it', { instances: [ready('a', 1)] }, { kind: 'use', id: 'a' }],
+    ['all full: start another', { instances: [ready('a', 2)] }, { kind: 'start' }],
+    ['one starting takes this request: wait for it', { instances: [ready('a', 2), starting('b')] }, { kind: 'queue' }],
+    ['one starting, as many waiting as it serves: start another', { instances: [ready('a', 2), starting('b')], queued: 2 }, { kind: 'start' }],
+    ['at the maximum: queue', { instances: [ready('a', 2), ready('b', 2), ready('c', 2)] }, { kind: 'queue' }],
+    ['at the maximum and the queue full: refuse', { instances: [ready('a', 2), ready('b', 2), ready('c', 2)], queued: 4 }, { kind: 'refuse' }],
+    ['draining instances do not count toward the maximum', { instances: [draining('x', 1), draining('y', 1), draining('z', 1)] }, { kind: 'start' }],
+    ['draining instances never serve', { instances: [draining('x', 0)] }, { kind: 'start' }],
+    ['a queue of 0 refuses at once', { instances: [ready('a', 2), ready('b', 2), ready('c', 2)], queueCap: 0 }, { kind: 'refuse' }],
+  ];
+  for (const [name, input, want] of rows) t.same(route({ ...base, ...input }), want, name);
+});
+
+t.test('pick packs requests onto the busiest instance with room', async (t) => {
+  const rows: Array<[string, InstanceView[], string | undefined]> = [
+    ['none', [], undefined],
+    ['busiest with room', [ready('a', 0), ready('b', 3), ready('c', 1)], 'b'],
+    ['full ones skipped', [ready('a', 4), ready('b', 1)], 'b'],
+    ['equal busy: most recently used', [ready('a', 1, 10), ready('b', 1, 30), ready('c', 1, 20)], 'b'],
+    ['starting and draining never picked', [starting('a'), draining('b', 0)], undefined],
+  ];
+  for (const [name, instances, want] of rows) t.equal(pick(instances, 4), want, name);
+});
+
+t.test('genericTarget follows cold starts up to the cap, back to the floor after the TTL', async (t) => {
+  const sizing = { floor: 2, cap: 5, ttlMs: 1000 };
+  const rows: Array<[string, number[], number, number]> = [
+    ['no cold starts: the floor', [], 5000, 2],
+    ['two recent cold starts: floor + 2', [4500, 4900], 5000, 4],
+    ['many: the cap', [4100, 4200, 4300, 4400, 4500, 4600], 5000, 5],
+    ['older than the TTL: forgotten', [3000, 3999], 5000, 2],
+  ];
+  for (const [name, colds, now, want] of rows) t.equal(genericTarget(sizing, colds, now), want, name);
+});
+
+t.test('bytesToFree', async (t) => {
+  t.equal(bytesToFree(100, 50, 200), 0, 'fits');
+  t.equal(bytesToFree(180, 50, 200), 30, 'frees the overflow');
+});

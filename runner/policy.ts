@@ -1,0 +1,82 @@
+/**
+ * The pool's decisions, pure functions over plain data (STYLE rule 4), tested as tables in
+ * policy.test.ts; pool.ts and generics.ts do what they say. OpenWhisk's ContainerPool is the
+ * model: `schedule` picks a container, the rest follows from counts.
+ *
+ *   route        a request of a function: use a ready instance with room, start one more and
+ *                wait for it, wait in the function's queue, or refuse (429)
+ *   pick         which ready instance with room: the busiest, so that the others go idle and
+ *                their keep-alive ends (packing); among equals the most recently used
+ *   genericTarget how many generic runtimes to keep: the floor, plus one per cold start seen
+ *                within the TTL (OpenWhisk's reactive prewarm), up to the cap
+ *   bytesToFree  how much idle memory to evict before an instance of `need` bytes starts
+ */
+
+/** What routing knows of one instance of the function's live version. */
+export interface InstanceView {
+  readonly id: string;
+  /** Only 'ready' instances serve; the others are counted as starting or ignored. */
+  readonly state: 'ready' | 'starting' | 'draining';
+  readonly busy: number;
+  /** performance.now() of its last release, 0 when never used. */
+  readonly lastUsed: number;
+}
+
+export interface RouteInput {
+  readonly instances: readonly InstanceView[];
+  /** Requests each instance serves at once. */
+  readonly concurrency: number;
+  /** Requests already waiting in the function's queue (not counting this one). */
+  readonly queued: number;
+  readonly maxInstances: number;
+  readonly queueCap: number;
+}
+
+export type Route = { kind: 'use'; id: string } | { kind: 'start' } | { kind: 'queue' } | { kind: 'refuse' };
+
+/** Where a request of one function goes. A start is also a wait: the request waits for it in the
+ * queue. Another start only once the ones under way cannot take every waiter. */
+export function route(input: RouteInput): Route {
+  // the queue is served first as instances free up, so a request that finds room finds no queue
+  const id = pick(input.instances, input.concurrency);
+  if (id !== undefined) return { kind: 'use', id };
+  const live = input.instances.filter((i) => i.state !== 'draining');
+  const starting = live.filter((i) => i.state === 'starting').length;
+  if (live.length < input.maxInstances && input.queued + 1 > starting * input.concurrency) return { kind: 'start' };
+  if (input.queued < input.queueCap) return { kind: 'queue' };
+  return { kind: 'refuse' };
+}
+
+/** The ready instance with room that is busiest; among equals the most recently used. */
+export function pick(instances: readonly InstanceView[], concurrency: number): string | undefined {
+  let best: InstanceView | undefined;
+  for (const i of instances) {
+    if (i.state !== 'ready' || i.busy >= concurrency) continue;
+    if (!best || i.busy > best.busy || (i.busy === best.busy && i.lastUsed > best.lastUsed)) best = i;
+  }
+  return best?.id;
+}
+
+export interface GenericSizing {
+  /** Generic runtimes kept when no cold start happened lately. */
+  readonly floor: number;
+  readonly cap: number;
+  /** How long a cold start keeps the target raised. */
+  readonly ttlMs: number;
+}
+
+/** The number of generic runtimes to keep at `now`, given the times of recent cold starts. */
+export function genericTarget(sizing: GenericSizing, coldStarts: readonly number[], now: number): number {
+  const recent = coldStarts.filter((t) => now - t < sizing.ttlMs).length;
+  return Math.min(sizing.cap, sizing.floor + recent);
+}
+
+/** Cold starts still inside the TTL (older ones no longer count and are forgotten). */
+export function recentColdStarts(coldStarts: readonly number[], ttlMs: number, now: number): number[] {
+  return coldStarts.filter((t) => now - t < ttlMs);
+}
+
+/** Bytes of idle instances to evict so that `need` more fits under `budget`; 0 when it fits. */
+export function bytesToFree(used: number, need: number, budget: number): number {
+  return Math.max(0, used + need - budget);
+}

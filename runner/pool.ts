@@ -1,0 +1,410 @@
+/**
+ * The pool: per-function instances over the generic runtimes, and the router's Invoker.
+ *
+ * A request of function F goes to F's live version's group (its instances, its queue). policy.ts
+ * route() decides: use a ready instance with room (a warm start), or start one more and wait
+ * for it, or wait in the bounded queue, or refuse (429). A start takes a generic runtime and
+ * specializes it (prewarm), or boots one on the request path when none is free (cold). Idle
+ * instances sit in an LRU (lru-cache) with the keep-alive as its TTL: its end closes them
+ * (scale to zero), and a start that would pass the memory budget evicts the least recently
+ * used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
+ * that function gets a fresh one, and nothing of another function's is touched.
+ */
+import { LRUCache } from 'lru-cache';
+import { WarrenError } from '../lib/errors.js';
+import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
+import type { SandboxInfo } from '../router/control.js';
+import type { Generics } from './generics.js';
+import { endReason, type Instance, type Owner, type Phases, type Specialization } from './instance.js';
+import { bytesToFree, route, type InstanceView } from './policy.js';
+
+/** What the pool needs of a function's live version (the function service gives it). */
+export interface Version {
+  readonly fn: string;
+  readonly version: number;
+  /** Unique per Version object: a version whose secrets changed is a new one, with new instances. */
+  readonly key: string;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly memoryBytes: number;
+  /** Its limits, egress, env (vars and secrets, read now) and module. */
+  specialization(): Promise<Specialization>;
+}
+
+export interface Versions {
+  live(fn: string): Version | undefined;
+}
+
+/** Where instances' output and the pool's own reports about them go (runner/logs.ts). */
+export interface Logs {
+  attach(stream: import('node:stream').Readable, which: 'stdout' | 'stderr', meta: LogMeta): void;
+  report(meta: LogMeta, text: string, requestId?: string): void;
+}
+export interface LogMeta {
+  fn: string;
+  version: number;
+  instance: string;
+}
+
+/** What the pool tells the metrics. */
+export interface PoolObserver {
+  /** A prewarm or cold start. */
+  started(fn: string, start: Start): void;
+  /** A live instance handed over. */
+  warm(): void;
+  refused(fn: string, why: 'queue-full' | 'queue-timeout' | 'start-failed'): void;
+  /** An invocation released, `ms` after it was handed over. */
+  finished(fn: string, status: 'ok' | 'timeout' | 'error', ms: number): void;
+}
+
+export interface PoolOptions {
+  /** Instances of one function at most. */
+  readonly maxInstances: number;
+  /** Requests waiting per function at most; one more is refused with 429. */
+  readonly queueCap: number;
+  /** An idle instance lives this long after its last request. */
+  readonly keepAliveMs: number;
+  /** Memory limits of all function instances together, at most. */
+  readonly memoryBudgetBytes: number;
+  /** Tasks per instance at most (a fork bomb stops there). */
+  readonly pids: number;
+}
+
+interface Waiter {
+  readonly since: number;
+  resolve(inv: Invocation): void;
+  reject(err: unknown): void;
+}
+
+interface Group {
+  readonly key: string;
+  readonly version: Version;
+  readonly instances: Set<Instance>;
+  starting: number;
+  readonly queue: Waiter[];
+}
+
+/** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
+const EXIT_WAIT_MS = 2_000;
+
+export class Pool implements Invoker {
+  readonly #generics: Generics;
+  readonly #versions: Versions;
+  readonly #logs: Logs;
+  readonly #observer: PoolObserver;
+  readonly #opts: PoolOptions;
+  readonly #groups = new Map<string, Group>();
+  readonly #idle: LRUCache<number, Instance>;
+  #closed = false;
+
+  constructor(generics: Generics, versions: Versions, logs: Logs, observer: PoolObserver, opts: PoolOptions) {
+    this.#generics = generics;
+    this.#versions = versions;
+    this.#logs = logs;
+    this.#observer = observer;
+    this.#opts = opts;
+    this.#idle = new LRUCache<number, Instance>({
+      max: 100_000,
+      ttl: opts.keepAliveMs,
+      ttlAutopurge: true,
+      dispose: (inst, _seq, reason) => {
+        if (reason === 'expire') this.#retire(inst, `idle for ${opts.keepAliveMs} ms`);
+        else if (reason === 'evict') this.#retire(inst, 'evicted under the memory budget');
+      },
+    });
+  }
+
+  async acquire(fn: string, signal: AbortSignal): Promise<Invocation> {
+    if (this.#closed) throw new WarrenError('WARREN_HOST_CLOSED', 'warren is shutting down');
+    const t0 = performance.now();
+    const version = this.#versions.live(fn);
+    if (!version) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${fn}'`);
+    const g = this.#group(version);
+    const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
+    if (decision.kind === 'use') {
+      const inst = [...g.instances].find((i) => i.id === decision.id) as Instance;
+      return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: [] });
+    }
+    if (decision.kind === 'refuse') {
+      this.#observer.refused(fn, 'queue-full');
+      throw Object.assign(new WarrenError('WARREN_FN_QUEUE_FULL', `function '${fn}' has ${g.queue.length} requests waiting already`), { retryAfterS: 1 });
+    }
+    const waiting = this.#wait(g, signal, t0);
+    if (decision.kind === 'start') void this.#start(g);
+    return waiting;
+  }
+
+  /** Starts an instance of `version` now and keeps it idle (a deploy proves its module loads
+   * this way, and the first request then finds it warm). Rejects as the start did. */
+  async prepare(version: Version): Promise<void> {
+    const started = await this.#start(this.#group(version));
+    if ('error' in started) throw started.error;
+  }
+
+  /** Traffic of `fn` now goes to `live` (or nowhere): instances of its other versions drain, and
+   * their waiters move to the live version's queue. */
+  retire(fn: string, live?: Version): void {
+    const next = live ? this.#group(live) : undefined;
+    for (const g of [...this.#groups.values()]) {
+      if (g.version.fn !== fn || g === next) continue;
+      this.#groups.delete(g.key);
+      for (const inst of g.instances) {
+        this.#idle.delete(inst.seq);
+        inst.drain();
+      }
+      const waiters = g.queue.splice(0);
+      if (next) {
+        next.queue.push(...waiters);
+        this.#pump(next);
+      } else for (const w of waiters) w.reject(new WarrenError('WARREN_FN_NOT_FOUND', `function '${fn}' was removed`));
+    }
+  }
+
+  /** Every function instance and generic runtime, for GET /v1/sandboxes. */
+  sandboxes(): SandboxInfo[] {
+    const now = performance.now();
+    const info = (inst: Instance): SandboxInfo => ({
+      id: inst.id,
+      fn: inst.owner?.fn ?? null,
+      version: inst.owner?.version ?? null,
+      state: inst.state,
+      ageMs: Math.round(now - inst.bornAt),
+      memoryBytes: memoryUse(inst),
+      busy: inst.busy,
+    });
+    return [...[...this.#groups.values()].flatMap((g) => [...g.instances]), ...this.#generics.free].map(info);
+  }
+
+  /** Instances by state, for the metrics. */
+  counts(): Record<string, number> {
+    const counts: Record<string, number> = { generic: this.#generics.free.length, booting: this.#generics.booting };
+    for (const g of this.#groups.values()) for (const i of g.instances) counts[i.state] = (counts[i.state] ?? 0) + 1;
+    return counts;
+  }
+
+  #group(version: Version): Group {
+    const key = version.key;
+    let g = this.#groups.get(key);
+    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, queue: [] }));
+    return g;
+  }
+
+  #use(g: Group, inst: Instance, start: Start): Invocation {
+    if (start.label === 'warm') this.#observer.warm();
+    const handedAt = performance.now();
+    inst.busy++;
+    this.#idle.delete(inst.seq);
+    const owner = inst.owner as Owner;
+    let released = false;
+    return {
+      dispatcher: inst.conn.http,
+      fn: owner.fn,
+      version: owner.version,
+      instance: inst.id,
+      start,
+      timeoutMs: g.version.timeoutMs,
+      release: async (outcome: Outcome) => {
+        if (released) return undefined;
+        released = true;
+        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
+        return this.#release(g, inst, outcome);
+      },
+    };
+  }
+
+  async #release(g: Group, inst: Instance, outcome: Outcome): Promise<string | undefined> {
+    inst.busy--;
+    inst.lastUsed = performance.now();
+    const meta = { fn: g.version.fn, version: g.version.version, instance: inst.id };
+    if (outcome === 'timeout') {
+      const why = `timed out after ${g.version.timeoutMs} ms`;
+      this.#logs.report(meta, `the request ${why}: the instance is destroyed`);
+      this.#forget(g, inst);
+      await inst.destroy(why);
+      return undefined;
+    }
+    if (outcome === 'broken') {
+      // the socket broke first; the sandbox's end (an OOM kill) is known a moment later
+      const exit = await Promise.race([inst.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_WAIT_MS).unref())]);
+      const why = inst.end ?? (exit ? endReason(exit) : 'its connection broke');
+      // its end was logged already when the exit came first
+      if (inst.state !== 'dead') this.#logs.report(meta, `the instance ended: ${why}`);
+      this.#forget(g, inst);
+      await inst.destroy(why);
+      return why;
+    }
+    if (inst.state === 'draining' && inst.busy === 0) void inst.close();
+    else if (inst.state === 'ready') this.#pump(g, inst);
+    return undefined;
+  }
+
+  /** Hands free room to waiters in order; an instance left with nothing to do goes idle. */
+  #pump(g: Group, freed?: Instance): void {
+    while (g.queue.length > 0) {
+      const id = route({ instances: views(g), concurrency: g.version.concurrency, queued: 0, maxInstances: 0, queueCap: 0 });
+      if (id.kind !== 'use') break;
+      const inst = [...g.instances].find((i) => i.id === id.id) as Instance;
+      const w = g.queue.shift() as Waiter;
+      w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: [] }));
+    }
+    if (g.queue.length > 0 && g.starting === 0) void this.#start(g);
+    if (freed && freed.busy === 0 && freed.state === 'ready') this.#idle.set(freed.seq, freed);
+  }
+
+  #wait(g: Group, signal: AbortSignal, since: number): Promise<Invocation> {
+    return new Promise<Invocation>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        leave();
+        this.#observer.refused(g.version.fn, 'queue-timeout');
+        reject(new WarrenError('WARREN_FN_QUEUE_TIMEOUT', `function '${g.version.fn}' had no instance free within ${g.version.timeoutMs} ms`));
+      }, g.version.timeoutMs);
+      const onAbort = () => {
+        leave();
+        reject(signal.reason);
+      };
+      const waiter: Waiter = {
+        since,
+        resolve: (inv) => {
+          settle();
+          resolve(inv);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      };
+      const settle = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const leave = () => {
+        settle();
+        const at = g.queue.indexOf(waiter);
+        if (at >= 0) g.queue.splice(at, 1);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort);
+      g.queue.push(waiter);
+    });
+  }
+
+  /**
+   * One more instance for `g`: a generic runtime specialized (prewarm), or one booted now
+   * (cold). It serves the first waiter, with this start's label and phases; with no waiter it
+   * goes idle. A failed start fails the first waiter (the one that asked for it), and every
+   * waiter when nothing else of `g` could serve them. Never rejects: resolves with the error.
+   */
+  async #start(g: Group): Promise<{ inst: Instance } | { error: WarrenError }> {
+    g.starting++;
+    const t0 = performance.now();
+    const phases: Phases = [];
+    let inst: Instance | undefined;
+    let label: StartLabel = 'prewarm';
+    try {
+      this.#makeRoom(g.version.memoryBytes);
+      inst = this.#generics.take();
+      if (inst) phases.push(['take', performance.now() - t0]);
+      else {
+        label = 'cold';
+        this.#generics.coldStart();
+        inst = await this.#generics.boot(phases);
+      }
+      const owner: Owner = { fn: g.version.fn, version: g.version.version, key: g.key };
+      const t1 = performance.now();
+      const spec = await g.version.specialization();
+      phases.push(['read', performance.now() - t1]);
+      await inst.specialize(owner, spec, phases);
+    } catch (err) {
+      g.starting--;
+      this.#observer.refused(g.version.fn, 'start-failed');
+      const error = err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `no instance of '${g.version.fn}' could start`, { cause: err });
+      const meta = { fn: g.version.fn, version: g.version.version, instance: inst?.id ?? '-' };
+      this.#logs.report(meta, `an instance did not start: ${error.message}`);
+      g.queue.shift()?.reject(error);
+      if (g.instances.size === 0 && g.starting === 0) for (const w of g.queue.splice(0)) w.reject(error);
+      if (g.queue.length === 0 && g.instances.size === 0 && g.starting === 0 && this.#versions.live(g.version.fn) !== g.version) this.#groups.delete(g.key);
+      return { error };
+    }
+    g.starting--;
+    const start: Start = { label, ms: performance.now() - t0, phases };
+    this.#observer.started(g.version.fn, start);
+    this.#adopt(g, inst);
+    const w = g.queue.shift();
+    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }));
+    this.#pump(g, inst);
+    return { inst };
+  }
+
+  /** An instance joins its group: its output goes to the logs, its end is watched. */
+  #adopt(g: Group, inst: Instance): void {
+    const meta = { fn: g.version.fn, version: g.version.version, instance: inst.id };
+    const { stdout, stderr } = inst.output;
+    if (stdout) this.#logs.attach(stdout, 'stdout', meta);
+    if (stderr) this.#logs.attach(stderr, 'stderr', meta);
+    g.instances.add(inst);
+    void inst.sandbox.exited.then((exit) => {
+      const why = inst.end ?? endReason(exit);
+      // a close or destroy of ours is no news; anything else ended it (a crash, an OOM kill)
+      const unexpected = inst.state === 'ready' || inst.state === 'specializing';
+      inst.died(why);
+      this.#forget(g, inst);
+      if (unexpected) this.#logs.report(meta, `the instance ended: ${why}`);
+      if (g.queue.length > 0 && !this.#closed) this.#pump(g);
+    });
+  }
+
+  #forget(g: Group, inst: Instance): void {
+    g.instances.delete(inst);
+    this.#idle.delete(inst.seq);
+  }
+
+  #retire(inst: Instance, why: string): void {
+    const g = inst.owner && this.#groups.get(inst.owner.key);
+    if (g) g.instances.delete(inst);
+    if (inst.owner) this.#logs.report({ fn: inst.owner.fn, version: inst.owner.version, instance: inst.id }, `the instance is closed: ${why}`);
+    void inst.close();
+  }
+
+  /** Evicts idle instances, least recently used first, until `need` more bytes fit the budget. */
+  #makeRoom(need: number): void {
+    let used = 0;
+    for (const g of this.#groups.values()) for (const i of g.instances) used += i.sandbox.memoryBytes;
+    let free = bytesToFree(used, need, this.#opts.memoryBudgetBytes);
+    while (free > 0) {
+      const inst = this.#idle.pop(); // dispose: 'evict', which retires it
+      if (!inst) break;
+      free -= inst.sandbox.memoryBytes;
+    }
+  }
+
+  /** Refuses new requests, fails the waiting ones, destroys every instance. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closing = new WarrenError('WARREN_HOST_CLOSED', 'warren is shutting down');
+    const all: Instance[] = [];
+    for (const g of this.#groups.values()) {
+      for (const w of g.queue.splice(0)) w.reject(closing);
+      all.push(...g.instances);
+    }
+    this.#groups.clear();
+    this.#idle.clear();
+    await Promise.all([...all.map((i) => i.destroy('warren shut down')), this.#generics.close()]);
+  }
+}
+
+function views(g: Group): InstanceView[] {
+  const out: InstanceView[] = [];
+  for (const i of g.instances) {
+    if (i.state === 'ready' || i.state === 'draining') out.push({ id: i.id, state: i.state, busy: i.busy, lastUsed: i.lastUsed });
+  }
+  for (let n = 0; n < g.starting; n++) out.push({ id: `starting-${n}`, state: 'starting', busy: 0, lastUsed: 0 });
+  return out;
+}
+
+function memoryUse(inst: Instance): number {
+  try {
+    return inst.sandbox.stats().memoryCurrentBytes ?? 0;
+  } catch {
+    return 0;
+  }
+}
