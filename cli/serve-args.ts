@@ -1,0 +1,165 @@
+/** `warren serve`'s options, parsed before anything starts (a bad one is exit 125 with its name). */
+import { WarrenError } from '../lib/errors.js';
+import { parseSize } from '../lib/size.js';
+
+export interface ServeArgs {
+  /** The data plane: every function at /<name>/ (and <name>.<domain> with --domain). */
+  listen: { host: string; port: number };
+  /** The control API; loopback by default: it takes the token, but need not face the world. */
+  control: { host: string; port: number };
+  stateDir: string | undefined;
+  runDir: string | undefined;
+  domain: string | undefined;
+  /** Generic warm runtimes kept when nothing asks for more (the floor), and at most (the cap). */
+  pool: number;
+  poolMax: number;
+  /** How long a cold start keeps the pool raised. */
+  poolTtlMs: number;
+  /** An idle instance lives this long after its last request. */
+  keepAliveMs: number;
+  /** Memory limits of all function instances together. */
+  memoryBudgetBytes: number;
+  maxInstances: number;
+  queue: number;
+  /** Largest request body, bytes. */
+  maxBodyBytes: number;
+  /** No demo `hello` function on first start. */
+  noDemo: boolean;
+}
+
+export const SERVE_USAGE = `usage: warren serve [options]
+  --port N               data-plane port (default 8080; --listen HOST:PORT for an address)
+  --listen HOST:PORT     data-plane address (default 0.0.0.0:8080)
+  --control HOST:PORT    control API address (default 127.0.0.1:8788)
+  --state-dir DIR        registry, layers, token, logs (default /var/lib/warren, or WARREN_STATE_DIR)
+  --run-dir DIR          per-sandbox run files (default /run/warren, or WARREN_RUN_DIR)
+  --domain D             also route Host: <function>.D
+  --pool N               generic warm runtimes kept ready (default 2)
+  --pool-max N           at most, when cold starts raise it (default 8)
+  --pool-ttl DURATION    how long a cold start keeps it raised (default 60s)
+  --keep-alive DURATION  an idle instance lives this long (default 60s)
+  --memory-budget SIZE   memory of all function instances together (default 2g)
+  --max-instances N      instances of one function at most (default 8)
+  --queue N              requests waiting per function at most; then 429 (default 64)
+  --max-body SIZE        largest request body; larger is 413 (default 16m)
+  --no-demo              do not deploy the demo function 'hello' on first start
+`;
+
+const DEFAULTS: ServeArgs = {
+  listen: { host: '0.0.0.0', port: 8080 },
+  control: { host: '127.0.0.1', port: 8788 },
+  stateDir: undefined,
+  runDir: undefined,
+  domain: undefined,
+  pool: 2,
+  poolMax: 8,
+  poolTtlMs: 60_000,
+  keepAliveMs: 60_000,
+  memoryBudgetBytes: 2 * 1024 ** 3,
+  maxInstances: 8,
+  queue: 64,
+  maxBodyBytes: 16 * 1024 ** 2,
+  noDemo: false,
+};
+
+export function parseServeArgs(argv: readonly string[]): ServeArgs {
+  const out: ServeArgs = { ...DEFAULTS, listen: { ...DEFAULTS.listen }, control: { ...DEFAULTS.control } };
+  for (let i = 0; i < argv.length; i++) {
+    let flag = argv[i] as string;
+    let value: string | undefined;
+    const eq = flag.indexOf('=');
+    if (flag.startsWith('--') && eq > 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    }
+    if (flag === '--no-demo') {
+      out.noDemo = true;
+      continue;
+    }
+    const take = (): string => {
+      if (value !== undefined) return value;
+      const next = argv[++i];
+      if (next === undefined) bad(`'${flag}' needs a value`);
+      return next;
+    };
+    switch (flag) {
+      case '--port':
+        out.listen.port = port(take(), flag);
+        break;
+      case '--listen':
+        out.listen = address(take(), flag);
+        break;
+      case '--control':
+        out.control = address(take(), flag);
+        break;
+      case '--state-dir':
+        out.stateDir = take();
+        break;
+      case '--run-dir':
+        out.runDir = take();
+        break;
+      case '--domain':
+        out.domain = take().replace(/^\./, '');
+        break;
+      case '--pool':
+        out.pool = count(take(), flag, 0);
+        break;
+      case '--pool-max':
+        out.poolMax = count(take(), flag, 0);
+        break;
+      case '--pool-ttl':
+        out.poolTtlMs = duration(take(), flag);
+        break;
+      case '--keep-alive':
+        out.keepAliveMs = duration(take(), flag);
+        break;
+      case '--memory-budget':
+        out.memoryBudgetBytes = parseSize(take(), flag);
+        break;
+      case '--max-instances':
+        out.maxInstances = count(take(), flag, 1);
+        break;
+      case '--queue':
+        out.queue = count(take(), flag, 0);
+        break;
+      case '--max-body':
+        out.maxBodyBytes = parseSize(take(), flag);
+        break;
+      default:
+        bad(`unknown option '${flag}'`);
+    }
+  }
+  if (out.poolMax < out.pool) bad(`--pool-max ${out.poolMax} is below --pool ${out.pool}`);
+  return out;
+}
+
+function bad(message: string): never {
+  throw new WarrenError('WARREN_ARG_INVALID', `serve: ${message}\n${SERVE_USAGE}`);
+}
+
+function count(text: string, flag: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > 100_000) bad(`${flag} '${text}' is not a whole number from ${min}`);
+  return n;
+}
+
+function port(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) bad(`${flag} '${text}' is not a port`);
+  return n;
+}
+
+function address(text: string, flag: string): { host: string; port: number } {
+  const at = text.lastIndexOf(':');
+  if (at < 0) return { host: DEFAULTS.listen.host, port: port(text, flag) };
+  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+  return { host, port: port(text.slice(at + 1), flag) };
+}
+
+/** "30s", "5m", "500ms", "1h", or a number of seconds. */
+export function duration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  if (!m) bad(`${flag} '${text}' is not a duration (500ms, 30s, 5m, 1h)`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * scale);
+}

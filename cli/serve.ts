@@ -1,0 +1,140 @@
+/**
+ * `warren serve`: the function platform in one process. Wires the parts (cli/ is the only place
+ * that does): the sandbox host, the node image, the registry, the bundles, the log store, the
+ * pool and its generic runtimes, the function service, and the router's two listeners.
+ *
+ * Start, in this order: lock the state dir (one server per state dir); sweep what a killed server
+ * left (its sandboxes died with its spawner; cgroups, run dirs, leases and temp layers stay);
+ * open the host and the image; load the registry (every deployed function comes back); fill the
+ * generic pool; listen; deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
+ * let requests in flight finish, destroy every sandbox, close the registry, exit 0.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { defaultDirs, type Dirs } from '../lib/dirs.js';
+import { WarrenError } from '../lib/errors.js';
+import { lockStateDir } from '../lib/state-lock.js';
+import { detectCgroups } from '../sandbox/cgroups/index.js';
+import { collectGarbage } from '../sandbox/index.js';
+import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
+import { openRegistry } from '../registry/index.js';
+import { Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/index.js';
+import { LogStore } from '../runner/logs.js';
+import { loadOrCreateToken, startRouter } from '../router/index.js';
+import { imageLayers, openHost } from './wiring.js';
+import { parseServeArgs, type ServeArgs } from './serve-args.js';
+import { packageRoot } from '../lib/package-root.js';
+
+/** Tasks per function instance: node's own threads and room to spare, not a fork bomb's. */
+const FUNCTION_PIDS = 128;
+/** How long a shutdown waits for requests in flight before it cuts them. */
+const DRAIN_MS = 30_000;
+const DEMO = path.join(packageRoot(import.meta.url), 'examples', 'hello', 'worker.js');
+
+export async function serve(argv: readonly string[]): Promise<number> {
+  const args = parseServeArgs(argv);
+  if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren serve needs root to create sandboxes (run it with sudo)');
+  const env = defaultDirs();
+  const dirs: Dirs = { ...env, state: args.stateDir ?? env.state, run: args.runDir ?? env.run };
+  fs.mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
+  const lock = lockStateDir(dirs.state);
+  const server = await start(args, dirs).catch((err: unknown) => {
+    lock.release();
+    throw err;
+  });
+  process.stdout.write(
+    `warren serve: functions at ${server.dataUrl}/<name>/${args.domain ? ` and http://<name>.${args.domain}` : ''}\n` +
+      `  control API ${server.controlUrl}/v1 (token in ${server.tokenFile})\n` +
+      (server.demo ? `  demo: curl ${server.dataUrl}/hello/\n` : ''),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`warren serve: ${signal}: draining\n`);
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await server.close();
+  lock.release();
+  process.stdout.write('warren serve: stopped\n');
+  return 0;
+}
+
+interface Running {
+  dataUrl: string;
+  controlUrl: string;
+  tokenFile: string;
+  demo: boolean;
+  close(): Promise<void>;
+}
+
+async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
+  const cgroups = detectCgroups({ parent: dirs.cgroupParent });
+  await collectGarbage(dirs, cgroups);
+  await new LayerStore(dirs.state).sweepTemp();
+
+  const host = await openHost({ dirs });
+  const closers: Array<() => Promise<void> | void> = [() => host.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    const layers = await imageLayers(dirs.state);
+    const registry = openRegistry(dirs.state);
+    closers.push(() => registry.close());
+    const logs = new LogStore(path.join(dirs.state, 'logs'));
+    closers.push(() => logs.close());
+    const bundles = { put: (source: string) => putBundle(dirs.state, source), read: async (digest: string) => (await readBundle(dirs.state, digest)).toString('utf8') };
+    let pool: Pool | undefined;
+    const metrics = new Metrics(
+      () => pool?.counts() ?? {},
+      () => generics.target,
+    );
+    const functions = new Functions(registry, bundles, logs, { pids: FUNCTION_PIDS, metrics: () => metrics.text() });
+    const generics = new Generics(
+      host,
+      async () => layers,
+      { floor: args.pool, cap: args.poolMax, ttlMs: args.poolTtlMs, limits: { memoryBytes: DEFAULT_LIMITS.memoryBytes, cpus: DEFAULT_LIMITS.cpus, pids: FUNCTION_PIDS }, parallel: 2 },
+      { bootFailed: (err) => process.stderr.write(`warren serve: a generic runtime did not boot: ${err instanceof Error ? err.message : String(err)}\n`) },
+    );
+    pool = new Pool(generics, functions, logs, metrics, {
+      maxInstances: args.maxInstances,
+      queueCap: args.queue,
+      keepAliveMs: args.keepAliveMs,
+      memoryBudgetBytes: args.memoryBudgetBytes,
+      pids: FUNCTION_PIDS,
+    });
+    functions.attach(pool);
+    closers.push(() => (pool as Pool).close());
+    generics.fill();
+
+    const token = loadOrCreateToken(dirs.state);
+    const router = await startRouter({
+      invoker: pool,
+      control: functions,
+      token: token.value,
+      dataListen: args.listen,
+      controlListen: args.control,
+      domain: args.domain,
+      limits: { maxBodyBytes: args.maxBodyBytes },
+    });
+    closers.push(() => router.close(DRAIN_MS));
+
+    const demo = !args.noDemo && (await deployDemo(dirs.state, functions));
+    return { dataUrl: router.dataUrl, controlUrl: router.controlUrl, tokenFile: token.file, demo, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** The demo `hello`, once: on the first start of a state dir (a marker says it was done, so a
+ * user who removed it does not get it back). */
+async function deployDemo(stateDir: string, functions: Functions): Promise<boolean> {
+  const marker = path.join(stateDir, 'demo-deployed');
+  if (fs.existsSync(marker)) return (await functions.list()).some((f) => f.name === 'hello');
+  await functions.deploy('hello', { module: fs.readFileSync(DEMO, 'utf8'), vars: {}, limits: {} });
+  fs.writeFileSync(marker, `hello deployed ${new Date().toISOString()}\n`);
+  return true;
+}
