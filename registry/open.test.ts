@@ -139,3 +139,9 @@ t.test('an open after a crash forgets deploys that never finished', async (t) =>
   t.equal(r.addVersion('new', spec('d')).version, 2, 'their numbers stay used');
   t.equal(r.addVersion('old', spec('e')).version, 3);
 });
+
+t.test('a state dir that cannot be made is WARREN_REGISTRY_OPEN naming it', async (t) => {
+  const dir = path.join(stateDir(t), 'file');
+  fs.writeFileSync(dir, '');
+  t.throws(() => openRegistry(path.join(dir, 'state')), { code: 'WARREN_REGISTRY_OPEN', message: /ENOTDIR.*file\/state/ });
+});
