@@ -5,8 +5,9 @@
  * its bundle's layer by digest, and the layer store keeps the bytes (snapshots/bundles.ts).
  *
  * A function is there for users once it has a live version. Between addVersion() and setLive() of
- * its first deploy it exists only for the deploy that made it: every method but addVersion,
- * setLive, discardVersion and version() answers WARREN_FN_NOT_FOUND for it.
+ * its first deploy it exists only for the deploy that made it: listFunctions() leaves it out, and
+ * every method that takes its name but addVersion, setLive, discardVersion and version() answers
+ * WARREN_FN_NOT_FOUND for it.
  *
  * Version numbers count 1, 2, 3... per name and are never reused: not after a failed deploy
  * discarded its version, nor after the function was removed and made again. So (name, version)
