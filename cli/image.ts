@@ -6,6 +6,7 @@
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB, parseSize } from '../lib/size.js';
+import { registryBundleDigests } from '../registry/index.js';
 import { layersInUse } from '../sandbox/index.js';
 import { collectLayers, importImage, LAYER_GC_GRACE_MS, LayerStore, listImages, removeImage, type Image } from '../snapshots/index.js';
 
@@ -140,8 +141,10 @@ async function gc(argv: readonly string[]): Promise<number> {
   needRoot('gc');
   const graceMs = args.flags.has('--now') ? 0 : LAYER_GC_GRACE_MS;
   const dirs = defaultDirs();
+  // function versions' bundles, read before the layers are listed (a bundle put after is in the grace)
+  const keep = registryBundleDigests(dirs.state);
   // the layers of sandboxes running an image removed since they started: no manifest names them
-  const report = await collectLayers(dirs.state, { graceMs, inUse: layersInUse(dirs.run) });
+  const report = await collectLayers(dirs.state, { graceMs, inUse: layersInUse(dirs.run), keep });
   for (const digest of report.removed) process.stdout.write(`removed layer ${digest}\n`);
   let summary = `removed ${report.removed.length} layers, ${report.temps} temp dirs`;
   if (report.mounted.length > 0) summary += `; kept ${report.mounted.length} unreferenced layers that running sandboxes use`;

@@ -119,6 +119,15 @@ export const ERROR_CODES = {
   WARREN_PROTOCOL_FRAME_SIZE: 'user',
   WARREN_PROTOCOL_NUL: 'user',
   WARREN_PROTOCOL_TOO_MANY_FIELDS: 'user',
+  // the registry (registry/): its SQLite file in the state dir
+  WARREN_REGISTRY_CLOSED: 'platform',
+  WARREN_REGISTRY_CORRUPT: 'platform',
+  // discarding a version that was live once: the caller's bug, history names it
+  WARREN_REGISTRY_DEPLOYED: 'platform',
+  WARREN_REGISTRY_IO: 'platform',
+  // a second warren serve on a state dir another one uses
+  WARREN_REGISTRY_LOCKED: 'user',
+  WARREN_REGISTRY_OPEN: 'platform',
   // the node runtime
   WARREN_RUNTIME_BAD_ANSWER: 'platform',
   // a module that fails to import or has no fetch handler: the function's fault

@@ -33,6 +33,12 @@ export interface LayerGcOptions {
    * reads them where sandboxes record them (sandbox layersInUse); this module does not know.
    */
   readonly inUse?: ReadonlySet<string>;
+  /**
+   * Digests something outside this module names, kept like those a manifest names: the bundle
+   * layers of function versions (the caller reads them from the registry, which snapshots/ does
+   * not import). Read them before calling: a layer published after that read is in the grace.
+   */
+  readonly keep?: ReadonlySet<string>;
 }
 
 export interface LayerGcReport {
@@ -47,21 +53,20 @@ export interface LayerGcReport {
 }
 
 /**
- * Every layer something still needs. Today that is the image manifests;
- * function versions (each a layer holding its bundle) will add theirs here.
- * An unreadable manifest stops GC (listImages throws): it could not tell
- * which layers that image needs.
+ * Every layer something still needs: those the image manifests and kept sandboxes name, and
+ * `keep` (function versions' bundles). An unreadable manifest stops GC (listImages throws): it
+ * could not tell which layers that image needs.
  */
-export function referencedLayers(stateDir: string): Set<string> {
+export function referencedLayers(stateDir: string, keep: Iterable<string> = []): Set<string> {
   // a kept sandbox's changes sit on the layers it ran on, even after its image is removed
-  return new Set([...listImages(stateDir).flatMap((image) => image.layers), ...listKept(stateDir).flatMap((k) => k.layers)]);
+  return new Set([...listImages(stateDir).flatMap((image) => image.layers), ...listKept(stateDir).flatMap((k) => k.layers), ...keep]);
 }
 
 export async function collectLayers(stateDir: string, opts: LayerGcOptions = {}): Promise<LayerGcReport> {
   const graceMs = opts.graceMs ?? LAYER_GC_GRACE_MS;
   const store = new LayerStore(stateDir);
   // Manifests before layers: a layer published after this read is inside the grace.
-  const referenced = referencedLayers(stateDir);
+  const referenced = referencedLayers(stateDir, opts.keep);
   const temps = await store.sweepTemp();
   const inUse = opts.inUse ?? new Set<string>();
   const removed: string[] = [];
