@@ -7,6 +7,7 @@ import { isWarrenError } from '../lib/errors.js';
 const USAGE = `usage: warren <command> [options]
 
 commands:
+  serve [options]       the function platform: data plane, control API, pool (warren serve --help)
   run [options] [--] COMMAND [ARGS...]   run a command in a fresh sandbox
       --image NAME      image (default node)
       -m, --memory SIZE memory limit, swap included (default 256m)
@@ -42,6 +43,12 @@ const EXIT_WARREN_ERROR = 125;
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'serve':
+      if (rest.includes('--help')) {
+        process.stdout.write((await import('./serve-args.js')).SERVE_USAGE);
+        return 0;
+      }
+      return (await import('./serve.js')).serve(rest);
     case 'run':
       return (await import('./run.js')).run(rest);
     case 'gc':

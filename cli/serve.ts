@@ -3,7 +3,8 @@
  * that does): the sandbox host, the node image, the registry, the bundles, the log store, the
  * pool and its generic runtimes, the function service, and the router's two listeners.
  *
- * Start, in this order: lock the state dir (one server per state dir); sweep what a killed server
+ * Start, in this order: open the registry, which locks the state dir (one server per state dir,
+ * WARREN_REGISTRY_LOCKED for a second); sweep what a killed server
  * left (its sandboxes died with its spawner; cgroups, run dirs, leases and temp layers stay);
  * open the host and the image; load the registry (every deployed function comes back); fill the
  * generic pool; listen; deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
@@ -13,7 +14,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
-import { lockStateDir } from '../lib/state-lock.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage } from '../sandbox/index.js';
 import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
@@ -36,12 +36,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren serve needs root to create sandboxes (run it with sudo)');
   const env = defaultDirs();
   const dirs: Dirs = { ...env, state: args.stateDir ?? env.state, run: args.runDir ?? env.run };
-  fs.mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
-  const lock = lockStateDir(dirs.state);
-  const server = await start(args, dirs).catch((err: unknown) => {
-    lock.release();
-    throw err;
-  });
+  const server = await start(args, dirs);
   process.stdout.write(
     `warren serve: functions at ${server.dataUrl}/<name>/${args.domain ? ` and http://<name>.${args.domain}` : ''}\n` +
       `  control API ${server.controlUrl}/v1 (token in ${server.tokenFile})\n` +
@@ -56,7 +51,6 @@ export async function serve(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
-  lock.release();
   process.stdout.write('warren serve: stopped\n');
   return 0;
 }
@@ -70,19 +64,17 @@ interface Running {
 }
 
 async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
-  const cgroups = detectCgroups({ parent: dirs.cgroupParent });
-  await collectGarbage(dirs, cgroups);
-  await new LayerStore(dirs.state).sweepTemp();
-
-  const host = await openHost({ dirs });
-  const closers: Array<() => Promise<void> | void> = [() => host.close()];
+  const registry = openRegistry(dirs.state);
+  const closers: Array<() => Promise<void> | void> = [() => registry.close()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close();
   };
   try {
+    await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+    await new LayerStore(dirs.state).sweepTemp();
+    const host = await openHost({ dirs });
+    closers.push(() => host.close());
     const layers = await imageLayers(dirs.state);
-    const registry = openRegistry(dirs.state);
-    closers.push(() => registry.close());
     const logs = new LogStore(path.join(dirs.state, 'logs'));
     closers.push(() => logs.close());
     const bundles = { put: (source: string) => putBundle(dirs.state, source), read: async (digest: string) => (await readBundle(dirs.state, digest)).toString('utf8') };

@@ -17,17 +17,30 @@ export interface StoredVersion extends VersionInfo {
   fn: string;
 }
 
-/** What the service needs of the registry (registry/ implements it; cli wires). */
+/** A function with a live version, as the registry keeps it. */
+export interface StoredFunction {
+  name: string;
+  createdAt: string;
+  live: StoredVersion;
+  secrets: string[];
+}
+
+/**
+ * What the service needs of the registry (registry/ implements it; cli wires). A function exists
+ * once it has a live version: the others throw WARREN_FN_NOT_FOUND for one that does not.
+ */
 export interface FunctionRegistry {
   addVersion(fn: string, v: { digest: string; sizeBytes: number; limits: FunctionLimits; egress: FunctionEgress; vars: Record<string, string> }): StoredVersion;
-  setLive(fn: string, version: number, kind: 'deploy' | 'rollback'): void;
+  setLive(fn: string, version: number, kind: 'deploy' | 'rollback'): StoredVersion;
   discardVersion(fn: string, version: number): void;
-  getFunction(fn: string): { name: string; createdAt: string; live: StoredVersion | null; secrets: string[] } | null;
-  listFunctions(): Array<{ name: string; createdAt: string; live: StoredVersion | null; secrets: string[] }>;
+  getFunction(fn: string): StoredFunction;
+  listFunctions(): StoredFunction[];
   versions(fn: string): StoredVersion[];
-  version(fn: string, n: number): StoredVersion | null;
-  rollbackTarget(fn: string): number | null;
-  removeFunction(fn: string): boolean;
+  /** WARREN_FN_VERSION_NOT_FOUND when there is no such version. */
+  version(fn: string, n: number): StoredVersion;
+  /** The version live before the live one, or null. */
+  rollbackTarget(fn: string): StoredVersion | null;
+  removeFunction(fn: string): void;
   putSecret(fn: string, key: string, value: string): void;
   deleteSecret(fn: string, key: string): boolean;
   secretNames(fn: string): string[];
@@ -80,7 +93,7 @@ export class Functions implements Control, Versions {
     this.#bundles = bundles;
     this.#logs = logs;
     this.#opts = opts;
-    for (const f of registry.listFunctions()) if (f.live) this.#live.set(f.name, this.#version(f.live));
+    for (const f of registry.listFunctions()) this.#live.set(f.name, this.#version(f.live));
   }
 
   /** The pool is made with this service as its Versions; it is handed back here. */
@@ -102,7 +115,11 @@ export class Functions implements Control, Versions {
       try {
         await this.#goLive(stored, 'deploy');
       } catch (err) {
-        this.#registry.discardVersion(name, stored.version);
+        try {
+          this.#registry.discardVersion(name, stored.version);
+        } catch {
+          // the function was removed meanwhile: nothing of the version is left to discard
+        }
         throw err;
       }
       return publicVersion(stored);
@@ -112,10 +129,8 @@ export class Functions implements Control, Versions {
   rollback(name: string, version?: number): Promise<VersionInfo> {
     return this.#serial(name, async () => {
       this.#must(name);
-      const target = version ?? this.#registry.rollbackTarget(name);
-      if (target === null) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no earlier version to roll back to`);
-      const stored = this.#registry.version(name, target);
-      if (!stored) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no version ${target}`);
+      const stored = version === undefined ? this.#registry.rollbackTarget(name) : this.#registry.version(name, version);
+      if (!stored) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no earlier version to roll back to`);
       await this.#goLive(stored, 'rollback');
       return publicVersion(stored);
     });
@@ -138,7 +153,7 @@ export class Functions implements Control, Versions {
   }
 
   async list(): Promise<FunctionInfo[]> {
-    return this.#registry.listFunctions().flatMap((f) => (f.live ? [info(f as typeof f & { live: StoredVersion })] : []));
+    return this.#registry.listFunctions().map(info);
   }
 
   async get(name: string): Promise<FunctionInfo> {
@@ -194,8 +209,7 @@ export class Functions implements Control, Versions {
 
   /** New instances get the new secrets: the live version's instances drain. */
   #refresh(name: string): void {
-    const stored = this.#registry.getFunction(name)?.live;
-    if (!stored) return;
+    const stored = this.#registry.getFunction(name).live;
     const version = this.#version(stored);
     this.#live.set(name, version);
     this.#pool?.retire(name, version);
@@ -221,10 +235,8 @@ export class Functions implements Control, Versions {
     };
   }
 
-  #must(name: string): { name: string; createdAt: string; live: StoredVersion; secrets: string[] } {
-    const f = this.#registry.getFunction(name);
-    if (!f?.live) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${name}'`);
-    return f as typeof f & { live: StoredVersion };
+  #must(name: string): StoredFunction {
+    return this.#registry.getFunction(name);
   }
 
   #checkKey(key: string): void {
@@ -280,6 +292,6 @@ function publicVersion(v: StoredVersion): VersionInfo {
   return { version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, createdAt: v.createdAt, limits: v.limits, egress: v.egress, vars: v.vars };
 }
 
-function info(f: { name: string; createdAt: string; live: StoredVersion; secrets: string[] }): FunctionInfo {
+function info(f: StoredFunction): FunctionInfo {
   return { name: f.name, createdAt: f.createdAt, live: publicVersion(f.live), secrets: f.secrets };
 }
