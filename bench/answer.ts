@@ -1,22 +1,35 @@
 /**
- * The runtime level's "it answers": one `GET path` with `Connection: close` on a unix socket, and
- * the status line of what comes back. A bare socket, as the C driver asks the node baseline: both
- * rows pay the same small client, where a fresh undici Client per cycle cost ~1 ms of CPU more
- * (measured here), which at concurrency 2 on 2 cores would have been counted against warren.
+ * The runtime level's "it answers": one `GET path` with `Connection: close` on a unix socket (or a
+ * TCP port: the cold scenario asks warren's router), and the head of what comes back. A bare
+ * socket, as the C driver asks the node baseline: both rows pay the same small client, where a
+ * fresh undici Client per cycle cost ~1 ms of CPU more (measured here), which at concurrency 2 on
+ * 2 cores would have been counted against warren.
  */
 import net from 'node:net';
 import { WarrenError } from '../lib/errors.js';
+import { parseHead } from './server-timing.js';
 
-/** Resolves with the answer's status code once the runtime closed the connection. */
-export function firstAnswer(socketPath: string, path: string, signal: AbortSignal): Promise<number> {
+/** A unix socket's path, or a TCP address. */
+export type Target = string | { host: string; port: number };
+
+/** The head is all we read; warren's headers fit in this with room to spare. */
+const HEAD_KEEP = 8192;
+
+function where(target: Target): string {
+  return typeof target === 'string' ? target : `${target.host}:${target.port}`;
+}
+
+/** Resolves with the answer's status and headers once the server closed the connection. */
+export function answerHead(target: Target, path: string, signal: AbortSignal): Promise<{ status: number; headers: Record<string, string> }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
+    const socket = typeof target === 'string' ? net.connect(target) : net.connect(target.port, target.host);
     let head = '';
-    const onAbort = () => socket.destroy(new WarrenError('WARREN_BENCH_NO_ANSWER', `no answer on '${socketPath}'`, { cause: signal.reason }));
+    const onAbort = () => socket.destroy(new WarrenError('WARREN_BENCH_NO_ANSWER', `no answer on '${where(target)}'`, { cause: signal.reason }));
     signal.addEventListener('abort', onAbort, { once: true });
     socket.setEncoding('latin1');
+    socket.setNoDelay(true);
     socket.on('data', (d: string) => {
-      if (head.length < 64) head += d;
+      if (head.length < HEAD_KEEP) head += d;
     });
     socket.on('error', (err) => {
       signal.removeEventListener('abort', onAbort);
@@ -24,10 +37,15 @@ export function firstAnswer(socketPath: string, path: string, signal: AbortSigna
     });
     socket.on('end', () => {
       signal.removeEventListener('abort', onAbort);
-      const m = /^HTTP\/1\.1 (\d{3}) /.exec(head);
-      if (m) resolve(Number(m[1]));
-      else reject(new WarrenError('WARREN_BENCH_NO_ANSWER', `'${socketPath}' closed without an HTTP answer`));
+      const parsed = parseHead(head);
+      if (parsed) resolve(parsed);
+      else reject(new WarrenError('WARREN_BENCH_NO_ANSWER', `'${where(target)}' closed without an HTTP answer`));
     });
     socket.end(`GET ${path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n`);
   });
+}
+
+/** Resolves with the answer's status code once the runtime closed the connection. */
+export async function firstAnswer(socketPath: string, path: string, signal: AbortSignal): Promise<number> {
+  return (await answerHead(socketPath, path, signal)).status;
 }

@@ -13,6 +13,7 @@ import { machineInfo } from './machine.js';
 import type { BenchOptions } from './options.js';
 import { buildReport, type ReportWithSamples } from './report.js';
 import { runRounds, type ProgressSink } from './runner.js';
+import { alive } from './serve-process.js';
 import { SCENARIOS, type HostFactory, type Subject } from './scenario.js';
 
 export interface BenchRun {
@@ -33,15 +34,6 @@ export function scenarioOf(options: BenchOptions) {
   return scenario;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function list(dir: string): string[] {
   try {
     return fs.readdirSync(dir);
@@ -59,6 +51,8 @@ export function sweepStale(dirs: Pick<Dirs, 'state' | 'run' | 'cgroupParent'>, c
   const benchState = path.join(dirs.state, 'bench');
   for (const e of list(benchState)) if (dead(e, '')) fs.rmSync(path.join(benchState, e), { recursive: true, force: true });
   for (const e of list(dirs.run)) if (dead(e, 'bench-crun-')) fs.rmSync(path.join(dirs.run, e), { recursive: true, force: true });
+  // the run dirs of the servers the cold and warm scenarios start (serve-process.ts)
+  for (const e of list(dirs.run)) if (/^bench-serve-[a-z]+-\d+$/.test(e) && dead(e, e.slice(0, e.lastIndexOf('-') + 1))) fs.rmSync(path.join(dirs.run, e), { recursive: true, force: true });
   const crunWork = path.dirname(crunWorkDir(dirs.cgroupParent, 0));
   for (const e of list(crunWork)) if (dead(e, `${dirs.cgroupParent}-bench-crun-`)) fs.rmSync(path.join(crunWork, e), { recursive: true, force: true });
   // the baselines' cgroups: `<parent>-bench-<row>-<pid>` (crun's, and baselines/cgroup.ts's)
@@ -85,8 +79,8 @@ export async function runBench(options: BenchOptions, run: BenchRun): Promise<Be
   let failure: unknown;
   try {
     subjects = await scenario.setup({ options, dirs: run.dirs, hosts: run.hosts, workDir, notes });
-    const outcome = await runRounds(subjects, options, run.progress, run.signal);
-    result = { ...buildReport(outcome, options, machine, notes, scenario.latency(options)), aborted: outcome.aborted };
+    const outcome = scenario.run ? await scenario.run(subjects, options, run.progress, run.signal) : await runRounds(subjects, options, run.progress, run.signal);
+    result = { ...buildReport(outcome, options, machine, notes, scenario.latency(options), scenario.rate), aborted: outcome.aborted };
   } catch (err) {
     failure = err;
   }

@@ -15,6 +15,20 @@ t.test('defaults and every option', async (t) => {
   t.equal(parseBenchArgs(['spawn', '--duration', '10', '--count', '50'], S).count, 50, 'both: whichever comes first');
 });
 
+t.test('the cold and warm options', async (t) => {
+  const S3 = ['spawn', 'cold', 'warm'];
+  t.match(parseBenchArgs(['cold'], S3), { scenario: 'cold', count: 50 }, 'cold: fewer cycles by default');
+  t.equal(parseBenchArgs(['cold'], S3).pool, undefined, 'both pools by default');
+  t.equal(parseBenchArgs(['cold', '--pool', 'empty'], S3).pool, 'empty');
+  t.match(parseBenchArgs(['warm'], S3), { scenario: 'warm', durationS: 5 }, 'warm: 5 s per row by default');
+  t.same(parseBenchArgs(['warm', '--connections', '1,2,50', '--duration', '0.5'], S3).connections, [1, 2, 50]);
+  t.equal(parseBenchArgs(['warm', '--duration', '0.5'], S3).durationS, 0.5);
+  t.throws(() => parseBenchArgs(['cold', '--pool', 'full'], S3), /invalid pool 'full': expected warm or empty/);
+  t.throws(() => parseBenchArgs(['warm', '--connections', '1,,2'], S3), /invalid connections ''/);
+  t.throws(() => parseBenchArgs(['warm', '--connections', '0'], S3), /invalid connections '0': expected an integer from 1 to 1000/);
+  t.throws(() => parseBenchArgs(['warm', '--connections', '2,2'], S3), /a count is given twice/);
+});
+
 const bad: Array<[string[], RegExp]> = [
   [[], /no scenario given: warren bench spawn/],
   [['--count', '5'], /no scenario given/],

@@ -3,12 +3,17 @@
  * bounds: a bench is bounded in cycles and in time, whatever it is asked.
  *
  *   warren bench SCENARIO [--count N] [--concurrency C] [--duration S] [--level bare|runtime]
- *                         [--net none|bridge] [--json] [--report FILE.html]
+ *                         [--net none|bridge] [--pool warm|empty] [--connections 1,2,50]
+ *                         [--json] [--report FILE.html]
+ *
+ * Options are common to all scenarios; each scenario's check() refuses those it has no use for.
  */
 import { WarrenError } from '../lib/errors.js';
 
 export type Level = 'bare' | 'runtime';
 export type Net = 'none' | 'bridge';
+/** `cold`: which warren rows run: a server with generic runtimes ready, or one with none. */
+export type PoolChoice = 'warm' | 'empty';
 
 export interface BenchOptions {
   scenario: string;
@@ -22,16 +27,26 @@ export interface BenchOptions {
   net: Net;
   json: boolean;
   report?: string;
+  /** `cold` only: one of the two warren rows; both when not given. */
+  pool?: PoolChoice;
+  /** `warm` only: the load's connection counts, each a row per subject. */
+  connections?: number[];
 }
 
 export const DEFAULT_COUNT = 200;
 export const MAX_COUNT = 100_000;
 export const MAX_CONCURRENCY = 64;
 export const MAX_DURATION_S = 3600;
+export const MAX_CONNECTIONS = 1000;
+/** Where a scenario's cycles are costlier than spawn's, its default count is smaller. */
+const DEFAULT_COUNTS: Readonly<Record<string, number>> = { cold: 50 };
+/** warm puts load on for a time: seconds measured per row unless --duration says otherwise. */
+export const DEFAULT_WARM_S = 5;
 
 const LEVELS: readonly Level[] = ['bare', 'runtime'];
 const NETS: readonly Net[] = ['none', 'bridge'];
-const WITH_VALUE = new Set(['--count', '--concurrency', '--duration', '--level', '--net', '--report']);
+const POOLS: readonly PoolChoice[] = ['warm', 'empty'];
+const WITH_VALUE = new Set(['--count', '--concurrency', '--duration', '--level', '--net', '--report', '--pool', '--connections']);
 
 function bad(message: string): never {
   throw new WarrenError('WARREN_ARG_INVALID', message);
@@ -51,6 +66,13 @@ function seconds(text: string): number {
   return n;
 }
 
+/** "1,2,50": distinct connection counts, in the order given. */
+function connectionList(text: string): number[] {
+  const out = text.split(',').map((c) => integer(c, 'connections', MAX_CONNECTIONS));
+  if (new Set(out).size !== out.length) bad(`invalid connections '${text}': a count is given twice`);
+  return out;
+}
+
 function oneOf<T extends string>(text: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(text)) bad(`invalid ${what} '${text}': expected ${allowed.join(' or ')}`);
   return text as T;
@@ -61,7 +83,7 @@ export function parseBenchArgs(argv: readonly string[], scenarios: readonly stri
   const [scenario, ...rest] = argv;
   if (scenario === undefined || scenario.startsWith('-')) bad(`no scenario given: warren bench ${scenarios.join('|')} [options]`);
   if (!scenarios.includes(scenario)) bad(`unknown scenario '${scenario}': expected ${scenarios.join(' or ')}`);
-  const out: BenchOptions = { scenario, count: DEFAULT_COUNT, concurrency: 1, level: 'bare', net: 'none', json: false };
+  const out: BenchOptions = { scenario, count: DEFAULT_COUNTS[scenario] ?? DEFAULT_COUNT, concurrency: 1, level: 'bare', net: 'none', json: false };
   let countGiven = false;
   for (let i = 0; i < rest.length; i++) {
     let arg = rest[i] as string;
@@ -88,9 +110,12 @@ export function parseBenchArgs(argv: readonly string[], scenarios: readonly stri
       case '--level': out.level = oneOf(value, LEVELS, 'level'); break;
       case '--net': out.net = oneOf(value, NETS, 'net'); break;
       case '--report': if (value === '') bad(`invalid report file ''`); out.report = value; break;
+      case '--pool': out.pool = oneOf(value, POOLS, 'pool'); break;
+      case '--connections': out.connections = connectionList(value); break;
     }
   }
   // --duration alone runs until the time is up: the count is then only the safety cap
   if (out.durationS !== undefined && !countGiven) out.count = MAX_COUNT;
+  if (scenario === 'warm') out.durationS ??= DEFAULT_WARM_S;
   return out;
 }

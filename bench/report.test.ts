@@ -53,3 +53,22 @@ t.test('the table and the page show failures and missing figures as such', async
   t.equal((html.match(/<svg /g) ?? []).length, 4, 'an overlay and one plot per row');
   t.match(html, /w &#60;b&#62;/, 'text is escaped');
 });
+
+t.test('grouped rows (warm: a connection count) are compared with their own group\'s baselines only', async (t) => {
+  const row = (name: string, group: string, baseline: boolean, wallMs: number) => ({ name, group, baseline, description: name, latenciesMs: [1, 1], failures: [], wallMs, cpuMs: 0, cycles: 2, extra: {} });
+  const grouped: RunOutcome = {
+    rounds: 1,
+    warmup: 1,
+    aborted: false,
+    rows: [row('warren c=1', 'c=1', false, 4), row('node c=1', 'c=1', true, 2), row('warren c=50', 'c=50', false, 1), row('node c=50', 'c=50', true, 1)],
+  };
+  const { report } = buildReport(grouped, { ...options, scenario: 'warm', durationS: 1, connections: [1, 50] }, machine, [], 'under load', 'answers');
+  t.same(report.results[0]?.vs, { node: { per_s: 0.5, p50: 1 } }, 'c=1 against node c=1');
+  t.same(report.results[2]?.vs, { node: { per_s: 1, p50: 1 } }, 'c=50 against node c=50');
+  t.equal(report.results[1]?.group, 'c=1');
+  t.same(report.params.connections, [1, 50]);
+  const text = formatTable(report);
+  t.match(text, /^warm --connections 1,50: 1 s per row/);
+  t.equal((text.split('\n')[2] ?? '').match(/vs node/g)?.length, 1, 'one column per baseline, whatever its group');
+  t.match(text, /per s: answers per second/);
+});

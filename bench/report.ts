@@ -11,6 +11,8 @@ import { percentile, ratio, summarize, type Summary } from './stats.js';
 export interface ResultRow {
   name: string;
   baseline: boolean;
+  /** Compared only with baselines of the same group (warm: `c=50`). */
+  group?: string;
   description: string;
   /** Completed cycles measured. */
   count: number;
@@ -37,7 +39,9 @@ export interface BenchReport {
   scenario: string;
   /** What a row's latency runs to: "request to command running", or to the runtime's answer. */
   latency: string;
-  params: { count: number; concurrency: number; duration_s: number | null; level: string; net: string; warmup: number; rounds: number };
+  params: { count: number; concurrency: number; duration_s: number | null; level: string; net: string; warmup: number; rounds: number; pool?: string; connections?: number[] };
+  /** What `per_s` counts (the table's legend). */
+  rate?: string;
   machine: Machine;
   results: ResultRow[];
   notes: string[];
@@ -75,6 +79,7 @@ function row(r: RunOutcome['rows'][number], s: Summary): ResultRow {
   return {
     name: r.name,
     baseline: r.baseline,
+    ...(r.group ? { group: r.group } : {}),
     description: r.description,
     count: s.ok,
     failures: s.failures,
@@ -92,16 +97,22 @@ function row(r: RunOutcome['rows'][number], s: Summary): ResultRow {
   };
 }
 
-export function buildReport(outcome: RunOutcome, options: BenchOptions, machine: Machine, notes: readonly string[], latency: string): ReportWithSamples {
+/** How rows name a baseline in `vs`: without its group (`node`, not `node c=50`): a row is
+ * compared only with its own group's. */
+export function baselineKey(b: Pick<ResultRow, 'name' | 'group'>): string {
+  return b.group && b.name.endsWith(` ${b.group}`) ? b.name.slice(0, -(b.group.length + 1)) : b.name;
+}
+
+export function buildReport(outcome: RunOutcome, options: BenchOptions, machine: Machine, notes: readonly string[], latency: string, rate?: string): ReportWithSamples {
   const summaries = outcome.rows.map((r) => summarize(r.latenciesMs, r.failures.length, r.wallMs));
   const results = outcome.rows.map((r, i) => row(r, summaries[i] as Summary));
   for (const [i, r] of results.entries()) {
     if (r.baseline) continue;
     const vs: NonNullable<ResultRow['vs']> = {};
     for (const [j, b] of results.entries()) {
-      if (!b.baseline) continue;
+      if (!b.baseline || b.group !== r.group) continue;
       const q = ratio(summaries[i] as Summary, summaries[j] as Summary);
-      vs[b.name] = { per_s: round(q.perS, 2), p50: round(q.p50, 2) };
+      vs[baselineKey(b)] = { per_s: round(q.perS, 2), p50: round(q.p50, 2) };
     }
     if (Object.keys(vs).length) r.vs = vs;
   }
@@ -117,7 +128,10 @@ export function buildReport(outcome: RunOutcome, options: BenchOptions, machine:
         net: options.net,
         warmup: outcome.warmup,
         rounds: outcome.rounds,
+        ...(options.pool ? { pool: options.pool } : {}),
+        ...(options.connections ? { connections: options.connections } : {}),
       },
+      ...(rate ? { rate } : {}),
       machine,
       results,
       notes: [...notes],

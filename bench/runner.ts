@@ -38,6 +38,7 @@ export function planRounds(plan: RunPlan): Rounds {
 export interface RowResult {
   readonly name: string;
   readonly baseline: boolean;
+  readonly group?: string;
   readonly description: string;
   latenciesMs: number[];
   failures: string[];
@@ -63,7 +64,7 @@ export interface RunOutcome {
   aborted: boolean;
 }
 
-function absorb(row: RowResult, b: Batch, counted: boolean): void {
+export function absorb(row: RowResult, b: Batch, counted: boolean): void {
   if (counted) {
     row.latenciesMs.push(...b.latenciesMs);
     row.wallMs += b.wallMs;
@@ -74,6 +75,10 @@ function absorb(row: RowResult, b: Batch, counted: boolean): void {
   row.failures.push(...b.failures.map((f) => (counted ? f : `warm-up: ${f}`)));
 }
 
+export function emptyRow(s: Subject): RowResult {
+  return { name: s.name, baseline: s.baseline, ...(s.group ? { group: s.group } : {}), description: s.description, latenciesMs: [], failures: [], wallMs: 0, cpuMs: 0, cycles: 0, extra: {} };
+}
+
 export async function runRounds(
   subjects: readonly Subject[],
   plan: RunPlan,
@@ -82,7 +87,7 @@ export async function runRounds(
   busyMs: () => number = machineBusyMs,
 ): Promise<RunOutcome> {
   const { warmup, sizes, timed } = planRounds(plan);
-  const rows: RowResult[] = subjects.map((s) => ({ name: s.name, baseline: s.baseline, description: s.description, latenciesMs: [], failures: [], wallMs: 0, cpuMs: 0, cycles: 0, extra: {} }));
+  const rows = subjects.map(emptyRow);
   const total = timed ? undefined : subjects.length * (warmup + plan.count);
   progress.begin(total, plan.durationS);
   let rounds = 0;

@@ -8,12 +8,17 @@
  *   runner: warm-up batch each; round 1: warren, unshare, crun; round 2: unshare, crun, warren; ...
  *   subject.close() for each, always, also after Ctrl-C
  *
- * Scenarios to come (cold, warm, density) add an entry to SCENARIOS and reuse the rest.
+ * cold (cold.ts) has cycles like spawn; warm (warm.ts) puts load on servers for a time instead,
+ * with a run() of its own that keeps the interleaving. Scenarios to come (density) add an entry to
+ * SCENARIOS and reuse the rest.
  */
 import type { Dirs } from '../lib/dirs.js';
 import type { HostOptions, SandboxHost } from '../sandbox/index.js';
+import { coldScenario } from './cold.js';
 import type { BenchOptions } from './options.js';
+import type { ProgressSink, RunOutcome } from './runner.js';
 import { spawnScenario } from './spawn.js';
+import { warmScenario } from './warm.js';
 
 /** What one batch of cycles measured. A failed cycle is counted and its reason kept. */
 export interface Batch {
@@ -31,6 +36,8 @@ export interface Subject {
   /** The row's name in the table and the JSON (`warren`, `unshare`, `crun`). */
   readonly name: string;
   readonly baseline: boolean;
+  /** Rows of a group are compared only with baselines of the same group (warm: its connections). */
+  readonly group?: string;
   /** One line on what the row runs, for the report. */
   readonly description: string;
   /**
@@ -66,8 +73,12 @@ export interface Scenario {
   latency(options: BenchOptions): string;
   /** Throws a WarrenError when the options ask for something this scenario cannot do yet. */
   check(options: BenchOptions): void;
+  /** What a row's `per_s` counts, for the table's legend. */
+  readonly rate?: string;
   /** The subjects, warren's first. On a throw, subjects already opened must have been closed. */
   setup(ctx: ScenarioContext): Promise<Subject[]>;
+  /** Runs the subjects; runner.ts runRounds when not given. */
+  run?(subjects: readonly Subject[], options: BenchOptions, progress: ProgressSink, signal: AbortSignal): Promise<RunOutcome>;
 }
 
-export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([[spawnScenario.name, spawnScenario]]);
+export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([spawnScenario, coldScenario, warmScenario].map((s) => [s.name, s]));

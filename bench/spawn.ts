@@ -17,6 +17,7 @@
  * socket, against plain `node` processes answering the same way. `--net bridge` gives each warren
  * sandbox its veth on the bridge; the baselines stay as they are.
  */
+import { WarrenError } from '../lib/errors.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { crunSubject } from './baselines/crun.js';
 import { unshareSubject, which } from './baselines/unshare.js';
@@ -66,8 +67,8 @@ export const spawnScenario: Scenario = {
   name: 'spawn',
   summary: 'create a sandbox, wait until its command runs (bare) or its node runtime answers (runtime), destroy it',
   latency: (options) => (options.level === 'runtime' ? "request to the runtime's first answer on its socket" : 'request to command running'),
-  check(): void {
-    // every option combination is supported
+  check(options): void {
+    if (options.pool || options.connections) throw new WarrenError('WARREN_ARG_INVALID', `spawn: --pool is a cold option and --connections a warm one`);
   },
   setup,
 };

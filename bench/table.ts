@@ -2,7 +2,7 @@
  * The bench for a person: a text table of the results, and a progress bar drawn only on a terminal
  * (a pipe or a file gets no control characters, so `--json | jq` and CI logs stay clean).
  */
-import type { BenchReport, ResultRow } from './report.js';
+import { baselineKey, type BenchReport, type ResultRow } from './report.js';
 import type { ProgressSink } from './runner.js';
 
 function fixed(n: number, digits: number): string {
@@ -18,8 +18,19 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ').trimEnd();
 }
 
+function heading(report: BenchReport): string {
+  const p = report.params;
+  if (report.scenario === 'warm') {
+    return `warm --connections ${(p.connections ?? []).join(',')}: ${p.duration_s ?? '-'} s per row in ${p.rounds} interleaved rounds, after ${p.warmup} s of warm-up per row`;
+  }
+  const size = `${p.duration_s === null ? `${p.count} cycles per row` : `${p.duration_s} s in all`}`;
+  const rounds = `${p.rounds} interleaved rounds after ${p.warmup} warm-up cycles per row`;
+  if (report.scenario === 'cold') return `cold${p.pool ? ` --pool ${p.pool}` : ''}: ${size}, one at a time, ${rounds}`;
+  return `${report.scenario} --level ${p.level} --net ${p.net}: ${size}, concurrency ${p.concurrency}, ${rounds}`;
+}
+
 export function formatTable(report: BenchReport): string {
-  const baselines = report.results.filter((r) => r.baseline).map((r) => r.name);
+  const baselines = [...new Set(report.results.filter((r) => r.baseline).map(baselineKey))];
   const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', 'cpu ms', ...baselines.map((b) => `vs ${b}`)];
   const body = report.results.map((r: ResultRow) => [
     r.baseline ? `${r.name} (baseline)` : r.name,
@@ -29,24 +40,22 @@ export function formatTable(report: BenchReport): string {
     fixed(r.p90_ms, 2),
     fixed(r.p99_ms, 2),
     fixed(r.per_s, 1),
-    fixed(r.cpu_ms, 1),
+    fixed(r.cpu_ms, r.cpu_ms < 1 ? 3 : 1),
     ...baselines.map((b) => {
       const q = r.vs?.[b];
       return !q ? '' : Number.isFinite(q.per_s) && q.per_s > 0 ? `${times(q.per_s)} rate, ${times(q.p50)} p50` : '-';
     }),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
-  const p = report.params;
   const m = report.machine;
   const lines = [
-    `${report.scenario} --level ${p.level} --net ${p.net}: ${p.duration_s === null ? `${p.count} cycles per row` : `${p.duration_s} s in all`}, ` +
-      `concurrency ${p.concurrency}, ${p.rounds} interleaved rounds after ${p.warmup} warm-up cycles per row`,
+    heading(report),
     '',
     pad(head, widths),
     ...body.map((row) => pad(row, widths)),
     '',
-    `latency: ${report.latency}; per s: create + ready + destroy cycles per second of wall time;`,
-    'cpu ms: busy CPU of the whole machine per cycle (all cores, kernel threads included);',
+    `latency: ${report.latency}; per s: ${report.rate ?? 'create + ready + destroy cycles'} per second of wall time;`,
+    `cpu ms: busy CPU of the whole machine per ${report.scenario === 'warm' ? 'answer' : 'cycle'} (all cores, kernel threads included);`,
     'vs: rate over the baseline\'s, and the baseline\'s p50 over the row\'s (above 1x: faster than the baseline)',
   ];
   for (const r of report.results) {

@@ -1,5 +1,5 @@
 /**
- * `warren bench SCENARIO`: warren's spawn rate and latency against baselines in the same run.
+ * `warren bench SCENARIO`: warren's speed (spawn, cold and warm starts) against baselines in the same run.
  * Prints a table (or with --json one JSON object), optionally writes an HTML report. Bad input and
  * warren's own errors exit 125 as `warren run` does; a run with failed cycles exits 1 after
  * printing everything; Ctrl-C stops it, removes what it created and exits 130.
@@ -8,22 +8,29 @@ import fs from 'node:fs';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { hostFactory } from './wiring.js';
-import { formatTable, parseBenchArgs, progressBar, renderHtml, runBench, scenarioOf, SCENARIOS, DEFAULT_COUNT, MAX_CONCURRENCY, MAX_COUNT, MAX_DURATION_S } from '../bench/index.js';
+import { formatTable, parseBenchArgs, progressBar, renderHtml, runBench, scenarioOf, SCENARIOS, DEFAULT_COUNT, DEFAULT_WARM_S, MAX_CONCURRENCY, MAX_COUNT, MAX_DURATION_S } from '../bench/index.js';
 
-export const BENCH_USAGE = `usage: warren bench spawn [options]
+export const BENCH_USAGE = `usage: warren bench spawn|cold|warm [options]
 
-Creates sandboxes, waits until they are ready, destroys them; measures the latency to ready and the
-sustained rate, against baselines run in the same rounds: unshare and crun (when installed) with the
-same namespaces at the bare level, plain node processes at the runtime level.
+spawn: creates sandboxes, waits until they are ready, destroys them; measures the latency to ready
+and the sustained rate, against baselines run in the same rounds: unshare and crun (when installed)
+with the same namespaces at the bare level, plain node processes at the runtime level.
+cold: the first request of a function that has no instance, through warren serve's router: with
+the generic pool warm (prewarm) and empty (cold), against a fresh plain node process.
+warm: one deployed function under load (autocannon) through the router, against plain node and
+warren's runtime without router or sandbox, at each connection count.
 
 options:
-  --count N           measured cycles per row (default ${DEFAULT_COUNT}, at most ${MAX_COUNT})
-  --concurrency C     cycles in flight at once (default 1, at most ${MAX_CONCURRENCY})
-  --duration S        run rounds for about S seconds in all instead (at most ${MAX_DURATION_S};
-                      --count then caps the cycles per row)
-  --level bare        ready = the command runs (default); runtime: warren's node runtime answers
-                      on its socket
-  --net none          loopback only (default); bridge: each sandbox has its veth on the bridge
+  --count N           measured cycles per row (default ${DEFAULT_COUNT}, cold 50; at most ${MAX_COUNT})
+  --concurrency C     spawn: cycles in flight at once (default 1, at most ${MAX_CONCURRENCY})
+  --duration S        spawn, cold: run rounds for about S seconds in all instead (at most
+                      ${MAX_DURATION_S}; --count then caps the cycles per row); warm: seconds of load
+                      measured per row (default ${DEFAULT_WARM_S})
+  --level bare        spawn: ready = the command runs (default); runtime: warren's node runtime
+                      answers on its socket
+  --net none          spawn: loopback only (default); bridge: each sandbox has its veth on the bridge
+  --pool warm|empty   cold: only the row with the generic pool warm, or empty (default: both)
+  --connections LIST  warm: connection counts, e.g. 1,2,50 (the default)
   --json              print one JSON object instead of the table
   --report FILE.html  also write a self-contained HTML page with the plots
 `;

@@ -16,8 +16,10 @@ export const ERROR_CODES = {
   WARREN_BENCH_BUILD: 'platform',
   WARREN_BENCH_CLEANUP: 'platform',
   WARREN_BENCH_LEFTOVER: 'platform',
+  WARREN_BENCH_LOAD: 'platform',
   WARREN_BENCH_NO_ANSWER: 'platform',
   WARREN_BENCH_REPORT: 'platform',
+  WARREN_BENCH_SERVE: 'platform',
   // cgroups
   WARREN_CGROUP_CREATE: 'platform',
   WARREN_CGROUP_DESTROY: 'platform',

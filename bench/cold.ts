@@ -1,0 +1,202 @@
+/**
+ * The `cold` scenario: the latency of a function's first request through warren's router, from
+ * the request sent to the whole answer received, for a function that has no instance. Rows:
+ *
+ *   warren prewarm  `warren serve --pool 2`: the first request specializes a generic warm runtime
+ *                   (x-warren-start: prewarm). Target: p50 <= 5 ms, p99 <= 15 ms
+ *   warren cold     `warren serve --pool 0 --pool-max 0`: no generic runtime, so the first
+ *                   request spawns a sandbox and boots node in it (x-warren-start: cold)
+ *   node            baseline: a fresh plain node process answering the same bytes from a raw
+ *                   `(req, res)` handler on a unix socket, from its exec to its first answer,
+ *                   started by the C driver (no fork of Node in its figure), as spawn --level
+ *                   runtime starts its node row
+ *   workerd         when installed (npm package workerd): a note says it is not measured yet
+ *
+ * A warren cycle: deploy a function under a new name (untimed); wait until the instance the
+ * deploy proved the module in is gone and the generic pool is full again (untimed); send the
+ * first request (timed); remove the function. Why the instance goes: a deploy keeps its proving
+ * instance idle, so the very first request after a deploy would be warm. The bench's servers run
+ * with --keep-alive 1ms, so that instance is closed at once, exactly as a function idle for longer
+ * than its keep-alive is scaled to zero; the request after that is the first request a user
+ * measures after a quiet spell. No change to the pool was needed for it. A first request whose
+ * x-warren-start is not the row's kind (say warm) is counted as a failure, never as a sample.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { WarrenError } from '../lib/errors.js';
+import { DEFAULT_PATH } from '../sandbox/index.js';
+import { answerHead } from './answer.js';
+import { baselineCgroup } from './baselines/cgroup.js';
+import { runDriver } from './baselines/driver.js';
+import { errorText, runCycles } from './cycles.js';
+import { ensureBenchNative, type BenchNative } from './native.js';
+import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
+import { parseServerTiming } from './server-timing.js';
+import { startServe, sweepServes, type ServeProcess } from './serve-process.js';
+import { workerdNote } from './workerd.js';
+
+/** The function every row serves: a constant answer, so the rows differ only in how they start. */
+export const BODY = 'hello from the bench\n';
+export const MODULE = `export default { fetch() { return new Response(${JSON.stringify(BODY)}, { headers: { 'content-type': 'text/plain' } }); } };\n`;
+/** The same answer from plain node: a raw handler, listening under a temporary name and renamed,
+ * so the socket's name appears only once it accepts (what the driver waits for). */
+export const PLAIN_NODE = `import http from 'node:http';
+import fs from 'node:fs';
+const [file] = process.argv.slice(2);
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end(${JSON.stringify(BODY)});
+});
+const listen = (at) => server.listen(at, () => { if (typeof at === 'string') fs.renameSync(at, file); else console.log('listening ' + server.address().port); });
+listen(file === undefined || /^\\d+$/.test(file) ? Number(file ?? 0) : file + '.tmp');
+`;
+
+const POOL = 2;
+/** A cycle's untimed parts (deploy, settling) give up after this. */
+const SETTLE_TIMEOUT_MS = 60_000;
+/** After the pool settled: the proving instance's sandbox is being torn down meanwhile, which
+ * takes the CPU for a few ms; the measured request should not share it. */
+const QUIET_MS = 50;
+const ANSWER_TIMEOUT_MS = 30_000;
+
+interface WarrenColdRow {
+  name: string;
+  tag: string;
+  args: string[];
+  expect: 'prewarm' | 'cold';
+  generics: number;
+  description: string;
+}
+
+const ROWS: Record<'warm' | 'empty', WarrenColdRow> = {
+  warm: {
+    name: 'warren prewarm',
+    tag: 'prewarm',
+    args: ['--pool', String(POOL), '--pool-max', String(POOL), '--keep-alive', '1ms'],
+    expect: 'prewarm',
+    generics: POOL,
+    description: `warren serve --pool ${POOL}: first request through the router specializes a generic warm runtime (prewarm)`,
+  },
+  empty: {
+    name: 'warren cold',
+    tag: 'cold',
+    args: ['--pool', '0', '--pool-max', '0', '--keep-alive', '1ms'],
+    expect: 'cold',
+    generics: 0,
+    description: 'warren serve --pool 0: first request through the router spawns a sandbox and boots node in it (cold)',
+  },
+};
+
+async function until(what: string, ok: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+  const end = performance.now() + SETTLE_TIMEOUT_MS;
+  while (!(await ok())) {
+    if (signal.aborted) throw new WarrenError('WARREN_BENCH_SERVE', `stopped waiting for ${what}`);
+    if (performance.now() > end) throw new WarrenError('WARREN_BENCH_SERVE', `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid: string[]): Promise<Subject> {
+  const server: ServeProcess = await startServe({ tag: row.tag, dirs: ctx.dirs, workDir: ctx.workDir, args: row.args, avoid });
+  avoid.push(server.subnet);
+  let n = 0;
+
+  async function settled(fn: string): Promise<boolean> {
+    const r = await server.api('GET', '/v1/sandboxes');
+    const list = (Array.isArray(r.body) ? r.body : (r.body?.sandboxes ?? [])) as Array<{ fn: string | null }>;
+    return !list.some((s) => s.fn === fn) && list.filter((s) => s.fn === null).length >= row.generics;
+  }
+
+  async function cycle(out: Batch, signal: AbortSignal): Promise<void> {
+    const fn = `bench-${process.pid}-${row.tag}-${n++}`;
+    let deployed = false;
+    try {
+      const d = await server.api('PUT', `/v1/functions/${fn}`, { module: MODULE });
+      if (d.status !== 201) throw new WarrenError('WARREN_BENCH_SERVE', `deploy answered ${d.status}: ${JSON.stringify(d.body)}`);
+      deployed = true;
+      await until(`function '${fn}' to have no instance and the pool to be full`, () => settled(fn), signal);
+      await new Promise((r) => setTimeout(r, QUIET_MS));
+      const t0 = performance.now();
+      const answer = await answerHead(server.data, `/${fn}/`, AbortSignal.any([signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]));
+      const ms = performance.now() - t0;
+      const label = answer.headers['x-warren-start'];
+      if (answer.status !== 200) out.failures.push(`the first request answered ${answer.status}`);
+      else if (label !== row.expect) out.failures.push(`the first request was a ${label ?? 'unlabelled'} start, not ${row.expect}`);
+      else {
+        out.latenciesMs.push(ms);
+        for (const [phase, dur] of parseServerTiming(answer.headers['server-timing'])) (out.extra![`${phase}_ms`] ??= []).push(dur);
+      }
+    } catch (err) {
+      out.failures.push(errorText(err));
+    } finally {
+      if (deployed) await server.api('DELETE', `/v1/functions/${fn}`).catch(() => {});
+    }
+  }
+
+  return {
+    name: row.name,
+    baseline: false,
+    description: row.description,
+    batch: (count, _concurrency, tick, signal) => runCycles(count, 1, tick, signal, (out) => cycle(out, signal), {}),
+    close: () => server.close(),
+  };
+}
+
+async function nodeColdSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
+  const dir = path.join(ctx.workDir, 'node-cold');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const script = path.join(dir, 'server.mjs');
+  fs.writeFileSync(script, PLAIN_NODE);
+  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, 'node');
+  // the environment a sandbox gets, not the host's (spawn-runtime.ts says why)
+  const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };
+  let batches = 0;
+  return {
+    name: 'node',
+    baseline: true,
+    description: `a fresh plain node (${process.version}) process with a raw (req, res) handler answering the same bytes on a unix socket, exec to first answer`,
+    batch(count, _concurrency, tick, signal) {
+      const socket = path.join(dir, `b${batches++}-{n}.sock`);
+      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command: [process.execPath, script, socket], env, answer: { socket, path: '/' }, count, concurrency: 1, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
+    },
+    async close() {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await cgroup.close();
+    },
+  };
+}
+
+async function setup(ctx: ScenarioContext): Promise<Subject[]> {
+  const native = ensureBenchNative();
+  await sweepServes();
+  const subjects: Subject[] = [];
+  const avoid: string[] = [];
+  try {
+    const which = ctx.options.pool ? [ctx.options.pool] : (['warm', 'empty'] as const);
+    for (const k of which) subjects.push(await warrenColdSubject(ctx, ROWS[k], avoid));
+    subjects.push(await nodeColdSubject(ctx, native));
+    ctx.notes.push(workerdNote('cold'));
+    return subjects;
+  } catch (err) {
+    await Promise.allSettled(subjects.map((s) => s.close()));
+    throw err;
+  }
+}
+
+function refuse(what: string): never {
+  throw new WarrenError('WARREN_ARG_INVALID', `cold: ${what}`);
+}
+
+export const coldScenario: Scenario = {
+  name: 'cold',
+  summary: 'the first request of a function with no instance, through the router: prewarm (generic pool warm) and cold (pool empty)',
+  latency: () => 'first request sent to its whole answer received',
+  rate: 'deploy + first request + remove cycles',
+  check(options) {
+    if (options.concurrency !== 1) refuse('first requests are measured one at a time (no --concurrency)');
+    if (options.level !== 'bare' || options.net !== 'none') refuse('--level and --net are spawn options');
+    if (options.connections) refuse('--connections is a warm option');
+  },
+  setup,
+};
