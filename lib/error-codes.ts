@@ -8,6 +8,13 @@
 export type Fault = 'platform' | 'user';
 
 export const ERROR_CODES = {
+  // the control API (router/control-api.ts)
+  WARREN_API_BODY_TOO_LARGE: 'user',
+  WARREN_API_INVALID: 'user',
+  WARREN_API_NOT_FOUND: 'user',
+  // the control API's token file cannot be made or read
+  WARREN_API_TOKEN: 'platform',
+  WARREN_API_UNAUTHORIZED: 'user',
   // command line
   WARREN_ARG_INVALID: 'user',
   WARREN_ARG_SIZE: 'user',
@@ -30,6 +37,18 @@ export const ERROR_CODES = {
   WARREN_CGROUP_SET_LIMITS: 'platform',
   WARREN_CGROUP_STATS: 'platform',
   WARREN_CGROUP_UNSUPPORTED: 'platform',
+  // deploys: a spec of the wrong shape; a module that does not load
+  WARREN_DEPLOY_INVALID: 'user',
+  WARREN_DEPLOY_LOAD: 'user',
+  // functions, as the data plane serves them
+  WARREN_FN_BAD_REQUEST: 'user',
+  WARREN_FN_BODY_TOO_LARGE: 'user',
+  // the function's instance failed mid-exchange (an OOM, a crash): the function's doing
+  WARREN_FN_CRASHED: 'user',
+  WARREN_FN_NOT_FOUND: 'user',
+  WARREN_FN_QUEUE_FULL: 'user',
+  WARREN_FN_START: 'platform',
+  WARREN_FN_TIMEOUT: 'user',
   // the host
   WARREN_HOST_CLOSED: 'platform',
   WARREN_HOST_KERNEL: 'platform',
@@ -106,6 +125,8 @@ export const ERROR_CODES = {
   WARREN_PROTOCOL_FRAME_SIZE: 'user',
   WARREN_PROTOCOL_NUL: 'user',
   WARREN_PROTOCOL_TOO_MANY_FIELDS: 'user',
+  // an error the router did not expect (a bug): answered 500, its message kept out of the answer
+  WARREN_ROUTER_INTERNAL: 'platform',
   // the node runtime
   WARREN_RUNTIME_BAD_ANSWER: 'platform',
   // a module that fails to import or has no fetch handler: the function's fault
