@@ -27,7 +27,7 @@ async function setup(t: Test) {
 
 t.test('the token: 401 without it or with a wrong one; /healthz needs none', async (t) => {
   const { router, api, control } = await setup(t);
-  for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+  for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
     const res = await fetch(`${router.controlUrl}/v1/functions`, { headers });
     t.equal(res.status, 401, JSON.stringify(headers));
     t.match(res.headers.get('www-authenticate'), /^Bearer/);

@@ -131,6 +131,51 @@ t.test('a slow client holds the function back (backpressure), and gets every byt
   t.equal(got, total);
 });
 
+t.test('an upload waits for a function that reads slowly (backpressure)', async (t) => {
+  let reading!: () => void;
+  const { url } = await setup(t, {
+    slow: (req, res) => {
+      req.pause();
+      reading = () => {
+        let got = 0;
+        req.on('data', (c: Buffer) => (got += c.length));
+        req.on('end', () => res.end(String(got)));
+        req.resume();
+      };
+    },
+  });
+  const total = 64 * 1024 * 1024; // under the default body limit
+  const { req, response } = open(`${url}/slow/`, { method: 'PUT', headers: { 'content-length': String(total) } });
+  const chunk = Buffer.alloc(256 * 1024);
+  let sent = 0;
+  const pump = () => {
+    while (sent < total) {
+      sent += chunk.length;
+      if (!req.write(chunk)) return void req.once('drain', pump);
+    }
+    req.end();
+  };
+  pump();
+  await sleep(400);
+  t.ok(sent < total / 2, `the client could send ${sent} bytes of ${total} while the function read none`);
+  reading();
+  const res = await response;
+  t.equal(await readAll(res), String(total), 'then every byte arrives');
+});
+
+t.test('a function that answers before the upload ended: the client gets the answer', async (t) => {
+  const { url, invoker } = await setup(t, { early: (_req, res) => res.end('early') , echo });
+  const { req, response } = open(`${url}/early/`, { headers: { 'transfer-encoding': 'chunked' } });
+  req.on('error', () => {});
+  req.write(Buffer.alloc(64 * 1024));
+  const res = await response;
+  t.equal(res.statusCode, 200);
+  t.equal(await readAll(res), 'early');
+  req.end(Buffer.alloc(1024));
+  t.same(await invoker.released(1), [{ fn: 'early', outcome: 'ok' }]);
+  await stillServes(t, url);
+});
+
 t.test('bodies over the limit are 413, by length up front and by counting a chunked one', async (t) => {
   const { url, invoker } = await setup(t, { echo }, { limits: { maxBodyBytes: 1024 } });
   const up = await request(`${url}/echo/`, { method: 'POST', body: Buffer.alloc(2048) });
