@@ -2,7 +2,7 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { WarrenError } from '../lib/errors.js';
 import { FakeControl, FakeInvoker } from '../test/router/fakes.js';
-import { nextChunk, sleep } from '../test/router/http.js';
+import { nextChunk, pump, sleep } from '../test/router/http.js';
 import { MAX_SECRET_BYTES, startRouter } from './index.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -129,16 +129,7 @@ t.test('a deploy bigger than the limit is 413, by length and by counting', async
       resolve(res.statusCode ?? 0);
     });
     req.on('error', reject);
-    const chunk = Buffer.alloc(1024 * 1024, 'x');
-    let sent = 0;
-    const pump = () => {
-      while (sent < 40) {
-        sent++;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      req.end();
-    };
-    pump();
+    pump(req, 40 * 1024 * 1024, 1024 * 1024);
   });
   t.equal(status, 413);
 });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { FakeControl, fakeFunction, FakeInvoker, QueueFull, type FakeFnOptions, type Handler } from '../test/router/fakes.js';
-import { nextChunk, open, readAll, request, sleep } from '../test/router/http.js';
+import { nextChunk, open, pump, readAll, request, sleep } from '../test/router/http.js';
 import { startRouter, type DataLimits } from './index.js';
 
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -106,24 +106,16 @@ t.test('bodies stream both ways: chunks arrive before either side ends', async (
 
 t.test('a slow client holds the function back (backpressure), and gets every byte', async (t) => {
   const total = 64 * 1024 * 1024;
-  let written = 0;
+  let written = () => 0;
   const { url } = await setup(t, {
     big: (_req, res) => {
-      const chunk = Buffer.alloc(64 * 1024, 'x');
-      const pump = () => {
-        while (written < total) {
-          written += chunk.length;
-          if (!res.write(chunk)) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      written = pump(res, total).sent;
     },
   });
   const res = await new Promise<http.IncomingMessage>((resolve) => http.get(`${url}/big/`, { agent: false }, resolve));
   res.pause();
   await sleep(300);
-  t.ok(written < total / 2, `the function wrote ${written} bytes of ${total} while the client read none`);
+  t.ok(written() < total / 2, `the function wrote ${written()} bytes of ${total} while the client read none`);
   let got = 0;
   res.on('data', (c: Buffer) => (got += c.length));
   res.resume();
@@ -146,18 +138,9 @@ t.test('an upload waits for a function that reads slowly (backpressure)', async 
   });
   const total = 64 * 1024 * 1024; // under the default body limit
   const { req, response } = open(`${url}/slow/`, { method: 'PUT', headers: { 'content-length': String(total) } });
-  const chunk = Buffer.alloc(256 * 1024);
-  let sent = 0;
-  const pump = () => {
-    while (sent < total) {
-      sent += chunk.length;
-      if (!req.write(chunk)) return void req.once('drain', pump);
-    }
-    req.end();
-  };
-  pump();
+  const { sent } = pump(req, total, 256 * 1024);
   await sleep(400);
-  t.ok(sent < total / 2, `the client could send ${sent} bytes of ${total} while the function read none`);
+  t.ok(sent() < total / 2, `the client could send ${sent()} bytes of ${total} while the function read none`);
   reading();
   const res = await response;
   t.equal(await readAll(res), String(total), 'then every byte arrives');

@@ -49,3 +49,18 @@ export function readAll(res: http.IncomingMessage): Promise<string> {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Writes `total` bytes to `out` as fast as it takes them, then ends it; `sent()` says how far it got. */
+export function pump(out: NodeJS.WritableStream, total: number, chunkBytes = 64 * 1024): { sent: () => number } {
+  const chunk = Buffer.alloc(chunkBytes, 'x');
+  let sent = 0;
+  const more = (): void => {
+    while (sent < total) {
+      sent += chunk.length;
+      if (!out.write(chunk)) return void out.once('drain', more);
+    }
+    out.end();
+  };
+  more();
+  return { sent: () => sent };
+}
