@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import t, { type Test } from 'tap';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { FakeControl, fakeFunction, FakeInvoker, QueueFull, type FakeFnOptions, type Handler } from '../test/router/fakes.js';
@@ -308,4 +309,34 @@ t.test('close() drains: no new connections, the one in flight finishes', async (
   answer();
   t.equal((await inflight).body, 'done');
   await closed;
+});
+
+t.test('a client slow with its headers gets 408; connections past the cap are dropped', async (t) => {
+  const { url } = await setup(t, { echo }, { limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, maxConnections: 2 } });
+  const { port } = new URL(url);
+  const connect = () =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(Number(port), '127.0.0.1', () => resolve(s)).on('error', reject);
+    });
+  const read = (s: net.Socket) =>
+    new Promise<string>((resolve) => {
+      let text = '';
+      s.on('data', (c: Buffer) => (text += c.toString()));
+      s.on('error', () => {});
+      s.on('close', () => resolve(text));
+    });
+  const slow = await connect();
+  const slowAnswer = read(slow);
+  slow.write('GET /echo/ HTTP/1.1\r\nHost: x\r\n');
+  const other = await connect();
+  const third = await connect();
+  const thirdAnswer = read(third);
+  third.write('GET /echo/ HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.equal(await thirdAnswer, '', 'the third connection is closed unanswered');
+  t.match(await slowAnswer, /^HTTP\/1.1 408 /, 'headers not done in time: 408');
+  other.destroy();
+  await t.rejects(startRouter({
+    invoker: new FakeInvoker(), control: new FakeControl(), token: 'x'.repeat(32), dataListen: LOCAL, controlListen: LOCAL,
+    limits: { headersTimeoutMs: 2000, requestTimeoutMs: 1000 },
+  }), { code: 'WARREN_ARG_INVALID' });
 });

@@ -44,6 +44,10 @@ export interface DataPlaneOptions {
 
 export function createDataPlane(opts: DataPlaneOptions): http.Server {
   const limits = { ...DEFAULT_DATA_LIMITS, ...opts.limits };
+  if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    // node would throw a bare RangeError for it
+    throw new WarrenError('WARREN_ARG_INVALID', `header timeout (${limits.headersTimeoutMs} ms) is longer than the request timeout (${limits.requestTimeoutMs} ms)`);
+  }
   const domain = opts.domain?.toLowerCase().replace(/^\.+|\.+$/g, '') || undefined;
   const invoker = opts.invoker;
   const onUnexpected = opts.onUnexpected ?? ((err) => console.error('warren router:', err));
