@@ -159,3 +159,21 @@ t.test('logs: NDJSON; follow streams lines as they come and stops when the clien
   control.push(line('after'));
   t.equal((await api('GET', '/healthz')).status, 200, 'the API still answers');
 });
+
+t.test('a client that goes away mid-body does not take the API down', async (t) => {
+  const { api, router, control } = await setup(t);
+  await api('PUT', '/v1/functions/hello', { module: MOD });
+  const paths = ['/v1/functions/hello', '/v1/functions/hello/secrets/KEY', '/v1/functions/hello/rollback'];
+  for (const path of paths) {
+    for (const headers of [{ 'content-length': '1000000' }, { 'transfer-encoding': 'chunked' }]) {
+      const req = http.request(`${router.controlUrl}${path}`, { method: path.endsWith('rollback') ? 'POST' : 'PUT', headers: { authorization: `Bearer ${TOKEN}`, ...headers }, agent: false });
+      req.on('error', () => {});
+      req.write('{"module": "' + 'x'.repeat(1000));
+      await sleep(30);
+      req.destroy();
+      await sleep(30);
+    }
+  }
+  t.equal((await api('GET', '/healthz')).status, 200, 'the API still answers');
+  t.same(control.calls.map((c) => c[0]), ['deploy'], 'no half body reached the service');
+});
