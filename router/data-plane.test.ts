@@ -85,6 +85,28 @@ t.test('the request id is the router\'s, sent to the function and echoed; the st
   t.same(await invoker.released(1), [{ fn: 'echo', outcome: 'ok' }]);
 });
 
+t.test('the function\'s answer passes as it is: status, repeated headers, HEAD, 204', async (t) => {
+  const { url } = await setup(t, {
+    shape: (req, res) => {
+      if (req.url === '/empty') return void res.writeHead(204).end();
+      res.writeHead(201, 'Made', { 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain', 'content-length': '5', 'keep-alive': 'timeout=1' });
+      res.end(req.method === 'HEAD' ? undefined : 'hello');
+    },
+  });
+  const a = await request(`${url}/shape/`);
+  t.equal(a.status, 201);
+  t.same(a.headers['set-cookie'], ['a=1', 'b=2']);
+  t.equal(a.headers['content-length'], '5');
+  t.notOk(a.headers['keep-alive'] === 'timeout=1', "the function's hop-by-hop headers stay behind");
+  t.equal(a.body, 'hello');
+  const head = await request(`${url}/shape/`, { method: 'HEAD' });
+  t.equal(head.status, 201);
+  t.equal(head.body, '');
+  const empty = await request(`${url}/shape/empty`);
+  t.equal(empty.status, 204);
+  t.equal(empty.body, '');
+});
+
 t.test('bodies stream both ways: chunks arrive before either side ends', async (t) => {
   const { url, invoker } = await setup(t, {
     duplex: (req, res) => {
