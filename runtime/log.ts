@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Console } from 'node:console';
-import { LOG_TRUNCATED, MAX_LOG_TEXT_BYTES, MAX_REQUEST_ID_LENGTH, type LogRecord } from './protocol.js';
+import { capLogText, MAX_REQUEST_ID_LENGTH, type LogRecord } from './protocol.js';
 
 const requests = new AsyncLocalStorage<string | null>();
 
@@ -26,20 +26,8 @@ export function requestIdOf(header: string | string[] | undefined): string | nul
   return value.length > MAX_REQUEST_ID_LENGTH ? value.slice(0, MAX_REQUEST_ID_LENGTH) : value;
 }
 
-/** `text` cut to MAX_LOG_TEXT_BYTES of UTF-8, with a marker saying how much went. */
-export function capText(text: string): string {
-  // a UTF-16 unit is at most 3 bytes of UTF-8: shorter strings never need measuring
-  if (text.length * 3 <= MAX_LOG_TEXT_BYTES) return text;
-  const bytes = Buffer.byteLength(text);
-  if (bytes <= MAX_LOG_TEXT_BYTES) return text;
-  const buf = Buffer.from(text);
-  // leave room for the marker; toString drops a code point the cut splits (it becomes U+FFFD)
-  const kept = buf.subarray(0, MAX_LOG_TEXT_BYTES - 64).toString('utf8');
-  return `${kept}${LOG_TRUNCATED} ${bytes - Buffer.byteLength(kept)} bytes]`;
-}
-
 function write(fd: 'stdout' | 'stderr', s: LogRecord['s'], text: string): void {
-  const record: LogRecord = { t: Date.now(), rid: requests.getStore() ?? null, s, m: capText(text) };
+  const record: LogRecord = { t: Date.now(), rid: requests.getStore() ?? null, s, m: capLogText(text) };
   // a pipe is written synchronously on Linux: a host that stops reading stalls the function,
   // never our memory
   process[fd].write(`${JSON.stringify(record)}\n`);

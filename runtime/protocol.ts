@@ -78,6 +78,38 @@ export interface LogRecord {
 export const MAX_LOG_TEXT_BYTES = 16 * 1024;
 /** Ends a text that was cut, followed by how many bytes went. */
 export const LOG_TRUNCATED = '… [truncated';
+/**
+ * `text` cut to MAX_LOG_TEXT_BYTES of UTF-8, ending with LOG_TRUNCATED and how many bytes went
+ * (those cut here, plus `dropped` that went before it reached us). Both sides cut the same way:
+ * the runtime its records, the host a line that is not one (and a record's text it does not trust
+ * to be short).
+ */
+export function capLogText(text: string, dropped = 0): string {
+  // a UTF-16 unit is at most 3 bytes of UTF-8: shorter strings need no measuring
+  if (dropped === 0 && text.length * 3 <= MAX_LOG_TEXT_BYTES) return text;
+  const bytes = Buffer.byteLength(text);
+  if (dropped === 0 && bytes <= MAX_LOG_TEXT_BYTES) return text;
+  // room for the marker; a code point the cut splits decodes as U+FFFD
+  const kept = bytes + 64 <= MAX_LOG_TEXT_BYTES ? text : Buffer.from(text).subarray(0, MAX_LOG_TEXT_BYTES - 64).toString('utf8');
+  return `${kept}${LOG_TRUNCATED} ${bytes - Buffer.byteLength(kept) + dropped} bytes]`;
+}
+
+const LOG_STREAMS: ReadonlySet<string> = new Set<LogRecord['s']>(['stdout', 'stderr', 'warren']);
+
+/** A line of the runtime's stdout or stderr as a LogRecord, or null when it is not one. */
+export function parseLogRecord(line: string): LogRecord | null {
+  let r: unknown;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const { t, rid, s, m } = (r ?? {}) as Record<string, unknown>;
+  if (typeof t !== 'number' || !Number.isFinite(t) || typeof m !== 'string' || typeof s !== 'string' || !LOG_STREAMS.has(s)) return null;
+  if (rid !== null && typeof rid !== 'string') return null;
+  return { t, rid, s: s as LogRecord['s'], m };
+}
+
 /** The longest line the host reads from a runtime's pipe: a record's JSON escaping can make its
  * text up to 6 times longer; past this a line is cut, never buffered whole. */
 export const MAX_LOG_LINE_BYTES = 6 * MAX_LOG_TEXT_BYTES + 1024;
