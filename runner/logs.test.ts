@@ -2,6 +2,7 @@
  * The host's log store (no root, no sandbox): PassThrough streams stand in for a sandbox's stdout
  * and stderr pipes, a temp dir for the store's dir.
  */
+import { getEventListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,6 +134,7 @@ t.test('a follower gets what is kept, then each new line, until its signal abort
   s.report(META, 'during 2');
   await settle();
   t.same(got, ['before', 'during 1', 'during 2']);
+  t.ok(getEventListeners(ac.signal, 'abort').length <= 1, 'a wait leaves no listener behind on the signal');
   ac.abort();
   await reading;
   out.write(record('after'));

@@ -83,10 +83,13 @@ class Follower {
         return { ...this.#last, requestId: null, stream: 'warren', text };
       }
       if (this.#ended || signal.aborted) return null;
+      let onAbort: (() => void) | undefined;
       await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        signal.addEventListener('abort', resolve, { once: true });
+        this.#wake = onAbort = () => resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
       });
+      // a follower waits many times on one signal: a listener left behind each time would pile up
+      signal.removeEventListener('abort', onAbort as () => void);
       this.#wake = undefined;
     }
   }

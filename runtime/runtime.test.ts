@@ -12,28 +12,10 @@ import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME } from './in
 
 const ECHO = `
 export default {
-  async fetch(request, env, ctx) {
+  async fetch(request, env) {
     const url = new URL(request.url);
-    if (url.pathname === '/throw') throw new Error('boom from the function');
-    if (url.pathname === '/after') {
-      ctx.waitUntil(new Promise((r) => setTimeout(r, 150)).then(() => console.error('signal after the response: ' + request.signal.aborted)));
-      return new Response('ok');
-    }
-    if (url.pathname === '/hang') {
-      request.signal.addEventListener('abort', () => console.error('the client went away'));
-      return new Promise(() => {});
-    }
-    if (url.pathname === '/slow') { await new Promise((r) => setTimeout(r, 300)); return new Response('slow done'); }
-    if (url.pathname === '/stream') {
-      let i = 0;
-      const body = new ReadableStream({ pull(c) { if (i++ < 3) c.enqueue(new TextEncoder().encode('chunk' + i + ';')); else c.close(); } });
-      return new Response(body);
-    }
-    const headers = new Headers({ 'x-method': request.method, 'x-in': request.headers.get('x-in') ?? '' });
-    headers.append('set-cookie', 'a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT');
-    headers.append('set-cookie', 'b=2');
     const body = request.body ? await request.text() : '';
-    return new Response(JSON.stringify({ path: url.pathname, query: url.search, body, env }), { status: 201, headers });
+    return new Response(JSON.stringify({ path: url.pathname, query: url.search, body, env }), { status: 201 });
   },
 };
 `;
