@@ -20,7 +20,7 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const p = url.pathname;
-    if (p === '/throw') throw new Error('boom from the function');
+    if (p === '/throw') { ctx.passThroughOnException(); throw new Error('boom from the function'); }
     if (p === '/reject') { await sleep(5); throw new Error('rejected by the function'); }
     if (p === '/number') return 42;
     if (p === '/after') {
@@ -254,4 +254,5 @@ t.test('a client that disconnects mid-body, either way, leaves the runtime servi
   const res = await r.client.request({ method: 'POST', path: '/x', body: 'after' });
   t.match(await res.body.json(), { body: 'after' }, 'and serves the next request');
   t.notMatch(r.stderr(), /Controller is already closed|uncaught/i);
+  t.match(r.records().find((x) => x.s === 'warren'), { m: /^the client went away mid-request, then the function threw: .*aborted/ }, 'a body read that fails so is told apart');
 });

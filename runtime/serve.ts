@@ -46,8 +46,10 @@ export function executionContext(pending: Set<Promise<unknown>>): ExecutionConte
   };
 }
 
-function threw(err: unknown): Response {
-  report(`the function threw: ${errorText(err)}`);
+function threw(err: unknown, request: Request): Response {
+  // most often a read of the body that failed because of it: not the function's bug
+  const gone = request.signal.aborted ? 'the client went away mid-request, then ' : '';
+  report(`${gone}the function threw: ${errorText(err)}`);
   return new Response('the function threw an exception\n', { status: 500, headers: TEXT });
 }
 
@@ -71,9 +73,9 @@ function invoke(fn: Serving, request: Request, pending: Set<Promise<unknown>>): 
   try {
     out = fn.handler(request, fn.env, executionContext(pending));
   } catch (err) {
-    return threw(err);
+    return threw(err, request);
   }
-  if (isThenable(out)) return Promise.resolve(out).then(checked, threw);
+  if (isThenable(out)) return Promise.resolve(out).then(checked, (err: unknown) => threw(err, request));
   return checked(out);
 }
 
