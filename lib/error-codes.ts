@@ -109,6 +109,9 @@ export const ERROR_CODES = {
   // leases
   WARREN_LEASE_EXHAUSTED: 'platform',
   WARREN_LEASE_TAKE: 'platform',
+  // function logs (runner/logs.ts)
+  WARREN_LOGS_DIR: 'platform',
+  WARREN_LOGS_NAME: 'platform',
   // network
   WARREN_NET_ALLOCATE: 'platform',
   WARREN_NET_BAD_ADDRESS: 'platform',
