@@ -75,7 +75,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     const host = await openHost({ dirs });
     closers.push(() => host.close());
     const layers = await imageLayers(dirs.state);
-    const logs = new LogStore(path.join(dirs.state, 'logs'));
+    const logs = new LogStore({ dir: path.join(dirs.state, 'logs') });
     closers.push(() => logs.close());
     const bundles = { put: (source: string) => putBundle(dirs.state, source), read: async (digest: string) => (await readBundle(dirs.state, digest)).toString('utf8') };
     let pool: Pool | undefined;
@@ -105,16 +105,21 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     const router = await startRouter({
       invoker: pool,
       control: functions,
-      token: token.value,
+      token: token.token,
       dataListen: args.listen,
       controlListen: args.control,
       domain: args.domain,
       limits: { maxBodyBytes: args.maxBodyBytes },
     });
-    closers.push(() => router.close(DRAIN_MS));
+    closers.push(async () => {
+      // requests in flight finish, up to a bound; then the rest are cut
+      const timer = setTimeout(() => router.destroy(), DRAIN_MS).unref();
+      await router.close();
+      clearTimeout(timer);
+    });
 
     const demo = !args.noDemo && (await deployDemo(dirs.state, functions));
-    return { dataUrl: router.dataUrl, controlUrl: router.controlUrl, tokenFile: token.file, demo, close: closeAll };
+    return { dataUrl: router.dataUrl, controlUrl: router.controlUrl, tokenFile: token.path, demo, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

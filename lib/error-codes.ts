@@ -8,6 +8,13 @@
 export type Fault = 'platform' | 'user';
 
 export const ERROR_CODES = {
+  // the control API (router/control-api.ts)
+  WARREN_API_BODY_TOO_LARGE: 'user',
+  WARREN_API_INVALID: 'user',
+  WARREN_API_NOT_FOUND: 'user',
+  // the control API's token file cannot be made or read
+  WARREN_API_TOKEN: 'platform',
+  WARREN_API_UNAUTHORIZED: 'user',
   // command line
   WARREN_ARG_INVALID: 'user',
   WARREN_ARG_SIZE: 'user',
@@ -32,11 +39,16 @@ export const ERROR_CODES = {
   WARREN_CGROUP_SET_LIMITS: 'platform',
   WARREN_CGROUP_STATS: 'platform',
   WARREN_CGROUP_UNSUPPORTED: 'platform',
-  // deploys through the control API: a request that asks for what cannot be (a limit out of
-  // range, a bad egress), and a module that does not load (the live version keeps serving)
-  WARREN_DEPLOY_BAD: 'user',
+  // deploys through the control API: a spec of the wrong shape or asking for what cannot be (a
+  // limit out of range, a bad egress), and a module that does not load (the live version keeps
+  // serving)
+  WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
-  // functions in the pool
+  // functions, as the data plane serves them and the pool runs them
+  WARREN_FN_BAD_REQUEST: 'user',
+  WARREN_FN_BODY_TOO_LARGE: 'user',
+  // the function's instance failed mid-exchange (an OOM, a crash): the function's doing
+  WARREN_FN_CRASHED: 'user',
   WARREN_FN_NOT_FOUND: 'user',
   // the function's queue is full (429) or its request waited past its timeout for an instance
   WARREN_FN_QUEUE_FULL: 'user',
@@ -44,6 +56,7 @@ export const ERROR_CODES = {
   WARREN_FN_SECRET_NOT_FOUND: 'user',
   // no instance could start: warren's fault, the request may be retried
   WARREN_FN_START: 'platform',
+  WARREN_FN_TIMEOUT: 'user',
   WARREN_FN_VERSION_NOT_FOUND: 'user',
   // the host
   WARREN_HOST_CLOSED: 'platform',
@@ -98,6 +111,9 @@ export const ERROR_CODES = {
   // leases
   WARREN_LEASE_EXHAUSTED: 'platform',
   WARREN_LEASE_TAKE: 'platform',
+  // function logs (runner/logs.ts)
+  WARREN_LOGS_DIR: 'platform',
+  WARREN_LOGS_NAME: 'platform',
   // network
   WARREN_NET_ALLOCATE: 'platform',
   WARREN_NET_BAD_ADDRESS: 'platform',
@@ -130,6 +146,8 @@ export const ERROR_CODES = {
   // a second warren serve on a state dir another one uses
   WARREN_REGISTRY_LOCKED: 'user',
   WARREN_REGISTRY_OPEN: 'platform',
+  // an error the router did not expect (a bug): answered 500, its message kept out of the answer
+  WARREN_ROUTER_INTERNAL: 'platform',
   // the node runtime
   WARREN_RUNTIME_BAD_ANSWER: 'platform',
   // a module that fails to import or has no fetch handler: the function's fault

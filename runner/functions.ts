@@ -108,7 +108,7 @@ export class Functions implements Control, Versions {
   deploy(name: string, spec: DeploySpec): Promise<VersionInfo> {
     const limits = checkLimits(spec.limits);
     const egress = checkEgress(spec.egress ?? 'none');
-    for (const key of Object.keys(spec.vars)) if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_BAD', `var name '${key}' is not an env name`);
+    for (const key of Object.keys(spec.vars)) if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_INVALID', `var name '${key}' is not an env name`);
     return this.#serial(name, async () => {
       const bundle = await this.#bundles.put(spec.module);
       const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars } });
@@ -240,7 +240,7 @@ export class Functions implements Control, Versions {
   }
 
   #checkKey(key: string): void {
-    if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_BAD', `secret name '${key}' is not an env name`);
+    if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_INVALID', `secret name '${key}' is not an env name`);
   }
 
   /** Runs `work` after the work queued before it for the same function. */
@@ -260,20 +260,20 @@ function checkLimits(given: Partial<FunctionLimits>): FunctionLimits {
   const limits = { ...DEFAULT_LIMITS, ...given };
   for (const [key, [min, max, what]] of Object.entries(LIMIT_RANGES) as Array<[keyof FunctionLimits, [number, number, string]]>) {
     const v = limits[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new WarrenError('WARREN_DEPLOY_BAD', `limit ${what}: ${String(v)} is out of range`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new WarrenError('WARREN_DEPLOY_INVALID', `limit ${what}: ${String(v)} is out of range`);
   }
-  if (!Number.isInteger(limits.concurrency)) throw new WarrenError('WARREN_DEPLOY_BAD', `limit concurrency: ${limits.concurrency} is not a whole number`);
+  if (!Number.isInteger(limits.concurrency)) throw new WarrenError('WARREN_DEPLOY_INVALID', `limit concurrency: ${limits.concurrency} is not a whole number`);
   return limits;
 }
 
 function checkEgress(egress: FunctionEgress): FunctionEgress {
   if (egress === 'none' || egress === 'public') return egress;
-  if (!Array.isArray(egress) || egress.length === 0 || egress.length > 64) throw new WarrenError('WARREN_DEPLOY_BAD', `egress must be "none", "public" or a list of 1 to 64 CIDRs`);
+  if (!Array.isArray(egress) || egress.length === 0 || egress.length > 64) throw new WarrenError('WARREN_DEPLOY_INVALID', `egress must be "none", "public" or a list of 1 to 64 CIDRs`);
   for (const cidr of egress) {
     try {
       parseCidr(String(cidr));
     } catch (err) {
-      throw new WarrenError('WARREN_DEPLOY_BAD', `egress '${String(cidr)}' is not an IPv4 CIDR`, { cause: err });
+      throw new WarrenError('WARREN_DEPLOY_INVALID', `egress '${String(cidr)}' is not an IPv4 CIDR`, { cause: err });
     }
   }
   return [...egress];

@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { FetchHandler } from './fetch-bridge.js';
+import type { FetchHandler } from './serve.js';
 import type { LoadRequest } from './protocol.js';
 
 /** A module that did not load, or has no fetch handler: the runtime's answer, or its exit. */

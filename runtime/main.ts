@@ -21,9 +21,10 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { controlServer } from './control.js';
-import { executionContext, sendResponse, toRequest, type FetchHandler } from './fetch-bridge.js';
 import { importModule, ModuleError, type Loaded } from './load.js';
+import { errorText, installConsole, report } from './log.js';
 import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
+import { workersListener, type FetchHandler, type Serving } from './serve.js';
 
 interface Args {
   listen: string;
@@ -35,7 +36,7 @@ interface Args {
 const USAGE = 'usage: runtime [--listen SOCKET] [--control SOCKET] [--module FILE]';
 
 function die(code: number, message: string): never {
-  process.stderr.write(`warren runtime: ${message}\n`);
+  report(message);
   process.exit(code);
 }
 
@@ -52,10 +53,6 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
-}
-
 /** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. */
 async function listenAs(server: http.Server, file: string): Promise<void> {
   const tmp = `${file}.tmp`;
@@ -66,42 +63,20 @@ async function listenAs(server: http.Server, file: string): Promise<void> {
 
 /** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null.
  * The warm-up's private server is made here too, so that it runs the very same code. */
-function workersServer(serving: () => Pick<Loaded, 'handler' | 'env'> | null, pending: Set<Promise<unknown>>): http.Server {
-  return http.createServer((req, res) => {
-    const fn = serving();
-    if (!fn) {
-      res.writeHead(503, { 'content-type': 'text/plain' }).end('no function is loaded in this runtime\n');
-      return;
-    }
-    const aborted = new AbortController();
-    // the client went away before the whole response: the function's request.signal says so
-    res.on('close', () => {
-      if (!res.writableFinished) aborted.abort();
-    });
-    void (async () => {
-      try {
-        const response = await fn.handler(toRequest(req, aborted.signal), fn.env, executionContext(pending));
-        if (!(response instanceof Response)) throw new TypeError(`fetch() returned ${typeof response}, not a Response`);
-        await sendResponse(res, response);
-      } catch (err) {
-        console.error('warren runtime: the function threw:', errorText(err));
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('the function threw an exception\n');
-        else res.destroy();
-      }
-    })();
-  });
+function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>): http.Server {
+  return http.createServer(workersListener(serving, pending));
 }
 
 /** The warm-up's own function: it reads the body and streams one back, as a real one would. */
-const warmFunction = {
+const warmFunction: Serving = {
   handler: (async (request) => new Response(`warm ${await request.text()}`, { headers: { 'content-type': 'text/plain' } })) as FetchHandler,
   env: {},
 };
 
 /**
- * One request of our own through node:http, toRequest, a handler and sendResponse, so that node
- * compiles that path and loads Request/Response now, not on the function's first request. On a
- * private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
+ * One request of our own through node:http, the request listener and a handler reading the body
+ * and answering, so that node compiles that path and loads Request/Response now, not on the
+ * function's first request. On a private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
  * no request of the function's can ever reach the warm-up's handler. A bare socket as the client,
  * so the warm-up does not load node's HTTP client, which nothing else here uses.
  */
@@ -127,7 +102,13 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  installConsole();
+  // a promise the function dropped: Workers log it and serve on; node's default would end us
+  process.on('unhandledRejection', (err) => report(`an unhandled promise rejection: ${errorText(err)}`));
   let loaded: Loaded | null = null;
+  const pending = new Set<Promise<unknown>>();
+  // made before a module is imported: the listener swaps in the Request and Response it captures
+  const server = workersServer(() => loaded, pending);
   if (args.module) {
     try {
       loaded = { handler: await importModule(args.module), env: {}, module: args.module };
@@ -136,8 +117,6 @@ async function main(): Promise<void> {
       throw err;
     }
   }
-  const pending = new Set<Promise<unknown>>();
-  const server = workersServer(() => loaded, pending);
   const control = controlServer({
     loaded: () => loaded,
     serve: (l) => (loaded = l),
@@ -147,7 +126,7 @@ async function main(): Promise<void> {
     // (its compile would delay it by as much); a load that comes meanwhile waits on the event
     // loop, no longer than the warm-up would have made the function's first request wait
     answered: () => {
-      warming ??= warmUp(pending).catch((err: unknown) => console.error('warren runtime: the warm-up failed:', errorText(err)));
+      warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`));
     },
   });
   let warming: Promise<void> | undefined;

@@ -26,7 +26,17 @@
  *                                                code may have changed the process
  *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
- *   fetch(request, env, ctx); 503 while no module is loaded.
+ *   fetch(request, env, ctx); 503 while no module is loaded. A throw, a rejected promise or a
+ *   value that is not a Response is a 500 for that request only (its stack goes to the log).
+ *
+ *   on the runtime's stdout and stderr (the host reads both pipes):
+ *   one LogRecord per line, JSON     --->  each console.* call (console.log/info/debug on stdout,
+ *                                            warn/error/trace on stderr) and each of the runtime's
+ *                                            own reports (stream 'warren', on stderr), tagged
+ *                                            with the REQUEST_ID_HEADER of the request whose
+ *                                            handling wrote it. A line that is not a record (a raw
+ *                                            process.stdout.write, node's own crash report) is
+ *                                            the function's text on that stream, untagged.
  *
  * `--module FILE` at start loads FILE (with an empty env) before anything listens; a bad one exits
  * EXIT_BAD_MODULE and no name ever appears.
@@ -47,6 +57,63 @@ export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
  * (a client's own value is replaced): console output written while handling it is tagged with it.
  */
 export const REQUEST_ID_HEADER = 'x-warren-request-id';
+/** The longest request id the runtime keeps (a longer header value is cut). */
+export const MAX_REQUEST_ID_LENGTH = 128;
+
+/** One line of the runtime's stdout or stderr: a console.* call or a report of the runtime's own. */
+export interface LogRecord {
+  /** When it was written, epoch ms. */
+  t: number;
+  /** REQUEST_ID_HEADER of the request whose handling wrote it (also in its timers and waitUntil
+   * work), or null outside any request. */
+  rid: string | null;
+  /** 'warren': the runtime's own report about the function (a throw's stack, a bad return). */
+  s: 'stdout' | 'stderr' | 'warren';
+  /** The text as console would print it (util.format), without the final newline; at most
+   * MAX_LOG_TEXT_BYTES of UTF-8, a longer one cut and ended with LOG_TRUNCATED. */
+  m: string;
+}
+
+/** A record's text is cut to this many bytes (of UTF-8). */
+export const MAX_LOG_TEXT_BYTES = 16 * 1024;
+/** Ends a text that was cut, followed by how many bytes went. */
+export const LOG_TRUNCATED = '… [truncated';
+/**
+ * `text` cut to MAX_LOG_TEXT_BYTES of UTF-8, ending with LOG_TRUNCATED and how many bytes went
+ * (those cut here, plus `dropped` that went before it reached us). Both sides cut the same way:
+ * the runtime its records, the host a line that is not one (and a record's text it does not trust
+ * to be short).
+ */
+export function capLogText(text: string, dropped = 0): string {
+  // a UTF-16 unit is at most 3 bytes of UTF-8: shorter strings need no measuring
+  if (dropped === 0 && text.length * 3 <= MAX_LOG_TEXT_BYTES) return text;
+  const bytes = Buffer.byteLength(text);
+  if (dropped === 0 && bytes <= MAX_LOG_TEXT_BYTES) return text;
+  // room for the marker; a code point the cut splits decodes as U+FFFD
+  const kept = bytes + 64 <= MAX_LOG_TEXT_BYTES ? text : Buffer.from(text).subarray(0, MAX_LOG_TEXT_BYTES - 64).toString('utf8');
+  return `${kept}${LOG_TRUNCATED} ${bytes - Buffer.byteLength(kept) + dropped} bytes]`;
+}
+
+const LOG_STREAMS: ReadonlySet<string> = new Set<LogRecord['s']>(['stdout', 'stderr', 'warren']);
+
+/** A line of the runtime's stdout or stderr as a LogRecord, or null when it is not one. */
+export function parseLogRecord(line: string): LogRecord | null {
+  let r: unknown;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const { t, rid, s, m } = (r ?? {}) as Record<string, unknown>;
+  if (typeof t !== 'number' || !Number.isFinite(t) || typeof m !== 'string' || typeof s !== 'string' || !LOG_STREAMS.has(s)) return null;
+  if (rid !== null && typeof rid !== 'string') return null;
+  return { t, rid, s: s as LogRecord['s'], m };
+}
+
+/** The longest line the host reads from a runtime's pipe: a record's JSON escaping can make its
+ * text up to 6 times longer; past this a line is cut, never buffered whole. */
+export const MAX_LOG_LINE_BYTES = 6 * MAX_LOG_TEXT_BYTES + 1024;
+
 /** Where the base image holds the runtime's bundle. */
 export const RUNTIME_IN_IMAGE = '/warren/runtime.mjs';
 

@@ -9,7 +9,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { IO_DIR, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, RuntimeConnection } from '../../runtime/index.js';
+import type { Readable } from 'node:stream';
+import { IO_DIR, REQUEST_ID_HEADER, RUNTIME_IN_IMAGE, EXIT_BAD_MODULE, RuntimeConnection } from '../../runtime/index.js';
+import type { LogLine } from '../../router/control.js';
+import { LogStore } from '../../runner/logs.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
 import { ensureNodeImage } from '../../cli/wiring.js';
 import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
@@ -95,6 +98,48 @@ t.test('a generic runtime boots with no module, loads one with env over its cont
     t.same(await res.body.json(), { path: p, env: { GREETING: 'hello from the host' }, uid: 0 }, `${p} reaches the function with its env`);
   }
   t.same(fs.readdirSync(sandbox.ioDir as string).sort(), ['control.sock', 'http.sock'], 'the io dir holds the two sockets');
+});
+
+t.test("console output leaves the sandbox on its stdio pipes as records with the request's id, into the host's log store", { skip: NEEDS_ROOT }, async (t) => {
+  const { host, spec, fnDir } = await withHost(t);
+  await using sandbox = await host.create({ ...spec(null), stdio: ['null', 'pipe', 'pipe'] });
+  const logs = new LogStore({ dir: path.join(fnDir, 'logs') });
+  t.teardown(() => logs.close());
+  const meta = { fn: 'hello', version: 1, instance: sandbox.id };
+  logs.attach(sandbox.stdout as Readable, 'stdout', meta);
+  logs.attach(sandbox.stderr as Readable, 'stderr', meta);
+  await using conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
+  await conn.load({
+    source: `export default { async fetch(request, env) {
+      console.log('hello %s', env.WHO);
+      await new Promise((r) => setTimeout(r, 5));
+      console.error('and on stderr');
+      if (new URL(request.url).pathname === '/throw') throw new Error('thrown inside');
+      return new Response('ok');
+    } };`,
+    env: { WHO: 'world' },
+  });
+  for (const [p, rid] of [['/', 'rid-ok'], ['/throw', 'rid-throw']] as const) {
+    const res = await conn.http.request({ method: 'GET', path: p, headers: { [REQUEST_ID_HEADER]: rid } });
+    await res.body.dump();
+  }
+  // two pipes: their lines reach the host in each pipe's order, not in one order between them
+  const expected = [
+    { requestId: 'rid-ok', stream: 'stdout', text: /^hello world$/ },
+    { requestId: 'rid-ok', stream: 'stderr', text: /^and on stderr$/ },
+    { requestId: 'rid-throw', stream: 'stdout', text: /^hello world$/ },
+    { requestId: 'rid-throw', stream: 'stderr', text: /^and on stderr$/ },
+    { requestId: 'rid-throw', stream: 'warren', text: /^the function threw: Error: thrown inside\n {4}at / },
+  ];
+  const found = (lines: LogLine[]) => expected.map((e) => lines.find((l) => l.requestId === e.requestId && l.stream === e.stream && e.text.test(l.text)));
+  const lines: LogLine[] = [];
+  const signal = AbortSignal.timeout(10_000);
+  for await (const line of logs.read('hello', { follow: true, signal })) {
+    lines.push(line);
+    if (found(lines).every(Boolean)) break;
+  }
+  t.ok(found(lines).every(Boolean), 'every line is there with its request id and stream');
+  t.ok(lines.every((l) => l.fn === 'hello' && l.instance === sandbox.id), 'each names its function and instance');
 });
 
 t.test('a load that fails is answered, then the sandbox ends with 65', { skip: NEEDS_ROOT }, async (t) => {

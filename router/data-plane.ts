@@ -1,0 +1,104 @@
+/**
+ * The data plane: a plain node:http server (no Hono, no Web objects on the invocation path) that
+ * routes each request to a function (routing.ts), takes an instance from the invoker, and hands
+ * the exchange to proxy.ts. Its limits are node's own server settings plus the body limit.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
+import { answerError } from './errors.js';
+import type { Invoker } from './invoker.js';
+import { hasBody, startExchange } from './proxy.js';
+import { route } from './routing.js';
+
+export interface DataLimits {
+  /** Largest request body, bytes: by Content-Length up front (413 before any instance is taken),
+   * and by counting a chunked one. Default 100 MiB; bodies stream, so this bounds time, not memory. */
+  maxBodyBytes: number;
+  /** Time for a client to send a request's headers; node answers 408. Default 20 s. */
+  headersTimeoutMs: number;
+  /** Time for a client to send a whole request (headers and body); node answers 408. Default 300 s. */
+  requestTimeoutMs: number;
+  /** Open client connections at most; node drops (resets) the ones past it. Default 4096. */
+  maxConnections: number;
+  /** An idle keep-alive connection is closed after this. Default 5 s (node's). */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_DATA_LIMITS: DataLimits = {
+  maxBodyBytes: 100 * 1024 * 1024,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 300_000,
+  maxConnections: 4096,
+  keepAliveTimeoutMs: 5_000,
+};
+
+export interface DataPlaneOptions {
+  invoker: Invoker;
+  /** Route `Host: <fn>.<domain>` too. */
+  domain?: string;
+  limits?: Partial<DataLimits>;
+  /** Errors no one expected (a bug in the invoker): answered 500, reported here. */
+  onUnexpected?: (err: unknown) => void;
+}
+
+export function createDataPlane(opts: DataPlaneOptions): http.Server {
+  const limits = { ...DEFAULT_DATA_LIMITS, ...opts.limits };
+  if (limits.requestTimeoutMs > 0 && limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    // node would throw a bare RangeError for it
+    throw new WarrenError('WARREN_ARG_INVALID', `header timeout (${limits.headersTimeoutMs} ms) is longer than the request timeout (${limits.requestTimeoutMs} ms)`);
+  }
+  const domain = opts.domain?.toLowerCase().replace(/^\.+|\.+$/g, '') || undefined;
+  const invoker = opts.invoker;
+  const onUnexpected = opts.onUnexpected ?? ((err) => console.error('warren router:', err));
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = randomUUID();
+    const target = route(req.url ?? '/', req.headers.host, domain);
+    if ('missing' in target) {
+      const what = target.missing ? `no function '${target.missing}'` : 'no function named in the request';
+      answerError(res, new WarrenError('WARREN_FN_NOT_FOUND', what), requestId, hasBody(req));
+      return;
+    }
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > limits.maxBodyBytes) {
+      const err = new WarrenError('WARREN_FN_BODY_TOO_LARGE', `request body for function '${target.fn}' of ${length} bytes exceeds ${limits.maxBodyBytes} bytes`);
+      answerError(res, err, requestId, true);
+      return;
+    }
+    // the client may go away while the invocation waits for an instance (a queue, a cold start)
+    const gone = new AbortController();
+    const onClose = () => gone.abort(new Error('the client went away'));
+    res.once('close', onClose);
+    invoker.acquire(target.fn, gone.signal).then(
+      (inv) => {
+        res.off('close', onClose);
+        if (gone.signal.aborted) {
+          void inv.release('ok');
+          return;
+        }
+        startExchange(req, res, inv, { requestId, path: target.path, maxBodyBytes: limits.maxBodyBytes });
+      },
+      (err: unknown) => {
+        res.off('close', onClose);
+        if (gone.signal.aborted) return;
+        if (!isWarrenError(err)) onUnexpected(err);
+        answerError(res, err, requestId, hasBody(req));
+      },
+    );
+  };
+
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // node checks the two timeouts above only this often (its default, 30 s, would let a slow
+      // client hold a connection half a minute past them)
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    handle,
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
