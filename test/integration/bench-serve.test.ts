@@ -1,0 +1,136 @@
+/**
+ * `warren bench cold` and `warren bench warm` through the CLI, at a tiny size: each starts its
+ * own `warren serve` (private dirs, bridge, table, ports), and afterwards nothing of them is left,
+ * also after a Ctrl-C. The JSON's shape and warren's rows' success are checked; speed is not:
+ * benchmarks are not tests. Needs root, like every sandbox.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
+
+const dirs = testDirs('wrntest-bench-serve');
+const env = testEnv(dirs);
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+function list(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a bench's servers could leave: their run dirs, cgroups, bridges and tables, its work dir. */
+function leftovers(): string[] {
+  const hierarchies = [CGROUP_ROOT, ...list(CGROUP_ROOT).map((d) => path.join(CGROUP_ROOT, d))];
+  const deadBench = (name: string) => {
+    const m = /^wb(\d+)[a-z]$/.exec(name);
+    return m !== null && !alive(Number(m[1]));
+  };
+  return [
+    ...list(dirs.run).filter((e) => e.startsWith('bench-')),
+    ...list(path.join(dirs.state, 'bench')).map((e) => `state/bench/${e}`),
+    ...hierarchies.flatMap((h) => list(h).filter((e) => e.startsWith(`${dirs.cgroupParent}-bench-`)).map((e) => path.join(h, e))),
+    ...list('/sys/class/net').filter(deadBench).map((l) => `link ${l}`),
+  ];
+}
+
+interface Row {
+  name: string;
+  baseline: boolean;
+  group?: string;
+  count: number;
+  failures: number;
+  errors: string[];
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  per_s: number;
+  vs?: Record<string, { per_s: number; p50: number }>;
+  extra_p50?: Record<string, number>;
+}
+
+function figures(t: Test, row: Row): void {
+  t.match(row, { name: String, baseline: Boolean, p50_ms: Number, p90_ms: Number, p99_ms: Number, per_s: Number }, `${row.name}: the figures`);
+  t.ok(row.p50_ms > 0 && row.p50_ms <= row.p90_ms && row.p90_ms <= row.p99_ms && row.per_s > 0, `${row.name}: consistent figures`);
+}
+
+t.test('a tiny cold bench: prewarm and cold first requests through the router, and the node baseline', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['bench', 'cold', '--count', '3', '--json'], { env, timeoutMs: 400_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  const out = JSON.parse(r.stdout) as { scenario: string; results: Row[]; notes: string[] };
+  t.equal(out.scenario, 'cold');
+  t.same(out.results.map((row) => [row.name, row.baseline]), [['warren prewarm', false], ['warren cold', false], ['node', true]]);
+  for (const row of out.results) {
+    figures(t, row);
+    t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
+    t.equal(row.count, 3, `${row.name}: every first request counted`);
+  }
+  const [prewarm, cold] = out.results;
+  t.ok(Object.keys(prewarm?.extra_p50 ?? {}).length > 0, `the prewarm row shows its phases: ${JSON.stringify(prewarm?.extra_p50)}`);
+  t.ok(Object.keys(cold?.extra_p50 ?? {}).length > 0, `the cold row shows its phases: ${JSON.stringify(cold?.extra_p50)}`);
+  t.ok(prewarm?.vs?.node, 'compared with the node baseline');
+  t.ok(out.notes.some((n) => /workerd/.test(n)), 'the notes say what of workerd');
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
+t.test('a tiny warm bench: each connection count a group of rows, compared within it', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['bench', 'warm', '--connections', '1,4', '--duration', '1', '--json'], { env, timeoutMs: 300_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  const out = JSON.parse(r.stdout) as { scenario: string; results: Row[]; params: Record<string, unknown> };
+  t.match(out.params, { connections: [1, 4], duration_s: 1 });
+  const names = out.results.map((row) => row.name);
+  t.same(names, ['warren c=1', 'node c=1', 'runtime c=1', 'warren c=4', 'node c=4', 'runtime c=4']);
+  for (const row of out.results) {
+    figures(t, row);
+    t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
+    t.ok(row.count > 0, `${row.name}: answers counted`);
+    t.match(row.extra_p50, { server_cpu_us: Number, loadgen_cpu_us: Number }, `${row.name}: server and load generator CPU`);
+  }
+  const warren4 = out.results[3];
+  t.same(Object.keys(warren4?.vs ?? {}).sort(), ['node', 'runtime'], 'ratios to both baselines of its group');
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
+t.test('Ctrl-C stops a cold bench, stops its servers and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
+  // its own process group, signalled whole, as a terminal does
+  const child = spawn(process.execPath, [WARREN, 'bench', 'cold', '--count', '1000'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  child.stdout.resume();
+  const closed = once(child, 'close');
+  await new Promise((r) => setTimeout(r, 15_000));
+  process.kill(-(child.pid as number), 'SIGINT');
+  const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 120_000);
+  const [code] = (await closed) as [number | null];
+  clearTimeout(killer);
+  t.equal(code, 130, `exit 130 (stderr: ${stderr})`);
+  t.match(stderr, /bench interrupted/);
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
+t.test('options a scenario has no use for: one line, exit 125', { skip: NEEDS_ROOT }, async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['bench', 'cold', '--concurrency', '2'], /^warren: cold: first requests are measured one at a time/],
+    [['bench', 'cold', '--connections', '2'], /^warren: cold: --connections is a warm option/],
+    [['bench', 'warm', '--pool', 'warm'], /^warren: warm: --pool is a cold option/],
+    [['bench', 'spawn', '--pool', 'empty'], /^warren: spawn: --pool is a cold option/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await warren(args, { env });
+    t.equal(r.code, 125, args.join(' '));
+    t.match(r.stderr, message);
+  }
+});
