@@ -5,7 +5,7 @@
  * that does not load is refused and the live version keeps serving. Deploys, rollbacks and
  * removals of one function run one at a time.
  */
-import { WarrenError } from '../lib/errors.js';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
 import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits, LogLine, SandboxInfo, VersionInfo } from '../router/control.js';
 import { ENV_KEY } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
@@ -229,10 +229,21 @@ export class Functions implements Control, Versions {
         limits: { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: this.#opts.pids },
         egress,
         // secrets over vars of the same name, as wrangler does
-        env: { ...stored.vars, ...this.#registry.secrets(fn) },
+        env: { ...stored.vars, ...this.#secrets(fn) },
         source: await this.#bundles.read(stored.digest),
       }),
     };
+  }
+
+  /** A function's secrets; none before its first version is live (the registry knows no function
+   * until then, and no secret can have been put). */
+  #secrets(fn: string): Record<string, string> {
+    try {
+      return this.#registry.secrets(fn);
+    } catch (err) {
+      if (isWarrenError(err, 'WARREN_FN_NOT_FOUND')) return {};
+      throw err;
+    }
   }
 
   #must(name: string): StoredFunction {
