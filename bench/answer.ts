@@ -37,11 +37,14 @@ export function answerHead(target: Target, path: string, signal: AbortSignal): P
     });
     socket.on('end', () => {
       signal.removeEventListener('abort', onAbort);
+      socket.destroy();
       const parsed = parseHead(head);
       if (parsed) resolve(parsed);
       else reject(new WarrenError('WARREN_BENCH_NO_ANSWER', `'${where(target)}' closed without an HTTP answer`));
     });
-    socket.end(`GET ${path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n`);
+    // write, not end: a server may drop a request whose client half-closed before it answered
+    // (node's http server does, when the answer is not sent at once); Connection: close ends it
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n`);
   });
 }
 

@@ -70,5 +70,5 @@ t.test('grouped rows (warm: a connection count) are compared with their own grou
   const text = formatTable(report);
   t.match(text, /^warm --connections 1,50: 1 s per row/);
   t.equal((text.split('\n')[2] ?? '').match(/vs node/g)?.length, 1, 'one column per baseline, whatever its group');
-  t.match(text, /per s: answers per second/);
+  t.match(text, /per s: answers per second of wall time/);
 });

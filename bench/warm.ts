@@ -248,7 +248,7 @@ function refuse(what: string): never {
 export const warmScenario: Scenario = {
   name: 'warm',
   summary: 'one deployed function under load through the router, against plain node and the bare runtime',
-  rate: 'answers per second',
+  rate: 'answers',
   latency: () => 'request sent to answer received, under load (autocannon, keep-alive connections)',
   check(options) {
     if (options.concurrency !== 1) refuse('the load is set with --connections, not --concurrency');
