@@ -81,6 +81,7 @@ export async function runBench(options: BenchOptions, run: BenchRun): Promise<Be
     subjects = await scenario.setup({ options, dirs: run.dirs, hosts: run.hosts, workDir, notes });
     const outcome = scenario.run ? await scenario.run(subjects, options, run.progress, run.signal) : await runRounds(subjects, options, run.progress, run.signal);
     result = { ...buildReport(outcome, options, machine, notes, scenario.latency(options), scenario.rate), aborted: outcome.aborted };
+    result.report.notes.push(...(scenario.targets?.(result.report.results) ?? []));
   } catch (err) {
     failure = err;
   }

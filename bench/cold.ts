@@ -199,4 +199,10 @@ export const coldScenario: Scenario = {
     if (options.connections) refuse('--connections is a warm option');
   },
   setup,
+  targets(results) {
+    const row = results.find((r) => r.name === ROWS.warm.name);
+    if (!row || row.count === 0) return [];
+    const met = row.p50_ms <= 5 && row.p99_ms <= 15;
+    return [`target (prewarm p50 <= 5 ms, p99 <= 15 ms): ${met ? 'met' : 'not met'}, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`];
+  },
 };

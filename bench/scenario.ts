@@ -16,6 +16,7 @@ import type { Dirs } from '../lib/dirs.js';
 import type { HostOptions, SandboxHost } from '../sandbox/index.js';
 import { coldScenario } from './cold.js';
 import type { BenchOptions } from './options.js';
+import type { ResultRow } from './report.js';
 import type { ProgressSink, RunOutcome } from './runner.js';
 import { spawnScenario } from './spawn.js';
 import { warmScenario } from './warm.js';
@@ -77,6 +78,8 @@ export interface Scenario {
   readonly rate?: string;
   /** The subjects, warren's first. On a throw, subjects already opened must have been closed. */
   setup(ctx: ScenarioContext): Promise<Subject[]>;
+  /** Lines for the notes on the targets set for this scenario: met or not, with the figures. */
+  targets?(results: readonly ResultRow[]): string[];
   /** Runs the subjects; runner.ts runRounds when not given. */
   run?(subjects: readonly Subject[], options: BenchOptions, progress: ProgressSink, signal: AbortSignal): Promise<RunOutcome>;
 }

@@ -257,4 +257,10 @@ export const warmScenario: Scenario = {
   },
   setup,
   run,
+  targets(results) {
+    const warren = results.find((r) => r.name === 'warren c=50');
+    const rate = warren?.vs?.node?.per_s;
+    if (rate === undefined || rate === null) return [];
+    return [`target (>= 0.5x plain node's rate at 50 connections): ${rate >= 0.5 ? 'met' : 'not met'}, ${rate}x`];
+  },
 };
