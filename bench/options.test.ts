@@ -20,7 +20,7 @@ t.test('the cold and warm options', async (t) => {
   t.match(parseBenchArgs(['cold'], S3), { scenario: 'cold', count: 50 }, 'cold: fewer cycles by default');
   t.equal(parseBenchArgs(['cold'], S3).pool, undefined, 'both pools by default');
   t.equal(parseBenchArgs(['cold', '--pool', 'empty'], S3).pool, 'empty');
-  t.match(parseBenchArgs(['warm'], S3), { scenario: 'warm', durationS: 5 }, 'warm: 5 s per row by default');
+  t.match(parseBenchArgs(['warm'], S3), { scenario: 'warm', durationS: 5, connections: [1, 2, 50] }, 'warm: 5 s per row, 1, 2 and 50 connections by default');
   t.same(parseBenchArgs(['warm', '--connections', '1,2,50', '--duration', '0.5'], S3).connections, [1, 2, 50]);
   t.equal(parseBenchArgs(['warm', '--duration', '0.5'], S3).durationS, 0.5);
   t.throws(() => parseBenchArgs(['cold', '--pool', 'full'], S3), /invalid pool 'full': expected warm or empty/);

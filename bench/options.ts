@@ -42,6 +42,7 @@ export const MAX_CONNECTIONS = 1000;
 const DEFAULT_COUNTS: Readonly<Record<string, number>> = { cold: 50 };
 /** warm puts load on for a time: seconds measured per row unless --duration says otherwise. */
 export const DEFAULT_WARM_S = 5;
+export const DEFAULT_CONNECTIONS: readonly number[] = [1, 2, 50];
 
 const LEVELS: readonly Level[] = ['bare', 'runtime'];
 const NETS: readonly Net[] = ['none', 'bridge'];
@@ -116,6 +117,9 @@ export function parseBenchArgs(argv: readonly string[], scenarios: readonly stri
   }
   // --duration alone runs until the time is up: the count is then only the safety cap
   if (out.durationS !== undefined && !countGiven) out.count = MAX_COUNT;
-  if (scenario === 'warm') out.durationS ??= DEFAULT_WARM_S;
+  if (scenario === 'warm') {
+    out.durationS ??= DEFAULT_WARM_S;
+    out.connections ??= [...DEFAULT_CONNECTIONS];
+  }
   return out;
 }

@@ -27,14 +27,13 @@ import { answerHead } from './answer.js';
 import { BODY, MODULE, PLAIN_NODE } from './cold.js';
 import type { LoadConfig, LoadResult } from './load.js';
 import { machineBusyMs } from './machine-cpu.js';
-import { DEFAULT_WARM_S, type BenchOptions } from './options.js';
+import { DEFAULT_CONNECTIONS, DEFAULT_WARM_S, type BenchOptions } from './options.js';
 import { cgroupCpuMs, processCpuMs } from './process-cpu.js';
 import { absorb, emptyRow, type ProgressSink, type RunOutcome } from './runner.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 import { startServe, sweepServes } from './serve-process.js';
 import { workerdNote } from './workerd.js';
 
-export const DEFAULT_CONNECTIONS = [1, 2, 50];
 const FN = 'bench-warm';
 const START_TIMEOUT_MS = 30_000;
 const MAX_ROUNDS = 5;
@@ -205,7 +204,7 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   }
   ctx.notes.push(workerdNote('warm'));
   ctx.notes.push(`every row answers the same ${BODY.length} bytes; the load generator (autocannon) runs on the same cores as the servers`);
-  return (ctx.options.connections ?? DEFAULT_CONNECTIONS).flatMap((c) => targets.map((t) => loadSubject(t, c)));
+  return (ctx.options.connections ?? [...DEFAULT_CONNECTIONS]).flatMap((c) => targets.map((t) => loadSubject(t, c)));
 }
 
 /** Warm-up slice each, then rounds of one slice per row, the order rotating (runner.ts's rule). */
