@@ -13,7 +13,8 @@
  *
  * The load is autocannon (load.ts), in a child process, the same for every row; its CPU is
  * reported (it shares the machine's cores with the server). Each row also shows its server's CPU
- * per request: the serve process and its sandboxes' cgroups for warren, the process for the others.
+ * per request: the serve process and its sandboxes' cgroups for warren (and each apart:
+ * serve_cpu_us, sandboxes_cpu_us), the process for the others.
  * Every row gets a warm-up slice, then rounds in which each row runs one slice, the order rotating.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -45,8 +46,8 @@ interface Target {
   baseline: boolean;
   description: string;
   load: Pick<LoadConfig, 'url' | 'socketPath'>;
-  /** CPU the server has used so far, ms. */
-  cpuMs(): number;
+  /** CPU the server has used so far, ms, by part (warren: its serve process and its sandboxes). */
+  cpuMs(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -84,16 +85,20 @@ function loadSubject(t: Target, connections: number): LoadSubject {
     batch: () => Promise.reject(new WarrenError('WARREN_BENCH_LOAD', 'warm rows run load, not cycles')),
     async load(seconds, signal) {
       const cpu0 = t.cpuMs();
+      const sum = (parts: Record<string, number>) => Object.values(parts).reduce((a, b) => a + b, 0);
       const out: Batch = { latenciesMs: [], failures: [], wallMs: 0, extra: {} };
       try {
         const r = await runLoad({ ...t.load, connections, seconds }, signal);
-        const served = t.cpuMs() - cpu0;
+        const cpu1 = t.cpuMs();
         out.latenciesMs = r.latenciesMs;
         out.wallMs = r.wallMs;
         for (const [status, n] of Object.entries(r.statuses)) for (let i = 0; i < n; i++) out.failures.push(`answered ${status}`);
         for (let i = 0; i < r.errors; i++) out.failures.push(`connection error or timeout (${r.timeouts} timeouts in the slice)`);
         const requests = Math.max(1, r.latenciesMs.length + out.failures.length);
-        out.extra = { server_cpu_us: [(served * 1000) / requests], loadgen_cpu_us: [r.cpuUs / requests] };
+        const perAnswer = (ms: number) => [(ms * 1000) / requests];
+        out.extra = { server_cpu_us: perAnswer(sum(cpu1) - sum(cpu0)), loadgen_cpu_us: [r.cpuUs / requests] };
+        const parts = Object.keys(cpu1);
+        if (parts.length > 1) for (const k of parts) out.extra[`${k}_cpu_us`] = perAnswer((cpu1[k] ?? 0) - (cpu0[k] ?? 0));
       } catch (err) {
         out.failures.push(err instanceof Error ? err.message : String(err));
       }
@@ -130,7 +135,7 @@ async function warrenTarget(ctx: ScenarioContext): Promise<Target> {
     baseline: false,
     description: 'warren serve: the router, the pool and a sandboxed runtime; server CPU: the serve process and its sandboxes',
     load: { url: `http://${server.data.host}:${server.data.port}/${FN}/` },
-    cpuMs: () => (processCpuMs(server.pid) ?? 0) + (cgroupCpuMs(server.cgroupParent) ?? 0),
+    cpuMs: () => ({ serve: processCpuMs(server.pid) ?? 0, sandboxes: cgroupCpuMs(server.cgroupParent) ?? 0 }),
     close: () => server.close(),
   };
 }
@@ -161,7 +166,7 @@ async function nodeTarget(ctx: ScenarioContext): Promise<Target> {
     baseline: true,
     description: `plain node (${process.version}) with a raw (req, res) handler answering the same bytes on 127.0.0.1`,
     load: { url: `http://127.0.0.1:${port}/` },
-    cpuMs: () => processCpuMs(child.pid as number) ?? 0,
+    cpuMs: () => ({ server: processCpuMs(child.pid as number) ?? 0 }),
     close,
   };
 }
@@ -186,7 +191,7 @@ async function runtimeTarget(ctx: ScenarioContext): Promise<Target> {
     baseline: true,
     description: "the same module in warren's runtime on its unix socket, no router, no sandbox",
     load: { url: 'http://localhost/', socketPath: socket },
-    cpuMs: () => processCpuMs(child.pid as number) ?? 0,
+    cpuMs: () => ({ server: processCpuMs(child.pid as number) ?? 0 }),
     close,
   };
 }

@@ -99,6 +99,7 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
     t.ok(row.count > 0, `${row.name}: answers counted`);
     t.match(row.extra_p50, { server_cpu_us: Number, loadgen_cpu_us: Number }, `${row.name}: server and load generator CPU`);
   }
+  t.match(out.results[0]?.extra_p50, { serve_cpu_us: Number, sandboxes_cpu_us: Number }, 'warren: the serve process and its sandboxes apart');
   const warren4 = out.results[3];
   t.same(Object.keys(warren4?.vs ?? {}).sort(), ['node', 'runtime'], 'ratios to both baselines of its group');
   t.same(leftovers(), [], 'nothing left behind');
