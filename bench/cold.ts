@@ -33,7 +33,7 @@ import { errorText, runCycles } from './cycles.js';
 import { ensureBenchNative, type BenchNative } from './native.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 import { parseServerTiming } from './server-timing.js';
-import { startServe, sweepServes, type ServeProcess } from './serve-process.js';
+import { startServe, sweepServes, until, type ServeProcess } from './serve-process.js';
 import { workerdNote } from './workerd.js';
 
 /** The function every row serves: a constant answer, so the rows differ only in how they start. */
@@ -88,23 +88,13 @@ const ROWS: Record<'warm' | 'empty', WarrenColdRow> = {
   },
 };
 
-async function until(what: string, ok: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
-  const end = performance.now() + SETTLE_TIMEOUT_MS;
-  while (!(await ok())) {
-    if (signal.aborted) throw new WarrenError('WARREN_BENCH_SERVE', `stopped waiting for ${what}`);
-    if (performance.now() > end) throw new WarrenError('WARREN_BENCH_SERVE', `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid: string[]): Promise<Subject> {
   const server: ServeProcess = await startServe({ tag: row.tag, dirs: ctx.dirs, workDir: ctx.workDir, args: row.args, avoid });
   avoid.push(server.subnet);
   let n = 0;
 
   async function settled(fn: string): Promise<boolean> {
-    const r = await server.api('GET', '/v1/sandboxes');
-    const list = (Array.isArray(r.body) ? r.body : (r.body?.sandboxes ?? [])) as Array<{ fn: string | null }>;
+    const list = await server.sandboxes();
     return !list.some((s) => s.fn === fn) && list.filter((s) => s.fn === null).length >= row.generics;
   }
 
@@ -115,7 +105,7 @@ async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid
       const d = await server.api('PUT', `/v1/functions/${fn}`, { module: MODULE });
       if (d.status !== 201) throw new WarrenError('WARREN_BENCH_SERVE', `deploy answered ${d.status}: ${JSON.stringify(d.body)}`);
       deployed = true;
-      await until(`function '${fn}' to have no instance and the pool to be full`, () => settled(fn), signal);
+      await until(`function '${fn}' to have no instance and the pool to be full`, () => settled(fn), signal, SETTLE_TIMEOUT_MS);
       await new Promise((r) => setTimeout(r, QUIET_MS));
       const t0 = performance.now();
       const answer = await answerHead(server.data, `/${fn}/`, AbortSignal.any([signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]));

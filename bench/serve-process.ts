@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import type { Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
@@ -51,6 +52,8 @@ export interface ServeProcess {
   readonly cgroupParent: string;
   /** A control API call; the answer's status and parsed JSON body (undefined when empty). */
   api(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** Its sandboxes (GET /v1/sandboxes): generic warm runtimes have no fn. */
+  sandboxes(): Promise<Array<{ fn: string | null; state: string }>>;
   output(): string;
   close(): Promise<void>;
 }
@@ -149,7 +152,7 @@ export async function startServe(o: ServeOptions): Promise<ServeProcess> {
   }
   const token = fs.readFileSync(path.join(state, 'token'), 'utf8').trim();
   const control = `http://127.0.0.1:${controlPort}`;
-  return {
+  const self: ServeProcess = {
     pid: child.pid as number,
     data: { host: '127.0.0.1', port: dataPort },
     subnet,
@@ -171,9 +174,25 @@ export async function startServe(o: ServeOptions): Promise<ServeProcess> {
       }
       return { status: res.statusCode, body: parsed };
     },
+    async sandboxes() {
+      const r = await self.api('GET', '/v1/sandboxes');
+      if (r.status !== 200 || !Array.isArray(r.body?.sandboxes)) throw new WarrenError('WARREN_BENCH_SERVE', `GET /v1/sandboxes answered ${r.status}`);
+      return r.body.sandboxes as Array<{ fn: string | null; state: string }>;
+    },
     output: () => out,
     close,
   };
+  return self;
+}
+
+/** Polls `ok` until it holds; a WarrenError once `timeoutMs` passed or `signal` aborted. */
+export async function until(what: string, ok: () => Promise<boolean>, signal: AbortSignal, timeoutMs = 60_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await ok())) {
+    if (signal.aborted) throw new WarrenError('WARREN_BENCH_SERVE', `stopped waiting for ${what}`);
+    if (performance.now() > end) throw new WarrenError('WARREN_BENCH_SERVE', `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Whether `pid` runs (names of what a bench leaves carry its pid: the dead one's are swept). */

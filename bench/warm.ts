@@ -32,10 +32,12 @@ import { DEFAULT_CONNECTIONS, DEFAULT_WARM_S, type BenchOptions } from './option
 import { cgroupCpuMs, processCpuMs } from './process-cpu.js';
 import { absorb, emptyRow, type ProgressSink, type RunOutcome } from './runner.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
-import { startServe, sweepServes } from './serve-process.js';
+import { startServe, sweepServes, until } from './serve-process.js';
 import { workerdNote } from './workerd.js';
 
 const FN = 'bench-warm';
+/** Generic warm runtimes of the bench's server (serve's default). */
+const POOL = 2;
 const START_TIMEOUT_MS = 30_000;
 const MAX_ROUNDS = 5;
 /** Seconds of each row's uncounted first slice: instances scale up, JITs warm. */
@@ -46,6 +48,9 @@ interface Target {
   baseline: boolean;
   description: string;
   load: Pick<LoadConfig, 'url' | 'socketPath'>;
+  /** Resolves once the server is quiet after a warm-up (warren: the instances the load made have
+   * started, and the generic pool is full again, so no boot's CPU falls in a measured slice). */
+  settle?(signal: AbortSignal): Promise<void>;
   /** CPU the server has used so far, ms, by part (warren: its serve process and its sandboxes). */
   cpuMs(): Record<string, number>;
   close(): Promise<void>;
@@ -53,6 +58,7 @@ interface Target {
 
 interface LoadSubject extends Subject {
   load(seconds: number, signal: AbortSignal): Promise<Batch>;
+  settle(signal: AbortSignal): Promise<void>;
 }
 
 const LOAD_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './load.ts' : './load.js', import.meta.url));
@@ -104,6 +110,7 @@ function loadSubject(t: Target, connections: number): LoadSubject {
       }
       return out;
     },
+    settle: async (signal) => t.settle?.(signal),
     close: () => t.close(),
   };
 }
@@ -120,7 +127,7 @@ function owned(child: ChildProcess): () => Promise<void> {
 }
 
 async function warrenTarget(ctx: ScenarioContext): Promise<Target> {
-  const server = await startServe({ tag: 'warm', dirs: ctx.dirs, workDir: ctx.workDir, args: ['--keep-alive', '10m'] });
+  const server = await startServe({ tag: 'warm', dirs: ctx.dirs, workDir: ctx.workDir, args: ['--pool', String(POOL), '--keep-alive', '10m'] });
   try {
     const d = await server.api('PUT', `/v1/functions/${FN}`, { module: MODULE });
     if (d.status !== 201) throw new WarrenError('WARREN_BENCH_SERVE', `deploy of '${FN}' answered ${d.status}: ${JSON.stringify(d.body)}`);
@@ -135,6 +142,10 @@ async function warrenTarget(ctx: ScenarioContext): Promise<Target> {
     baseline: false,
     description: 'warren serve: the router, the pool and a sandboxed runtime; server CPU: the serve process and its sandboxes',
     load: { url: `http://${server.data.host}:${server.data.port}/${FN}/` },
+    async settle(signal) {
+      const quiet = async () => (await server.sandboxes()).filter((s) => s.fn === null).length >= POOL;
+      await until('the generic pool to be full again', quiet, signal, START_TIMEOUT_MS);
+    },
     cpuMs: () => ({ serve: processCpuMs(server.pid) ?? 0, sandboxes: cgroupCpuMs(server.cgroupParent) ?? 0 }),
     close: () => server.close(),
   };
@@ -226,6 +237,7 @@ async function run(subjects: readonly Subject[], options: BenchOptions, progress
     for (const [i, s] of load.entries()) {
       if (signal.aborted) break;
       absorb(rows[i]!, await s.load(warmup, signal), false);
+      await s.settle(signal).catch((err: unknown) => rows[i]!.failures.push(`warm-up: ${err instanceof Error ? err.message : String(err)}`));
       progress.tick(s.name);
     }
     for (; done < rounds && !signal.aborted; done++) {
