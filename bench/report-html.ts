@@ -4,8 +4,9 @@
  * CDF per row, the notes and the machine. All plots share one logarithmic time axis: rows are
  * compared by eye, and spawn latencies of different tools lie decades apart.
  */
-import type { BenchReport, ResultRow } from './report.js';
+import { baselineKey, type BenchReport, type ResultRow } from './report.js';
 import { cdfPoints } from './stats.js';
+import { heading } from './table.js';
 
 const W = 640;
 const H = 220;
@@ -116,7 +117,7 @@ export function overlaySvg(rows: readonly ResultRow[], samples: ReadonlyMap<stri
 }
 
 function table(report: BenchReport): string {
-  const baselines = report.results.filter((r) => r.baseline).map((r) => r.name);
+  const baselines = [...new Set(report.results.filter((r) => r.baseline).map(baselineKey))];
   const head = ['', 'ok', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'per s', 'cpu ms', ...baselines.map((b) => `vs ${b} (rate, p50)`)];
   const rows = report.results.map((r) => {
     const cells = [
@@ -127,7 +128,7 @@ function table(report: BenchReport): string {
       fmt(r.p90_ms),
       fmt(r.p99_ms),
       fmt(r.per_s, 1),
-      fmt(r.cpu_ms, 1),
+      fmt(r.cpu_ms, r.cpu_ms < 1 ? 3 : 1),
       ...baselines.map((b) => (r.vs?.[b] ? `${fmt(r.vs[b].per_s)}x, ${fmt(r.vs[b].p50)}x` : '')),
     ];
     return `<tr>${cells.map((c, i) => (i === 0 ? `<th>${c}</th>` : `<td>${c}</td>`)).join('')}</tr>`;
@@ -143,26 +144,23 @@ svg{display:block;margin:.25rem 0 1.5rem}svg text{font-size:11px;fill:#555}.grid
 code{background:#f4f4f4;padding:0 .2rem}`;
 
 export function renderHtml(report: BenchReport, samples: ReadonlyMap<string, readonly number[]>): string {
-  const p = report.params;
   const m = report.machine;
   const axis = { ...sharedAxis(samples.values()), label: report.latency };
   const plots = report.results
     .map((r) => `<h3>${escapeHtml(r.name)}${r.baseline ? ' (baseline)' : ''}</h3><p>${escapeHtml(r.description)}</p>${cdfSvg(r, samples.get(r.name) ?? [], axis)}`)
     .join('\n');
   const errors = report.results.flatMap((r) => r.errors.map((e) => `<li>${escapeHtml(r.name)}: ${escapeHtml(e)}</li>`));
-  const what = p.duration_s === null ? `${p.count} cycles per row` : `${p.duration_s} s in all`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>warren bench ${escapeHtml(report.scenario)}</title><style>${CSS}</style></head>
 <body>
 <h1>warren bench ${escapeHtml(report.scenario)}</h1>
-<p><code>--level ${escapeHtml(p.level)} --net ${escapeHtml(p.net)}</code>: ${what} at concurrency ${p.concurrency},
-${p.rounds} interleaved rounds after ${p.warmup} uncounted warm-up cycles per row.
-Latency: ${escapeHtml(report.latency)}. Rate: create, ready and destroy cycles per second of wall time.
-CPU: busy CPU time of the whole machine per cycle, all cores and kernel threads included.</p>
+<p><code>${escapeHtml(heading(report))}</code>.
+Latency: ${escapeHtml(report.latency)}. Rate: ${escapeHtml(report.rate ?? 'create, ready and destroy cycles')} per second of wall time.
+CPU: busy CPU time of the whole machine per ${report.scenario === 'warm' ? 'answer' : 'cycle'}, all cores and kernel threads included.</p>
 ${table(report)}
 ${errors.length ? `<h2>Failures</h2><ul>${errors.join('')}</ul>` : ''}
 <h2>Latency distribution</h2>
-<p>Fraction of cycles whose command was running within a time; further left is faster, steeper is steadier.</p>
+<p>Fraction of ${report.scenario === 'warm' ? 'answers' : 'cycles'} within a time; further left is faster, steeper is steadier.</p>
 ${overlaySvg(report.results, samples, axis)}
 ${plots}
 ${report.notes.length ? `<h2>Notes</h2><ul>${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : ''}

@@ -18,7 +18,8 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ').trimEnd();
 }
 
-function heading(report: BenchReport): string {
+/** The run's settings in one line (the table's first, the page's first paragraph). */
+export function heading(report: BenchReport): string {
   const p = report.params;
   if (report.scenario === 'warm') {
     return `warm --connections ${(p.connections ?? []).join(',')}: ${p.duration_s ?? '-'} s per row in ${p.rounds} interleaved rounds, after ${p.warmup} s of warm-up per row`;
