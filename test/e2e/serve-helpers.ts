@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import type { Dirs } from '../../lib/dirs.js';
-import { testEnv, WARREN } from '../integration/helpers.js';
+import { testDirs, testEnv, WARREN } from '../integration/helpers.js';
 
 export interface Server {
   readonly data: string;
@@ -18,6 +18,15 @@ export interface Server {
   /** SIGTERM, and its exit code. */
   stop(): Promise<number | null>;
   kill(): Promise<void>;
+}
+
+/** A test server's dirs: testDirs(name) with a state dir of its own, made fresh (a registry left
+ * by an earlier run would hold its functions), and removed by the returned cleanup. */
+export function serveDirs(name: string): Dirs {
+  const base = testDirs(name);
+  const dirs = { ...base, state: `${base.state}-${name}` };
+  fs.rmSync(dirs.state, { recursive: true, force: true });
+  return dirs;
 }
 
 /** Ports for this file: distinct per WRNTEST_SLOT so that parallel worktrees do not collide. */

@@ -5,15 +5,16 @@
  */
 import fs from 'node:fs';
 import t from 'tap';
-import { NEEDS_ROOT, testDirs } from '../integration/helpers.js';
-import { deploy, invoke, ports, processesOf, sandboxCgroups, spawnerOf, startServe, until } from './serve-helpers.js';
+import { NEEDS_ROOT } from '../integration/helpers.js';
+import { deploy, invoke, ports, processesOf, sandboxCgroups, serveDirs, spawnerOf, startServe, until } from './serve-helpers.js';
 
-const dirs = testDirs('wrntest-life');
-const other = testDirs('wrntest-life2');
+const dirs = serveDirs('wrntest-life');
+const other = serveDirs('wrntest-life2');
 
 t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
-  fs.rmSync(`${dirs.state}/registry.db`, { force: true });
-  fs.rmSync(`${dirs.state}/demo-deployed`, { force: true });
+  t.teardown(() => {
+    for (const d of [dirs, other]) fs.rmSync(d.state, { recursive: true, force: true });
+  });
   const port = ports(18180);
   let s = await startServe(dirs, port, ['--pool', '1']);
   const hello = await invoke(s, '/hello/');
