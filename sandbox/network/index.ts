@@ -17,6 +17,7 @@ export {
   applyRules,
   BLOCKED_RANGES,
   checkSandboxNet,
+  DNS_PORT,
   deleteTableScript,
   type Egress,
   listPublished,
@@ -33,3 +34,5 @@ export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
 export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
 export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
 export { LiveEgress } from './live-egress.js';
+export { DnsForwarder, type DnsForwarderOptions, type DnsStats, MAX_QUERY_BYTES } from './dns-forwarder.js';
+export { formatResolvConf, HOST_RESOLV_CONF, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';
