@@ -166,6 +166,23 @@ t.test('close is idempotent and frees the port', async (t) => {
   t.pass();
 });
 
+t.test('two forwarders on one address (two warren processes, one bridge): both start, the later takes TCP over', async (t) => {
+  const port = await freePort();
+  await upstream(t, '127.0.0.1', port);
+  const first = await forwarder(t, ['127.0.0.1'], { upstreamPort: port });
+  const second = await forwarder(t, ['127.0.0.1'], { upstreamPort: port, port: first.port });
+  t.same(await ask(second, query(1)), answerTo(query(1)), 'udp: one of them answers');
+  t.same(await askTcp(second, query(2)), answerTo(query(2)), 'tcp: the first answers');
+  await first.close();
+  t.same(await ask(second, query(3)), answerTo(query(3)), 'udp after the first closed: the second');
+  let answer: Buffer | undefined;
+  for (let i = 0; i < 30 && !answer; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    answer = await askTcp(second, query(4));
+  }
+  t.same(answer, answerTo(query(4)), 'tcp: the second listens once the port is free');
+});
+
 t.test('servfail keeps the ID, opcode, RD and question', async (t) => {
   const q = query(0xbeef);
   const f = servfail(q);
