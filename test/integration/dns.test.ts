@@ -19,7 +19,7 @@ import path from 'node:path';
 import t from 'tap';
 import { ensureNodeImage } from '../../cli/wiring.js';
 import { SandboxHost } from '../../sandbox/index.js';
-import { checkSubnetFree, readRoutes } from '../../sandbox/network/index.js';
+import { checkSubnetFree, readRoutes, SandboxNetwork } from '../../sandbox/network/index.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 import { startAgent } from './live-agent.js';
 
@@ -106,13 +106,16 @@ async function testWorld(t: { teardown(fn: () => unknown): void }): Promise<{ lo
 }
 
 /** A host whose resolv.conf names `nameserver`, and the test's own dirs. */
-async function openHost(t: { teardown(fn: () => unknown): void }, nameserver: string): Promise<SandboxHost> {
+async function openHost(t: { teardown(fn: () => unknown): void }, nameserver: string, dirs = base): Promise<SandboxHost> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-dns-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const resolvConf = path.join(dir, 'resolv.conf');
   fs.writeFileSync(resolvConf, `nameserver ${nameserver}\nsearch warren-test.invalid\noptions timeout:2\n`);
-  const host = await SandboxHost.open({ dirs: { ...base, net: { ...base.net, resolvConf } }, spare: 0 });
-  t.teardown(() => host.close());
+  const host = await SandboxHost.open({ dirs: { ...dirs, net: { ...dirs.net, resolvConf } }, spare: 0 });
+  t.teardown(async () => {
+    await host.close();
+    await SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }); // no sandbox left: its table and bridge go
+  });
   return host;
 }
 
@@ -188,5 +191,15 @@ t.test('a loopback resolver (as systemd-resolved\'s): the forwarder, on the host
   t.equal(await a.step('fetch http://web.warren-test/ 5000'), 'data:hello from the test web', 'fetch');
   t.match(resolver.log(), 'query from 127.', 'asked on loopback');
   t.equal(await a.step(`open ${LOOPBACK_RESOLVER} 53 1500`), 'ECONNREFUSED', 'the sandbox\'s own 127/8 is its own loopback, not the host\'s');
-  await a.sandbox.destroy();
+
+  // a second host beside it, with its own bridge and subnet: its own forwarder on its own gateway
+  const other = testDirs('wrntest-dns-other');
+  const host2 = await openHost(t, LOOPBACK_RESOLVER, other);
+  const b = await startAgent(host2, base.state, { net: { egress: 'public' } });
+  const gateway2 = other.net.subnet.replace(/\.0\/\d+$/, '.1');
+  t.not(gateway2, GATEWAY);
+  t.match(await b.step('read /etc/resolv.conf'), `nameserver ${gateway2}\n`, 'the second host\'s sandbox asks its own gateway');
+  t.equal(await b.step('lookup web.warren-test 5000'), `addr:${WEB}`, 'and gets its answer');
+  t.equal(await a.step('lookup web.warren-test 5000'), `addr:${WEB}`, 'the first still gets its own');
+  await Promise.all([a.sandbox.destroy(), b.sandbox.destroy()]);
 });
