@@ -25,12 +25,22 @@ function query(id: number, name = 'web.warren-test'): Buffer {
 /** The query turned into an answer: QR set, and a marker byte after it so a relay is seen whole. */
 const answerTo = (q: Buffer) => Buffer.concat([q.subarray(0, 2), Buffer.from([0x81, 0x80]), q.subarray(4), Buffer.from('ok')]);
 
+/** A port free for both TCP and UDP on 127/8 just now (the forwarder and the fakes use both). */
 async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (let i = 0; i < 20; i++) {
+    const tcp = net.createServer();
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+    const { port } = tcp.address() as net.AddressInfo;
+    const udp = dgram.createSocket('udp4');
+    const free = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '127.0.0.1', () => r(true));
+    });
+    if (free) await new Promise<void>((r) => udp.close(() => r()));
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (free) return port;
+  }
+  throw new Error('no port free for both tcp and udp in 20 tries');
 }
 
 /** A fake upstream at ip:port, UDP and TCP, answering every query unless `silent`. */
@@ -130,6 +140,13 @@ t.test('no upstream at all (an empty resolv.conf): SERVFAIL at once', async (t) 
   const answer = await ask(fwd, query(5), 500);
   t.same(answer, servfail(query(5)));
   t.equal(answer?.[3]! & 0x0f, 2, 'rcode SERVFAIL');
+});
+
+t.test('a resolv.conf naming the forwarder itself: not asked (no loop)', async (t) => {
+  const port = await freePort();
+  const fwd = await forwarder(t, ['127.0.0.1'], { port, upstreamPort: port });
+  t.same(await ask(fwd, query(6), 500), servfail(query(6)));
+  t.same([fwd.stats.failed, fwd.stats.forwarded], [1, 0], 'one query, answered SERVFAIL at once');
 });
 
 t.test('a query from outside the subnet, an answer-shaped or oversized message: ignored', async (t) => {

@@ -234,11 +234,16 @@ export class DnsForwarder {
     const st = fs.statSync(this.#opts.resolvConf, { throwIfNoEntry: false });
     const key = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'absent';
     if (key !== this.#upstreams.key) {
-      const servers = readResolvConf(this.#opts.resolvConf).nameservers.slice(0, MAX_NAMESERVERS);
+      // never itself: a query would go round until the in-flight bound stopped it
+      const servers = readResolvConf(this.#opts.resolvConf).nameservers.filter((ip) => !this.#isSelf(ip)).slice(0, MAX_NAMESERVERS);
       this.#upstreams = { key, servers, checkedAt: now };
     }
     this.#upstreams.checkedAt = now;
     return this.#upstreams.servers;
+  }
+
+  #isSelf(ip: string): boolean {
+    return ip === this.address && this.#opts.upstreamPort === this.port;
   }
 
   /** Stops listening and drops what is in flight (a sandbox's resolver retries). Idempotent. */

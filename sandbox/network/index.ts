@@ -6,6 +6,7 @@
  *   await ensureBridge({ name: bridge, address: '10.88.0.1/16' });
  *   await applyRules(rulesetScript({ bridge, subnet }));
  *   const ipam = new Ipam({ subnet, runDir });
+ *   const dns = await DnsForwarder.start({ address: '10.88.0.1', subnet, resolvConf });  // the sandboxes' nameserver
  *
  * Per sandbox: ipam.allocate(id), then one `applyRules(sandboxElements('add', net))` batch (and
  * 'delete' when it goes), release().
@@ -17,7 +18,6 @@ export {
   applyRules,
   BLOCKED_RANGES,
   checkSandboxNet,
-  DNS_PORT,
   deleteTableScript,
   type Egress,
   listPublished,
@@ -34,5 +34,5 @@ export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
 export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
 export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
 export { LiveEgress } from './live-egress.js';
-export { DnsForwarder, type DnsForwarderOptions, type DnsStats, MAX_QUERY_BYTES } from './dns-forwarder.js';
-export { formatResolvConf, HOST_RESOLV_CONF, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';
+export { DnsForwarder, type DnsForwarderOptions, type DnsStats } from './dns-forwarder.js';
+export { formatResolvConf, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';
