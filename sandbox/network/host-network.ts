@@ -1,9 +1,10 @@
 /**
  * The host side of sandbox networking, as one object: set up once per warren process (subnet
- * check, bridge, nftables table, forwarding), then an address lease per pooled network namespace
- * and, per sandbox, only when it has egress or published ports, one batch of nftables elements. Egress `none` costs no
- * nft call: a sandbox the table does not know gets nothing. The elements' delete script is kept
- * in the run dir beside the lease, so a crash leaves what `warren gc` needs to undo them.
+ * check, bridge, nftables table, forwarding, the sandboxes' DNS forwarder), then an address
+ * lease per pooled network namespace and, per sandbox, only when it has egress or published
+ * ports, one batch of nftables elements. Egress `none` costs no nft call: a sandbox the table
+ * does not know gets nothing. The elements' delete script is kept in the run dir beside the
+ * lease, so a crash leaves what `warren gc` needs to undo them.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -95,7 +96,12 @@ export class SandboxNetwork {
     writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
     await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet }));
     const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF });
-    return new SandboxNetwork(config, dns);
+    try {
+      return new SandboxNetwork(config, dns);
+    } catch (err) {
+      await dns.close();
+      throw err;
+    }
   }
 
   /**
