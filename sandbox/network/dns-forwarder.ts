@@ -122,6 +122,7 @@ export class DnsForwarder {
         this.#tcp.once('error', reject);
         this.#tcp.listen({ host: address, port }, () => {
           this.#tcp.off('error', reject);
+          if (this.#closed) this.#tcp.close(); // closed while a retry was listening
           resolve();
         });
       });
