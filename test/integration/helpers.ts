@@ -21,6 +21,10 @@ export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespace
  * WRNTEST_SLOT=N (1-15) moves all of it aside (dirs, bridges, tables, a quarter of each subnet),
  * so that several developers' worktrees can run tests on one machine at once.
  */
+/** The tests' resolv.conf unless they name one: empty, so the DNS forwarder answers SERVFAIL and
+ * never asks this machine's resolver. */
+export const NO_RESOLVER = '/dev/null';
+
 export function testDirs(name = 'wrntest'): Dirs {
   let k = 0;
   for (const c of name) k = (k * 31 + c.charCodeAt(0)) % 40;
@@ -31,14 +35,14 @@ export function testDirs(name = 'wrntest'): Dirs {
       state: '/var/tmp/wrntest-state',
       run: `/run/${name}`,
       cgroupParent: name,
-      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16` },
+      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16`, resolvConf: NO_RESOLVER },
     };
   }
   return {
     state: `/var/tmp/wrntest-state-s${slot}`,
     run: `/run/${name}-s${slot}`,
     cgroupParent: `${name}-s${slot}`,
-    net: { bridge: `wrnts${slot}b${k + 1}`, table: `wrnts${slot}b${k + 1}`, subnet: `10.${200 + k}.${slot * 16}.0/20` },
+    net: { bridge: `wrnts${slot}b${k + 1}`, table: `wrnts${slot}b${k + 1}`, subnet: `10.${200 + k}.${slot * 16}.0/20`, resolvConf: NO_RESOLVER },
   };
 }
 
@@ -51,6 +55,7 @@ export function testEnv(dirs: Dirs = testDirs()): NodeJS.ProcessEnv {
     WARREN_BRIDGE: dirs.net.bridge,
     WARREN_NFT_TABLE: dirs.net.table,
     WARREN_SUBNET: dirs.net.subnet,
+    WARREN_RESOLV_CONF: dirs.net.resolvConf ?? NO_RESOLVER,
   };
 }
 
