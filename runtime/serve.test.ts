@@ -23,6 +23,9 @@ export default {
     if (p === '/throw') { ctx.passThroughOnException(); throw new Error('boom from the function'); }
     if (p === '/reject') { await sleep(5); throw new Error('rejected by the function'); }
     if (p === '/number') return 42;
+    if (p === '/error') return Response.error();
+    if (p === '/used') { const r = Response.json({ a: 1 }); await r.text(); return r; }
+    if (p === '/locked') { const body = new ReadableStream(); body.getReader(); return new Response(body); }
     if (p === '/after') {
       ctx.waitUntil(sleep(150).then(() => console.error('signal after the response: ' + request.signal.aborted)));
       return new Response('ok');
@@ -121,11 +124,14 @@ t.test('a throw, a rejection or a value that is not a Response is a 500 for that
     ['/throw', /^the function threw: Error: boom from the function\n {4}at /],
     ['/reject', /^the function threw: Error: rejected by the function\n {4}at /],
     ['/number', /^the function's fetch\(\) returned number, not a Response$/],
+    ['/error', /^the function's fetch\(\) returned a Response with status 0$/],
+    ['/used', /^the function's fetch\(\) returned a Response whose body was read already$/],
+    ['/locked', /^the function's fetch\(\) returned a Response whose body is locked$/],
   ];
   for (const [p, logged] of cases) {
     const res = await r.client.request({ method: 'GET', path: p, headers: { [REQUEST_ID_HEADER]: `id${p}` } });
     t.equal(res.statusCode, 500, p);
-    t.notMatch(await res.body.text(), /boom|rejected|number/, 'what went wrong is not shown to the client');
+    t.notMatch(await res.body.text(), /boom|rejected|number|status|read|locked/, 'what went wrong is not shown to the client');
     t.match(await r.until(logged), { s: 'warren', rid: `id${p}` }, 'the log says why, with the request id');
     const again = await r.client.request({ method: 'GET', path: '/ok' });
     t.equal(again.statusCode, 201, 'the next request is served');
