@@ -35,6 +35,7 @@ export default {
       ctx.waitUntil(sleep(10).then(() => { throw new Error('a failed background task'); }));
       return new Response('answered');
     }
+    if (p === '/crash') { setTimeout(() => { throw new Error('thrown in a timer'); }, 10); return new Response('crashing'); }
     if (p === '/dropped') { Promise.reject(new Error('nobody awaits this')); return new Response('dropped'); }
     if (p === '/hang') {
       request.signal.addEventListener('abort', () => console.error('the client went away'));
@@ -141,6 +142,16 @@ t.test('a throw, a rejection or a value that is not a Response is a 500 for that
   t.equal(await dropped.body.text(), 'dropped');
   t.match(await r.until(/nobody awaits this/), { s: 'warren', m: /^an unhandled promise rejection: Error: nobody awaits this/ });
   t.equal(r.child.exitCode, null, 'a promise nobody awaits does not end the runtime');
+});
+
+t.test("a throw outside the request's promise ends the runtime, with a record that says so", async (t) => {
+  const r = await listening(t, FN);
+  const exited = once(r.child, 'exit');
+  const res = await r.client.request({ method: 'GET', path: '/crash', headers: { [REQUEST_ID_HEADER]: 'c1' } });
+  t.equal(await res.body.text(), 'crashing');
+  const [code] = (await exited) as [number | null];
+  t.equal(code, 1);
+  t.match(await r.until(/thrown in a timer/), { s: 'warren', rid: 'c1', m: /^an uncaught exception ends the runtime: Error: thrown in a timer\n/ });
 });
 
 t.test("a client that goes away aborts the request's signal; a finished response does not", async (t) => {
