@@ -13,8 +13,11 @@
  * then the control socket, the same way: its name appears last, once both accept. After its first
  * control answer, while the host has nothing for it, one request of its own through the Workers
  * path on a private server (warmUp), so the function's first request does not pay node's lazy
- * compile. SIGTERM
- * drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
+ * compile. SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish,
+ * exit 0.
+ *
+ * Its stdout and stderr carry one LogRecord per line (log.ts): every console.* call, tagged with
+ * the request id, and the runtime's own reports about the function (stream 'warren').
  */
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -105,6 +108,9 @@ async function main(): Promise<void> {
   installConsole();
   // a promise the function dropped: Workers log it and serve on; node's default would end us
   process.on('unhandledRejection', (err) => report(`an unhandled promise rejection: ${errorText(err)}`));
+  // a throw outside any request's promise (a timer's callback): node's way, the process ends, but
+  // said as a record, with the id of the request that started the timer when there was one
+  process.on('uncaughtException', (err) => die(1, `an uncaught exception ends the runtime: ${errorText(err)}`));
   let loaded: Loaded | null = null;
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener swaps in the Request and Response it captures
