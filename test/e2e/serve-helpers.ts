@@ -41,7 +41,14 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d));
   child.stderr?.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      // a server that ends by itself is a bug: show what it said
+      if (!stopping) process.stderr.write(`warren serve ended by itself (${code ?? signal}):\n${out}\n`);
+      resolve(code);
+    }),
+  );
   const deadline = Date.now() + 60_000;
   while (!out.includes('control API')) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -58,6 +65,8 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
     child,
     output: () => out,
     async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       const code = await exited;
@@ -65,6 +74,7 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
       return code;
     },
     async kill() {
+      stopping = true;
       child.kill('SIGKILL');
       await exited;
     },

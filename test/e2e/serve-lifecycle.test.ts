@@ -23,7 +23,7 @@ t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, tim
   t.match(s.output(), /curl http:\/\/127\.0\.0\.1:\d+\/hello\//, 'and the start says how to call it');
   t.equal((await deploy(s, 'kept', 'export default { fetch: () => new Response("still here") }')).status, 201);
 
-  t.test('two servers side by side', async (t) => {
+  await t.test('two servers side by side', async (t) => {
     const s2 = await startServe(other, ports(18280), ['--pool', '0', '--no-demo']);
     t.equal((await deploy(s2, 'kept', 'export default { fetch: () => new Response("the other one") }')).status, 201);
     t.equal((await invoke(s2, '/kept/')).text, 'the other one');
