@@ -106,6 +106,9 @@ export class Instance {
       conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
       await conn.health();
       phases.push(['boot', lap()]);
+      // counted ready once warm: a prewarm start must not pay node's lazy compile (7-10 ms)
+      await conn.warm();
+      phases.push(['warm', lap()]);
       return new Instance(sandbox, conn);
     } catch (err) {
       await conn?.destroy();

@@ -131,10 +131,11 @@ async function main(): Promise<void> {
     // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
     // (its compile would delay it by as much); a load that comes meanwhile waits on the event
     // loop, no longer than the warm-up would have made the function's first request wait
-    answered: () => {
-      warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`));
-    },
+    answered: () => void warm(),
+    warm: () => warm(),
   });
+  // once; a failed warm-up is reported and the runtime serves all the same (colder)
+  const warm = () => (warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`)));
   let warming: Promise<void> | undefined;
   await listenAs(server, args.listen);
   await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));
