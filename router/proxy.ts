@@ -11,7 +11,9 @@
  *   the clock ran out (timeoutMs)        -> abort upstream, 504, release('timeout')
  *   the instance's socket failed         -> release('broken'), 502 with the reason it gives
  * An answer that can no longer be given (the function's headers went out) cuts the client's
- * connection instead, so a half answer never looks whole.
+ * connection instead, so a half answer never looks whole. The clock runs until the answer's last
+ * byte: an instance stuck mid-stream holds a slot like one stuck before its headers, so a stream
+ * longer than the function's timeout is cut too.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
