@@ -9,43 +9,30 @@ import { isWarrenError, WarrenError } from '../lib/errors.js';
 import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits, LogLine, SandboxInfo, VersionInfo } from '../router/control.js';
 import { ENV_KEY } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
+import type { Registry, StoredFunction, StoredVersion } from '../registry/index.js';
 import type { Specialization } from './instance.js';
 import type { Pool, Version, Versions } from './pool.js';
-
-/** A version as the registry keeps it (registry/ StoredVersion has this shape). */
-export interface StoredVersion extends VersionInfo {
-  fn: string;
-}
-
-/** A function with a live version, as the registry keeps it. */
-export interface StoredFunction {
-  name: string;
-  createdAt: string;
-  live: StoredVersion;
-  secrets: string[];
-}
 
 /**
  * What the service needs of the registry (registry/ implements it; cli wires). A function exists
  * once it has a live version: the others throw WARREN_FN_NOT_FOUND for one that does not.
  */
-export interface FunctionRegistry {
-  addVersion(fn: string, v: { digest: string; sizeBytes: number; limits: FunctionLimits; egress: FunctionEgress; vars: Record<string, string> }): StoredVersion;
-  setLive(fn: string, version: number, kind: 'deploy' | 'rollback'): StoredVersion;
-  discardVersion(fn: string, version: number): void;
-  getFunction(fn: string): StoredFunction;
-  listFunctions(): StoredFunction[];
-  versions(fn: string): StoredVersion[];
-  /** WARREN_FN_VERSION_NOT_FOUND when there is no such version. */
-  version(fn: string, n: number): StoredVersion;
-  /** The version live before the live one, or null. */
-  rollbackTarget(fn: string): StoredVersion | null;
-  removeFunction(fn: string): void;
-  putSecret(fn: string, key: string, value: string): void;
-  deleteSecret(fn: string, key: string): boolean;
-  secretNames(fn: string): string[];
-  secrets(fn: string): Record<string, string>;
-}
+export type FunctionRegistry = Pick<
+  Registry,
+  | 'addVersion'
+  | 'setLive'
+  | 'discardVersion'
+  | 'getFunction'
+  | 'listFunctions'
+  | 'versions'
+  | 'version'
+  | 'rollbackTarget'
+  | 'removeFunction'
+  | 'putSecret'
+  | 'deleteSecret'
+  | 'secretNames'
+  | 'secrets'
+>;
 
 /** Where bundles are kept by digest (snapshots/ bundles, in the layer store). */
 export interface Bundles {
