@@ -100,7 +100,7 @@ export class Functions implements Control, Versions {
       const bundle = await this.#bundles.put(spec.module);
       const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars } });
       try {
-        await this.#goLive(stored, 'deploy');
+        await this.#goLive(stored, 'deploy', spec.module);
       } catch (err) {
         try {
           this.#registry.discardVersion(name, stored.version);
@@ -124,8 +124,8 @@ export class Functions implements Control, Versions {
   }
 
   /** Loads `stored` in a sandbox, then moves traffic to it; the old version's instances drain. */
-  async #goLive(stored: StoredVersion, kind: 'deploy' | 'rollback'): Promise<void> {
-    const version = this.#version(stored);
+  async #goLive(stored: StoredVersion, kind: 'deploy' | 'rollback', source?: string): Promise<void> {
+    const version = this.#version(stored, source);
     try {
       await (this.#pool as Pool).prepare(version);
     } catch (err) {
@@ -202,9 +202,12 @@ export class Functions implements Control, Versions {
     this.#pool?.retire(name, version);
   }
 
-  #version(stored: StoredVersion): Version {
+  /** The pool's view of a stored version. Its module is read once (or given, by a deploy) and
+   * kept while the Version lives: a start must not wait for the layer store. */
+  #version(stored: StoredVersion, source?: string): Version {
     const { fn, version, limits } = stored;
     const egress = toEgress(stored.egress);
+    let module: Promise<string> | undefined = source === undefined ? undefined : Promise.resolve(source);
     return {
       fn,
       version,
@@ -217,7 +220,10 @@ export class Functions implements Control, Versions {
         egress,
         // secrets over vars of the same name, as wrangler does
         env: { ...stored.vars, ...this.#secrets(fn) },
-        source: await this.#bundles.read(stored.digest),
+        source: await (module ??= this.#bundles.read(stored.digest).catch((err: unknown) => {
+          module = undefined; // the next start tries again
+          throw err;
+        })),
       }),
     };
   }
