@@ -84,6 +84,18 @@ interface Group {
   readonly queue: Waiter[];
 }
 
+/** A start's replacement generic runtime boots at the latest this long after it (ms). */
+const REFILL_DELAY_MS = 250;
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
+
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;
 
@@ -195,7 +207,7 @@ export class Pool implements Invoker {
     return g;
   }
 
-  #use(g: Group, inst: Instance, start: Start): Invocation {
+  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
     inst.busy++;
@@ -212,6 +224,7 @@ export class Pool implements Invoker {
       release: async (outcome: Outcome) => {
         if (released) return undefined;
         released = true;
+        onRelease?.();
         this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
         return this.#release(g, inst, outcome);
       },
@@ -322,6 +335,7 @@ export class Pool implements Invoker {
       await inst.specialize(owner, spec, phases);
     } catch (err) {
       g.starting--;
+      this.#generics.fill();
       this.#observer.refused(g.version.fn, 'start-failed');
       const error = err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `no instance of '${g.version.fn}' could start`, { cause: err });
       const meta = { fn: g.version.fn, version: g.version.version, instance: inst?.id ?? '-' };
@@ -336,7 +350,12 @@ export class Pool implements Invoker {
     this.#observer.started(g.version.fn, start);
     this.#adopt(g, inst);
     const w = g.queue.shift();
-    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }));
+    // the replacement of what this start took boots once the request it was for has its answer
+    // (or a moment later): a boot's synchronous parts on this event loop would delay that answer
+    const refill = once(() => this.#generics.fill());
+    setTimeout(refill, REFILL_DELAY_MS).unref();
+    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refill));
+    else refill();
     this.#pump(g, inst);
     return { inst };
   }
