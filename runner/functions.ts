@@ -11,7 +11,8 @@ import { ENV_KEY } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
 import type { Registry, StoredFunction, StoredVersion } from '../registry/index.js';
 import type { Specialization } from './instance.js';
-import type { Pool, Version, Versions } from './pool.js';
+import type { Pool } from './pool.js';
+import type { Version, Versions } from './pool-parts.js';
 
 /**
  * What the service needs of the registry (registry/ implements it; cli wires). A function exists

@@ -15,60 +15,9 @@ import { WarrenError } from '../lib/errors.js';
 import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
 import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
-import { endReason, type Instance, type Owner, type Phases, type Specialization } from './instance.js';
+import { endReason, type Instance, type Owner, type Phases } from './instance.js';
+import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
 import { bytesToFree, route, type InstanceView } from './policy.js';
-
-/** What the pool needs of a function's live version (the function service gives it). */
-export interface Version {
-  readonly fn: string;
-  readonly version: number;
-  /** Unique per Version object: a version whose secrets changed is a new one, with new instances. */
-  readonly key: string;
-  readonly concurrency: number;
-  readonly timeoutMs: number;
-  readonly memoryBytes: number;
-  /** Its limits, egress, env (vars and secrets, read now) and module. */
-  specialization(): Promise<Specialization>;
-}
-
-export interface Versions {
-  live(fn: string): Version | undefined;
-}
-
-/** Where instances' output and the pool's own reports about them go (runner/logs.ts). */
-export interface Logs {
-  attach(stream: import('node:stream').Readable, which: 'stdout' | 'stderr', meta: LogMeta): void;
-  report(meta: LogMeta, text: string, requestId?: string): void;
-}
-export interface LogMeta {
-  fn: string;
-  version: number;
-  instance: string;
-}
-
-/** What the pool tells the metrics. */
-export interface PoolObserver {
-  /** A prewarm or cold start. */
-  started(fn: string, start: Start): void;
-  /** A live instance handed over. */
-  warm(): void;
-  refused(fn: string, why: 'queue-full' | 'queue-timeout' | 'start-failed'): void;
-  /** An invocation released, `ms` after it was handed over. */
-  finished(fn: string, status: 'ok' | 'timeout' | 'error', ms: number): void;
-}
-
-export interface PoolOptions {
-  /** Instances of one function at most. */
-  readonly maxInstances: number;
-  /** Requests waiting per function at most; one more is refused with 429. */
-  readonly queueCap: number;
-  /** An idle instance lives this long after its last request. */
-  readonly keepAliveMs: number;
-  /** Memory limits of all function instances together, at most. */
-  readonly memoryBudgetBytes: number;
-  /** Tasks per instance at most (a fork bomb stops there). */
-  readonly pids: number;
-}
 
 interface Waiter {
   readonly since: number;
