@@ -8,12 +8,22 @@
  *   bridge warren0           the sandboxes' bridge           WARREN_BRIDGE
  *   table  warren            the nftables table (inet)       WARREN_NFT_TABLE
  *   subnet 10.88.0.0/16      the sandboxes' addresses        WARREN_SUBNET
+ *   resolv /etc/resolv.conf  the DNS forwarder's upstreams   WARREN_RESOLV_CONF
+ *
+ * Tests name their own resolv.conf (an empty one at least), so that no test's sandbox ever asks
+ * this machine's real resolver.
  */
 export interface Dirs {
   readonly state: string;
   readonly run: string;
   readonly cgroupParent: string;
-  readonly net: { readonly bridge: string; readonly table: string; readonly subnet: string };
+  readonly net: {
+    readonly bridge: string;
+    readonly table: string;
+    readonly subnet: string;
+    /** The host's resolver configuration (sandbox/network/dns-forwarder.ts); /etc/resolv.conf if unset. */
+    readonly resolvConf?: string;
+  };
 }
 
 export function defaultDirs(env: NodeJS.ProcessEnv = process.env): Dirs {
@@ -25,6 +35,7 @@ export function defaultDirs(env: NodeJS.ProcessEnv = process.env): Dirs {
       bridge: env.WARREN_BRIDGE || 'warren0',
       table: env.WARREN_NFT_TABLE || 'warren',
       subnet: env.WARREN_SUBNET || '10.88.0.0/16',
+      resolvConf: env.WARREN_RESOLV_CONF || '/etc/resolv.conf',
     },
   };
 }

@@ -119,6 +119,7 @@ export const ERROR_CODES = {
   WARREN_NET_BAD_ADDRESS: 'platform',
   WARREN_NET_BRIDGE: 'platform',
   WARREN_NET_CONNTRACK: 'platform',
+  WARREN_NET_DNS_LISTEN: 'platform',
   WARREN_NET_EGRESS: 'user',
   WARREN_NET_EGRESS_BLOCKED: 'user',
   WARREN_NET_EGRESS_CLOSED: 'platform',

@@ -31,6 +31,7 @@ t.test('the token: 401 without it or with a wrong one; /healthz needs none', asy
     const res = await fetch(`${router.controlUrl}/v1/functions`, { headers });
     t.equal(res.status, 401, JSON.stringify(headers));
     t.match(res.headers.get('www-authenticate'), /^Bearer/);
+    t.equal(res.headers.get('x-warren-fault'), 'user');
     t.match(await res.json(), { code: 'WARREN_API_UNAUTHORIZED', fault: 'user' });
   }
   const metrics = await fetch(`${router.controlUrl}/metrics`);

@@ -41,7 +41,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   'WARREN_HOST_CLOSED': 503,
 };
 
-/** The header that says who failed, on every error answer of the data plane. */
+/** The header that says who failed, on every error answer: function or platform on the data
+ * plane, user or platform on the control API. */
 export const FAULT_HEADER = 'x-warren-fault';
 /** The request id every data-plane answer carries. */
 export const RESPONSE_ID_HEADER = 'x-request-id';
@@ -69,7 +70,7 @@ export function errorBody(e: HttpError, requestId?: string): string {
 
 /** The headers of an error answer, besides its content type and length. */
 export function errorHeaders(e: HttpError): Record<string, string> {
-  const headers: Record<string, string> = { [FAULT_HEADER]: e.fault === 'platform' ? 'platform' : 'function' };
+  const headers: Record<string, string> = { [FAULT_HEADER]: e.fault };
   if (e.retryAfterS !== undefined) headers['retry-after'] = String(e.retryAfterS);
   return headers;
 }

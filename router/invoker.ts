@@ -55,6 +55,11 @@ export interface Invoker {
    * function), WARREN_FN_QUEUE_FULL (its queue is full; `retryAfterS` on the error), WARREN_FN_START
    * (no instance could be started, with why), WARREN_HOST_CLOSED (shutting down); or with
    * `signal.reason` when the client went away while it waited.
+   *
+   * `signal` is the client connection's: it aborts when the connection closes, and the requests a
+   * keep-alive connection carries one after another share it (an AbortController per request
+   * cost the router more than all its other per-request work). So a listener added to it must be
+   * removed once acquire() settles, and a warm acquire should not touch it at all.
    */
   acquire(fn: string, signal: AbortSignal): Promise<Invocation>;
 }

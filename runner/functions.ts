@@ -9,43 +9,31 @@ import { isWarrenError, WarrenError } from '../lib/errors.js';
 import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits, LogLine, SandboxInfo, VersionInfo } from '../router/control.js';
 import { ENV_KEY } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
+import type { Registry, StoredFunction, StoredVersion } from '../registry/index.js';
 import type { Specialization } from './instance.js';
-import type { Pool, Version, Versions } from './pool.js';
-
-/** A version as the registry keeps it (registry/ StoredVersion has this shape). */
-export interface StoredVersion extends VersionInfo {
-  fn: string;
-}
-
-/** A function with a live version, as the registry keeps it. */
-export interface StoredFunction {
-  name: string;
-  createdAt: string;
-  live: StoredVersion;
-  secrets: string[];
-}
+import type { Pool } from './pool.js';
+import type { Version, Versions } from './pool-parts.js';
 
 /**
  * What the service needs of the registry (registry/ implements it; cli wires). A function exists
  * once it has a live version: the others throw WARREN_FN_NOT_FOUND for one that does not.
  */
-export interface FunctionRegistry {
-  addVersion(fn: string, v: { digest: string; sizeBytes: number; limits: FunctionLimits; egress: FunctionEgress; vars: Record<string, string> }): StoredVersion;
-  setLive(fn: string, version: number, kind: 'deploy' | 'rollback'): StoredVersion;
-  discardVersion(fn: string, version: number): void;
-  getFunction(fn: string): StoredFunction;
-  listFunctions(): StoredFunction[];
-  versions(fn: string): StoredVersion[];
-  /** WARREN_FN_VERSION_NOT_FOUND when there is no such version. */
-  version(fn: string, n: number): StoredVersion;
-  /** The version live before the live one, or null. */
-  rollbackTarget(fn: string): StoredVersion | null;
-  removeFunction(fn: string): void;
-  putSecret(fn: string, key: string, value: string): void;
-  deleteSecret(fn: string, key: string): boolean;
-  secretNames(fn: string): string[];
-  secrets(fn: string): Record<string, string>;
-}
+export type FunctionRegistry = Pick<
+  Registry,
+  | 'addVersion'
+  | 'setLive'
+  | 'discardVersion'
+  | 'getFunction'
+  | 'listFunctions'
+  | 'versions'
+  | 'version'
+  | 'rollbackTarget'
+  | 'removeFunction'
+  | 'putSecret'
+  | 'deleteSecret'
+  | 'secretNames'
+  | 'secrets'
+>;
 
 /** Where bundles are kept by digest (snapshots/ bundles, in the layer store). */
 export interface Bundles {
@@ -113,7 +101,7 @@ export class Functions implements Control, Versions {
       const bundle = await this.#bundles.put(spec.module);
       const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars } });
       try {
-        await this.#goLive(stored, 'deploy');
+        await this.#goLive(stored, 'deploy', spec.module);
       } catch (err) {
         try {
           this.#registry.discardVersion(name, stored.version);
@@ -137,8 +125,8 @@ export class Functions implements Control, Versions {
   }
 
   /** Loads `stored` in a sandbox, then moves traffic to it; the old version's instances drain. */
-  async #goLive(stored: StoredVersion, kind: 'deploy' | 'rollback'): Promise<void> {
-    const version = this.#version(stored);
+  async #goLive(stored: StoredVersion, kind: 'deploy' | 'rollback', source?: string): Promise<void> {
+    const version = this.#version(stored, source);
     try {
       await (this.#pool as Pool).prepare(version);
     } catch (err) {
@@ -215,9 +203,12 @@ export class Functions implements Control, Versions {
     this.#pool?.retire(name, version);
   }
 
-  #version(stored: StoredVersion): Version {
+  /** The pool's view of a stored version. Its module is read once (or given, by a deploy) and
+   * kept while the Version lives: a start must not wait for the layer store. */
+  #version(stored: StoredVersion, source?: string): Version {
     const { fn, version, limits } = stored;
     const egress = toEgress(stored.egress);
+    let module: Promise<string> | undefined = source === undefined ? undefined : Promise.resolve(source);
     return {
       fn,
       version,
@@ -230,7 +221,10 @@ export class Functions implements Control, Versions {
         egress,
         // secrets over vars of the same name, as wrangler does
         env: { ...stored.vars, ...this.#secrets(fn) },
-        source: await this.#bundles.read(stored.digest),
+        source: await (module ??= this.#bundles.read(stored.digest).catch((err: unknown) => {
+          module = undefined; // the next start tries again
+          throw err;
+        })),
       }),
     };
   }

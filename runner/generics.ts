@@ -68,17 +68,16 @@ export class Generics {
   }
 
   /** A generic runtime, or undefined when none is free (the caller then starts cold and says so
-   * with coldStart()). Its replacement starts booting now. */
+   * with coldStart()). Its replacement is the caller's to start with fill(), once the start it
+   * is taken for is off the request path: a boot's synchronous part (cgroup files, the spawn
+   * frame) on the same event loop would otherwise run between the steps of that start. */
   take(): Instance | undefined {
-    const inst = this.#free.shift();
-    this.#resize();
-    return inst;
+    return this.#free.shift();
   }
 
   /** A request found no generic runtime: keep more for a while. */
   coldStart(): void {
     this.#coldStarts.push(performance.now());
-    this.#resize();
   }
 
   /** Boots one on the request path (a cold start), outside the pool's count. */

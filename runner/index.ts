@@ -1,5 +1,6 @@
-export { Pool, type PoolOptions, type Version, type Versions, type Logs, type LogMeta, type PoolObserver } from './pool.js';
+export { Pool } from './pool.js';
+export type { PoolOptions, Version, Versions, Logs, LogMeta, PoolObserver } from './pool-parts.js';
 export { Generics, type GenericsOptions } from './generics.js';
-export { Functions, DEFAULT_LIMITS, type Bundles, type FunctionRegistry, type FunctionsOptions, type LogReader, type StoredVersion } from './functions.js';
+export { Functions, DEFAULT_LIMITS, type Bundles, type FunctionRegistry, type FunctionsOptions, type LogReader } from './functions.js';
 export { Metrics } from './metrics.js';
 export { type InstanceState } from './instance.js';

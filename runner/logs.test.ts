@@ -159,10 +159,20 @@ t.test('a follower that reads slower than lines come is dropped from, with a mar
   for (let i = 1; i <= 20; i++) s.report(META, `r${i}`);
   const got: string[] = [];
   for (let i = 0; i < 6; i++) got.push(((await it.next()).value as LogLine).text);
-  t.same(got, ['r1', 'r2', 'r3', 'r4', 'r5', '15 lines dropped: this reader fell more than 5 lines behind']);
+  t.same(got, ['r1', 'r2', 'r3', 'r4', 'r5', '15 lines dropped: this reader fell more than 5 lines or 1048576 bytes behind']);
   s.report(META, 'r21');
   t.match(await it.next(), { value: { text: 'r21' } }, 'then it follows again');
   t.equal((await kept(s)).length, 22, 'the store itself lost nothing');
+  // long lines count by their bytes
+  const { s: small } = store(t, { followBytes: 1000 });
+  const it2 = small.read('hello', { follow: true, signal: ac.signal })[Symbol.asyncIterator]();
+  const firstLong = it2.next();
+  small.report(META, 'start');
+  await firstLong;
+  for (let i = 0; i < 5; i++) small.report(META, 'l'.repeat(400));
+  const texts: string[] = [];
+  for (let i = 0; i < 3; i++) texts.push(((await it2.next()).value as LogLine).text);
+  t.same(texts.map((x) => x.slice(0, 3)), ['lll', 'lll', '3 l'], 'two fit in 1000 bytes, three are dropped');
 });
 
 t.test('the logs survive a restart of the store, and go with their function', async (t) => {

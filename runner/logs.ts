@@ -37,11 +37,13 @@ export interface LogStoreOptions {
   bytesPerSecond?: number;
   /** How far a follower may fall behind, in lines, before lines are dropped for it. */
   followLines?: number;
+  /** The same in bytes of text: lines can be long. */
+  followBytes?: number;
   /** The clock, ms (tests). */
   now?: () => number;
 }
 
-const DEFAULTS = { fileBytes: 4 * 1024 * 1024, bytesPerSecond: 1024 * 1024, followLines: 1000 };
+const DEFAULTS = { fileBytes: 4 * 1024 * 1024, bytesPerSecond: 1024 * 1024, followLines: 1000, followBytes: 1024 * 1024 };
 /** A record's time is believed within this of the host's clock (the sandbox's clock is the host's,
  * but the record is the function's to forge). */
 const CLOCK_SLACK_MS = 24 * 3600 * 1000;
@@ -56,14 +58,22 @@ class Follower {
   #wake: (() => void) | undefined;
   #ended = false;
 
-  constructor(readonly limit: number) {}
+  #bytes = 0;
+
+  constructor(
+    readonly limit: number,
+    readonly limitBytes: number,
+  ) {}
 
   push(line: LogLine): void {
     // once dropping, keep dropping until the queue is drained: the marker then stands where the gap is
-    if (this.#dropped > 0 || this.#queue.length >= this.limit) {
+    if (this.#dropped > 0 || this.#queue.length >= this.limit || this.#bytes + line.text.length > this.limitBytes) {
       this.#dropped++;
       this.#last = line;
-    } else this.#queue.push(line);
+    } else {
+      this.#queue.push(line);
+      this.#bytes += line.text.length;
+    }
     this.#wake?.();
   }
 
@@ -76,9 +86,12 @@ class Follower {
   async next(signal: AbortSignal): Promise<LogLine | null> {
     for (;;) {
       const line = this.#queue.shift();
-      if (line) return line;
+      if (line) {
+        this.#bytes -= line.text.length;
+        return line;
+      }
       if (this.#dropped > 0 && this.#last) {
-        const text = `${this.#dropped} lines dropped: this reader fell more than ${this.limit} lines behind`;
+        const text = `${this.#dropped} lines dropped: this reader fell more than ${this.limit} lines or ${this.limitBytes} bytes behind`;
         this.#dropped = 0;
         return { ...this.#last, requestId: null, stream: 'warren', text };
       }
@@ -117,6 +130,7 @@ export class LogStore implements AsyncDisposable {
   readonly #fileBytes: number;
   readonly #rate: number;
   readonly #followLines: number;
+  readonly #followBytes: number;
   readonly #now: () => number;
   readonly #fns = new Map<string, FnLog>();
   readonly #dirty = new Set<FnLog>();
@@ -128,6 +142,7 @@ export class LogStore implements AsyncDisposable {
     this.#fileBytes = opts.fileBytes ?? DEFAULTS.fileBytes;
     this.#rate = opts.bytesPerSecond ?? DEFAULTS.bytesPerSecond;
     this.#followLines = opts.followLines ?? DEFAULTS.followLines;
+    this.#followBytes = opts.followBytes ?? DEFAULTS.followBytes;
     this.#now = opts.now ?? Date.now;
     try {
       fs.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
@@ -166,7 +181,7 @@ export class LogStore implements AsyncDisposable {
     // the files as they are now, opened before any await: a rotation meanwhile renames a file we
     // hold, and every line after this point reaches the follower instead
     const files = [`${file}.1`, file].map(openForReading).filter((f) => f !== null);
-    const follower = opts.follow && log && !log.dead ? new Follower(this.#followLines) : undefined;
+    const follower = opts.follow && log && !log.dead ? new Follower(this.#followLines, this.#followBytes) : undefined;
     if (follower) log?.followers.add(follower);
     try {
       while (files.length > 0) {

@@ -17,6 +17,8 @@ t.test('route', async (t) => {
     ['at the maximum and the queue full: refuse', { instances: [ready('a', 2), ready('b', 2), ready('c', 2)], queued: 4 }, { kind: 'refuse' }],
     ['draining instances do not count toward the maximum', { instances: [draining('x', 1), draining('y', 1), draining('z', 1)] }, { kind: 'start' }],
     ['draining instances never serve', { instances: [draining('x', 0)] }, { kind: 'start' }],
+    ['those a starting instance will take do not fill the queue', { instances: [ready('a', 2), starting('b'), starting('c')], queued: 7 }, { kind: 'queue' }],
+    ['beyond them the queue fills', { instances: [ready('a', 2), starting('b'), starting('c')], queued: 8 }, { kind: 'refuse' }],
     ['a queue of 0 refuses at once', { instances: [ready('a', 2), ready('b', 2), ready('c', 2)], queueCap: 0 }, { kind: 'refuse' }],
   ];
   for (const [name, input, want] of rows) t.same(route({ ...base, ...input }), want, name);

@@ -43,7 +43,9 @@ export function route(input: RouteInput): Route {
   const live = input.instances.filter((i) => i.state !== 'draining');
   const starting = live.filter((i) => i.state === 'starting').length;
   if (live.length < input.maxInstances && input.queued + 1 > starting * input.concurrency) return { kind: 'start' };
-  if (input.queued < input.queueCap) return { kind: 'queue' };
+  // the queue's bound counts those waiting beyond what the starting instances will take: the
+  // function holds instances x concurrency in service plus queueCap waiting
+  if (input.queued - starting * input.concurrency < input.queueCap) return { kind: 'queue' };
   return { kind: 'refuse' };
 }
 

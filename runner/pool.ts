@@ -15,60 +15,9 @@ import { WarrenError } from '../lib/errors.js';
 import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
 import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
-import { endReason, type Instance, type Owner, type Phases, type Specialization } from './instance.js';
+import { endReason, type Instance, type Owner, type Phases } from './instance.js';
+import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
 import { bytesToFree, route, type InstanceView } from './policy.js';
-
-/** What the pool needs of a function's live version (the function service gives it). */
-export interface Version {
-  readonly fn: string;
-  readonly version: number;
-  /** Unique per Version object: a version whose secrets changed is a new one, with new instances. */
-  readonly key: string;
-  readonly concurrency: number;
-  readonly timeoutMs: number;
-  readonly memoryBytes: number;
-  /** Its limits, egress, env (vars and secrets, read now) and module. */
-  specialization(): Promise<Specialization>;
-}
-
-export interface Versions {
-  live(fn: string): Version | undefined;
-}
-
-/** Where instances' output and the pool's own reports about them go (runner/logs.ts). */
-export interface Logs {
-  attach(stream: import('node:stream').Readable, which: 'stdout' | 'stderr', meta: LogMeta): void;
-  report(meta: LogMeta, text: string, requestId?: string): void;
-}
-export interface LogMeta {
-  fn: string;
-  version: number;
-  instance: string;
-}
-
-/** What the pool tells the metrics. */
-export interface PoolObserver {
-  /** A prewarm or cold start. */
-  started(fn: string, start: Start): void;
-  /** A live instance handed over. */
-  warm(): void;
-  refused(fn: string, why: 'queue-full' | 'queue-timeout' | 'start-failed'): void;
-  /** An invocation released, `ms` after it was handed over. */
-  finished(fn: string, status: 'ok' | 'timeout' | 'error', ms: number): void;
-}
-
-export interface PoolOptions {
-  /** Instances of one function at most. */
-  readonly maxInstances: number;
-  /** Requests waiting per function at most; one more is refused with 429. */
-  readonly queueCap: number;
-  /** An idle instance lives this long after its last request. */
-  readonly keepAliveMs: number;
-  /** Memory limits of all function instances together, at most. */
-  readonly memoryBudgetBytes: number;
-  /** Tasks per instance at most (a fork bomb stops there). */
-  readonly pids: number;
-}
 
 interface Waiter {
   readonly since: number;
@@ -84,6 +33,18 @@ interface Group {
   readonly queue: Waiter[];
 }
 
+/** A start's replacement generic runtime boots at the latest this long after it (ms). */
+const REFILL_DELAY_MS = 250;
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
+
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;
 
@@ -95,6 +56,7 @@ export class Pool implements Invoker {
   readonly #opts: PoolOptions;
   readonly #groups = new Map<string, Group>();
   readonly #idle: LRUCache<number, Instance>;
+  readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
   constructor(generics: Generics, versions: Versions, logs: Logs, observer: PoolObserver, opts: PoolOptions) {
@@ -103,15 +65,20 @@ export class Pool implements Invoker {
     this.#logs = logs;
     this.#observer = observer;
     this.#opts = opts;
+    // Idle instances, least recently used first. No `max`: lru-cache preallocates arrays of that
+    // size and clears them whenever it empties, which a function with one instance does on every
+    // request (~2 ms each with max 100 000); nor ttlAutopurge, a timer per set (~10 us). Their
+    // memory limits are the size, bounded by the budget; the keep-alive's end is found by a sweep.
     this.#idle = new LRUCache<number, Instance>({
-      max: 100_000,
       ttl: opts.keepAliveMs,
-      ttlAutopurge: true,
+      maxSize: opts.memoryBudgetBytes,
+      sizeCalculation: (inst) => Math.min(opts.memoryBudgetBytes, Math.max(1, inst.sandbox.memoryBytes)),
       dispose: (inst, _seq, reason) => {
         if (reason === 'expire') this.#retire(inst, `idle for ${opts.keepAliveMs} ms`);
         else if (reason === 'evict') this.#retire(inst, 'evicted under the memory budget');
       },
     });
+    this.#sweep = setInterval(() => this.#idle.purgeStale(), Math.max(10, Math.min(opts.keepAliveMs / 4, 1000))).unref();
   }
 
   async acquire(fn: string, signal: AbortSignal): Promise<Invocation> {
@@ -189,7 +156,7 @@ export class Pool implements Invoker {
     return g;
   }
 
-  #use(g: Group, inst: Instance, start: Start): Invocation {
+  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
     inst.busy++;
@@ -206,6 +173,7 @@ export class Pool implements Invoker {
       release: async (outcome: Outcome) => {
         if (released) return undefined;
         released = true;
+        onRelease?.();
         this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
         return this.#release(g, inst, outcome);
       },
@@ -316,6 +284,7 @@ export class Pool implements Invoker {
       await inst.specialize(owner, spec, phases);
     } catch (err) {
       g.starting--;
+      this.#generics.fill();
       this.#observer.refused(g.version.fn, 'start-failed');
       const error = err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `no instance of '${g.version.fn}' could start`, { cause: err });
       const meta = { fn: g.version.fn, version: g.version.version, instance: inst?.id ?? '-' };
@@ -330,7 +299,12 @@ export class Pool implements Invoker {
     this.#observer.started(g.version.fn, start);
     this.#adopt(g, inst);
     const w = g.queue.shift();
-    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }));
+    // the replacement of what this start took boots once the request it was for has its answer
+    // (or a moment later): a boot's synchronous parts on this event loop would delay that answer
+    const refill = once(() => this.#generics.fill());
+    setTimeout(refill, REFILL_DELAY_MS).unref();
+    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refill));
+    else refill();
     this.#pump(g, inst);
     return { inst };
   }
@@ -380,6 +354,7 @@ export class Pool implements Invoker {
   /** Refuses new requests, fails the waiting ones, destroys every instance. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweep);
     const closing = new WarrenError('WARREN_HOST_CLOSED', 'warren is shutting down');
     const all: Instance[] = [];
     for (const g of this.#groups.values()) {

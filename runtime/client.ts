@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Client } from 'undici';
 import { WarrenError, errnoOf } from '../lib/errors.js';
-import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
+import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, CONTROL_WARM_PATH, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
 
 /** open(2)'s O_PATH on x86_64 and arm64 (Node's fs.constants does not carry it). */
 const O_PATH = 0o10000000;
@@ -161,6 +161,11 @@ export class RuntimeConnection implements AsyncDisposable {
   /** The runtime's health; rejects on anything but a 200. */
   async health(): Promise<HealthAnswer> {
     return this.#ask('GET', CONTROL_HEALTH_PATH);
+  }
+
+  /** Resolves once the runtime warmed its HTTP path (protocol.ts CONTROL_WARM_PATH); also a health check. */
+  async warm(): Promise<HealthAnswer> {
+    return this.#ask('GET', CONTROL_WARM_PATH);
   }
 
   /** Loads a module with its env (protocol.ts: LoadRequest); resolves once it serves. A module

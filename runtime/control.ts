@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
-import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, MAX_LOAD_BYTES, type ErrorAnswer, type HealthAnswer } from './protocol.js';
+import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_WARM_PATH, MAX_LOAD_BYTES, type ErrorAnswer, type HealthAnswer } from './protocol.js';
 
 export interface ControlState {
   /** The module being served, or null before a load. */
@@ -15,6 +15,8 @@ export interface ControlState {
   fail(message: string): void;
   /** An answer went out (the host waits for nothing of ours until its next request). */
   answered(): void;
+  /** The warm-up, started now if it was not yet; resolves once it ran. */
+  warm(): Promise<void>;
 }
 
 export function controlServer(state: ControlState): http.Server {
@@ -28,6 +30,10 @@ export function controlServer(state: ControlState): http.Server {
     };
     if (req.method === 'GET' && req.url === CONTROL_HEALTH_PATH) {
       answer(200, { ok: true, module: state.loaded()?.module ?? null });
+      return;
+    }
+    if (req.method === 'GET' && req.url === CONTROL_WARM_PATH) {
+      void state.warm().then(() => answer(200, { ok: true, module: state.loaded()?.module ?? null }));
       return;
     }
     if (req.method !== 'POST' || req.url !== CONTROL_LOAD_PATH) {

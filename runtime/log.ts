@@ -55,6 +55,8 @@ let installed = false;
 export function installConsole(): void {
   if (installed) return;
   installed = true;
+  // a pipe the host no longer reads (EPIPE) loses the log, never the runtime
+  for (const fd of [process.stdout, process.stderr]) fd.on('error', () => {});
   // ignoreErrors: false makes console call write() once per call, with nothing else around it
   const ours = new Console({ stdout: sink('stdout'), stderr: sink('stderr'), ignoreErrors: false, colorMode: false });
   const target = console as unknown as Record<string, unknown>;

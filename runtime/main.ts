@@ -13,15 +13,18 @@
  * then the control socket, the same way: its name appears last, once both accept. After its first
  * control answer, while the host has nothing for it, one request of its own through the Workers
  * path on a private server (warmUp), so the function's first request does not pay node's lazy
- * compile. SIGTERM
- * drains: no new connections, in-flight requests and waitUntil promises finish, exit 0.
+ * compile. SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish,
+ * exit 0.
+ *
+ * Its stdout and stderr carry one LogRecord per line (log.ts): every console.* call, tagged with
+ * the request id, and the runtime's own reports about the function (stream 'warren').
  */
 import { rename, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { controlServer } from './control.js';
-import { importModule, ModuleError, type Loaded } from './load.js';
+import { importModule, load, ModuleError, type Loaded } from './load.js';
 import { errorText, installConsole, report } from './log.js';
 import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
 import { workersListener, type FetchHandler, type Serving } from './serve.js';
@@ -98,13 +101,22 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
   } finally {
     server.close();
   }
+  // and a load of a module of our own by the very path a function's takes (a temp dir, a file,
+  // import()): node's first dynamic import of a file costs 5-10 ms here, later ones ~1 ms
+  const warm = await load({ source: WARM_MODULE, name: 'warm.mjs' });
+  await rm(path.dirname(warm.module), { recursive: true, force: true });
 }
+
+const WARM_MODULE = 'export default { fetch: () => new Response("warm") };\n';
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   installConsole();
   // a promise the function dropped: Workers log it and serve on; node's default would end us
   process.on('unhandledRejection', (err) => report(`an unhandled promise rejection: ${errorText(err)}`));
+  // a throw outside any request's promise (a timer's callback): node's way, the process ends, but
+  // said as a record, with the id of the request that started the timer when there was one
+  process.on('uncaughtException', (err) => die(1, `an uncaught exception ends the runtime: ${errorText(err)}`));
   let loaded: Loaded | null = null;
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener swaps in the Request and Response it captures
@@ -125,10 +137,11 @@ async function main(): Promise<void> {
     // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
     // (its compile would delay it by as much); a load that comes meanwhile waits on the event
     // loop, no longer than the warm-up would have made the function's first request wait
-    answered: () => {
-      warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`));
-    },
+    answered: () => void warm(),
+    warm: () => warm(),
   });
+  // once; a failed warm-up is reported and the runtime serves all the same (colder)
+  const warm = () => (warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`)));
   let warming: Promise<void> | undefined;
   await listenAs(server, args.listen);
   await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));

@@ -15,6 +15,10 @@
  *
  *   on CONTROL_NAME (HTTP/1.1, JSON bodies; the function's socket never reaches it):
  *   GET  CONTROL_HEALTH_PATH           --->  200 HealthAnswer
+ *   GET  CONTROL_WARM_PATH             --->  200 HealthAnswer once the warm-up has run (started
+ *                                            now if no answer started it yet): a pool counts a
+ *                                            runtime ready only then, so that no function's first
+ *                                            request pays node's lazy compile
  *   POST CONTROL_LOAD_PATH LoadRequest --->  200 HealthAnswer: the module serves from now on
  *                                            400 ErrorAnswer: the request itself is malformed
  *                                            409 ErrorAnswer: a module is loaded already (one per
@@ -50,6 +54,7 @@ export const SOCKET_NAME = 'http.sock';
 export const CONTROL_NAME = 'control.sock';
 export const CONTROL_HEALTH_PATH = '/health';
 export const CONTROL_LOAD_PATH = '/load';
+export const CONTROL_WARM_PATH = '/warm';
 /** The largest load request the runtime reads (a module's source travels in it). */
 export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
 /**

@@ -23,6 +23,9 @@ export default {
     if (p === '/throw') { ctx.passThroughOnException(); throw new Error('boom from the function'); }
     if (p === '/reject') { await sleep(5); throw new Error('rejected by the function'); }
     if (p === '/number') return 42;
+    if (p === '/error') return Response.error();
+    if (p === '/used') { const r = Response.json({ a: 1 }); await r.text(); return r; }
+    if (p === '/locked') { const body = new ReadableStream(); body.getReader(); return new Response(body); }
     if (p === '/after') {
       ctx.waitUntil(sleep(150).then(() => console.error('signal after the response: ' + request.signal.aborted)));
       return new Response('ok');
@@ -32,6 +35,7 @@ export default {
       ctx.waitUntil(sleep(10).then(() => { throw new Error('a failed background task'); }));
       return new Response('answered');
     }
+    if (p === '/crash') { setTimeout(() => { throw new Error('thrown in a timer'); }, 10); return new Response('crashing'); }
     if (p === '/dropped') { Promise.reject(new Error('nobody awaits this')); return new Response('dropped'); }
     if (p === '/hang') {
       request.signal.addEventListener('abort', () => console.error('the client went away'));
@@ -121,11 +125,14 @@ t.test('a throw, a rejection or a value that is not a Response is a 500 for that
     ['/throw', /^the function threw: Error: boom from the function\n {4}at /],
     ['/reject', /^the function threw: Error: rejected by the function\n {4}at /],
     ['/number', /^the function's fetch\(\) returned number, not a Response$/],
+    ['/error', /^the function's fetch\(\) returned a Response with status 0$/],
+    ['/used', /^the function's fetch\(\) returned a Response whose body was read already$/],
+    ['/locked', /^the function's fetch\(\) returned a Response whose body is locked$/],
   ];
   for (const [p, logged] of cases) {
     const res = await r.client.request({ method: 'GET', path: p, headers: { [REQUEST_ID_HEADER]: `id${p}` } });
     t.equal(res.statusCode, 500, p);
-    t.notMatch(await res.body.text(), /boom|rejected|number/, 'what went wrong is not shown to the client');
+    t.notMatch(await res.body.text(), /boom|rejected|number|status|read|locked/, 'what went wrong is not shown to the client');
     t.match(await r.until(logged), { s: 'warren', rid: `id${p}` }, 'the log says why, with the request id');
     const again = await r.client.request({ method: 'GET', path: '/ok' });
     t.equal(again.statusCode, 201, 'the next request is served');
@@ -135,6 +142,16 @@ t.test('a throw, a rejection or a value that is not a Response is a 500 for that
   t.equal(await dropped.body.text(), 'dropped');
   t.match(await r.until(/nobody awaits this/), { s: 'warren', m: /^an unhandled promise rejection: Error: nobody awaits this/ });
   t.equal(r.child.exitCode, null, 'a promise nobody awaits does not end the runtime');
+});
+
+t.test("a throw outside the request's promise ends the runtime, with a record that says so", async (t) => {
+  const r = await listening(t, FN);
+  const exited = once(r.child, 'exit');
+  const res = await r.client.request({ method: 'GET', path: '/crash', headers: { [REQUEST_ID_HEADER]: 'c1' } });
+  t.equal(await res.body.text(), 'crashing');
+  const [code] = (await exited) as [number | null];
+  t.equal(code, 1);
+  t.match(await r.until(/thrown in a timer/), { s: 'warren', rid: 'c1', m: /^an uncaught exception ends the runtime: Error: thrown in a timer\n/ });
 });
 
 t.test("a client that goes away aborts the request's signal; a finished response does not", async (t) => {

@@ -53,8 +53,32 @@ function threw(err: unknown, request: Request): Response {
   return new Response('the function threw an exception\n', { status: 500, headers: TEXT });
 }
 
+/**
+ * The key under which @hono/node-server's lightweight Response keeps [status, body, headers] while
+ * no Web Response was built for it (not exported: found on a probe, once the listener swapped its
+ * Response in). Without it (another version) every check below builds the Web Response: slower,
+ * still right.
+ */
+let lightKey: symbol | null | undefined;
+
+function unusable(response: Response): string | null {
+  // node:http would refuse these while writing, and the listener would then show the client why
+  if (response.status < 200 || response.status > 599) return `a Response with status ${response.status}`;
+  lightKey ??= Object.getOwnPropertySymbols(new Response(null)).find((k) => k.description === 'cache') ?? null;
+  const light = lightKey ? (response as unknown as Record<symbol, [number, unknown, unknown] | undefined>)[lightKey] : undefined;
+  // a lightweight one's body as given: asking it for .body would build the Web Response it avoids
+  if (light) return (light[1] as ReadableStream | null)?.locked ? 'a Response whose body is locked' : null;
+  if (response.bodyUsed || response.body?.locked) return 'a Response whose body was read already';
+  return null;
+}
+
 function checked(value: unknown): Response {
-  if (value instanceof Response) return value;
+  if (value instanceof Response) {
+    const why = unusable(value);
+    if (!why) return value;
+    report(`the function's fetch() returned ${why}`);
+    return new Response('the function did not return a usable Response\n', { status: 500, headers: TEXT });
+  }
   const what = value === null ? 'null' : typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no class'})` : typeof value;
   report(`the function's fetch() returned ${what}, not a Response`);
   return new Response('the function did not return a Response\n', { status: 500, headers: TEXT });

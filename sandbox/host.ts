@@ -13,7 +13,7 @@ import { WarrenError, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import { LiveEgress, SandboxNetwork, type Egress, type Publish } from './network/index.js';
+import { LiveEgress, SandboxNetwork, type Egress, type Publish, type ResolvConf } from './network/index.js';
 import { SpareNetns, type NetnsSlot } from './spare-netns.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
@@ -199,11 +199,14 @@ export class SandboxHost {
     enter('egress');
     let disallow: (() => Promise<void>) | undefined;
     let egress: LiveEgress | undefined;
+    let resolv: ResolvConf | undefined;
     if (opts.net && slot.address) {
       const network = await this.#openNetwork();
       disallow = await network.allow(slot.address.ip, opts.net);
       undo.push('egress', disallow);
       egress = new LiveEgress(network, slot.address.ip, opts.net);
+      // whatever its egress: a later setEgress decides whether the forwarder answers it
+      resolv = sandboxResolvConf(network.gateway, network.resolvConf);
     }
     enter('rundir');
     const rundir = path.join(this.dirs.run, 'sandboxes', id);
@@ -215,7 +218,6 @@ export class SandboxHost {
     if (ioDir) undo.push('io', () => removeIoDir(ioDir));
     const binds = ioDir && opts.io ? [...(opts.binds ?? []), { src: ioDir, dst: opts.io.dst, readonly: false }] : opts.binds;
     const hostname = opts.hostname ?? id.slice(0, 12);
-    const publicDns = opts.net && opts.net.egress !== 'none';
     const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: hostname, ...opts.env };
     // before the spawn: once the overlay is mounted, `warren image gc` must see its lower dirs in use
     enter('layers');
@@ -240,7 +242,7 @@ export class SandboxHost {
       binds,
       masked: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      files: etcFiles(hostname, slot.address?.ip, publicDns ? sandboxResolvConf() : undefined),
+      files: etcFiles(hostname, slot.address?.ip, resolv),
       netns: slot.id,
       keep: opts.keep,
       prepped: spare !== undefined,
@@ -290,7 +292,10 @@ export class SandboxHost {
     return this.#restarting;
   }
 
-  /** The bridge, nftables table and forwarding, set up once, on the first sandbox that needs them. */
+  /**
+   * The bridge, nftables table, forwarding and DNS forwarder, set up once, on the first sandbox
+   * that needs them; the forwarder stops with the host.
+   */
   #openNetwork(): Promise<SandboxNetwork> {
     this.#network ??= SandboxNetwork.open({ ...this.dirs.net, runDir: this.dirs.run });
     this.#network.catch(() => (this.#network = undefined)); // let a later sandbox retry
@@ -304,6 +309,7 @@ export class SandboxHost {
     await Promise.all([...this.#live].map((s) => s.destroy()));
     await this.#spareSandboxes.close();
     await this.#netns.close();
+    await (await this.#network?.catch(() => undefined))?.close();
     await this.cgroups.close?.();
     await this.#spawner.close();
   }

@@ -8,7 +8,10 @@
  *   instance   the same server on a unix socket: what a warm function's socket looks like
  *   router     startRouter() with an invoker that hands out that socket (warm, no queue)
  * Rounds alternate baseline and router so drift on this shared VM hits both; it prints each
- * round's requests/s and the ratio of the medians (the target is >= 0.5x).
+ * round's requests/s and the ratio of the medians (the target is >= 0.5x). Requests/s swing with
+ * whatever else runs on the host, and the router's side needs two busy processes where plain node
+ * needs one; so it also prints each process's CPU time per request (from /proc), steadier under
+ * that noise, and the ratio two free cores would give: plain's CPU over the busier of the two.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -66,6 +69,19 @@ function spawnRole(name: string, arg?: string): Promise<{ child: ChildProcess; m
   });
 }
 
+/** A process's user + system CPU time so far, µs (from /proc: the children are ours). */
+function cpuUs(pid: number | undefined): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100); // clock ticks; USER_HZ is 100 on Linux
+}
+
+/** Requests/s of one run, and the CPU µs per request each of `pids` spent on it. */
+function measure(bin: string, port: string, urlPath: string, connections: number, requests: number, pids: Array<number | undefined>): { rps: number; cpu: number[] } {
+  const before = pids.map(cpuUs);
+  const rps = load(bin, port, urlPath, connections, requests);
+  return { rps, cpu: pids.map((pid, i) => (cpuUs(pid) - (before[i] as number)) / requests) };
+}
+
 function load(bin: string, port: string, urlPath: string, connections: number, requests: number): number {
   const out = execFileSync(bin, ['127.0.0.1', port, urlPath, String(connections), String(requests)], { encoding: 'utf8', timeout: 120_000 });
   const m = /requests (\d+) non2xx (\d+) seconds ([\d.]+)/.exec(out);
@@ -100,12 +116,19 @@ async function main(): Promise<void> {
     load(bin, routerPort, '/hello/', connections, Math.min(20_000, requests));
     const b: number[] = [];
     const r: number[] = [];
+    const cpu: number[][] = [];
     for (let i = 0; i < rounds; i++) {
-      b.push(load(bin, basePort, '/', connections, requests));
-      r.push(load(bin, routerPort, '/hello/', connections, requests));
-      console.log(`round ${i + 1}: plain node ${Math.round(b[i]!)} req/s, through the router ${Math.round(r[i]!)} req/s (${(r[i]! / b[i]!).toFixed(2)}x)`);
+      const plain = measure(bin, basePort, '/', connections, requests, [base.child.pid]);
+      const routed = measure(bin, routerPort, '/hello/', connections, requests, [router.child.pid, inst.child.pid]);
+      b.push(plain.rps);
+      r.push(routed.rps);
+      cpu.push([...plain.cpu, ...routed.cpu]);
+      const [pc, rc, ic] = cpu[i]!.map((x) => x.toFixed(1));
+      console.log(`round ${i + 1}: plain node ${Math.round(plain.rps)} req/s, through the router ${Math.round(routed.rps)} req/s (${(routed.rps / plain.rps).toFixed(2)}x); CPU per request: plain ${pc} us, router ${rc} us + instance ${ic} us`);
     }
+    const [pc, rc, ic] = [0, 1, 2].map((k) => median(cpu.map((c) => c[k] as number)));
     console.log(`median: plain node ${Math.round(median(b))} req/s, router ${Math.round(median(r))} req/s, ratio ${(median(r) / median(b)).toFixed(2)}x at ${connections} connections, ${requests} requests a run (${os.cpus().length} cpus)`);
+    console.log(`median CPU per request: plain ${pc!.toFixed(1)} us, router ${rc!.toFixed(1)} us, instance ${ic!.toFixed(1)} us: on two free cores, ${(pc! / Math.max(rc!, ic!)).toFixed(2)}x`);
   } finally {
     for (const c of children) c.kill();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -6,12 +6,15 @@ const IP = '10.88.0.5';
 const T = 'inet warren';
 
 t.test('a change is one script: the old elements deleted, the new added', async (t) => {
-  t.equal(egressChangeScript(IP, 'none', 'public'), `add element ${T} egress_public { ${IP} }\n`);
-  t.equal(egressChangeScript(IP, 'public', 'none'), `delete element ${T} egress_public { ${IP} }\n`);
+  const dns = (verb: string) => `${verb} element ${T} dns_allowed { ${IP} }\n`;
+  t.equal(egressChangeScript(IP, 'none', 'public'), `add element ${T} egress_public { ${IP} }\n${dns('add')}`, 'egress and the dns forwarder');
+  t.equal(egressChangeScript(IP, 'public', 'none'), `delete element ${T} egress_public { ${IP} }\n${dns('delete')}`);
   t.equal(
     egressChangeScript(IP, 'public', { allow: ['198.51.100.0/24', '203.0.113.7'] }),
     `delete element ${T} egress_public { ${IP} }\nadd element ${T} egress_allow { ${IP} . 198.51.100.0/24, ${IP} . 203.0.113.7 }\n`,
+    'the dns_allowed element both have stays',
   );
+  t.equal(egressChangeScript(IP, { allow: ['198.51.100.0/24'] }, 'none'), `delete element ${T} egress_allow { ${IP} . 198.51.100.0/24 }\n${dns('delete')}`);
   t.equal(
     egressChangeScript(IP, { allow: ['198.51.100.0/24'] }, { allow: ['198.51.100.0/25'] }, 'wrntest1'),
     `delete element inet wrntest1 egress_allow { ${IP} . 198.51.100.0/24 }\nadd element inet wrntest1 egress_allow { ${IP} . 198.51.100.0/25 }\n`,
@@ -41,6 +44,7 @@ t.test('purge: every element of one address in the listings, none of another', a
   const meta = { metainfo: { version: '1.0.6' } };
   const lists = {
     egressPublic: JSON.stringify({ nftables: [meta, { set: { name: 'egress_public', elem: ['10.88.0.9', IP] } }] }),
+    dnsAllowed: JSON.stringify({ nftables: [meta, { set: { name: 'dns_allowed', elem: ['10.88.0.9', IP] } }] }),
     egressAllow: JSON.stringify({
       nftables: [meta, { set: { name: 'egress_allow', elem: [
         { concat: [IP, { prefix: { addr: '203.0.113.0', len: 24 } }] },
@@ -56,10 +60,11 @@ t.test('purge: every element of one address in the listings, none of another', a
   };
   t.equal(purgeScript(IP, lists), [
     `delete element ${T} egress_public { ${IP} }`,
+    `delete element ${T} dns_allowed { ${IP} }`,
     `delete element ${T} egress_allow { ${IP} . 203.0.113.0/24, ${IP} . 198.51.100.7, ${IP} . 192.0.2.10-192.0.2.20 }`,
     `delete element ${T} publish { tcp . 18080 }`,
     '',
   ].join('\n'));
   const empty = JSON.stringify({ nftables: [meta, { set: { name: 'x' } }] });
-  t.equal(purgeScript(IP, { egressPublic: empty, egressAllow: empty, publish: empty }), '', 'nothing held: no script');
+  t.equal(purgeScript(IP, { egressPublic: empty, egressAllow: empty, dnsAllowed: empty, publish: empty }), '', 'nothing held: no script');
 });

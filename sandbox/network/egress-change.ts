@@ -15,7 +15,10 @@ import { egressLines, type Egress } from './nftables.js';
 /** The one transaction that turns egress `from` into `to` for the sandbox at `ip`; '' if equal. */
 export function egressChangeScript(ip: string, from: Egress, to: Egress, table = 'warren'): string {
   if (sameEgress(from, to)) return '';
-  const lines = [...egressLines('delete', ip, from, table), ...egressLines('add', ip, to, table)];
+  // an element both egresses hold stays (public to an allowlist keeps its dns_allowed element)
+  const before = egressLines('add', ip, from, table);
+  const after = egressLines('add', ip, to, table);
+  const lines = [...before.filter((l) => !after.includes(l)).map((l) => l.replace(/^add /, 'delete ')), ...after.filter((l) => !before.includes(l))];
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
@@ -44,10 +47,10 @@ export function sameEgress(a: Egress, b: Egress): boolean {
 type Json = { nftables?: Array<{ set?: { elem?: unknown[] }; map?: { elem?: unknown[] } }> };
 
 /**
- * Delete lines for every element of `ip` found in the listings of egress_public, egress_allow
- * (`nft -j list set`) and publish (`nft -j list map`); '' when there is none.
+ * Delete lines for every element of `ip` found in the listings of egress_public, egress_allow,
+ * dns_allowed (`nft -j list set`) and publish (`nft -j list map`); '' when there is none.
  */
-export function purgeScript(ip: string, lists: { egressPublic: string; egressAllow: string; publish: string }, table = 'warren'): string {
+export function purgeScript(ip: string, lists: { egressPublic: string; egressAllow: string; dnsAllowed: string; publish: string }, table = 'warren'): string {
   const T = `inet ${table}`;
   const elems = (text: string) => {
     const doc = JSON.parse(text) as Json;
@@ -57,6 +60,7 @@ export function purgeScript(ip: string, lists: { egressPublic: string; egressAll
   const lines: string[] = [];
   const pub = elems(lists.egressPublic).filter((e) => e === ip);
   if (pub.length) lines.push(`delete element ${T} egress_public { ${ip} }`);
+  if (elems(lists.dnsAllowed).some((e) => e === ip)) lines.push(`delete element ${T} dns_allowed { ${ip} }`);
   const pairs = elems(lists.egressAllow).flatMap((e) => {
     const [src, dst] = concatOf(e);
     return src === ip ? [`${ip} . ${cidrOf(dst)}`] : [];

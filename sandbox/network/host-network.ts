@@ -1,9 +1,10 @@
 /**
  * The host side of sandbox networking, as one object: set up once per warren process (subnet
- * check, bridge, nftables table, forwarding), then an address lease per pooled network namespace
- * and, per sandbox, only when it has egress or published ports, one batch of nftables elements. Egress `none` costs no
- * nft call: a sandbox the table does not know gets nothing. The elements' delete script is kept
- * in the run dir beside the lease, so a crash leaves what `warren gc` needs to undo them.
+ * check, bridge, nftables table, forwarding, the sandboxes' DNS forwarder), then an address
+ * lease per pooled network namespace and, per sandbox, only when it has egress or published
+ * ports, one batch of nftables elements. Egress `none` costs no nft call: a sandbox the table
+ * does not know gets nothing. The elements' delete script is kept in the run dir beside the
+ * lease, so a crash leaves what `warren gc` needs to undo them.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,12 +12,14 @@ import path from 'node:path';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
+import { DnsForwarder } from './dns-forwarder.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
 import { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
 import { applyRules, checkSandboxNet, deleteTableScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
+import { HOST_RESOLV_CONF } from './resolv-conf.js';
 
 export interface NetworkConfig {
   bridge: string;
@@ -25,6 +28,8 @@ export interface NetworkConfig {
   runDir: string;
   /** Where to look for host listeners on published ports (ports.ts); '/proc' unless a test says. */
   procRoot?: string;
+  /** The host's resolv.conf: the DNS forwarder's upstreams, the sandboxes' search and options. */
+  resolvConf?: string;
 }
 
 export interface AttachOptions {
@@ -60,26 +65,51 @@ async function forgetFlows(ip: string, flags: ReadonlyArray<'-s' | '-r'> = ['-s'
 
 export class SandboxNetwork {
   readonly config: NetworkConfig;
+  /** The bridge's address: the sandboxes' default route and nameserver. */
+  readonly gateway: string;
+  readonly resolvConf: string;
   readonly #ipam: Ipam;
   readonly #undoDir: string;
+  readonly #dns: DnsForwarder;
 
-  private constructor(config: NetworkConfig) {
+  private constructor(config: NetworkConfig, dns: DnsForwarder) {
     this.config = config;
+    this.gateway = dns.address;
+    this.resolvConf = config.resolvConf ?? HOST_RESOLV_CONF;
+    this.#dns = dns;
     this.#ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
     this.#undoDir = path.join(config.runDir, 'nft');
     fs.mkdirSync(this.#undoDir, { recursive: true, mode: 0o700 });
   }
 
-  /** Idempotent: a bridge and table left by an earlier or concurrent warren are taken as they are. */
+  /**
+   * Idempotent: a bridge and table left by an earlier or concurrent warren are taken as they are.
+   * The DNS forwarder comes last: it listens on the bridge's address, which must exist by then.
+   */
   static async open(config: NetworkConfig): Promise<SandboxNetwork> {
     const net = parseCidr(config.subnet, { strict: true });
     checkSubnetFree(config.subnet, await readRoutes(), { bridge: config.bridge });
-    await ensureBridge({ name: config.bridge, address: `${formatIpv4(net.base + 1)}/${net.prefix}` });
+    const gateway = formatIpv4(net.base + 1);
+    await ensureBridge({ name: config.bridge, address: `${gateway}/${net.prefix}` });
     writeSysctl('net.ipv4.ip_forward', '1');
     // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
     writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
     await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet }));
-    return new SandboxNetwork(config);
+    const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF });
+    try {
+      return new SandboxNetwork(config, dns);
+    } catch (err) {
+      await dns.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops the DNS forwarder; the bridge and table stay for the sandboxes of other warren
+   * processes (`warren gc` removes them when none is left). Idempotent.
+   */
+  async close(): Promise<void> {
+    await this.#dns.close();
   }
 
   /** An address on the bridge's subnet, for one pooled network namespace. */
@@ -171,7 +201,8 @@ export class SandboxNetwork {
 
   async #purge(ip: string): Promise<void> {
     const t = this.config.table;
-    const lists = { egressPublic: await listJson('set', 'egress_public', t), egressAllow: await listJson('set', 'egress_allow', t), publish: await listJson('map', 'publish', t) };
+    const set = (name: string) => listJson('set', name, t);
+    const lists = { egressPublic: await set('egress_public'), egressAllow: await set('egress_allow'), dnsAllowed: await set('dns_allowed'), publish: await listJson('map', 'publish', t) };
     const script = purgeScript(ip, lists, t);
     if (script) await applyRules(script);
   }

@@ -6,6 +6,7 @@
  *   await ensureBridge({ name: bridge, address: '10.88.0.1/16' });
  *   await applyRules(rulesetScript({ bridge, subnet }));
  *   const ipam = new Ipam({ subnet, runDir });
+ *   const dns = await DnsForwarder.start({ address: '10.88.0.1', subnet, resolvConf });  // the sandboxes' nameserver
  *
  * Per sandbox: ipam.allocate(id), then one `applyRules(sandboxElements('add', net))` batch (and
  * 'delete' when it goes), release().
@@ -33,3 +34,5 @@ export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
 export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
 export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
 export { LiveEgress } from './live-egress.js';
+export { DnsForwarder, type DnsForwarderOptions, type DnsStats } from './dns-forwarder.js';
+export { formatResolvConf, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';

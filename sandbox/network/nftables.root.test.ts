@@ -52,17 +52,18 @@ t.test('the table loads, takes elements, re-applies and goes', { skip }, async (
   t.equal(elements('publish').length, 1);
   t.same(await listPublished(TABLE), [{ proto: 'tcp', hostPort: 18080, ip: '10.213.0.5', port: 80 }], 'listPublished reads what nft prints');
   t.same(elements('egress_public'), ['10.213.0.6']);
+  t.same(elements('dns_allowed').sort(), ['10.213.0.5', '10.213.0.6'], 'both may ask the dns forwarder');
 
   await applyRules(script); // a second warren start: rules rebuilt, elements kept
   t.same(elements('egress_public'), ['10.213.0.6'], 're-applying keeps elements');
-  t.equal(listTable().nftables.filter((o) => o.rule).length, 15, 'rules are not duplicated');
+  t.equal(listTable().nftables.filter((o) => o.rule).length, 18, 'rules are not duplicated');
 
   await t.rejects(applyRules(sandboxElements('add', { ...sb, ip: '10.213.0.9', egress: 'none' }, TABLE)), {
     code: 'WARREN_NET_NFT',
   }, 'a host port published twice fails the batch');
 
   await applyRules(sandboxElements('delete', sb, TABLE) + sandboxElements('delete', pub, TABLE));
-  t.same([elements('egress_allow'), elements('publish'), elements('egress_public')], [[], [], []]);
+  t.same([elements('egress_allow'), elements('publish'), elements('egress_public'), elements('dns_allowed')], [[], [], [], []]);
 
   await applyRules(deleteTableScript(TABLE));
   t.notMatch(tables(), TABLE, 'no table left');

@@ -9,6 +9,9 @@ t.test('the ruleset, rule by rule, in order', async (t) => {
     lines.filter((l) => l.startsWith(`add rule inet wrntest ${chain} `)).map((l) => l.slice(`add rule inet wrntest ${chain} `.length));
   t.same(rules('input'), [
     'iifname "wrntest-br2" ct state established,related accept',
+    'iifname "wrntest-br2" ip daddr 10.213.0.1 meta l4proto { tcp, udp } th dport 53 ip saddr @dns_allowed accept',
+    'iifname "wrntest-br2" ip daddr 10.213.0.1 udp dport 53 reject',
+    'iifname "wrntest-br2" ip daddr 10.213.0.1 tcp dport 53 reject with tcp reset',
     'iifname "wrntest-br2" drop',
   ]);
   t.same(rules('forward'), [
@@ -53,14 +56,14 @@ t.test('names that would break the script are refused', async (t) => {
 t.test('per-sandbox elements', async (t) => {
   const table: Array<[SandboxNet, string]> = [
     [{ ip: '10.88.0.5', egress: 'none' }, ''],
-    [{ ip: '10.88.0.5', egress: 'public' }, 'add element inet warren egress_public { 10.88.0.5 }\n'],
+    [{ ip: '10.88.0.5', egress: 'public' }, 'add element inet warren egress_public { 10.88.0.5 }\nadd element inet warren dns_allowed { 10.88.0.5 }\n'],
     [
       { ip: '10.88.0.6', egress: { allow: ['1.2.3.0/24', '8.8.8.8', '9.9.9.9/32'] } },
-      'add element inet warren egress_allow { 10.88.0.6 . 1.2.3.0/24, 10.88.0.6 . 8.8.8.8, 10.88.0.6 . 9.9.9.9 }\n',
+      'add element inet warren egress_allow { 10.88.0.6 . 1.2.3.0/24, 10.88.0.6 . 8.8.8.8, 10.88.0.6 . 9.9.9.9 }\nadd element inet warren dns_allowed { 10.88.0.6 }\n',
     ],
     [
       { ip: '10.88.0.7', egress: 'public', publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }, { proto: 'udp', hostPort: 5353, port: 53 }] },
-      'add element inet warren egress_public { 10.88.0.7 }\n' +
+      'add element inet warren egress_public { 10.88.0.7 }\nadd element inet warren dns_allowed { 10.88.0.7 }\n' +
         'add element inet warren publish { tcp . 8080 : 10.88.0.7 . 80, udp . 5353 : 10.88.0.7 . 53 }\n',
     ],
   ];

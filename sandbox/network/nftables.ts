@@ -4,7 +4,10 @@
  * ports) lives in sets and maps, updated by `sandboxElements` batches, never by adding rules.
  *
  * Chains and why each rule sits where it does:
- *  - input (host as destination): from the bridge only replies get in (ct established,related).
+ *  - input (host as destination): from the bridge only replies get in (ct established,related),
+ *    and queries to the DNS forwarder (dns-forwarder.ts) on the gateway's port 53 from sandboxes
+ *    in dns_allowed (those with egress). Others' queries there are rejected, not dropped, so a
+ *    lookup without egress fails at once instead of after the resolver's timeouts.
  *    Nothing for `-p` is needed here: published ports are DNAT'ed in prerouting, before routing,
  *    so they go through forward; the one exception is the host's own connection to a published
  *    port (output DNAT below), whose replies come back from the bridge, hence the replies rule.
@@ -25,7 +28,10 @@
  */
 import { spawn } from 'node:child_process';
 import { WarrenError } from '../../lib/errors.js';
-import { formatCidr, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+import { formatCidr, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+
+/** The forwarder's port on the gateway (dns-forwarder.ts). */
+export const DNS_PORT = 53;
 
 /** Destinations no sandbox reaches, whatever its egress. */
 export const BLOCKED_RANGES: readonly string[] = [
@@ -95,9 +101,14 @@ export function rulesetScript(options: RulesetOptions): string {
   const { table, bridge, subnet, uplink } = checkOptions(options);
   const T = `inet ${table}`;
   const br = JSON.stringify(bridge);
+  const gateway = formatIpv4(parseCidr(subnet).base + 1); // bridge.ts gives the bridge this address
+  const dns = `iifname ${br} ip daddr ${gateway}`;
   const chains: Array<[string, string, string[]]> = [
     ['input', 'type filter hook input priority filter; policy accept;', [
       `iifname ${br} ct state established,related accept`,
+      `${dns} meta l4proto { tcp, udp } th dport ${DNS_PORT} ip saddr @dns_allowed accept`,
+      `${dns} udp dport ${DNS_PORT} reject`,
+      `${dns} tcp dport ${DNS_PORT} reject with tcp reset`,
       `iifname ${br} drop`,
     ]],
     ['forward', 'type filter hook forward priority filter; policy accept;', [
@@ -130,6 +141,7 @@ export function rulesetScript(options: RulesetOptions): string {
     `add element ${T} blocked { ${BLOCKED_RANGES.join(', ')} }`,
     `add set ${T} egress_public { type ipv4_addr; }`,
     `add set ${T} egress_allow { type ipv4_addr . ipv4_addr; flags interval; }`,
+    `add set ${T} dns_allowed { type ipv4_addr; }`,
     `add map ${T} publish { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
   ];
   for (const [name, hook, rules] of chains) {
@@ -188,13 +200,18 @@ export function sandboxElements(verb: 'add' | 'delete', s: SandboxNet, table = '
   return out.length ? `${out.join('\n')}\n` : '';
 }
 
-/** The egress elements of the sandbox at `ip` (none for egress `none`), as `verb element` lines. */
+/**
+ * The egress elements of the sandbox at `ip` (none for egress `none`), as `verb element` lines:
+ * what it may reach, and, with any egress at all, the DNS forwarder (it resolves the names of
+ * what it may reach; which names resolve is not what egress limits).
+ */
 export function egressLines(verb: 'add' | 'delete', ip: string, egress: Egress, table = 'warren'): string[] {
   const T = `inet ${table}`;
-  if (egress === 'public') return [`${verb} element ${T} egress_public { ${ip} }`];
+  const dns = `${verb} element ${T} dns_allowed { ${ip} }`;
+  if (egress === 'public') return [`${verb} element ${T} egress_public { ${ip} }`, dns];
   if (typeof egress === 'object' && egress.allow.length > 0) {
     const pairs = egress.allow.map((c) => `${ip} . ${canonical(parseCidr(c))}`);
-    return [`${verb} element ${T} egress_allow { ${pairs.join(', ')} }`];
+    return [`${verb} element ${T} egress_allow { ${pairs.join(', ')} }`, dns];
   }
   return [];
 }

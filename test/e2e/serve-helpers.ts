@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import type { Dirs } from '../../lib/dirs.js';
-import { testEnv, WARREN } from '../integration/helpers.js';
+import { testDirs, testEnv, WARREN } from '../integration/helpers.js';
 
 export interface Server {
   readonly data: string;
@@ -18,6 +18,15 @@ export interface Server {
   /** SIGTERM, and its exit code. */
   stop(): Promise<number | null>;
   kill(): Promise<void>;
+}
+
+/** A test server's dirs: testDirs(name) with a state dir of its own, made fresh (a registry left
+ * by an earlier run would hold its functions), and removed by the returned cleanup. */
+export function serveDirs(name: string): Dirs {
+  const base = testDirs(name);
+  const dirs = { ...base, state: `${base.state}-${name}` };
+  fs.rmSync(dirs.state, { recursive: true, force: true });
+  return dirs;
 }
 
 /** Ports for this file: distinct per WRNTEST_SLOT so that parallel worktrees do not collide. */
@@ -32,7 +41,14 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d));
   child.stderr?.on('data', (d: Buffer) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      // a server that ends by itself is a bug: show what it said
+      if (!stopping) process.stderr.write(`warren serve ended by itself (${code ?? signal}):\n${out}\n`);
+      resolve(code);
+    }),
+  );
   const deadline = Date.now() + 60_000;
   while (!out.includes('control API')) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -49,6 +65,8 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
     child,
     output: () => out,
     async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       const code = await exited;
@@ -56,6 +74,7 @@ export async function startServe(dirs: Dirs, port: { data: number; control: numb
       return code;
     },
     async kill() {
+      stopping = true;
       child.kill('SIGKILL');
       await exited;
     },

@@ -5,15 +5,16 @@
  */
 import fs from 'node:fs';
 import t from 'tap';
-import { NEEDS_ROOT, testDirs } from '../integration/helpers.js';
-import { deploy, invoke, ports, processesOf, sandboxCgroups, spawnerOf, startServe, until } from './serve-helpers.js';
+import { NEEDS_ROOT } from '../integration/helpers.js';
+import { deploy, invoke, ports, processesOf, sandboxCgroups, serveDirs, spawnerOf, startServe, until } from './serve-helpers.js';
 
-const dirs = testDirs('wrntest-life');
-const other = testDirs('wrntest-life2');
+const dirs = serveDirs('wrntest-life');
+const other = serveDirs('wrntest-life2');
 
 t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
-  fs.rmSync(`${dirs.state}/registry.db`, { force: true });
-  fs.rmSync(`${dirs.state}/demo-deployed`, { force: true });
+  t.teardown(() => {
+    for (const d of [dirs, other]) fs.rmSync(d.state, { recursive: true, force: true });
+  });
   const port = ports(18180);
   let s = await startServe(dirs, port, ['--pool', '1']);
   const hello = await invoke(s, '/hello/');
@@ -22,7 +23,7 @@ t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, tim
   t.match(s.output(), /curl http:\/\/127\.0\.0\.1:\d+\/hello\//, 'and the start says how to call it');
   t.equal((await deploy(s, 'kept', 'export default { fetch: () => new Response("still here") }')).status, 201);
 
-  t.test('two servers side by side', async (t) => {
+  await t.test('two servers side by side', async (t) => {
     const s2 = await startServe(other, ports(18280), ['--pool', '0', '--no-demo']);
     t.equal((await deploy(s2, 'kept', 'export default { fetch: () => new Response("the other one") }')).status, 201);
     t.equal((await invoke(s2, '/kept/')).text, 'the other one');

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { detectCgroups } from '../../sandbox/cgroups/index.js';
-import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren, WARREN } from './helpers.js';
+import { NEEDS_ROOT, NO_RESOLVER, probeVolume, testDirs, testEnv, warren, WARREN } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,7 +51,7 @@ function initProcesses(): number[] {
 
 t.test('after warren is killed, its sandbox dies and gc removes what is left', { skip: NEEDS_ROOT }, async (t) => {
   // its own bridge, table and subnet too: gc may remove them once its sandbox is gone
-  const dirs = { ...testDirs('wrntest-gc'), net: { bridge: 'wrntestgc0', table: 'wrntestgc', subnet: '10.214.0.0/16' } };
+  const dirs = { ...testDirs('wrntest-gc'), net: { bridge: 'wrntestgc0', table: 'wrntestgc', subnet: '10.214.0.0/16', resolvConf: NO_RESOLVER } };
   const env = testEnv(dirs);
   const sandboxes = path.join(dirs.run, 'sandboxes');
   const uids = path.join(dirs.run, 'uids');

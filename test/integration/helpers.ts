@@ -21,9 +21,35 @@ export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespace
  * WRNTEST_SLOT=N (1-15) moves all of it aside (dirs, bridges, tables, a quarter of each subnet),
  * so that several developers' worktrees can run tests on one machine at once.
  */
+/** The tests' resolv.conf unless they name one: empty, so the DNS forwarder answers SERVFAIL and
+ * never asks this machine's resolver. */
+export const NO_RESOLVER = '/dev/null';
+
+/**
+ * Every name a test file asks testDirs for, each with its own bridge, table and subnet: a test
+ * file on the bridge runs beside others (tap runs two at once), and two names hashed to one subnet
+ * handed out one address twice (the bench and the runtime tests did). A new name goes at the end.
+ */
+const TEST_NAMES = [
+  'wrntest', 'wrntest-bench', 'wrntest-commit', 'wrntest-crash', 'wrntest-ct', 'wrntest-dns', 'wrntest-dns-other',
+  'wrntest-events', 'wrntest-faults', 'wrntest-gc', 'wrntest-image', 'wrntest-kept-cap', 'wrntest-life',
+  'wrntest-life2', 'wrntest-live-egress', 'wrntest-live-limits', 'wrntest-net', 'wrntest-pool', 'wrntest-regress',
+  'wrntest-regress-io', 'wrntest-regress-sock', 'wrntest-runtime', 'wrntest-serve', 'wrntest-spares',
+  'wrntest-spawner-death', 'wrntest-stdio', 'wrntest-tenant',
+];
+/** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
+const TAKEN = new Set([13, 14, 15]);
+
+function slotOf(name: string): number {
+  const i = TEST_NAMES.indexOf(name);
+  if (i < 0) throw new Error(`testDirs('${name}'): add the name to TEST_NAMES in test/integration/helpers.ts`);
+  let k = -1;
+  for (let n = 0; n <= i; n++) do k++; while (TAKEN.has(k));
+  return k;
+}
+
 export function testDirs(name = 'wrntest'): Dirs {
-  let k = 0;
-  for (const c of name) k = (k * 31 + c.charCodeAt(0)) % 40;
+  const k = slotOf(name);
   const slot = Number(process.env.WRNTEST_SLOT ?? 0);
   if (!Number.isInteger(slot) || slot < 0 || slot > 15) throw new Error(`WRNTEST_SLOT=${process.env.WRNTEST_SLOT}: expected 0 to 15`);
   if (slot === 0) {
@@ -31,14 +57,14 @@ export function testDirs(name = 'wrntest'): Dirs {
       state: '/var/tmp/wrntest-state',
       run: `/run/${name}`,
       cgroupParent: name,
-      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16` },
+      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16`, resolvConf: NO_RESOLVER },
     };
   }
   return {
     state: `/var/tmp/wrntest-state-s${slot}`,
     run: `/run/${name}-s${slot}`,
     cgroupParent: `${name}-s${slot}`,
-    net: { bridge: `wrnts${slot}b${k + 1}`, table: `wrnts${slot}b${k + 1}`, subnet: `10.${200 + k}.${slot * 16}.0/20` },
+    net: { bridge: `wrnts${slot}b${k + 1}`, table: `wrnts${slot}b${k + 1}`, subnet: `10.${200 + k}.${slot * 16}.0/20`, resolvConf: NO_RESOLVER },
   };
 }
 
@@ -51,6 +77,7 @@ export function testEnv(dirs: Dirs = testDirs()): NodeJS.ProcessEnv {
     WARREN_BRIDGE: dirs.net.bridge,
     WARREN_NFT_TABLE: dirs.net.table,
     WARREN_SUBNET: dirs.net.subnet,
+    WARREN_RESOLV_CONF: dirs.net.resolvConf ?? NO_RESOLVER,
   };
 }
 

@@ -9,6 +9,10 @@
  *   connect IP PORT MS    a TCP connection: `data:<what it got>`, an errno, or `timeout`
  *   hold IP PORT          open a TCP connection and keep it (one at a time): as connect, 5 s
  *   held MS               send 'ping' on the held connection: as connect
+ *   open IP PORT MS       a TCP connection, no data needed: `connected`, an errno, or `timeout`
+ *   lookup NAME MS        dns.lookup (getaddrinfo, /etc/resolv.conf): `addr:<ip>`, an error code, or `timeout`
+ *   fetch URL MS          fetch(): `data:<body>`, `error:<code>`
+ *   read PATH             a file's contents
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,6 +60,21 @@ function tick() {
     kept.write('ping');
     return tcp(kept, a[0]);
   }
+  if (cmd === 'open') {
+    const sock = net.connect(Number(a[1]), a[0]);
+    const timer = setTimeout(() => { sock.destroy(); answer('timeout'); }, Number(a[2]));
+    sock.on('connect', () => { clearTimeout(timer); sock.destroy(); answer('connected'); });
+    return sock.on('error', (e) => { clearTimeout(timer); answer(e.code); });
+  }
+  if (cmd === 'lookup') {
+    const timer = setTimeout(() => answer('timeout'), Number(a[1]));
+    return require('dns').lookup(a[0], { family: 4 }, (err, ip) => { clearTimeout(timer); answer(err ? err.code : 'addr:' + ip); });
+  }
+  if (cmd === 'fetch') {
+    return fetch(a[0], { signal: AbortSignal.timeout(Number(a[1])) }).then((r) => r.text())
+      .then((b) => answer('data:' + b), (e) => answer('error:' + ((e.cause && e.cause.code) || e.name)));
+  }
+  if (cmd === 'read') return answer(fs.readFileSync(a[0], 'utf8'));
   answer('unknown step ' + cmd);
 }
 tick();
