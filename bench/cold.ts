@@ -115,7 +115,12 @@ async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid
       else if (label !== row.expect) out.failures.push(`the first request was a ${label ?? 'unlabelled'} start, not ${row.expect}`);
       else {
         out.latenciesMs.push(ms);
-        for (const [phase, dur] of parseServerTiming(answer.headers['server-timing'])) (out.extra![`${phase}_ms`] ??= []).push(dur);
+        const phases = parseServerTiming(answer.headers['server-timing']);
+        for (const [phase, dur] of phases) (out.extra![`${phase}_ms`] ??= []).push(dur);
+        // what the start's phases do not cover: the connection, the router, the proxied exchange
+        // and the instance's first answer
+        const start = phases.find(([phase]) => phase === 'start');
+        if (start) (out.extra!.outside_start_ms ??= []).push(ms - start[1]);
       }
     } catch (err) {
       out.failures.push(errorText(err));
