@@ -113,6 +113,8 @@ export async function startServe(o: ServeOptions): Promise<ServeProcess> {
     WARREN_BRIDGE: n.bridge,
     WARREN_NFT_TABLE: n.bridge,
     WARREN_SUBNET: subnet,
+    // the bench's own resolver config, when it names one (the tests' is empty: no real DNS)
+    ...(o.dirs.net.resolvConf ? { WARREN_RESOLV_CONF: o.dirs.net.resolvConf } : {}),
   };
   const argv = [WARREN, 'serve', '--listen', `127.0.0.1:${dataPort}`, '--control', `127.0.0.1:${controlPort}`, '--state-dir', state, '--run-dir', run, '--no-demo', ...o.args];
   // its own process group: a Ctrl-C on the terminal reaches the bench, which then stops it in order
