@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Client } from 'undici';
+import type { Client, Pool } from 'undici';
 import { WarrenError, errnoOf } from '../lib/errors.js';
 import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, CONTROL_WARM_PATH, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
 
@@ -119,6 +119,15 @@ function socketClient(socket: RuntimeSocket): Client {
   return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1 });
 }
 
+/** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
+ * pipelining serves one at a time per connection), opened as they are needed and kept alive. */
+const FUNCTION_CONNECTIONS = 1024;
+
+function socketPool(socket: RuntimeSocket): Pool {
+  undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
+  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: FUNCTION_CONNECTIONS });
+}
+
 /** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
@@ -129,7 +138,9 @@ const MAX_ANSWER_BYTES = 64 * 1024;
  * then the fds.
  */
 export class RuntimeConnection implements AsyncDisposable {
-  readonly http: Client;
+  /** The function's socket: a pool of keep-alive connections, one per request in flight (a single
+   * connection served an instance's concurrent requests one after another). */
+  readonly http: Pool;
   readonly #control: Client;
   readonly #sockets: RuntimeSocket[];
   #closing: Promise<void> | undefined;
@@ -137,7 +148,7 @@ export class RuntimeConnection implements AsyncDisposable {
   private constructor(control: RuntimeSocket, fn: RuntimeSocket) {
     this.#sockets = [control, fn];
     this.#control = socketClient(control);
-    this.http = socketClient(fn);
+    this.http = socketPool(fn);
   }
 
   /** Waits for the runtime in `ioDir` to accept (its control socket's name appears last), then
