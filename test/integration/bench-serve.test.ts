@@ -11,8 +11,11 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
 
-const dirs = testDirs('wrntest-bench-serve');
+// a state dir of its own: bench.test.ts checks the shared one's bench/ for leftovers while this
+// file's bench runs beside it (tap runs two files at once)
+const dirs = { ...testDirs('wrntest-bench-serve'), state: `${testDirs('wrntest-bench-serve').state}-bench-serve` };
 const env = testEnv(dirs);
+t.teardown(() => fs.rmSync(dirs.state, { recursive: true, force: true }));
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
 function list(dir: string): string[] {
