@@ -4,12 +4,10 @@
  * also after a Ctrl-C. The JSON's shape and warren's rows' success are checked; speed is not:
  * benchmarks are not tests. Needs root, like every sandbox.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren, interrupted } from './helpers.js';
 
 // a state dir of its own: bench.test.ts checks the shared one's bench/ for leftovers while this
 // file's bench runs beside it (tap runs two files at once)
@@ -109,17 +107,7 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
 });
 
 t.test('Ctrl-C stops a cold bench, stops its servers and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
-  // its own process group, signalled whole, as a terminal does
-  const child = spawn(process.execPath, [WARREN, 'bench', 'cold', '--count', '1000'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  child.stdout.resume();
-  const closed = once(child, 'close');
-  await new Promise((r) => setTimeout(r, 15_000));
-  process.kill(-(child.pid as number), 'SIGINT');
-  const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 120_000);
-  const [code] = (await closed) as [number | null];
-  clearTimeout(killer);
+  const { code, stderr } = await interrupted(['bench', 'cold', '--count', '1000'], env, 15_000, 120_000);
   t.equal(code, 130, `exit 130 (stderr: ${stderr})`);
   t.match(stderr, /bench interrupted/);
   t.same(leftovers(), [], 'nothing left behind');

@@ -3,14 +3,12 @@
  * without a failure, and afterwards nothing the bench made is left, also after a Ctrl-C. Speed is
  * not checked: benchmarks are not tests. Needs root, like every sandbox.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { which } from '../../bench/baselines/unshare.js';
-import { NEEDS_ROOT, testDirs, testEnv, warren, WARREN } from './helpers.js';
+import { NEEDS_ROOT, testDirs, testEnv, warren, interrupted } from './helpers.js';
 
 const dirs = testDirs('wrntest-bench');
 const env = testEnv(dirs);
@@ -87,17 +85,7 @@ t.test('with --net bridge, every warren sandbox gets its veth and the bench leav
 });
 
 t.test('Ctrl-C stops the bench, cleans up and exits 130', { skip: NEEDS_ROOT }, async (t) => {
-  // its own process group, signalled whole, as a terminal does: the spawner gets the SIGINT too
-  const child = spawn(process.execPath, [WARREN, 'bench', 'spawn', '--count', '5000', '--concurrency', '2'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  child.stdout.resume();
-  const closed = once(child, 'close');
-  await new Promise((r) => setTimeout(r, 2500));
-  process.kill(-(child.pid as number), 'SIGINT');
-  const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 30_000);
-  const [code] = (await closed) as [number | null];
-  clearTimeout(killer);
+  const { code, stderr } = await interrupted(['bench', 'spawn', '--count', '5000', '--concurrency', '2'], env, 2500, 30_000);
   t.equal(code, 130, `exit 130 (stderr: ${stderr})`);
   t.match(stderr, /bench interrupted/);
   t.same(leftovers(), [], 'nothing left behind');

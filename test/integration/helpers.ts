@@ -116,6 +116,25 @@ export function warren(args: readonly string[], opts: WarrenOptions = {}): Promi
   });
 }
 
+/**
+ * Runs `warren ARGS` in a process group of its own, sends the whole group SIGINT after `afterMs`
+ * as a terminal's Ctrl-C does (the spawner gets it too), and waits for the end, SIGKILL after
+ * `killMs`. Resolves with its exit code and stderr.
+ */
+export async function interrupted(args: readonly string[], env: NodeJS.ProcessEnv, afterMs: number, killMs: number): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [WARREN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  child.stdout?.resume();
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise((r) => setTimeout(r, afterMs));
+  process.kill(-(child.pid as number), 'SIGINT');
+  const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), killMs);
+  const code = await closed;
+  clearTimeout(killer);
+  return { code, stderr };
+}
+
 /** `-v <probe dir>:/probe:ro` */
 export function probeVolume(): string[] {
   return ['-v', `${ensureProbe()}:${PROBE_DIR_IN_SANDBOX}:ro`];
