@@ -22,6 +22,7 @@ import { Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/in
 import { LogStore } from '../runner/logs.js';
 import { loadOrCreateToken, startRouter } from '../router/index.js';
 import { imageLayers, openHost } from './wiring.js';
+import { localUrl, SERVER_FILE, writeServerInfo } from '../client/index.js';
 import { parseServeArgs, type ServeArgs } from './serve-args.js';
 import { packageRoot } from '../lib/package-root.js';
 
@@ -117,6 +118,10 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       await router.close();
       clearTimeout(timer);
     });
+
+    // local commands (`warren deploy`, `warren ls`...) find this server through this file
+    writeServerInfo(dirs.state, { controlUrl: localUrl(router.controlUrl), dataUrl: localUrl(router.dataUrl), pid: process.pid });
+    closers.push(() => fs.rmSync(path.join(dirs.state, SERVER_FILE), { force: true }));
 
     const demo = !args.noDemo && (await deployDemo(dirs.state, functions));
     return { dataUrl: router.dataUrl, controlUrl: router.controlUrl, tokenFile: token.path, demo, close: closeAll };

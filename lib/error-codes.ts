@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   WARREN_CGROUP_SET_LIMITS: 'platform',
   WARREN_CGROUP_STATS: 'platform',
   WARREN_CGROUP_UNSUPPORTED: 'platform',
+  // CLI commands talking to a server's control API: where it is and its token (a user's set-up),
+  // a server that cannot be reached or answers what warren never says
+  WARREN_CLIENT_CONFIG: 'user',
+  WARREN_CLIENT_RESPONSE: 'platform',
+  WARREN_CLIENT_UNREACHABLE: 'platform',
   // deploys through the control API: a spec of the wrong shape or asking for what cannot be (a
   // limit out of range, a bad egress), and a module that does not load (the live version keeps
   // serving)
