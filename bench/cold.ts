@@ -10,7 +10,9 @@
  *                   `(req, res)` handler on a unix socket, from its exec to its first answer,
  *                   started by the C driver (no fork of Node in its figure), as spawn --level
  *                   runtime starts its node row
- *   workerd         when installed (npm package workerd): a note says it is not measured yet
+ *   workerd         baseline, when installed (npm package workerd): a fresh workerd process
+ *                   serving the same module on a unix socket, from its exec to its first answer,
+ *                   started by the same C driver
  *
  * A warren cycle: deploy a function under a new name (untimed); wait until the instance the
  * deploy proved the module in is gone and the generic pool is full again (untimed); send the
@@ -34,7 +36,7 @@ import { ensureBenchNative, type BenchNative } from './native.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 import { parseServerTiming } from './server-timing.js';
 import { startServe, sweepServes, until, type ServeProcess } from './serve-process.js';
-import { workerdNote } from './workerd.js';
+import { findWorkerd, workerdCommand, workerdMissingNote, workerdVersion, writeWorkerdProject } from './workerd.js';
 
 /** The function every row serves: a constant answer, so the rows differ only in how they start. */
 export const BODY = 'hello from the bench\n';
@@ -162,6 +164,28 @@ async function nodeColdSubject(ctx: ScenarioContext, native: BenchNative): Promi
   };
 }
 
+async function workerdColdSubject(ctx: ScenarioContext, native: BenchNative, bin: string): Promise<Subject> {
+  const dir = path.join(ctx.workDir, 'workerd-cold');
+  const config = writeWorkerdProject(dir, MODULE);
+  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, 'workerd');
+  const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };
+  let batches = 0;
+  return {
+    name: 'workerd',
+    baseline: true,
+    description: `a fresh ${workerdVersion(bin)} process serving the same module on a unix socket, exec to first answer`,
+    batch(count, _concurrency, tick, signal) {
+      const socket = path.join(dir, `b${batches++}-{n}.sock`);
+      const command = workerdCommand(bin, config, `unix:${socket}`);
+      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command, env, answer: { socket, path: '/' }, count, concurrency: 1, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
+    },
+    async close() {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await cgroup.close();
+    },
+  };
+}
+
 async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   const native = ensureBenchNative();
   await sweepServes();
@@ -171,7 +195,9 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
     const which = ctx.options.pool ? [ctx.options.pool] : (['warm', 'empty'] as const);
     for (const k of which) subjects.push(await warrenColdSubject(ctx, ROWS[k], avoid));
     subjects.push(await nodeColdSubject(ctx, native));
-    ctx.notes.push(workerdNote('cold'));
+    const workerd = findWorkerd();
+    if (workerd) subjects.push(await workerdColdSubject(ctx, native, workerd));
+    else ctx.notes.push(workerdMissingNote());
     return subjects;
   } catch (err) {
     await Promise.allSettled(subjects.map((s) => s.close()));
@@ -195,9 +221,26 @@ export const coldScenario: Scenario = {
   },
   setup,
   targets(results) {
-    const row = results.find((r) => r.name === ROWS.warm.name);
-    if (!row || row.count === 0) return [];
-    const met = row.p50_ms <= 5 && row.p99_ms <= 15;
-    return [`target (prewarm p50 <= 5 ms, p99 <= 15 ms): ${met ? 'met' : 'not met'}, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`];
+    const ran = (name: string) => results.find((r) => r.name === name && r.count > 0);
+    const ratio = (a: number, b: number, digits: number) => Math.round((a / b) * 10 ** digits) / 10 ** digits;
+    const out: string[] = [];
+    const prewarm = ran(ROWS.warm.name);
+    if (prewarm) {
+      const met = prewarm.p50_ms <= 5 && prewarm.p99_ms <= 15;
+      out.push(`target (prewarm p50 <= 5 ms, p99 <= 15 ms): ${met ? 'met' : 'not met'}, p50 ${prewarm.p50_ms} ms, p99 ${prewarm.p99_ms} ms`);
+      for (const base of ['node', 'workerd']) {
+        const other = ran(base);
+        if (!other) continue;
+        const x = ratio(other.p50_ms, prewarm.p50_ms, 1);
+        out.push(`target (prewarm p50 >= 8x faster than a fresh ${base}): ${x >= 8 ? 'met' : 'not met'}, ${x}x`);
+      }
+    }
+    const cold = ran(ROWS.empty.name);
+    const node = ran('node');
+    if (cold && node) {
+      const x = ratio(cold.p50_ms, node.p50_ms, 2);
+      out.push(`target (cold p50 within 1.3x of a fresh node): ${x <= 1.3 ? 'met' : 'not met'}, ${x}x`);
+    }
+    return out;
   },
 };

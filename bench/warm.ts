@@ -9,7 +9,8 @@
  *            127.0.0.1 (the ratio the target is set against: >= 0.5x at 50 connections)
  *   runtime  baseline: the same module in warren's runtime (runtime/build/runtime.mjs --module)
  *            on its unix socket, no router, no sandbox: what the router and sandbox cost
- *   workerd  when installed: a note says it is not measured yet
+ *   workerd  baseline, when installed (npm package workerd): the same module served by workerd on
+ *            127.0.0.1 (its own event loop: the ">= workerd" target's row)
  *
  * The load is autocannon (load.ts), in a child process, the same for every row; its CPU is
  * reported (it shares the machine's cores with the server). Each row also shows its server's CPU
@@ -33,7 +34,8 @@ import { cgroupCpuMs, processCpuMs } from './process-cpu.js';
 import { absorb, emptyRow, type ProgressSink, type RunOutcome } from './runner.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 import { startServe, sweepServes, until } from './serve-process.js';
-import { workerdNote } from './workerd.js';
+import { findWorkerd, workerdCommand, workerdMissingNote, workerdVersion, writeWorkerdProject } from './workerd.js';
+import net from 'node:net';
 
 const FN = 'bench-warm';
 /** Generic warm runtimes of the bench's server (serve's default). */
@@ -207,6 +209,38 @@ async function runtimeTarget(ctx: ScenarioContext): Promise<Target> {
   };
 }
 
+/** A free 127.0.0.1 port, for a server that cannot report the one it got. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function workerdTarget(ctx: ScenarioContext, bin: string): Promise<Target> {
+  const config = writeWorkerdProject(path.join(ctx.workDir, 'workerd-warm'), MODULE);
+  const port = await freePort();
+  const [cmd, ...args] = workerdCommand(bin, config, `127.0.0.1:${port}`);
+  const child = spawn(cmd as string, args, { env: ENV, stdio: 'ignore', detached: true });
+  const close = owned(child);
+  const answers = async () => (await answerHead({ host: '127.0.0.1', port }, '/', AbortSignal.timeout(2000)).catch(() => ({ status: 0 }))).status === 200;
+  try {
+    await until('workerd to answer', answers, AbortSignal.timeout(START_TIMEOUT_MS), START_TIMEOUT_MS);
+  } catch (err) {
+    await close();
+    throw new WarrenError('WARREN_BENCH_LOAD', `workerd did not answer on 127.0.0.1:${port}`, { cause: err });
+  }
+  return {
+    name: 'workerd',
+    baseline: true,
+    description: `the same module served by ${workerdVersion(bin)} on 127.0.0.1`,
+    load: { url: `http://127.0.0.1:${port}/` },
+    cpuMs: () => ({ server: processCpuMs(child.pid as number) ?? 0 }),
+    close,
+  };
+}
+
 async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   await sweepServes();
   const targets: Target[] = [];
@@ -214,11 +248,13 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
     targets.push(await warrenTarget(ctx));
     targets.push(await nodeTarget(ctx));
     targets.push(await runtimeTarget(ctx));
+    const workerd = findWorkerd();
+    if (workerd) targets.push(await workerdTarget(ctx, workerd));
+    else ctx.notes.push(workerdMissingNote());
   } catch (err) {
     await Promise.allSettled(targets.map((t) => t.close()));
     throw err;
   }
-  ctx.notes.push(workerdNote('warm'));
   ctx.notes.push(`every row answers the same ${BODY.length} bytes; the load generator (autocannon) runs on the same cores as the servers`);
   return (ctx.options.connections ?? [...DEFAULT_CONNECTIONS]).flatMap((c) => targets.map((t) => loadSubject(t, c)));
 }
@@ -277,6 +313,9 @@ export const warmScenario: Scenario = {
     const warren = results.find((r) => r.name === 'warren c=50');
     const rate = warren?.vs?.node?.per_s;
     if (rate === undefined || rate === null) return [];
-    return [`target (>= 0.5x plain node's rate at 50 connections): ${rate >= 0.5 ? 'met' : 'not met'}, ${rate}x`];
+    const out = [`target (>= 0.5x plain node's rate at 50 connections): ${rate >= 0.5 ? 'met' : 'not met'}, ${rate}x`];
+    const workerd = warren?.vs?.workerd?.per_s;
+    if (workerd !== undefined && workerd !== null) out.push(`target (ahead of workerd at 50 connections): ${workerd > 1 ? 'met' : 'not met'}, ${workerd}x workerd's rate`);
+    return out;
   },
 };

@@ -8,6 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { NEEDS_ROOT, testDirs, testEnv, warren, interrupted } from './helpers.js';
+import { findWorkerd } from '../../bench/workerd.js';
+
+// workerd's rows run when it is installed (npm install --no-save workerd); otherwise a note says so
+const WORKERD = findWorkerd() !== undefined;
 
 // a state dir of its own: bench.test.ts checks the shared one's bench/ for leftovers while this
 // file's bench runs beside it (tap runs two files at once)
@@ -73,7 +77,8 @@ t.test('a tiny cold bench: prewarm and cold first requests through the router, a
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
   const out = JSON.parse(r.stdout) as { scenario: string; results: Row[]; notes: string[] };
   t.equal(out.scenario, 'cold');
-  t.same(out.results.map((row) => [row.name, row.baseline]), [['warren prewarm', false], ['warren cold', false], ['node', true]]);
+  const expected = [['warren prewarm', false], ['warren cold', false], ['node', true], ...(WORKERD ? [['workerd', true]] : [])];
+  t.same(out.results.map((row) => [row.name, row.baseline]), expected);
   for (const row of out.results) {
     figures(t, row);
     t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
@@ -83,7 +88,8 @@ t.test('a tiny cold bench: prewarm and cold first requests through the router, a
   t.ok(Object.keys(prewarm?.extra_p50 ?? {}).length > 0, `the prewarm row shows its phases: ${JSON.stringify(prewarm?.extra_p50)}`);
   t.ok(Object.keys(cold?.extra_p50 ?? {}).length > 0, `the cold row shows its phases: ${JSON.stringify(cold?.extra_p50)}`);
   t.ok(prewarm?.vs?.node, 'compared with the node baseline');
-  t.ok(out.notes.some((n) => /workerd/.test(n)), 'the notes say what of workerd');
+  if (WORKERD) t.ok(prewarm?.vs?.workerd, 'compared with the workerd baseline');
+  else t.ok(out.notes.some((n) => /workerd is not installed/.test(n)), 'the notes say workerd is missing');
   t.same(leftovers(), [], 'nothing left behind');
 });
 
@@ -93,7 +99,8 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
   const out = JSON.parse(r.stdout) as { scenario: string; results: Row[]; params: Record<string, unknown> };
   t.match(out.params, { connections: [1, 4], duration_s: 1 });
   const names = out.results.map((row) => row.name);
-  t.same(names, ['warren c=1', 'node c=1', 'runtime c=1', 'warren c=4', 'node c=4', 'runtime c=4']);
+  const per = ['warren', 'node', 'runtime', ...(WORKERD ? ['workerd'] : [])];
+  t.same(names, [1, 4].flatMap((c) => per.map((n) => `${n} c=${c}`)));
   for (const row of out.results) {
     figures(t, row);
     t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
@@ -101,8 +108,8 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
     t.match(row.extra_p50, { server_cpu_us: Number, loadgen_cpu_us: Number }, `${row.name}: server and load generator CPU`);
   }
   t.match(out.results[0]?.extra_p50, { serve_cpu_us: Number, sandboxes_cpu_us: Number }, 'warren: the serve process and its sandboxes apart');
-  const warren4 = out.results[3];
-  t.same(Object.keys(warren4?.vs ?? {}).sort(), ['node', 'runtime'], 'ratios to both baselines of its group');
+  const warren4 = out.results[per.length];
+  t.same(Object.keys(warren4?.vs ?? {}).sort(), per.slice(1).sort(), 'ratios to every baseline of its group');
   t.same(leftovers(), [], 'nothing left behind');
 });
 
