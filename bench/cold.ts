@@ -140,22 +140,30 @@ async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid
   };
 }
 
-async function nodeColdSubject(ctx: ScenarioContext, native: BenchNative): Promise<Subject> {
-  const dir = path.join(ctx.workDir, 'node-cold');
+/** A baseline whose cycle is a fresh process, started by the C driver, to its first answer on a
+ * unix socket; `command` gets the cycle's socket path (with the driver's "{n}" in it). */
+interface FreshProcess {
+  name: string;
+  description: string;
+  /** Writes what the process needs into `dir`; returns its command for a socket path. */
+  prepare(dir: string): (socket: string) => string[];
+}
+
+async function freshProcessSubject(ctx: ScenarioContext, native: BenchNative, p: FreshProcess): Promise<Subject> {
+  const dir = path.join(ctx.workDir, `${p.name}-cold`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const script = path.join(dir, 'server.mjs');
-  fs.writeFileSync(script, PLAIN_NODE);
-  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, 'node');
+  const command = p.prepare(dir);
+  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, p.name);
   // the environment a sandbox gets, not the host's (spawn-runtime.ts says why)
   const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };
   let batches = 0;
   return {
-    name: 'node',
+    name: p.name,
     baseline: true,
-    description: `a fresh plain node (${process.version}) process with a raw (req, res) handler answering the same bytes on a unix socket, exec to first answer`,
+    description: p.description,
     batch(count, _concurrency, tick, signal) {
       const socket = path.join(dir, `b${batches++}-{n}.sock`);
-      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command: [process.execPath, script, socket], env, answer: { socket, path: '/' }, count, concurrency: 1, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
+      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command: command(socket), env, answer: { socket, path: '/' }, count, concurrency: 1, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -164,24 +172,23 @@ async function nodeColdSubject(ctx: ScenarioContext, native: BenchNative): Promi
   };
 }
 
-async function workerdColdSubject(ctx: ScenarioContext, native: BenchNative, bin: string): Promise<Subject> {
-  const dir = path.join(ctx.workDir, 'workerd-cold');
-  const config = writeWorkerdProject(dir, MODULE);
-  const cgroup = await baselineCgroup(ctx.dirs.cgroupParent, 'workerd');
-  const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };
-  let batches = 0;
+const plainNode: FreshProcess = {
+  name: 'node',
+  description: `a fresh plain node (${process.version}) process with a raw (req, res) handler answering the same bytes on a unix socket, exec to first answer`,
+  prepare(dir) {
+    const script = path.join(dir, 'server.mjs');
+    fs.writeFileSync(script, PLAIN_NODE);
+    return (socket) => [process.execPath, script, socket];
+  },
+};
+
+function freshWorkerd(bin: string): FreshProcess {
   return {
     name: 'workerd',
-    baseline: true,
     description: `a fresh ${workerdVersion(bin)} process serving the same module on a unix socket, exec to first answer`,
-    batch(count, _concurrency, tick, signal) {
-      const socket = path.join(dir, `b${batches++}-{n}.sock`);
-      const command = workerdCommand(bin, config, `unix:${socket}`);
-      return runDriver({ driver: native.driver, wrapper: cgroup.wrapper, command, env, answer: { socket, path: '/' }, count, concurrency: 1, tick, signal, timeoutMs: ANSWER_TIMEOUT_MS });
-    },
-    async close() {
-      fs.rmSync(dir, { recursive: true, force: true });
-      await cgroup.close();
+    prepare(dir) {
+      const config = writeWorkerdProject(dir, MODULE);
+      return (socket) => workerdCommand(bin, config, `unix:${socket}`);
     },
   };
 }
@@ -194,9 +201,9 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   try {
     const which = ctx.options.pool ? [ctx.options.pool] : (['warm', 'empty'] as const);
     for (const k of which) subjects.push(await warrenColdSubject(ctx, ROWS[k], avoid));
-    subjects.push(await nodeColdSubject(ctx, native));
+    subjects.push(await freshProcessSubject(ctx, native, plainNode));
     const workerd = findWorkerd();
-    if (workerd) subjects.push(await workerdColdSubject(ctx, native, workerd));
+    if (workerd) subjects.push(await freshProcessSubject(ctx, native, freshWorkerd(workerd)));
     else ctx.notes.push(workerdMissingNote());
     return subjects;
   } catch (err) {
