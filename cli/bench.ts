@@ -16,9 +16,10 @@ spawn: creates sandboxes, waits until they are ready, destroys them; measures th
 and the sustained rate, against baselines run in the same rounds: unshare and crun (when installed)
 with the same namespaces at the bare level, plain node processes at the runtime level.
 cold: the first request of a function that has no instance, through warren serve's router: with
-the generic pool warm (prewarm) and empty (cold), against a fresh plain node process.
-warm: one deployed function under load (autocannon) through the router, against plain node and
-warren's runtime without router or sandbox, at each connection count.
+the generic pool warm (prewarm) and empty (cold), against a fresh plain node process (and a fresh
+workerd when installed: npm install --no-save workerd).
+warm: one deployed function under load (autocannon) through the router, against plain node,
+warren's runtime without router or sandbox, and workerd when installed, at each connection count.
 
 options:
   --count N           measured cycles per row (default ${DEFAULT_COUNT}, cold 50; at most ${MAX_COUNT})
