@@ -1,12 +1,15 @@
 /**
  * Run by tap after the whole suite (package.json "tap.after"): nothing that any test's sandboxes
  * made may be left, neither cgroups, mounts, run dirs, leases nor processes. A leak here means a
- * cleanup path has a bug. It then removes the suite's own (empty) parent dirs.
+ * cleanup path has a bug. It then removes the suite's own (empty) parent dirs, bridges and tables.
+ * It looks only at its own run's names (owned.ts: WRNTEST_SLOT), so a run of another worktree on
+ * the same machine neither fails it nor loses its bridges to it.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { isOwn } from './owned.js';
 
 const PREFIX = 'wrntest';
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -23,7 +26,7 @@ function cgroupParents(): string[] {
     } catch {
       continue;
     }
-    for (const e of entries) if (e.startsWith(PREFIX)) out.push(path.join(root, e));
+    for (const e of entries) if (e.startsWith(PREFIX) && isOwn(e)) out.push(path.join(root, e));
   }
   return out;
 }
@@ -39,33 +42,39 @@ function subdirs(dir: string): string[] {
 t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'needs root' }, async (t) => {
   const procs = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
-    .filter((l) => /warren:\[(spawner|init)\]/.test(l));
+    .filter((l) => /warren:\[(spawner|init)\]/.test(l) && ownProcess(Number(l.trim().split(' ')[0])));
   t.same(procs, [], 'no spawner or init process');
   const leftCgroups = cgroupParents().flatMap((p) => subdirs(p).map((s) => path.join(p, s)));
   t.same(leftCgroups, [], 'no sandbox cgroup');
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(PREFIX));
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => isOwn(l));
   t.same(mounts, [], 'no mount');
-  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(PREFIX));
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => isOwn(l));
   t.same(loops, [], 'no loop device on a test file (a kept sandbox\'s image)');
-  const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX));
+  const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX) && isOwn(d));
   for (const d of runDirs) {
     for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft']) {
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }
-  const listLinks = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
+  // `ip -o link` lines: "7: NAME@peer: <...> ... master BRIDGE ..."
+  const listLinks = () =>
+    execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => ({ name: l.split(': ')[1]?.split('@')[0] ?? '', master: / master (\S+)/.exec(l)?.[1] }));
+  const TEST_BRIDGE = /^(wrntest\d+|wrnts\d+b\d+)$/;
+  const ownVeths = () => listLinks().filter((l) => /^wrn[0-9a-f]{12}$/.test(l.name) && l.master !== undefined && TEST_BRIDGE.test(l.master) && isOwn(l.master));
   // a closed pool's namespaces are freed by the kernel asynchronously, their veths with them
-  for (let i = 0; i < 600 && listLinks().some((l) => /^wrn[0-9a-f]{12}$/.test(l)); i++) await new Promise((r) => setTimeout(r, 100));
-  const links = listLinks();
-  t.same(links.filter((l) => /^wrn[0-9a-f]{12}$/.test(l)), [], 'no sandbox veth');
-  const bridges = links.filter((l) => /^wrntest\d+$/.test(l));
-  t.same(links.filter((l) => l.startsWith(PREFIX) && !bridges.includes(l)), [], "no test link but the tests' bridges");
-  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX));
+  for (let i = 0; i < 600 && ownVeths().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(ownVeths().map((l) => l.name), [], 'no sandbox veth');
+  const links = listLinks().map((l) => l.name);
+  const bridges = links.filter((l) => TEST_BRIDGE.test(l) && isOwn(l));
+  t.same(links.filter((l) => l.startsWith(PREFIX) && isOwn(l) && !bridges.includes(l)), [], "no test link but the tests' bridges");
+  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX) && isOwn(l));
   t.same(netns, [], 'no test network namespace');
   // the tests' bridges and tables stay while sandboxes run, like warren0; now they go
   for (const b of bridges) execFileSync('ip', ['link', 'del', b]);
-  for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet (wrntest\d*)$/gm)) {
-    execFileSync('nft', ['delete', 'table', 'inet', m[1] as string]);
+  for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet (wrntest\d*|wrnts\d+b\d+)$/gm)) {
+    if (isOwn(m[1] as string)) execFileSync('nft', ['delete', 'table', 'inet', m[1] as string]);
   }
   // the suite's own empty parents go; a sandbox cgroup left above would make rmdir fail loudly
   for (const p of cgroupParents()) fs.rmdirSync(p);
@@ -77,5 +86,17 @@ function safeList(dir: string): string[] {
     return fs.readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** A spawner of this run was started from this checkout (its cwd); an init sits in one of this
+ * run's cgroups. A process gone meanwhile is no leak. */
+function ownProcess(pid: number): boolean {
+  try {
+    const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+    if (cwd === process.cwd() || cwd.startsWith(process.cwd() + '/')) return true;
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').some((l) => isOwn(l));
+  } catch {
+    return false;
   }
 }

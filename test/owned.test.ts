@@ -1,0 +1,32 @@
+import t from 'tap';
+import { isOwn, slotOfName } from './owned.js';
+
+t.test("a resource's name says which test run made it", async (t) => {
+  const cases: Array<[string, number | undefined]> = [
+    ['wrntest', 0],
+    ['wrntest-serve', 0],
+    ['wrntest3', 0],
+    ['wrntest-spares', 0],
+    ['wrntest-spawner-death', 0],
+    ['/var/tmp/wrntest-state', 0],
+    ['/var/tmp/wrntest-state-wrntest-serve/registry.db', 0],
+    ['wrntest-serve-s9', 9],
+    ['/run/wrntest-pool-s12/io/abc', 12],
+    ['/var/tmp/wrntest-state-s9-wrntest-serve', 9],
+    ['/var/tmp/wrntest-state-s9', 9],
+    ['wrnts9b3', 9],
+    ['wrnts15b28', 15],
+    ['warren0', undefined],
+    ['/var/lib/warren', undefined],
+  ];
+  for (const [name, slot] of cases) t.equal(slotOfName(name), slot, name);
+});
+
+t.test('the leak check of one run does not see another run beside it', async (t) => {
+  const mount = '1234 33 0:77 / /run/wrntest-pool-s9/io/x rw,nosuid - tmpfs tmpfs rw';
+  t.ok(isOwn(mount, 9), "slot 9's mount is slot 9's");
+  t.notOk(isOwn(mount, 0), 'not the plain run\'s');
+  t.ok(isOwn('/run/wrntest-pool/io/x', 0));
+  t.notOk(isOwn('/run/warren/io/x', 0), 'warren\'s own are no test\'s');
+  t.ok(isOwn('7: wrnab12cd34ef56@if2: <BROADCAST> mtu 1500 master wrnts4b2 state UP', 4), "a veth on slot 4's bridge");
+});
