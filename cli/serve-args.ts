@@ -1,6 +1,7 @@
 /** `warren serve`'s options, parsed before anything starts (a bad one is exit 125 with its name). */
 import { WarrenError } from '../lib/errors.js';
 import { parseSize } from '../lib/size.js';
+import { parseUidBase } from '../lib/uid-range.js';
 
 export interface ServeArgs {
   /** The data plane: every function at /<name>/ (and <name>.<domain> with --domain). */
@@ -25,6 +26,8 @@ export interface ServeArgs {
   maxBodyBytes: number;
   /** No demo `hello` function on first start. */
   noDemo: boolean;
+  /** The first host uid of the sandboxes' span (default: WARREN_UID_BASE, else 1000000000). */
+  uidBase: number | undefined;
 }
 
 export const SERVE_USAGE = `usage: warren serve [options]
@@ -42,6 +45,9 @@ export const SERVE_USAGE = `usage: warren serve [options]
   --max-instances N      instances of one function at most (default 8)
   --queue N              requests waiting per function at most; then 429 (default 64)
   --max-body SIZE        largest request body; larger is 413 (default 16m)
+  --uid-base N           first host uid of the sandboxes' uid span (default 1000000000, or
+                         WARREN_UID_BASE); refused when the span overlaps the host's users,
+                         groups or /etc/subuid ranges
   --no-demo              do not deploy the demo function 'hello' on first start
 `;
 
@@ -60,6 +66,7 @@ const DEFAULTS: ServeArgs = {
   queue: 64,
   maxBodyBytes: 16 * 1024 ** 2,
   noDemo: false,
+  uidBase: undefined,
 };
 
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
@@ -124,6 +131,9 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         break;
       case '--max-body':
         out.maxBodyBytes = parseSize(take(), flag);
+        break;
+      case '--uid-base':
+        out.uidBase = parseUidBase(take(), undefined, flag);
         break;
       default:
         bad(`unknown option '${flag}'`);

@@ -73,7 +73,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
   try {
     await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
     await new LayerStore(dirs.state).sweepTemp();
-    const host = await openHost({ dirs });
+    const host = await openHost({ dirs, ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}) });
     closers.push(() => host.close());
     const layers = await imageLayers(dirs.state);
     const logs = new LogStore({ dir: path.join(dirs.state, 'logs') });

@@ -3,7 +3,8 @@
  * and the tests open hosts and build the node image through here, so none of them repeats it.
  * snapshots/ knows nothing of the runtime; it is handed the runtime bundle here.
  */
-import { preflight, SandboxHost, type HostOptions } from '../sandbox/index.js';
+import { checkUidBase, preflight, SandboxHost, type HostOptions } from '../sandbox/index.js';
+import { uidBaseFromEnv } from '../lib/uid-range.js';
 import { RUNTIME_IN_IMAGE, runtimeBundle } from '../runtime/index.js';
 import { ensureNodeImage as buildNodeImage, imageLayerPaths, NODE_IMAGE, type Image } from '../snapshots/index.js';
 
@@ -18,10 +19,13 @@ export async function imageLayers(stateDir: string, image: string = NODE_IMAGE):
   return imageLayerPaths(stateDir, image);
 }
 
-/** A sandbox host, after checking that this machine can run one (kernel, cgroups, root). */
+/** A sandbox host, after checking that this machine can run one (kernel, cgroups, root) and that
+ * its uid span (the flag's base, WARREN_UID_BASE, or the default) is free on this host. */
 export async function openHost(opts: HostOptions): Promise<SandboxHost> {
   preflight();
-  return SandboxHost.open(opts);
+  const uidBase = opts.uidBase ?? uidBaseFromEnv();
+  checkUidBase(uidBase);
+  return SandboxHost.open({ ...opts, uidBase });
 }
 
 /** What the bench gets instead of wiring its own (bench/scenario.ts HostFactory). */

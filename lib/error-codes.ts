@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   WARREN_HOST_CLOSED: 'platform',
   WARREN_HOST_KERNEL: 'platform',
   WARREN_HOST_NOT_ROOT: 'platform',
+  // the sandboxes' uid span overlaps ids the host uses: the operator moves it (--uid-base)
+  WARREN_HOST_UID_RANGE: 'user',
   // images and layers
   WARREN_IMAGE_BAD_INPUT: 'user',
   WARREN_IMAGE_COPY: 'platform',

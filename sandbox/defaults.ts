@@ -34,9 +34,7 @@ export const DEFAULT_LIMITS = {
 } as const;
 
 /** Root inside maps to `base + slot * UID_RANGE` on the host: a different range per sandbox. */
-export { UID_RANGE } from '../lib/uid-range.js';
-export const UID_BASE_DEFAULT = 1_000_000_000;
-export const UID_SLOTS_DEFAULT = 4096;
+export { UID_RANGE, UID_BASE_DEFAULT, UID_SLOTS_DEFAULT } from '../lib/uid-range.js';
 /** Under the run dir: the uid-range leases, one per sandbox, owned by the sandbox id. */
 export const UID_LEASES = 'uids';
 

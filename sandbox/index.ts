@@ -9,7 +9,7 @@ export { collectGarbage, type GcReport } from './gc.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';
-export { preflight } from './preflight.js';
+export { checkUidBase, preflight } from './preflight.js';
 export {
   channels as sandboxChannels,
   type SandboxCreateEvent,
