@@ -132,6 +132,7 @@ export const ERROR_CODES = {
   WARREN_NET_EGRESS_CLOSED: 'platform',
   WARREN_NET_EGRESS_SET: 'platform',
   WARREN_NET_EXHAUSTED: 'platform',
+  WARREN_NET_FIREWALL: 'platform',
   WARREN_NET_NFT: 'platform',
   WARREN_NET_NFT_NAME: 'platform',
   WARREN_NET_PORT_IN_USE: 'user',

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
+import { admitBridge, releaseBridge } from './foreign-firewall.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
@@ -95,6 +96,10 @@ export class SandboxNetwork {
     // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
     writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
     await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet }));
+    // another firewall's FORWARD DROP (Docker's) would drop what the table lets through: say so
+    // once, when rules are added for it (foreign-firewall.ts)
+    const admitted = await admitBridge(config.bridge);
+    if (admitted.length > 0) process.stderr.write(`warren: iptables drops forwarded traffic on this host (Docker?): added ${admitted.map((r) => `'${r}'`).join(' and ')}\n`);
     const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF });
     try {
       return new SandboxNetwork(config, dns);
@@ -224,6 +229,7 @@ export class SandboxNetwork {
     if (fs.readdirSync(path.join(config.runDir, 'ips')).length === 0) {
       await applyRules(deleteTableScript(config.table)).catch(() => {}); // absent already: fine
       await removeBridge(config.bridge).catch(() => {});
+      await releaseBridge(config.bridge).catch(() => {});
     }
     return freed.length;
   }
