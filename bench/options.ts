@@ -39,7 +39,7 @@ export const MAX_CONCURRENCY = 64;
 export const MAX_DURATION_S = 3600;
 export const MAX_CONNECTIONS = 1000;
 /** Where a scenario's cycles are costlier than spawn's, its default count is smaller. */
-const DEFAULT_COUNTS: Readonly<Record<string, number>> = { cold: 50 };
+const DEFAULT_COUNTS: Readonly<Record<string, number>> = { cold: 50, density: 10 };
 /** warm puts load on for a time: seconds measured per row unless --duration says otherwise. */
 export const DEFAULT_WARM_S = 5;
 export const DEFAULT_CONNECTIONS: readonly number[] = [1, 2, 50];

@@ -9,12 +9,13 @@
  *   subject.close() for each, always, also after Ctrl-C
  *
  * cold (cold.ts) has cycles like spawn; warm (warm.ts) puts load on servers for a time instead,
- * with a run() of its own that keeps the interleaving. Scenarios to come (density) add an entry to
- * SCENARIOS and reuse the rest.
+ * with a run() of its own that keeps the interleaving; density (density.ts) starts instances and
+ * measures their memory once they idle. A new scenario adds an entry to SCENARIOS and reuses the rest.
  */
 import type { Dirs } from '../lib/dirs.js';
 import type { HostOptions, SandboxHost } from '../sandbox/index.js';
 import { coldScenario } from './cold.js';
+import { densityScenario } from './density.js';
 import type { BenchOptions } from './options.js';
 import type { ResultRow } from './report.js';
 import type { ProgressSink, RunOutcome } from './runner.js';
@@ -84,4 +85,4 @@ export interface Scenario {
   run?(subjects: readonly Subject[], options: BenchOptions, progress: ProgressSink, signal: AbortSignal): Promise<RunOutcome>;
 }
 
-export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([spawnScenario, coldScenario, warmScenario].map((s) => [s.name, s]));
+export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([spawnScenario, coldScenario, warmScenario, densityScenario].map((s) => [s.name, s]));

@@ -10,7 +10,7 @@ import { WarrenError } from '../lib/errors.js';
 import { hostFactory } from './wiring.js';
 import { formatTable, parseBenchArgs, progressBar, renderHtml, runBench, scenarioOf, SCENARIOS, DEFAULT_COUNT, DEFAULT_WARM_S, MAX_CONCURRENCY, MAX_COUNT, MAX_DURATION_S } from '../bench/index.js';
 
-export const BENCH_USAGE = `usage: warren bench spawn|cold|warm [options]
+export const BENCH_USAGE = `usage: warren bench spawn|cold|warm|density [options]
 
 spawn: creates sandboxes, waits until they are ready, destroys them; measures the latency to ready
 and the sustained rate, against baselines run in the same rounds: unshare and crun (when installed)
@@ -20,9 +20,12 @@ the generic pool warm (prewarm) and empty (cold), against a fresh plain node pro
 workerd when installed: npm install --no-save workerd).
 warm: one deployed function under load (autocannon) through the router, against plain node,
 warren's runtime without router or sandbox, and workerd when installed, at each connection count.
+density: the memory (PSS and memory cgroup) of idle warm function instances, all alive at once,
+against idle plain node processes and workerd when installed.
 
 options:
-  --count N           measured cycles per row (default ${DEFAULT_COUNT}, cold 50; at most ${MAX_COUNT})
+  --count N           measured cycles per row (default ${DEFAULT_COUNT}, cold 50; at most ${MAX_COUNT});
+                      density: instances per row (default 10, at most 64)
   --concurrency C     spawn: cycles in flight at once (default 1, at most ${MAX_CONCURRENCY})
   --duration S        spawn, cold: run rounds for about S seconds in all instead (at most
                       ${MAX_DURATION_S}; --count then caps the cycles per row); warm: seconds of load

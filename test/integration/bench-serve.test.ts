@@ -113,6 +113,22 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
   t.same(leftovers(), [], 'nothing left behind');
 });
 
+t.test('a tiny density bench: memory of idle instances, warren and its baselines alive at once', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['bench', 'density', '--count', '2', '--json'], { env, timeoutMs: 300_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  const out = JSON.parse(r.stdout) as { scenario: string; results: Array<Row & { pss_kib?: number; uss_kib?: number; cgroup_kib?: number }>; notes: string[] };
+  t.equal(out.scenario, 'density');
+  t.same(out.results.map((row) => [row.name, row.baseline]), [['warren', false], ['node', true], ...(WORKERD ? [['workerd', true]] : [])]);
+  for (const row of out.results) {
+    t.equal(row.count, 2, `${row.name}: two instances started`);
+    t.equal(row.failures, 0, `${row.name}: no failure ${row.errors.join('; ')}`);
+    t.ok((row.pss_kib ?? 0) > 1000 && (row.uss_kib ?? 0) > 500 && (row.cgroup_kib ?? 0) > 500, `${row.name}: PSS ${row.pss_kib}, USS ${row.uss_kib}, cgroup ${row.cgroup_kib} KiB`);
+    t.ok((row.uss_kib ?? 0) <= (row.pss_kib ?? 0), `${row.name}: USS within PSS`);
+  }
+  t.ok(out.notes.some((n) => /target \(an idle instance within 1 MiB PSS/.test(n)), 'the target is judged');
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
 t.test('Ctrl-C stops a cold bench, stops its servers and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
   const { code, stderr } = await interrupted(['bench', 'cold', '--count', '1000'], env, 15_000, 120_000);
   t.equal(code, 130, `exit 130 (stderr: ${stderr})`);
