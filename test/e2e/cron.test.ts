@@ -48,7 +48,8 @@ async function runCount(s: Server, fn: string): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('cron triggers end to end', { skip: NEEDS_ROOT, timeout: 300_000 }, async (t) => {
-  const s: Server = await startServe(dirs, ports(19880), ['--pool', '1', '--no-demo']);
+  const port = ports(19880);
+  let s: Server = await startServe(dirs, port, ['--pool', '1', '--no-demo']);
   t.teardown(async () => {
     await s.stop();
     fs.rmSync(dirs.state, { recursive: true, force: true });
@@ -125,6 +126,23 @@ t.test('cron triggers end to end', { skip: NEEDS_ROOT, timeout: 300_000 }, async
     t.match(text, /warren_scheduled_runs_total\{function="ticker",outcome="ok"\} [1-9]/);
     t.match(text, /warren_scheduled_runs_total\{function="ticker",outcome="error"\} [1-9]/);
     t.match(text, /warren_scheduled_runs_total\{function="ticker",outcome="skipped"\} [1-9]/);
+  });
+
+  await t.test('a run past the function\'s timeout is cut, and its instance with it', async (t) => {
+    const slow = 'export default { async scheduled() { console.log("sleeping"); await new Promise((r) => setTimeout(r, 5000)); } };';
+    t.equal((await deploy(s, 'sleeper', slow, { crons: [EVERY_SECOND], limits: { timeout_ms: 1000 } })).status, 201);
+    await until('a run timed out', async () => (await logs(s, 'sleeper')).some((l) => /^scheduled run of cron .* failed: timed out after 1000 ms/.test(l.text)), 15_000);
+    const lines = await logs(s, 'sleeper');
+    t.ok(lines.some((l) => /timed out after 1000 ms: the instance is destroyed/.test(l.text)), 'the instance is destroyed, as a request\'s would be');
+    t.equal((await api(s, 'DELETE', '/v1/functions/sleeper')).status, 204);
+    t.match((await api(s, 'GET', '/metrics')).text, /warren_scheduled_runs_total\{function="sleeper",outcome="timeout"\} [1-9]/);
+  });
+
+  await t.test('a restart keeps the live version\'s crons', async (t) => {
+    t.equal(await s.stop(), 0, 'serve stops cleanly with crons scheduled');
+    s = await startServe(dirs, port, ['--pool', '1', '--no-demo']);
+    await until('runs after the restart', async () => (await runCount(s, 'ticker')) >= 2, 15_000);
+    t.pass('the crons run again');
   });
 
   await t.test('removing the function stops them', async (t) => {
