@@ -116,7 +116,9 @@ export class Pool implements Invoker {
       const why = (await inv.release('broken')) ?? 'it ended';
       return { outcome: 'error', error: `the instance ended before the run began: ${why}`, ms: 0 };
     }
-    return runScheduled(inv, inst.conn, run, this.#logs);
+    // a run that ends after its function was removed must not start a new log for the name
+    const report: Logs['report'] = (...a) => void (this.#versions.live(fn) && this.#logs.report(...a));
+    return runScheduled(inv, inst.conn, run, { report });
   }
 
   /** Starts an instance of `version` now and keeps it idle (a deploy proves its module loads

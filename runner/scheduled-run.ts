@@ -37,7 +37,7 @@ export interface ScheduledResult {
   readonly ms: number;
 }
 
-export async function runScheduled(inv: Invocation, conn: RuntimeConnection, run: ScheduledRun, logs: Logs): Promise<ScheduledResult> {
+export async function runScheduled(inv: Invocation, conn: RuntimeConnection, run: ScheduledRun, logs: Pick<Logs, 'report'>): Promise<ScheduledResult> {
   const meta = { fn: inv.fn, version: inv.version, instance: inv.instance };
   const what = `scheduled run of cron '${run.cron}'`;
   logs.report(meta, `${what} started (due ${new Date(run.scheduledTime).toISOString()})`, run.id);
