@@ -238,6 +238,7 @@ export class Functions implements Control, Versions {
         egress,
         // secrets over vars of the same name, as wrangler does
         env: { ...stored.vars, ...this.#secrets(fn) },
+        needsScheduled: stored.crons.length > 0,
         source: await (module ??= this.#bundles.read(stored.digest).catch((err: unknown) => {
           module = undefined; // the next start tries again
           throw err;

@@ -63,12 +63,13 @@ export function parseLoadRequest(body: string): LoadRequest {
     throw new BadLoadRequest('the load request is not JSON');
   }
   if (!isObject(req)) throw new BadLoadRequest('the load request is not a JSON object');
-  const { source, name, path: file, env } = req as Record<string, unknown>;
+  const { source, name, path: file, env, needsScheduled } = req as Record<string, unknown>;
   if ((source === undefined) === (file === undefined)) throw new BadLoadRequest("the load request needs exactly one of 'source' and 'path'");
   if (source !== undefined && typeof source !== 'string') throw new BadLoadRequest("'source' is not a string");
   if (file !== undefined && (typeof file !== 'string' || !path.isAbsolute(file))) throw new BadLoadRequest("'path' is not an absolute path");
   if (name !== undefined && (typeof name !== 'string' || !FILE_NAME.test(name))) throw new BadLoadRequest("'name' is not a plain file name");
   if (env !== undefined && !isObject(env)) throw new BadLoadRequest("'env' is not a JSON object");
+  if (needsScheduled !== undefined && typeof needsScheduled !== 'boolean') throw new BadLoadRequest("'needsScheduled' is not a boolean");
   return req as LoadRequest;
 }
 
@@ -81,7 +82,9 @@ export async function load(req: LoadRequest): Promise<Loaded> {
     await writeFile(file, req.source, { mode: 0o600 });
   }
   const module = file as string;
-  return { ...(await importModule(module)), env: req.env ?? {}, module };
+  const handlers = await importModule(module);
+  if (req.needsScheduled && !handlers.scheduled) throw new ModuleError(`module '${module}' has no scheduled() method in its default export, and the function has cron triggers`);
+  return { ...handlers, env: req.env ?? {}, module };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

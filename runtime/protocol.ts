@@ -25,7 +25,8 @@
  *                                                runtime: it never serves a second function)
  *                                            413 ErrorAnswer: the body exceeds MAX_LOAD_BYTES
  *                                            422 ErrorAnswer: the module failed to import or has
- *                                                neither a fetch nor a scheduled handler; the runtime
+ *                                                neither a fetch nor a scheduled handler (or no
+ *                                                scheduled one, with needsScheduled); the runtime
  *                                                then exits EXIT_BAD_MODULE, since the failed
  *                                                module's top-level code may have changed the process
  *   POST CONTROL_SCHEDULED_PATH        --->  200 ScheduledAnswer once the module's scheduled(event,
@@ -159,6 +160,8 @@ export interface LoadRequest {
   path?: string;
   /** The function's `env`: a JSON object, given as is to every fetch(request, env, ctx). */
   env?: Record<string, unknown>;
+  /** The function has cron triggers: a module without a scheduled handler is refused (422). */
+  needsScheduled?: boolean;
 }
 
 /** One cron firing for the module's scheduled(event, env, ctx) (POST CONTROL_SCHEDULED_PATH). */

@@ -64,3 +64,13 @@ t.test('a module with neither fetch() nor scheduled() is refused at load', async
     message: /422: module '.*none\.mjs' has no default export with a fetch\(\) or scheduled\(\) method/,
   });
 });
+
+t.test('a function with cron triggers needs scheduled(): a module without it is refused at load', async (t) => {
+  const { conn } = await listening(t, null);
+  await t.rejects(conn.load({ source: 'export default { fetch() { return new Response("hi") } }', name: 'web.mjs', needsScheduled: true }), {
+    code: 'WARREN_RUNTIME_LOAD_FAILED',
+    message: /422: module '.*web\.mjs' has no scheduled\(\) method in its default export, and the function has cron triggers/,
+  });
+  const other = await listening(t, null);
+  t.match(await other.conn.load({ source: CRON_ONLY, name: 'cron.mjs', needsScheduled: true }), { ok: true });
+});

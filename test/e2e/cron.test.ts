@@ -67,12 +67,20 @@ t.test('cron triggers end to end', { skip: NEEDS_ROOT, timeout: 300_000 }, async
   });
 
   t.equal((await deploy(s, 'ticker', WEB)).status, 201, 'version 1: fetch only, no crons');
-  const v2 = await deploy(s, 'ticker', TICKER, { crons: [EVERY_SECOND, '*/5 * * * *'], vars: { WHO: 'cron' } });
-  t.equal(v2.status, 201, `version 2: scheduled only, with crons: ${v2.text}`);
+
+  await t.test('crons on a module without scheduled() are refused at deploy; the live version serves on', async (t) => {
+    const res = await deploy(s, 'ticker', WEB, { crons: [EVERY_SECOND] });
+    t.equal(res.status, 422);
+    t.match(res.json(), { code: 'WARREN_DEPLOY_LOAD', error: /has no scheduled\(\) method in its default export, and the function has cron triggers/ });
+    t.equal((await invoke(s, '/ticker/')).text, 'web only');
+  });
+
+  const v3 = await deploy(s, 'ticker', TICKER, { crons: [EVERY_SECOND, '*/5 * * * *'], vars: { WHO: 'cron' } });
+  t.equal(v3.status, 201, `version 3 (the refused deploy used 2): scheduled only, with crons: ${v3.text}`);
 
   await t.test('the versions show their crons; a request to a module without fetch is a 501', async (t) => {
     const versions = (await api(s, 'GET', '/v1/functions/ticker/versions')).json().versions;
-    t.same(versions.map((v: { version: number; crons: string[] }) => [v.version, v.crons]), [[1, []], [2, [EVERY_SECOND, '*/5 * * * *']]]);
+    t.same(versions.map((v: { version: number; crons: string[] }) => [v.version, v.crons]), [[1, []], [3, [EVERY_SECOND, '*/5 * * * *']]]);
     const res = await invoke(s, '/ticker/');
     t.equal(res.status, 501);
     t.match(res.text, /no fetch\(\) handler/);
@@ -117,7 +125,7 @@ t.test('cron triggers end to end', { skip: NEEDS_ROOT, timeout: 300_000 }, async
     await sleep(2500);
     t.equal(await runCount(s, 'ticker'), before, 'no firing after the rollback');
 
-    t.match((await api(s, 'POST', '/v1/functions/ticker/rollback', { version: 2 })).json(), { version: 2 });
+    t.match((await api(s, 'POST', '/v1/functions/ticker/rollback', { version: 3 })).json(), { version: 3 });
     await until('runs again', async () => (await runCount(s, 'ticker')) >= before + 2, 10_000);
   });
 
