@@ -1,7 +1,8 @@
 /**
  * `warren serve`: the function platform in one process. Wires the parts (cli/ is the only place
  * that does): the sandbox host, the node image, the registry, the bundles, the log store, the
- * pool and its generic runtimes, the function service, and the router's two listeners.
+ * pool and its generic runtimes, the function service, its cron triggers, and the router's two
+ * listeners.
  *
  * Start, in this order: open the registry, which locks the state dir (one server per state dir,
  * WARREN_REGISTRY_LOCKED for a second); sweep what a killed server
@@ -18,7 +19,7 @@ import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage } from '../sandbox/index.js';
 import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
 import { openRegistry } from '../registry/index.js';
-import { Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/index.js';
+import { Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/index.js';
 import { LogStore } from '../runner/logs.js';
 import { loadOrCreateToken, startRouter } from '../router/index.js';
 import { imageLayers, openHost } from './wiring.js';
@@ -122,6 +123,12 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     // local commands (`warren deploy`, `warren ls`...) find this server through this file
     writeServerInfo(dirs.state, { controlUrl: localUrl(router.controlUrl), dataUrl: localUrl(router.dataUrl), pid: process.pid });
     closers.push(() => fs.rmSync(path.join(dirs.state, SERVER_FILE), { force: true }));
+
+    // cron triggers fire once the server serves, and stop first at a shutdown (closers run in
+    // reverse): no new run starts while requests drain
+    const crons = new Crons({ run: (fn, run) => (pool as Pool).scheduled(fn, run), logs, counted: (fn, outcome) => metrics.scheduled(fn, outcome) });
+    closers.push(() => crons.close());
+    functions.schedule(crons);
 
     const demo = !args.noDemo && (await deployDemo(dirs.state, functions));
     return { dataUrl: router.dataUrl, controlUrl: router.controlUrl, tokenFile: token.path, demo, close: closeAll };

@@ -164,6 +164,8 @@ export const ERROR_CODES = {
   WARREN_RUNTIME_NOT_BUILT: 'platform',
   WARREN_RUNTIME_NOT_LISTENING: 'platform',
   WARREN_RUNTIME_NOT_SOCKET: 'platform',
+  // the runtime could not run a cron firing (the module has no scheduled() handler)
+  WARREN_RUNTIME_SCHEDULED: 'user',
   WARREN_RUNTIME_SOCKET_OPEN: 'platform',
   WARREN_RUNTIME_UNHEALTHY: 'platform',
   // sandboxes

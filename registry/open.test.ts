@@ -118,7 +118,7 @@ t.test('a registry of a newer schema is refused, not changed', async (t) => {
   const raw = openDatabase(path.join(dir, 'registry.db'), false);
   raw.pragma('user_version = 7');
   raw.close();
-  t.throws(() => openRegistry(dir), { code: 'WARREN_REGISTRY_OPEN', message: /schema version 7, this warren knows up to 1: a newer warren made it/ });
+  t.throws(() => openRegistry(dir), { code: 'WARREN_REGISTRY_OPEN', message: /schema version 7, this warren knows up to 2: a newer warren made it/ });
 });
 
 t.test('an open after a crash forgets deploys that never finished', async (t) => {

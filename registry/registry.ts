@@ -33,6 +33,8 @@ export interface NewVersion {
   limits: VersionLimits;
   egress: 'none' | 'public' | readonly string[];
   vars: Record<string, string>;
+  /** Cron expressions its scheduled() handler runs on; none when left out. */
+  crons?: readonly string[];
 }
 
 /** Structurally a router/control.ts VersionInfo, plus the function's name. */
@@ -46,6 +48,7 @@ export interface StoredVersion {
   limits: VersionLimits;
   egress: VersionEgress;
   vars: Record<string, string>;
+  crons: string[];
 }
 
 /** Structurally a router/control.ts FunctionInfo. */

@@ -4,7 +4,7 @@
  * or the new, never half. Append a migration to change the schema; never edit a shipped one.
  *
  *   functions        one row per name that has (or is being given) a version
- *   versions         (fn, version): the bundle's layer, limits, egress and vars of each deploy
+ *   versions         (fn, version): the bundle's layer, limits, egress, vars and crons of each deploy
  *   deployments      every change of the live version, in order (rollback targets come from it)
  *   secrets          (fn, key) -> value, plain text: the file is 0600 and the state dir root's
  *   version_numbers  the last number given per name; outlives its function (registry.ts says why)
@@ -60,7 +60,12 @@ CREATE TABLE version_numbers (
 ) STRICT;
 `;
 
-const MIGRATIONS: readonly string[] = [V1];
+/** Cron triggers (runner/crons.ts): a version made before them has none. */
+const V2 = `
+ALTER TABLE versions ADD COLUMN crons TEXT NOT NULL DEFAULT '[]'; -- JSON array of cron expressions
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

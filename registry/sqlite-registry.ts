@@ -27,6 +27,7 @@ interface VersionRow {
   concurrency: number;
   egress: string;
   vars: string;
+  crons: string;
 }
 
 interface DeploymentRow {
@@ -44,7 +45,7 @@ const SQL = {
   removeFn: 'DELETE FROM functions WHERE name = ?',
   nextNumber: 'INSERT INTO version_numbers (fn, last) VALUES (?, 1) ON CONFLICT (fn) DO UPDATE SET last = last + 1 RETURNING last',
   addVersion:
-    'INSERT INTO versions (fn, version, digest, size_bytes, created_at, memory_bytes, cpus, timeout_ms, concurrency, egress, vars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO versions (fn, version, digest, size_bytes, created_at, memory_bytes, cpus, timeout_ms, concurrency, egress, vars, crons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   version: 'SELECT * FROM versions WHERE fn = ? AND version = ?',
   versions: 'SELECT * FROM versions WHERE fn = ? ORDER BY version',
   versionCount: 'SELECT count(*) AS n FROM versions WHERE fn = ?',
@@ -84,8 +85,9 @@ export class SqliteRegistry implements Registry {
       const { memoryBytes, cpus, timeoutMs, concurrency } = v.limits;
       const egress = typeof v.egress === 'string' ? v.egress : [...v.egress];
       const vars = { ...v.vars };
-      this.#q.addVersion.run(fn, last, v.digest, v.sizeBytes, createdAt, memoryBytes, cpus, timeoutMs, concurrency, JSON.stringify(egress), JSON.stringify(vars));
-      return { fn, version: last, digest: v.digest, sizeBytes: v.sizeBytes, createdAt, limits: { memoryBytes, cpus, timeoutMs, concurrency }, egress, vars };
+      const crons = [...(v.crons ?? [])];
+      this.#q.addVersion.run(fn, last, v.digest, v.sizeBytes, createdAt, memoryBytes, cpus, timeoutMs, concurrency, JSON.stringify(egress), JSON.stringify(vars), JSON.stringify(crons));
+      return { fn, version: last, digest: v.digest, sizeBytes: v.sizeBytes, createdAt, limits: { memoryBytes, cpus, timeoutMs, concurrency }, egress, vars, crons };
     });
   }
 
@@ -247,6 +249,8 @@ export class SqliteRegistry implements Registry {
     if (egress !== 'none' && egress !== 'public' && !cidrs) this.#corrupt(`egress of ${where} is ${row.egress}`);
     const isVars = typeof vars === 'object' && vars !== null && !Array.isArray(vars) && Object.values(vars).every((v) => typeof v === 'string');
     if (!isVars) this.#corrupt(`vars of ${where} are ${row.vars}`);
+    const crons = this.#json(row.crons, `crons of ${where}`);
+    if (!Array.isArray(crons) || !crons.every((c) => typeof c === 'string')) this.#corrupt(`crons of ${where} are ${row.crons}`);
     return {
       fn: row.fn,
       version: row.version,
@@ -256,6 +260,7 @@ export class SqliteRegistry implements Registry {
       limits: { memoryBytes: row.memory_bytes, cpus: row.cpus, timeoutMs: row.timeout_ms, concurrency: row.concurrency },
       egress: egress as VersionEgress,
       vars: vars as Record<string, string>,
+      crons: crons as string[],
     };
   }
 

@@ -4,7 +4,7 @@
  * request into one call of the Control service and answers JSON; errors.ts turns what it throws
  * into the answer.
  *
- *   PUT    /v1/functions/{name}                 deploy {module, vars, limits, egress} -> 201
+ *   PUT    /v1/functions/{name}                 deploy {module, vars, limits, egress, crons} -> 201
  *   GET    /v1/functions                        {functions: FunctionInfo[]}
  *   GET    /v1/functions/{name}                 FunctionInfo
  *   DELETE /v1/functions/{name}                 204

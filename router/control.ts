@@ -30,6 +30,9 @@ export interface DeploySpec {
   vars: Record<string, string>;
   limits: Partial<FunctionLimits>;
   egress?: FunctionEgress;
+  /** Cron expressions (five fields as Workers take them, or six with seconds first) on which the
+   * module's scheduled() handler runs, in UTC; none when left out. */
+  crons?: string[];
 }
 
 export interface VersionInfo {
@@ -41,6 +44,8 @@ export interface VersionInfo {
   limits: FunctionLimits;
   egress: FunctionEgress;
   vars: Record<string, string>;
+  /** Its cron triggers; [] for none. */
+  crons: string[];
 }
 
 export interface FunctionInfo {

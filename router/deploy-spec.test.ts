@@ -22,6 +22,8 @@ t.test('a deploy body becomes a DeploySpec', async (t) => {
   );
   t.same(parseDeploySpec({ module: MOD, limits: { memory: 1048576 }, egress: 'none' }).limits, { memoryBytes: 1048576 });
   t.equal(parseDeploySpec({ module: MOD, egress: 'public' }).egress, 'public');
+  t.same(parseDeploySpec({ module: MOD, crons: ['*/5 * * * *', '* * * * * *'] }).crons, ['*/5 * * * *', '* * * * * *']);
+  t.same(parseDeploySpec({ module: MOD, crons: [] }).crons, []);
 });
 
 t.test('a body of the wrong shape is refused, naming the field', async (t) => {
@@ -50,6 +52,9 @@ t.test('a body of the wrong shape is refused, naming the field', async (t) => {
     [{ module: MOD, egress: 'all' }, /"egress" must be "public", "none" or a list of CIDRs/],
     [{ module: MOD, egress: ['10.0.0.0/33'] }, /"egress\[0\]" must be a CIDR/],
     [{ module: MOD, egress: ['10.0.0.0/8', 'example.com'] }, /"egress\[1\]" must be a CIDR/],
+    [{ module: MOD, crons: '* * * * *' }, /"crons" must be a list of cron expressions/],
+    [{ module: MOD, crons: ['* * * * *', 5] }, /"crons\[1\]" must be a cron expression, not 5/],
+    [{ module: MOD, crons: [' '] }, /"crons\[0\]" must be a cron expression/],
   ];
   for (const [body, message] of cases) {
     t.test(JSON.stringify(body) ?? 'undefined', async (t) => {

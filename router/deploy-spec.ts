@@ -6,14 +6,15 @@
  *
  *   { "module": "<source>", "vars": { "KEY": "value" },
  *     "limits": { "memory": "128m", "cpus": 0.5, "timeout_ms": 30000, "concurrency": 16 },
- *     "egress": "public" | "none" | ["10.0.0.0/8", ...] }
+ *     "egress": "public" | "none" | ["10.0.0.0/8", ...],
+ *     "crons": ["0 * * * *", ...] }
  */
 import net from 'node:net';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { parseSize } from '../lib/size.js';
 import { ENV_KEY, type DeploySpec, type FunctionEgress, type FunctionLimits } from './control.js';
 
-const FIELDS = new Set(['module', 'vars', 'limits', 'egress']);
+const FIELDS = new Set(['module', 'vars', 'limits', 'egress', 'crons']);
 const LIMIT_FIELDS = new Set(['memory', 'cpus', 'timeout_ms', 'concurrency']);
 
 export function parseDeploySpec(body: unknown): DeploySpec {
@@ -22,6 +23,7 @@ export function parseDeploySpec(body: unknown): DeploySpec {
   if (typeof obj.module !== 'string' || obj.module.trim() === '') invalid(`"module" must be the module's source, a non-empty string`);
   const spec: DeploySpec = { module: obj.module, vars: parseVars(obj.vars), limits: parseLimits(obj.limits) };
   if (obj.egress !== undefined) spec.egress = parseEgress(obj.egress);
+  if (obj.crons !== undefined) spec.crons = parseCrons(obj.crons);
   return spec;
 }
 
@@ -35,6 +37,15 @@ function parseVars(value: unknown): Record<string, string> {
     out[key] = v;
   }
   return out;
+}
+
+/** Their shape only: whether each is a schedule croner takes, and how many, the service checks. */
+function parseCrons(value: unknown): string[] {
+  if (!Array.isArray(value)) invalid(`"crons" must be a list of cron expressions such as ["*/5 * * * *"]`);
+  return value.map((cron, i) => {
+    if (typeof cron !== 'string' || cron.trim() === '') invalid(`"crons[${i}]" must be a cron expression, not ${JSON.stringify(cron)}`);
+    return cron;
+  });
 }
 
 function parseLimits(value: unknown): Partial<FunctionLimits> {

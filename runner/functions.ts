@@ -10,6 +10,7 @@ import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits,
 import { ENV_KEY } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
 import type { Registry, StoredFunction, StoredVersion } from '../registry/index.js';
+import { checkCrons } from './crons.js';
 import type { Specialization } from './instance.js';
 import type { Pool } from './pool.js';
 import type { Version, Versions } from './pool-parts.js';
@@ -57,6 +58,11 @@ const LIMIT_RANGES: Record<keyof FunctionLimits, [number, number, string]> = {
   concurrency: [1, 1000, 'concurrency (1 to 1000)'],
 };
 
+/** Where a function's live crons go (crons.ts Crons): [] when it has none or was removed. */
+export interface CronTriggers {
+  set(fn: string, version: number, crons: readonly string[]): void;
+}
+
 export interface FunctionsOptions {
   /** Tasks per instance at most. */
   pids: number;
@@ -70,6 +76,7 @@ export class Functions implements Control, Versions {
   readonly #logs: LogReader;
   readonly #opts: FunctionsOptions;
   #pool: Pool | undefined;
+  #crons: CronTriggers | undefined;
   /** The Version the pool routes to, per function; a new object when secrets change, so the
    * pool's instances of the old one (whose env had the old secrets) drain. */
   readonly #live = new Map<string, Version>();
@@ -89,6 +96,13 @@ export class Functions implements Control, Versions {
     this.#pool = pool;
   }
 
+  /** Cron triggers from now on: every live version's crons are handed over now, and each
+   * deploy's, rollback's and removal's then. */
+  schedule(crons: CronTriggers): void {
+    this.#crons = crons;
+    for (const f of this.#registry.listFunctions()) crons.set(f.name, f.live.version, f.live.crons);
+  }
+
   live(fn: string): Version | undefined {
     return this.#live.get(fn);
   }
@@ -97,9 +111,10 @@ export class Functions implements Control, Versions {
     const limits = checkLimits(spec.limits);
     const egress = checkEgress(spec.egress ?? 'none');
     for (const key of Object.keys(spec.vars)) if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_INVALID', `var name '${key}' is not an env name`);
+    const crons = checkCrons(spec.crons ?? []);
     return this.#serial(name, async () => {
       const bundle = await this.#bundles.put(spec.module);
-      const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars } });
+      const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars }, crons });
       try {
         await this.#goLive(stored, 'deploy', spec.module);
       } catch (err) {
@@ -138,6 +153,7 @@ export class Functions implements Control, Versions {
     this.#registry.setLive(stored.fn, stored.version, kind);
     this.#live.set(stored.fn, version);
     this.#pool?.retire(stored.fn, version);
+    this.#crons?.set(stored.fn, stored.version, stored.crons);
   }
 
   async list(): Promise<FunctionInfo[]> {
@@ -153,6 +169,7 @@ export class Functions implements Control, Versions {
       this.#must(name);
       this.#registry.removeFunction(name);
       this.#live.delete(name);
+      this.#crons?.set(name, 0, []);
       this.#pool?.retire(name);
       await this.#logs.remove(name);
     });
@@ -221,6 +238,7 @@ export class Functions implements Control, Versions {
         egress,
         // secrets over vars of the same name, as wrangler does
         env: { ...stored.vars, ...this.#secrets(fn) },
+        needsScheduled: stored.crons.length > 0,
         source: await (module ??= this.#bundles.read(stored.digest).catch((err: unknown) => {
           module = undefined; // the next start tries again
           throw err;
@@ -294,7 +312,7 @@ function loadMessage(message: string): string {
 }
 
 function publicVersion(v: StoredVersion): VersionInfo {
-  return { version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, createdAt: v.createdAt, limits: v.limits, egress: v.egress, vars: v.vars };
+  return { version: v.version, digest: v.digest, sizeBytes: v.sizeBytes, createdAt: v.createdAt, limits: v.limits, egress: v.egress, vars: v.vars, crons: v.crons };
 }
 
 function info(f: StoredFunction): FunctionInfo {

@@ -38,6 +38,8 @@ export interface Specialization {
   readonly egress: Egress;
   readonly env: Record<string, string>;
   readonly source: string;
+  /** It has cron triggers: a module without scheduled() does not load. */
+  readonly needsScheduled?: boolean;
 }
 
 /** Phases of a start, in order, ms each. */
@@ -152,7 +154,7 @@ export class Instance {
       await this.sandbox.setLimits(spec.limits);
       if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
       lap('limits');
-      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env });
+      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) });
       lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');

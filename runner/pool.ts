@@ -18,6 +18,7 @@ import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
 import { bytesToFree, route, type InstanceView } from './policy.js';
+import { runScheduled, type ScheduledResult, type ScheduledRun } from './scheduled-run.js';
 
 interface Waiter {
   readonly since: number;
@@ -47,6 +48,9 @@ function once(f: () => void): () => void {
 
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;
+
+/** A cron firing has no client to go away: it waits in the queue until its timeout. */
+const NO_CLIENT = new AbortController().signal;
 
 export class Pool implements Invoker {
   readonly #generics: Generics;
@@ -99,6 +103,22 @@ export class Pool implements Invoker {
     const waiting = this.#wait(g, signal, t0);
     if (decision.kind === 'start') void this.#start(g);
     return waiting;
+  }
+
+  /** Runs `fn`'s scheduled() for one cron firing on an instance taken and released as a request's
+   * is (scheduled-run.ts). Rejects as acquire() does when no instance could take it. */
+  async scheduled(fn: string, run: ScheduledRun): Promise<ScheduledResult> {
+    const inv = await this.acquire(fn, NO_CLIENT);
+    let inst: Instance | undefined;
+    for (const g of this.#groups.values()) for (const i of g.instances) if (i.id === inv.instance) inst = i;
+    if (!inst) {
+      // it ended between its hand-over and now
+      const why = (await inv.release('broken')) ?? 'it ended';
+      return { outcome: 'error', error: `the instance ended before the run began: ${why}`, ms: 0 };
+    }
+    // a run that ends after its function was removed must not start a new log for the name
+    const report: Logs['report'] = (...a) => void (this.#versions.live(fn) && this.#logs.report(...a));
+    return runScheduled(inv, inst.conn, run, { report });
   }
 
   /** Starts an instance of `version` now and keeps it idle (a deploy proves its module loads

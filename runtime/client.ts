@@ -12,9 +12,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import type { Client, Pool } from 'undici';
+import type { Pool } from 'undici';
 import { WarrenError, errnoOf } from '../lib/errors.js';
-import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_NAME, CONTROL_WARM_PATH, SOCKET_NAME, type HealthAnswer, type LoadRequest } from './protocol.js';
+import {
+  CONTROL_HEALTH_PATH,
+  CONTROL_LOAD_PATH,
+  CONTROL_NAME,
+  CONTROL_SCHEDULED_PATH,
+  CONTROL_WARM_PATH,
+  SOCKET_NAME,
+  type HealthAnswer,
+  type LoadRequest,
+  type ScheduledAnswer,
+  type ScheduledRequest,
+} from './protocol.js';
 
 /** open(2)'s O_PATH on x86_64 and arm64 (Node's fs.constants does not carry it). */
 const O_PATH = 0o10000000;
@@ -113,10 +124,15 @@ export function waitForSocket(ioDir: string, signal: AbortSignal, name: string =
  * does not pay for loading it (~12 ms of a `warren run` start here). */
 let undici: typeof import('undici') | undefined;
 
-function socketClient(socket: RuntimeSocket): Client {
+/** Control connections at most: a health check or a load go one at a time, but each scheduled run
+ * in flight holds one until its handler settles (a function has at most 10 crons, each with one
+ * run at a time), and one must not wait behind another's. */
+const CONTROL_CONNECTIONS = 16;
+
+function controlPool(socket: RuntimeSocket): Pool {
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
   // the origin names nothing: every request goes to the socket; the Host header reads "warren"
-  return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1 });
+  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: CONTROL_CONNECTIONS });
 }
 
 /** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
@@ -141,13 +157,13 @@ export class RuntimeConnection implements AsyncDisposable {
   /** The function's socket: a pool of keep-alive connections, one per request in flight (a single
    * connection served an instance's concurrent requests one after another). */
   readonly http: Pool;
-  readonly #control: Client;
+  readonly #control: Pool;
   readonly #sockets: RuntimeSocket[];
   #closing: Promise<void> | undefined;
 
   private constructor(control: RuntimeSocket, fn: RuntimeSocket) {
     this.#sockets = [control, fn];
-    this.#control = socketClient(control);
+    this.#control = controlPool(control);
     this.http = socketPool(fn);
   }
 
@@ -183,6 +199,37 @@ export class RuntimeConnection implements AsyncDisposable {
    * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits. */
   async load(req: LoadRequest): Promise<HealthAnswer> {
     return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req));
+  }
+
+  /**
+   * Runs the module's scheduled() handler for one cron firing (protocol.ts CONTROL_SCHEDULED_PATH);
+   * resolves once it and its waitUntil work settled, with its outcome. No clock of its own: the
+   * caller's `signal` is the function's timeout. WARREN_RUNTIME_SCHEDULED when the runtime could
+   * not run it (no scheduled handler, no module).
+   */
+  async scheduled(req: ScheduledRequest, signal?: AbortSignal): Promise<ScheduledAnswer> {
+    const res = await this.#control.request({
+      method: 'POST',
+      path: CONTROL_SCHEDULED_PATH,
+      body: JSON.stringify(req),
+      headers: { 'content-type': 'application/json' },
+      signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const text = await boundedText(res.body);
+    let answer: Partial<ScheduledAnswer> & { error?: unknown } = {};
+    try {
+      answer = (JSON.parse(text) ?? {}) as typeof answer;
+    } catch {
+      // named below, with the status
+    }
+    if (res.statusCode === 200 && answer.ok === true && (answer.outcome === 'ok' || answer.outcome === 'exception')) {
+      const error = typeof answer.error === 'string' ? answer.error.slice(0, 4096) : 'the handler failed';
+      return { ok: true, outcome: answer.outcome, ...(answer.outcome === 'exception' && { error }), noRetry: answer.noRetry === true };
+    }
+    const why = typeof answer.error === 'string' ? answer.error : text.slice(0, 200);
+    throw new WarrenError('WARREN_RUNTIME_SCHEDULED', `runtime POST ${CONTROL_SCHEDULED_PATH} answered ${res.statusCode}: ${why}`);
   }
 
   async #ask(method: 'GET' | 'POST', what: string, body?: string): Promise<HealthAnswer> {

@@ -1,10 +1,23 @@
 /**
- * The runtime's control channel (protocol.ts): health and load, on a socket of its own that only
- * the host is given, so that no request to the function's socket can reach them.
+ * The runtime's control channel (protocol.ts): health, load and cron firings, on a socket of its
+ * own that only the host is given, so that no request to the function's socket can reach them.
  */
 import http from 'node:http';
 import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
-import { CONTROL_HEALTH_PATH, CONTROL_LOAD_PATH, CONTROL_WARM_PATH, MAX_LOAD_BYTES, type ErrorAnswer, type HealthAnswer } from './protocol.js';
+import {
+  CONTROL_HEALTH_PATH,
+  CONTROL_LOAD_PATH,
+  CONTROL_SCHEDULED_PATH,
+  CONTROL_WARM_PATH,
+  MAX_LOAD_BYTES,
+  type ErrorAnswer,
+  type HealthAnswer,
+  type ScheduledAnswer,
+} from './protocol.js';
+import { BadScheduledRequest, parseScheduledRequest, runScheduled } from './scheduled.js';
+
+/** A scheduled request is a cron, a time and an id: a few hundred bytes. */
+const MAX_SCHEDULED_BYTES = 4096;
 
 export interface ControlState {
   /** The module being served, or null before a load. */
@@ -17,12 +30,14 @@ export interface ControlState {
   answered(): void;
   /** The warm-up, started now if it was not yet; resolves once it ran. */
   warm(): Promise<void>;
+  /** The runtime's waitUntil work, which a drain waits for: scheduled runs join it. */
+  pending: Set<Promise<unknown>>;
 }
 
 export function controlServer(state: ControlState): http.Server {
   let loading = false;
   return http.createServer((req, res) => {
-    const answer = (status: number, body: HealthAnswer | ErrorAnswer, then?: () => void) => {
+    const answer = (status: number, body: HealthAnswer | ErrorAnswer | ScheduledAnswer, then?: () => void) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
         state.answered();
         then?.();
@@ -34,6 +49,13 @@ export function controlServer(state: ControlState): http.Server {
     }
     if (req.method === 'GET' && req.url === CONTROL_WARM_PATH) {
       void state.warm().then(() => answer(200, { ok: true, module: state.loaded()?.module ?? null }));
+      return;
+    }
+    if (req.method === 'POST' && req.url === CONTROL_SCHEDULED_PATH) {
+      void scheduled(req, state).then(
+        ([status, body]) => answer(status, body),
+        (err: unknown) => answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) }),
+      );
       return;
     }
     if (req.method !== 'POST' || req.url !== CONTROL_LOAD_PATH) {
@@ -72,4 +94,26 @@ export function controlServer(state: ControlState): http.Server {
       })();
     });
   });
+}
+
+/** A cron firing: the answer's status and body once the run settled (protocol.ts). */
+async function scheduled(req: http.IncomingMessage, state: ControlState): Promise<[number, ScheduledAnswer | ErrorAnswer]> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_SCHEDULED_BYTES) chunks.push(chunk);
+  }
+  if (size > MAX_SCHEDULED_BYTES) return [413, { ok: false, error: `the scheduled request exceeds ${MAX_SCHEDULED_BYTES} bytes` }];
+  let run;
+  try {
+    run = parseScheduledRequest(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    if (err instanceof BadScheduledRequest) return [400, { ok: false, error: err.message }];
+    throw err;
+  }
+  const loaded = state.loaded();
+  if (!loaded) return [409, { ok: false, error: 'no module is loaded in this runtime' }];
+  if (!loaded.scheduled) return [501, { ok: false, error: `module '${loaded.module}' has no scheduled() handler in its default export` }];
+  return [200, await runScheduled(loaded.scheduled, loaded.env, run, state.pending)];
 }

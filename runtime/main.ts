@@ -1,8 +1,8 @@
 /**
  * warren's runtime: the node process inside a sandbox that hosts one Workers-style ES module
- * (`export default { fetch(request, env, ctx) }`) and serves it as HTTP/1.1 on a unix socket in
- * the sandbox's io dir, with a control socket beside it where the host asks its health and loads
- * the module (protocol.ts). Bundled on its own by esbuild into one file that the base image
+ * (`export default { fetch(request, env, ctx), scheduled(event, env, ctx) }`, either or both) and
+ * serves it as HTTP/1.1 on a unix socket in the sandbox's io dir, with a control socket beside it
+ * where the host asks its health, loads the module and runs its cron firings (protocol.ts). Bundled on its own by esbuild into one file that the base image
  * carries; it imports nothing from the host side but protocol.ts.
  *
  *   node /warren/runtime.mjs [--listen SOCKET] [--control SOCKET] [--module FILE]
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   const server = workersServer(() => loaded, pending);
   if (args.module) {
     try {
-      loaded = { handler: await importModule(args.module), env: {}, module: args.module };
+      loaded = { ...(await importModule(args.module)), env: {}, module: args.module };
     } catch (err) {
       if (err instanceof ModuleError) die(EXIT_BAD_MODULE, err.message);
       throw err;
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     // loop, no longer than the warm-up would have made the function's first request wait
     answered: () => void warm(),
     warm: () => warm(),
+    pending,
   });
   // once; a failed warm-up is reported and the runtime serves all the same (colder)
   const warm = () => (warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`)));

@@ -24,14 +24,24 @@
  *                                            409 ErrorAnswer: a module is loaded already (one per
  *                                                runtime: it never serves a second function)
  *                                            413 ErrorAnswer: the body exceeds MAX_LOAD_BYTES
- *                                            422 ErrorAnswer: the module failed to import or has no
- *                                                fetch handler; the runtime then exits
- *                                                EXIT_BAD_MODULE, since the failed module's top-level
- *                                                code may have changed the process
+ *                                            422 ErrorAnswer: the module failed to import or has
+ *                                                neither a fetch nor a scheduled handler (or no
+ *                                                scheduled one, with needsScheduled); the runtime
+ *                                                then exits EXIT_BAD_MODULE, since the failed
+ *                                                module's top-level code may have changed the process
+ *   POST CONTROL_SCHEDULED_PATH        --->  200 ScheduledAnswer once the module's scheduled(event,
+ *        ScheduledRequest                        env, ctx) and its ctx.waitUntil promises settled;
+ *                                                its outcome says whether one threw (the stack went
+ *                                                to the log). Its console output is tagged with the
+ *                                                request's `rid`, as a request's is with its id
+ *                                            400 ErrorAnswer: the request itself is malformed
+ *                                            409 ErrorAnswer: no module is loaded
+ *                                            501 ErrorAnswer: the module has no scheduled handler
  *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
- *   fetch(request, env, ctx); 503 while no module is loaded. A throw, a rejected promise or a
- *   value that is not a Response is a 500 for that request only (its stack goes to the log).
+ *   fetch(request, env, ctx); 503 while no module is loaded; 501 when the module has no fetch
+ *   handler (only a scheduled one). A throw, a rejected promise or a value that is not a Response
+ *   is a 500 for that request only (its stack goes to the log).
  *
  *   on the runtime's stdout and stderr (the host reads both pipes):
  *   one LogRecord per line, JSON     --->  each console.* call (console.log/info/debug on stdout,
@@ -55,6 +65,7 @@ export const CONTROL_NAME = 'control.sock';
 export const CONTROL_HEALTH_PATH = '/health';
 export const CONTROL_LOAD_PATH = '/load';
 export const CONTROL_WARM_PATH = '/warm';
+export const CONTROL_SCHEDULED_PATH = '/scheduled';
 /** The largest load request the runtime reads (a module's source travels in it). */
 export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
 /**
@@ -149,4 +160,26 @@ export interface LoadRequest {
   path?: string;
   /** The function's `env`: a JSON object, given as is to every fetch(request, env, ctx). */
   env?: Record<string, unknown>;
+  /** The function has cron triggers: a module without a scheduled handler is refused (422). */
+  needsScheduled?: boolean;
+}
+
+/** One cron firing for the module's scheduled(event, env, ctx) (POST CONTROL_SCHEDULED_PATH). */
+export interface ScheduledRequest {
+  /** The cron expression that fired: the event's `cron`. */
+  cron: string;
+  /** When the firing was due, epoch ms: the event's `scheduledTime`. */
+  scheduledTime: number;
+  /** The run's id (at most MAX_REQUEST_ID_LENGTH): console output during the run is tagged with it. */
+  rid: string;
+}
+
+export interface ScheduledAnswer {
+  ok: true;
+  /** 'exception': the handler threw or rejected, or a waitUntil promise of its rejected. */
+  outcome: 'ok' | 'exception';
+  /** The first exception's message, for 'exception'. */
+  error?: string;
+  /** The handler called event.noRetry() (warren never retries a run: told for the log). */
+  noRetry: boolean;
 }

@@ -146,19 +146,19 @@ t.test('a load that fails is answered, then the sandbox ends with 65', { skip: N
   const { host, spec } = await withHost(t);
   const sandbox = await host.create(spec(null));
   const conn = await RuntimeConnection.open(sandbox.ioDir as string, AbortSignal.timeout(30_000));
-  await t.rejects(conn.load({ source: 'export const notDefault = 1;' }), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /has no default export with a fetch\(\) method/ });
+  await t.rejects(conn.load({ source: 'export const notDefault = 1;' }), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /has no default export with a fetch\(\) or scheduled\(\) method/ });
   t.equal((await sandbox.exited).code, EXIT_BAD_MODULE);
   await conn.destroy();
 });
 
-t.test('a module without fetch ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
+t.test('a module with neither fetch nor scheduled ends the sandbox with 65 and says why', { skip: NEEDS_ROOT }, async (t) => {
   const { host, spec, fnDir } = await withHost(t);
   const stderr = path.join(fnDir, 'stderr');
   fs.writeFileSync(stderr, ''); // stdio paths are opened, not created
   const sandbox = await host.create(spec('export const notDefault = 1;', stderr));
   const exit = await sandbox.exited;
   t.equal(exit.code, EXIT_BAD_MODULE);
-  t.match(fs.readFileSync(stderr, 'utf8'), /module '\/fn\/fn\.mjs' has no default export with a fetch\(\) method/);
+  t.match(fs.readFileSync(stderr, 'utf8'), /module '\/fn\/fn\.mjs' has no default export with a fetch\(\) or scheduled\(\) method/);
   t.notOk(fs.existsSync(sandbox.ioDir as string), 'its io dir is gone');
 });
 

@@ -130,6 +130,7 @@ export function versionInfo(version: number, spec?: DeploySpec): VersionInfo {
     limits: { ...LIMITS, ...spec?.limits },
     egress: spec?.egress ?? 'public',
     vars: spec?.vars ?? {},
+    crons: spec?.crons ?? [],
   };
 }
 
