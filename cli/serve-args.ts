@@ -24,6 +24,11 @@ export interface ServeArgs {
   queue: number;
   /** Largest request body, bytes. */
   maxBodyBytes: number;
+  /** Time for a client to send its request's headers, and its whole request (408 after). */
+  headerTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Open client connections at most. */
+  maxConnections: number;
   /** No demo `hello` function on first start. */
   noDemo: boolean;
   /** The first host uid of the sandboxes' span (default: WARREN_UID_BASE, else 1000000000). */
@@ -45,6 +50,9 @@ export const SERVE_USAGE = `usage: warren serve [options]
   --max-instances N      instances of one function at most (default 8)
   --queue N              requests waiting per function at most; then 429 (default 64)
   --max-body SIZE        largest request body; larger is 413 (default 16m)
+  --header-timeout DURATION  time a client has to send a request's headers (default 20s)
+  --request-timeout DURATION time a client has to send a whole request (default 300s)
+  --max-connections N    open client connections at most (default 4096)
   --uid-base N           first host uid of the sandboxes' uid span (default 1000000000, or
                          WARREN_UID_BASE); refused when the span overlaps the host's users,
                          groups or /etc/subuid ranges
@@ -65,6 +73,9 @@ const DEFAULTS: ServeArgs = {
   maxInstances: 8,
   queue: 64,
   maxBodyBytes: 16 * 1024 ** 2,
+  headerTimeoutMs: 20_000,
+  requestTimeoutMs: 300_000,
+  maxConnections: 4096,
   noDemo: false,
   uidBase: undefined,
 };
@@ -132,6 +143,15 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       case '--max-body':
         out.maxBodyBytes = parseSize(take(), flag);
         break;
+      case '--header-timeout':
+        out.headerTimeoutMs = duration(take(), flag);
+        break;
+      case '--request-timeout':
+        out.requestTimeoutMs = duration(take(), flag);
+        break;
+      case '--max-connections':
+        out.maxConnections = count(take(), flag, 1);
+        break;
       case '--uid-base':
         out.uidBase = parseUidBase(take(), undefined, flag);
         break;
@@ -140,6 +160,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     }
   }
   if (out.poolMax < out.pool) bad(`--pool-max ${out.poolMax} is below --pool ${out.pool}`);
+  if (out.headerTimeoutMs > out.requestTimeoutMs) bad(`--header-timeout is longer than --request-timeout`);
   return out;
 }
 

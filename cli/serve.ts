@@ -111,7 +111,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       dataListen: args.listen,
       controlListen: args.control,
       domain: args.domain,
-      limits: { maxBodyBytes: args.maxBodyBytes },
+      limits: { maxBodyBytes: args.maxBodyBytes, headersTimeoutMs: args.headerTimeoutMs, requestTimeoutMs: args.requestTimeoutMs, maxConnections: args.maxConnections },
     });
     closers.push(async () => {
       // requests in flight finish, up to a bound; then the rest are cut
