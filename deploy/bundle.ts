@@ -81,6 +81,37 @@ export async function bundle(entry: string, opts: BundleOptions): Promise<Bundle
   return toBundle(result, opts.dir, performance.now() - started);
 }
 
+/** The same project built again and again (`warren dev`): esbuild's incremental context, which
+ * re-reads only what changed. */
+export class Bundler {
+  readonly #ctx: esbuild.BuildContext<{ metafile: true; write: false }>;
+  readonly #dir: string;
+
+  private constructor(ctx: esbuild.BuildContext<{ metafile: true; write: false }>, dir: string) {
+    this.#ctx = ctx;
+    this.#dir = dir;
+  }
+
+  static async create(entry: string, opts: BundleOptions): Promise<Bundler> {
+    return new Bundler(await esbuild.context(buildOptions(entry, opts)), opts.dir);
+  }
+
+  async build(): Promise<Bundle> {
+    const started = performance.now();
+    let result: esbuild.BuildResult<{ metafile: true; write: false }>;
+    try {
+      result = await this.#ctx.rebuild();
+    } catch (err) {
+      throw buildError(err, this.#dir);
+    }
+    return toBundle(result, this.#dir, performance.now() - started);
+  }
+
+  async close(): Promise<void> {
+    await this.#ctx.dispose();
+  }
+}
+
 /** A build's output, refused when it has no default export: nothing there for warren to call.
  * (Whether the default has fetch or scheduled is the runtime's to say, when it loads it.) */
 export function toBundle(result: esbuild.BuildResult<{ metafile: true; write: false }>, dir: string, ms: number): Bundle {

@@ -5,4 +5,4 @@
 export { loadProject, type LoadOptions, type Project } from './config.js';
 export { CONFIG_FILES } from './config-file.js';
 export { durationMs, type ProjectLimits } from './limits.js';
-export { buildError, buildOptions, bundle, formatMessage, toBundle, CONDITIONS, type Bundle, type BundleOptions } from './bundle.js';
+export { buildError, buildOptions, bundle, Bundler, formatMessage, toBundle, CONDITIONS, type Bundle, type BundleOptions } from './bundle.js';

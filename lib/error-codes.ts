@@ -60,6 +60,8 @@ export const ERROR_CODES = {
   // serving)
   WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
+  // `warren dev`'s own server did not start, or ended by itself
+  WARREN_DEV_SERVER: 'platform',
   // functions, as the data plane serves them and the pool runs them
   WARREN_FN_BAD_REQUEST: 'user',
   WARREN_FN_BODY_TOO_LARGE: 'user',

@@ -1,0 +1,104 @@
+/**
+ * `warren dev` end to end (needs root): the CLI started as a user starts it, in a terminal's own
+ * process group, on a project in a temp dir. A save is served within a second; a syntax error
+ * prints its location and keeps the last good version serving; Ctrl-C stops everything and
+ * leaves no process or sandbox cgroup behind.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { request } from 'undici';
+import { NEEDS_ROOT, testEnv, WARREN } from '../integration/helpers.js';
+import { ports, processesOf, sandboxCgroups, serveDirs, until } from './serve-helpers.js';
+
+const dirs = serveDirs('wrntest-dev');
+const port = ports(19180);
+
+const source = (answer: string) => `export default {\n  fetch(request: Request, env: { WHO?: string }): Response {\n    console.log('answering', ${JSON.stringify(answer)});\n    return new Response(${JSON.stringify(answer)} + ' ' + (env.WHO ?? ''));\n  },\n};\n`;
+
+async function get(url: string): Promise<string> {
+  try {
+    const res = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    return `${res.statusCode} ${await res.body.text()}`;
+  } catch (err) {
+    return `error ${(err as Error).message}`;
+  }
+}
+
+t.test('warren dev', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-dev-'));
+  fs.mkdirSync(path.join(dir, 'src'));
+  const entry = path.join(dir, 'src', 'index.ts');
+  const config = path.join(dir, 'wrangler.toml');
+  fs.writeFileSync(config, 'name = "dev-app"\nmain = "src/index.ts"\n[vars]\nWHO = "one"\n');
+  fs.writeFileSync(entry, source('v1'));
+
+  const args = ['dev', dir, '--port', String(port.data), '--control-port', String(port.control), '--state-dir', dirs.state, '--run-dir', dirs.run];
+  const child = spawn(process.execPath, [WARREN, ...args], { env: testEnv(dirs), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(-(child.pid as number), 'SIGKILL');
+      await closed;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dirs.state, { recursive: true, force: true });
+  });
+  const url = `http://127.0.0.1:${port.data}/dev-app/`;
+
+  await until('the first deploy', () => /serving .*\(version 1;/.test(stdout) || child.exitCode !== null, 120_000);
+  t.match(stdout, new RegExp(`serving ${url.replace(/[./]/g, '\\$&')} and http://dev-app\\.localhost:${port.data}/ \\(version 1; built [\\d.]+ (B|KiB) in \\d+ ms, deployed in \\d+ ms\\)`), stderr);
+  t.equal(await get(url), '200 v1 one');
+
+  // Saves as a developer makes them, a moment apart (the server refills its warm runtimes between).
+  // The machine is shared and its load swings: the best of three saves is what the pipeline does,
+  // the others say how much the load added.
+  await t.test('a save is served within a second', async (t) => {
+    const times: number[] = [];
+    for (const v of ['v2a', 'v2b', 'v2']) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const saved = Date.now();
+      fs.writeFileSync(entry, source(v));
+      await until(v, async () => (await get(url)) === `200 ${v} one`, 10_000);
+      times.push(Date.now() - saved);
+    }
+    t.ok(Math.min(...times) < 1000, `served ${times.join(', ')} ms after the saves`);
+  });
+
+  await t.test('a syntax error is printed with its place; the last good version keeps serving', async (t) => {
+    fs.writeFileSync(entry, 'export default {\n  fetch() { return new Response("x" }\n};\n');
+    await until('the build error', () => stderr.includes('version 4 still serving'), 10_000);
+    t.match(stderr, /src\/index\.ts:2:37: error: Expected "\)" but found "}"/);
+    t.equal(await get(url), '200 v2 one');
+    fs.writeFileSync(entry, source('v3'));
+    await until('v3', async () => (await get(url)) === '200 v3 one', 10_000);
+    t.pass('fixed, it serves again');
+  });
+
+  await t.test("a save of wrangler.toml redeploys with its vars; the function's console output follows", async (t) => {
+    fs.writeFileSync(config, 'name = "dev-app"\nmain = "src/index.ts"\n[vars]\nWHO = "two"\n');
+    await until('the new var', async () => (await get(url)) === '200 v3 two', 10_000);
+    await until('the log line', () => /\[dev-app v\d+ \S+\] answering v3/.test(stdout), 10_000);
+    t.pass();
+  });
+
+  await t.test('Ctrl-C stops everything and leaves nothing behind', async (t) => {
+    process.kill(-(child.pid as number), 'SIGINT');
+    const killer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 60_000);
+    const code = await closed;
+    clearTimeout(killer);
+    t.equal(code, 0, stderr);
+    t.match(stdout, /SIGINT: stopping/);
+    t.same(processesOf(dirs.cgroupParent, [child.pid as number]), [], 'no process left');
+    t.same(sandboxCgroups(dirs.cgroupParent), [], 'no sandbox cgroup left');
+    t.notOk(fs.existsSync(path.join(dirs.state, 'server.json')), 'server.json removed');
+    t.equal((await get(url)).startsWith('error'), true, 'nothing listens');
+    if (process.env.WRNTEST_SHOW) t.comment(stdout + stderr);
+  });
+});
