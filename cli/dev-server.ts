@@ -5,13 +5,20 @@
  * plane on 8787 as `wrangler dev`, the control API on 8789 (8788 is a real server's).
  *
  * Stopping it is SIGTERM and its exit: serve drains, destroys every sandbox and removes its
- * server.json; the state dir stays, holding the node image so that the next start is quick.
+ * server.json. What a real server keeps between its runs (its run dir, cgroup parent, bridge and
+ * nft table) is then removed too, so that a dev session leaves nothing behind; only its state dir
+ * stays, holding the node image so that the next start is quick. (A dev server that did not start
+ * removes nothing: another session may be using those names.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
+import { detectCgroups } from '../sandbox/cgroups/index.js';
+import { collectGarbage } from '../sandbox/index.js';
+import { applyRules, deleteTableScript, removeBridge } from '../sandbox/network/index.js';
 
 export interface DevServerOptions {
   port: number;
@@ -26,7 +33,7 @@ export const DEV_DEFAULTS: DevServerOptions = { port: 8787, controlPort: 8789, s
 const DEV_ENV: Record<string, string> = {
   WARREN_CGROUP_PARENT: 'warren-dev',
   WARREN_BRIDGE: 'warrendev0',
-  WARREN_NFT_TABLE: 'warren-dev',
+  WARREN_NFT_TABLE: 'warren_dev',
   WARREN_SUBNET: '10.89.0.0/16',
 };
 
@@ -72,14 +79,19 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     await new Promise((r) => setTimeout(r, 50));
   }
   started = true;
-  const stop = async () => {
-    stopping = true;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_MS);
-    await exited;
-    clearTimeout(timer);
-  };
+  const dirs: Dirs = { ...defaultDirs(env), state: opts.stateDir, run: opts.runDir };
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      await removeLeftovers(dirs);
+    })());
   let token: string;
   try {
     token = fs.readFileSync(path.join(opts.stateDir, 'token'), 'utf8').trim();
@@ -88,4 +100,29 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     throw new WarrenError('WARREN_DEV_SERVER', `cannot read the dev server's token in '${opts.stateDir}': ${(err as Error).message}`, { cause: err });
   }
   return { dataUrl: `http://127.0.0.1:${opts.port}`, controlUrl: `http://127.0.0.1:${opts.controlPort}`, token, died, stop };
+}
+
+/** What serve keeps for its next start, removed once the dev server has exited. */
+async function removeLeftovers(dirs: Dirs): Promise<void> {
+  const failures: string[] = [];
+  const attempt = async (what: string, step: () => Promise<unknown> | void) => {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  // a server killed in the middle of its stop leaves sandboxes' cgroups and run files: gc's work
+  await attempt('sandboxes', () => collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent })));
+  await attempt(`bridge '${dirs.net.bridge}'`, () => removeBridge(dirs.net.bridge));
+  await attempt(`nft table '${dirs.net.table}'`, () => applyRules(deleteTableScript(dirs.net.table)).catch((err: Error) => {
+    if (!/No such file or directory|does not exist/.test(err.message)) throw err;
+  }));
+  await attempt(`run dir '${dirs.run}'`, () => {
+    // never through a mount point: what is still mounted there is left, and said
+    const mounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4]?.startsWith(`${dirs.run}/`));
+    if (mounted) throw new Error('something is still mounted in it');
+    fs.rmSync(dirs.run, { recursive: true, force: true });
+  });
+  if (failures.length) process.stderr.write(`warren dev: left behind (warren gc may remove it):\n  ${failures.join('\n  ')}\n`);
 }

@@ -4,7 +4,7 @@
  * prints its location and keeps the last good version serving; Ctrl-C stops everything and
  * leaves no process or sandbox cgroup behind.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +98,10 @@ t.test('warren dev', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
     t.same(processesOf(dirs.cgroupParent, [child.pid as number]), [], 'no process left');
     t.same(sandboxCgroups(dirs.cgroupParent), [], 'no sandbox cgroup left');
     t.notOk(fs.existsSync(path.join(dirs.state, 'server.json')), 'server.json removed');
+    t.notOk(fs.existsSync(dirs.run), 'its run dir removed');
+    t.notOk(fs.existsSync(`/sys/class/net/${dirs.net.bridge}`), 'its bridge removed');
+    t.notMatch(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }), new RegExp(`inet ${dirs.net.table}$`, 'm'), 'its nft table removed');
+    t.same(['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup'].filter((r) => fs.existsSync(path.join(r, dirs.cgroupParent))), [], 'its cgroup parent removed');
     t.equal((await get(url)).startsWith('error'), true, 'nothing listens');
     if (process.env.WRNTEST_SHOW) t.comment(stdout + stderr);
   });
