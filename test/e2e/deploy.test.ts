@@ -125,8 +125,10 @@ t.test('warren deploy', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
 
   await t.test('usage errors are exit code 2; an unreachable server 3', async (t) => {
     t.equal((await cli('--bogus')).code, 2);
-    const r = await warren(['deploy', HONO_APP, '--server', 'http://127.0.0.1:1', '--token', 'x'], { env: process.env });
+    // a port of this file's own block that nothing listens on
+    const nobody = `http://127.0.0.1:${ports(19080).control + 5}`;
+    const r = await warren(['deploy', HONO_APP, '--server', nobody, '--token', 'x'], { env: process.env });
     t.equal(r.code, 3, r.stderr);
-    t.match(r.stderr, /cannot reach the warren control API at http:\/\/127\.0\.0\.1:1: ECONNREFUSED/);
+    t.match(r.stderr, `cannot reach the warren control API at ${nobody}: ECONNREFUSED`);
   });
 });
