@@ -4,10 +4,17 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { loadProject } from './config.js';
 
+/** The entry modules the configs below name: "main" must name a file that exists. */
+const ENTRIES = ['i.ts', 'index.ts', 'a.ts', 'b.ts', 'prod.ts', 'src/index.ts'];
+
 function dir(t: Test, files: Record<string, string>): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-config-'));
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(d, name), text);
+  const all = Object.keys(files).length ? { ...Object.fromEntries(ENTRIES.map((e) => [e, ''])), ...files } : {};
+  for (const [name, text] of Object.entries(all)) {
+    fs.mkdirSync(path.dirname(path.join(d, name)), { recursive: true });
+    fs.writeFileSync(path.join(d, name), text);
+  }
   return d;
 }
 
@@ -87,6 +94,8 @@ t.test('parse errors and wrong shapes name the file and line', async (t) => {
   t.throws(() => loadProject(json), { code: 'WARREN_CONFIG_PARSE', message: /wrangler\.json:4:1: not valid JSON: value expected/ });
   const num = dir(t, { 'wrangler.toml': 'name = "a"\nmain = "i.ts"\n[vars]\nPORT = 8080\n' });
   t.throws(() => loadProject(num), { code: 'WARREN_CONFIG_INVALID', message: /wrangler\.toml:4: "vars\.PORT" is a number, not a string/ });
+  const gone = dir(t, { 'wrangler.toml': 'name = "a"\nmain = "src/gone.ts"\n' });
+  t.throws(() => loadProject(gone), { code: 'WARREN_CONFIG_INVALID', message: /wrangler\.toml:2: "main" names 'src\/gone\.ts', which does not exist in/ });
   const nomain = dir(t, { 'wrangler.toml': 'name = "a"\n' });
   t.throws(() => loadProject(nomain), { code: 'WARREN_CONFIG_INVALID', message: /no "main"/ });
   const timeout = dir(t, { 'warren.toml': 'name = "a"\nmain = "i.ts"\n[limits]\ntimeout = "soon"\n' });

@@ -138,6 +138,7 @@ function fromFile(file: ConfigFile, dir: string, entry: string | undefined, envN
   if (main === undefined) {
     if (mainAt.value === undefined) throw new WarrenError('WARREN_CONFIG_INVALID', `${file.path}: no "main": name the entry module (main = "src/index.ts")`);
     main = path.resolve(dir, stringAt(file, mainAt.value, mainAt.at));
+    if (!fs.existsSync(main)) throw invalid('WARREN_CONFIG_INVALID', file, mainAt.at, `"main" names '${mainAt.value as string}', which does not exist in '${dir}'`);
   }
   const date = pick('compatibility_date');
   const project: Project = {
