@@ -69,5 +69,7 @@ t.test('refusals name the file, line and column', async (t) => {
   const missing = project(t, { 'a.ts': "import x from 'not-installed';\nexport default { fetch: () => new Response(x) };\n" });
   await t.rejects(bundle(path.join(missing, 'a.ts'), { dir: missing }), { code: 'WARREN_BUNDLE_BUILD', message: /a\.ts:1:15: error: Could not resolve "not-installed"/ });
   const noDefault = project(t, { 'a.ts': 'export function fetch() { return new Response("x"); }\n' });
-  await t.rejects(bundle(path.join(noDefault, 'a.ts'), { dir: noDefault }), { code: 'WARREN_BUNDLE_EXPORT', message: /a\.ts has no default export: .*; it exports fetch/ });
+  await t.rejects(bundle(path.join(noDefault, 'a.ts'), { dir: noDefault }), { code: 'WARREN_BUNDLE_EXPORT', message: /a\.ts has no default export: .*; it exports fetch$/ });
+  const sw = project(t, { 'sw.js': "addEventListener('fetch', (event) => event.respondWith(new Response('x')));\n" });
+  await t.rejects(bundle(path.join(sw, 'sw.js'), { dir: sw }), { code: 'WARREN_BUNDLE_EXPORT', message: /sw\.js has no default export: .*service-worker format, which warren does not run$/ });
 });

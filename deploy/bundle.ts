@@ -36,6 +36,8 @@ export const CONDITIONS = ['workerd', 'worker', 'browser'];
 
 const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith('_')));
 const UNSUPPORTED = 'warren-unsupported';
+/** Workers' older format: a script that listens for fetch events instead of exporting a handler. */
+const SERVICE_WORKER = /addEventListener\(\s*["']fetch["']/;
 
 export function buildOptions(entry: string, opts: BundleOptions): esbuild.BuildOptions & { metafile: true; write: false } {
   return {
@@ -122,7 +124,9 @@ export function toBundle(result: esbuild.BuildResult<{ metafile: true; write: fa
     const entry = meta.entryPoint ?? 'the entry module';
     throw new WarrenError(
       'WARREN_BUNDLE_EXPORT',
-      `${entry} has no default export: a worker exports default { fetch(request, env, ctx) } (or an app with a fetch method, as Hono's)${meta.exports.length ? `; it exports ${meta.exports.join(', ')}` : ''}`,
+      `${entry} has no default export: a worker exports default { fetch(request, env, ctx) } (or an app with a fetch method, as Hono's)` +
+        (meta.exports.length ? `; it exports ${meta.exports.join(', ')}` : '') +
+        (SERVICE_WORKER.test(out.text) ? "; addEventListener('fetch', ...) is the service-worker format, which warren does not run" : ''),
     );
   }
   return {
