@@ -223,6 +223,9 @@ class DevSession {
         out.write(`[${name} v${line.version}${line.requestId ? ` ${line.requestId}` : ''}] ${line.text.replace(/\n$/, '')}\n`);
       }
     } catch (err) {
+      // a Ctrl-C reaches the server too, which may end the stream before this session hears of
+      // it: a stream that ends as the session closes is no news
+      await new Promise((r) => setTimeout(r, 1000).unref());
       if (!this.#closed) process.stderr.write(`warren dev: the function's logs stopped: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   }
