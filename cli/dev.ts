@@ -112,6 +112,7 @@ class DevSession {
     this.#watcher = new SourceWatcher((files) => this.#changed(files));
   }
 
+  /** A dev session needs no name: the project's dir names it when nothing else does. */
   get #name(): string {
     return this.#args.name ?? this.#project.name ?? path.basename(this.#project.dir);
   }
@@ -169,7 +170,7 @@ class DevSession {
     this.#watchProject(built.inputs);
     if (built.code === this.#lastCode) return; // a save that changed nothing the bundle holds
     try {
-      const { name, body } = deployRequest(this.#project, this.#args, built.code);
+      const { name, body } = deployRequest(this.#project, { ...this.#args, name: this.#name }, built.code);
       const started = performance.now();
       const released = await this.#client.deploy(name, body);
       this.#lastCode = built.code;

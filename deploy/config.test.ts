@@ -77,9 +77,9 @@ t.test('a binding warren does not have is refused by name, with its line', async
 });
 
 t.test("wrangler's platform settings are noted; warren.toml refuses what it does not know", async (t) => {
-  const d = dir(t, { 'wrangler.toml': 'name = "a"\nmain = "i.ts"\nworkers_dev = true\nroutes = ["x.com/*"]\ncompatibility_flags = ["nodejs_compat"]\n[limits]\ncpu_ms = 50\n' });
+  const d = dir(t, { 'wrangler.toml': 'name = "a"\nmain = "i.ts"\nworkers_dev = true\nroutes = ["x.com/*"]\ncompatibility_flags = ["nodejs_compat"]\n[build]\ncommand = "npm run gen"\n[limits]\ncpu_ms = 50\n' });
   const p = loadProject(d);
-  t.match(p.notes, [/wrangler\.toml: ignored .*: workers_dev, routes, compatibility_flags/, /limits\.cpu_ms = 50 is not enforced/]);
+  t.match(p.notes, [/build\.command is not run: run `npm run gen` before deploying/, /wrangler\.toml: ignored .*: workers_dev, routes, compatibility_flags, build/, /limits\.cpu_ms = 50 is not enforced/]);
   t.same(p.limits, {});
   const w = dir(t, { 'warren.toml': 'name = "a"\nmain = "i.ts"\n\nworkers_dev = true\n' });
   t.throws(() => loadProject(w), { code: 'WARREN_CONFIG_INVALID', message: /warren\.toml:4: unknown key "workers_dev"/ });

@@ -178,6 +178,9 @@ function checkKeys(file: ConfigFile, obj: Record<string, unknown>, at: string[],
     }
     if (file.kind === 'wrangler' && IGNORED.has(key)) {
       ignored.push(key);
+      // wrangler runs a custom build before it bundles; warren bundles what is there
+      const command = (value as { command?: unknown } | null)?.command;
+      if (key === 'build' && typeof command === 'string') notes.push(`build.command is not run: run \`${command}\` before deploying`);
       continue;
     }
     throw invalid('WARREN_CONFIG_INVALID', file, [...at, key], `unknown key "${[...at, key].join('.')}" (warren reads: name, main, compatibility_date, vars, define, alias, triggers, limits, egress, env)`);
