@@ -119,11 +119,14 @@ t.test('warren dev', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
 
   await t.test('a project that does not build at start is served once fixed', async (t) => {
     fs.writeFileSync(entry, 'export default {\n');
+    const started = Date.now();
     ({ child, out, err, closed } = startDev(dir));
     await until('the build error', () => err().includes('nothing deployed yet; waiting for a change') || child.exitCode !== null, 120_000);
+    const broken = Date.now();
     t.match(err(), /src\/index\.ts:2:1: error: .* end of file/);
     fs.writeFileSync(entry, source('v5'));
     await until('v5', async () => (await get(url)) === '200 v5 two', 20_000);
+    t.comment(`build error shown ${broken - started} ms after the start; the fix served ${Date.now() - broken} ms later`);
     t.equal(await interrupt(child, closed), 0, err());
     t.notMatch(err(), /logs stopped/, 'a Ctrl-C is no news');
   });
