@@ -8,6 +8,10 @@ const USAGE = `usage: warren <command> [options]
 
 commands:
   serve [options]       the function platform: data plane, control API, pool (warren serve --help)
+  deploy [DIR|ENTRY] [options]  bundle a Workers project (wrangler.toml or warren.toml) and deploy
+                        it to a warren server (warren deploy --help)
+  dev [DIR|ENTRY] [options]     a local server that redeploys the project on every save
+                        (warren dev --help)
   run [options] [--] COMMAND [ARGS...]   run a command in a fresh sandbox
       --image NAME      image (default node)
       -m, --memory SIZE memory limit, swap included (default 256m)
@@ -51,6 +55,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./serve.js')).serve(rest);
     case 'run':
       return (await import('./run.js')).run(rest);
+    case 'deploy':
+      return (await import('./deploy.js')).deploy(rest);
+    case 'dev':
+      return (await import('./dev.js')).dev(rest);
     case 'gc':
       return (await import('./gc.js')).gc(rest);
     case 'commit':

@@ -27,6 +27,11 @@ export const ERROR_CODES = {
   WARREN_BENCH_NO_ANSWER: 'platform',
   WARREN_BENCH_REPORT: 'platform',
   WARREN_BENCH_SERVE: 'platform',
+  // `warren deploy`'s bundle: a build error, no default export, a `cloudflare:*` import warren
+  // does not provide
+  WARREN_BUNDLE_BUILD: 'user',
+  WARREN_BUNDLE_EXPORT: 'user',
+  WARREN_BUNDLE_UNSUPPORTED: 'user',
   // cgroups
   WARREN_CGROUP_CREATE: 'platform',
   WARREN_CGROUP_DESTROY: 'platform',
@@ -39,6 +44,12 @@ export const ERROR_CODES = {
   WARREN_CGROUP_SET_LIMITS: 'platform',
   WARREN_CGROUP_STATS: 'platform',
   WARREN_CGROUP_UNSUPPORTED: 'platform',
+  // a project's config file (warren.toml, wrangler.toml/json/jsonc): a key of the wrong shape,
+  // none found, not parseable, a binding warren does not provide
+  WARREN_CONFIG_INVALID: 'user',
+  WARREN_CONFIG_NOT_FOUND: 'user',
+  WARREN_CONFIG_PARSE: 'user',
+  WARREN_CONFIG_UNSUPPORTED: 'user',
   // CLI commands talking to a server's control API: where it is and its token (a user's set-up),
   // a server that cannot be reached or answers what warren never says
   WARREN_CLIENT_CONFIG: 'user',
@@ -49,6 +60,8 @@ export const ERROR_CODES = {
   // serving)
   WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
+  // `warren dev`'s own server did not start, or ended by itself
+  WARREN_DEV_SERVER: 'platform',
   // functions, as the data plane serves them and the pool runs them
   WARREN_FN_BAD_REQUEST: 'user',
   WARREN_FN_BODY_TOO_LARGE: 'user',
