@@ -141,8 +141,8 @@ export function probeVolume(): string[] {
 }
 
 /** Runs the probe in a fresh sandbox and parses its one JSON line. */
-export async function probe<T = Record<string, unknown>>(runArgs: readonly string[], probeArgs: readonly string[]): Promise<T & { $: Result }> {
-  const r = await warren(['run', ...probeVolume(), ...runArgs, '--', '/probe/probe', ...probeArgs]);
+export async function probe<T = Record<string, unknown>>(runArgs: readonly string[], probeArgs: readonly string[], env = testEnv()): Promise<T & { $: Result }> {
+  const r = await warren(['run', ...probeVolume(), ...runArgs, '--', '/probe/probe', ...probeArgs], { env });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let parsed: T;
   try {
