@@ -135,6 +135,36 @@ export async function interrupted(args: readonly string[], env: NodeJS.ProcessEn
   return { code, stderr };
 }
 
+export interface Running {
+  /** resolves when the sandbox prints a `"ready":true` line, or at its end */
+  ready: Promise<void>;
+  ended: Promise<Result>;
+  kill: (signal?: NodeJS.Signals) => void;
+}
+
+/** `warren run ARGS` in the background: for a sandbox that says it is ready, then works on. */
+export function startRun(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Running {
+  const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  let stdout = '';
+  let stderr = '';
+  let signalReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+    if (stdout.includes('"ready":true')) signalReady();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const ended = new Promise<Result>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      signalReady();
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { kill: (signal = 'SIGKILL') => child.kill(signal), ready, ended };
+}
+
 /** `-v <probe dir>:/probe:ro` */
 export function probeVolume(): string[] {
   return ['-v', `${ensureProbe()}:${PROBE_DIR_IN_SANDBOX}:ro`];
