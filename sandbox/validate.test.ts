@@ -21,6 +21,10 @@ const refused: Array<[string, Partial<SandboxOptions>, RegExp]> = [
   ['a NaN cpu limit', { limits: { cpus: Number.NaN } }, /limits.cpus: expected a positive number/],
   ['a fractional pids limit', { limits: { pids: 1.5 } }, /limits.pids/],
   ['a bind with a colon', { binds: [{ src: '/a:b', dst: '/c', readonly: true }] }, /binds src/],
+  ['a bind source that climbs to the host root', { binds: [{ src: '/tmp/..', dst: '/h', readonly: true }] }, /binds src: '\/tmp\/\.\.' has a '\.' or '\.\.' step/],
+  ['a bind target that climbs out', { binds: [{ src: '/tmp', dst: '/a/../..', readonly: true }] }, /binds dst: .* has a '\.' or '\.\.' step/],
+  ['a bind target of /', { binds: [{ src: '/tmp', dst: '//', readonly: true }] }, /binds dst: '\/\/' would cover the sandbox's root/],
+  ['a bind source under /proc', { binds: [{ src: '/proc/self/root', dst: '/h', readonly: true }] }, /binds src: '\/proc\/self\/root' is under \/proc/],
   ['too many binds', { binds: Array.from({ length: 33 }, () => ({ src: '/a', dst: '/b', readonly: true })) }, /binds: 33 entries, at most 32/],
   ['a keep dir with a comma', { keep: '/var/a,b' }, /keep/],
 ];

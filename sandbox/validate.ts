@@ -33,6 +33,22 @@ function absPath(option: string, v: unknown, forbidden = ''): string {
   return p;
 }
 
+/**
+ * A bind's two ends, beyond absolute (CVE-2022-23648 let odd ones reach the host's root): no '.'
+ * or '..' step (`/tmp/..` is the host's root under another name, and a target that climbs out
+ * is `/`); no target `/`, which would cover the sandbox's root; no source under /proc, whose magic
+ * links (`/proc/self/root`) resolve in the spawner, so `-v /proc/self/root:/x` would be the host's
+ * root, not anything the caller named.
+ */
+function bindPaths(src: unknown, dst: unknown): void {
+  for (const [option, v] of [['binds src', src], ['binds dst', dst]] as const) {
+    const p = absPath(option, v, ':');
+    if (p.split('/').some((step) => step === '.' || step === '..')) throw bad(option, `'${p}' has a '.' or '..' step`);
+  }
+  if ((dst as string).replace(/\/+$/, '') === '') throw bad('binds dst', `'${dst as string}' would cover the sandbox's root`);
+  if (/^\/+proc(\/|$)/.test(src as string)) throw bad('binds src', `'${src as string}' is under /proc, whose links resolve in warren's spawner, not in the caller`);
+}
+
 function count(option: string, list: readonly unknown[] | undefined, max: number): void {
   if (list && list.length > max) throw bad(option, `${list.length} entries, at most ${max}`);
 }
@@ -68,10 +84,7 @@ export function validateOptions(o: SandboxOptions): void {
   positive('tmpfs.sizeBytes', o.tmpfs?.sizeBytes, true);
   positive('tmpfs.inodes', o.tmpfs?.inodes, true);
   count('binds', o.binds, SPEC_BINDS_MAX - (o.io ? 1 : 0));
-  for (const b of o.binds ?? []) {
-    absPath('binds src', b.src, ':');
-    absPath('binds dst', b.dst, ':');
-  }
+  for (const b of o.binds ?? []) bindPaths(b.src, b.dst);
   if (o.keep !== undefined) absPath('keep', o.keep, ',:');
   if (o.io) absPath('io.dst', o.io.dst, ':');
 }

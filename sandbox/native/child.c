@@ -167,15 +167,18 @@ __attribute__((noreturn)) static void exec_command(const struct spec *s, int rep
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  int e = 0;
-  if (chdir(s->cwd) < 0) e = errno;
-  if (!e) {
+  /* {step, errno}: step 0 is the chdir (a workdir such as /proc/self/fd/N, CVE-2024-21626, is
+   * named as the workdir that failed, not as a failed exec), 1 the exec */
+  int e[2] = {0, 0};
+  if (chdir(s->cwd) < 0) e[1] = errno;
+  if (!e[1]) {
     environ = (char **)s->envp; /* execvpe searches the PATH of the sandbox's environment */
     execvpe(s->argv[0], (char *const *)s->argv, (char *const *)s->envp);
-    e = errno;
+    e[0] = 1;
+    e[1] = errno;
   }
-  if (write(report_fd, &e, sizeof e) < 0) { /* init sees EOF and reports a generic failure */ }
-  _exit(e == ENOENT ? 127 : 126);
+  if (write(report_fd, e, sizeof e) < 0) { /* init sees EOF and reports a generic failure */ }
+  _exit(e[1] == ENOENT ? 127 : 126);
 }
 
 static void become_init(char *name_area, size_t name_len) {
@@ -198,12 +201,13 @@ __attribute__((noreturn)) static void run(const struct spec *s, int sync_fd) {
   if (cmd < 0) fail(sync_fd, &(struct werr){"exec", errno, "fork the command"}, 125);
   if (cmd == 0) exec_command(s, report[1]);
   close(report[1]);
-  int e = 0;
-  ssize_t n = read(report[0], &e, sizeof e); /* EOF: the exec succeeded (the pipe is close-on-exec) */
+  int e[2] = {1, 0};
+  ssize_t n = read(report[0], e, sizeof e); /* EOF: the exec succeeded (the pipe is close-on-exec) */
   close(report[0]);
   trace_mark("exec");
   if (n > 0) {
-    werr_set(&err, "exec", e, "exec '%s'", s->argv[0]);
+    if (e[0] == 0) werr_set(&err, "exec", e[1], "chdir to the workdir '%s'", s->cwd);
+    else werr_set(&err, "exec", e[1], "exec '%s'", s->argv[0]);
     report_error(sync_fd, &err);
   } else {
     char r = SYNC_READY;

@@ -37,6 +37,7 @@ const TEST_NAMES = [
   'wrntest-regress-io', 'wrntest-regress-sock', 'wrntest-runtime', 'wrntest-serve', 'wrntest-spares',
   'wrntest-spawner-death', 'wrntest-stdio', 'wrntest-tenant', 'wrntest-bench-serve', 'wrntest-fw',
   'wrntest-cron', 'wrntest-hostile', 'wrntest-deploy', 'wrntest-dev', 'wrntest-deploy-cron',
+  'wrntest-ipv6',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
@@ -136,14 +137,44 @@ export async function interrupted(args: readonly string[], env: NodeJS.ProcessEn
   return { code, stderr };
 }
 
+export interface Running {
+  /** resolves when the sandbox prints a `"ready":true` line, or at its end */
+  ready: Promise<void>;
+  ended: Promise<Result>;
+  kill: (signal?: NodeJS.Signals) => void;
+}
+
+/** `warren run ARGS` in the background: for a sandbox that says it is ready, then works on. */
+export function startRun(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Running {
+  const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  let stdout = '';
+  let stderr = '';
+  let signalReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+    if (stdout.includes('"ready":true')) signalReady();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const ended = new Promise<Result>((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      signalReady();
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { kill: (signal = 'SIGKILL') => child.kill(signal), ready, ended };
+}
+
 /** `-v <probe dir>:/probe:ro` */
 export function probeVolume(): string[] {
   return ['-v', `${ensureProbe()}:${PROBE_DIR_IN_SANDBOX}:ro`];
 }
 
 /** Runs the probe in a fresh sandbox and parses its one JSON line. */
-export async function probe<T = Record<string, unknown>>(runArgs: readonly string[], probeArgs: readonly string[]): Promise<T & { $: Result }> {
-  const r = await warren(['run', ...probeVolume(), ...runArgs, '--', '/probe/probe', ...probeArgs]);
+export async function probe<T = Record<string, unknown>>(runArgs: readonly string[], probeArgs: readonly string[], env = testEnv()): Promise<T & { $: Result }> {
+  const r = await warren(['run', ...probeVolume(), ...runArgs, '--', '/probe/probe', ...probeArgs], { env });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let parsed: T;
   try {

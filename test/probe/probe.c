@@ -37,6 +37,11 @@ static const struct command commands[] = {
     {"swap", 3, "swap DIR TARGET SECONDS", cmd_swap},
     {"inodes", 1, "inodes DIR", cmd_inodes},
     {"net", 0, "net", cmd_net},
+    {"openw", 1, "openw PATH", cmd_openw},
+    {"cgroups", 0, "cgroups", cmd_cgroups},
+    {"procs", 0, "procs", cmd_procs},
+    {"setcap", 1, "setcap DIR", cmd_setcap},
+    {"connect", 2, "connect ADDR[%IFNAME] PORT", cmd_connect},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -78,5 +78,10 @@ int cmd_stdio(char **args, struct perr *err);
 int cmd_swap(char **args, struct perr *err);
 int cmd_inodes(char **args, struct perr *err);
 int cmd_net(char **args, struct perr *err);
+int cmd_openw(char **args, struct perr *err);
+int cmd_cgroups(char **args, struct perr *err);
+int cmd_procs(char **args, struct perr *err);
+int cmd_setcap(char **args, struct perr *err);
+int cmd_connect(char **args, struct perr *err);
 
 #endif

@@ -191,3 +191,43 @@ export interface ProbeNet {
   dev: Record<string, { rx_bytes: number; rx_packets: number; tx_bytes: number; tx_packets: number }> | null;
   tcp: { ActiveOpens: number; PassiveOpens: number; InSegs: number; OutSegs: number } | null;
 }
+
+/** `openw PATH`: PATH opened for writing (nothing written), directly and through an O_PATH fd's
+ * /proc/self/fd link; `reopen_errno` is -1 when the O_PATH open failed. `link` is readlink's text. */
+export interface ProbeOpenw {
+  path: string;
+  link: string | null;
+  link_errno: number;
+  errno: number;
+  opath_errno: number;
+  reopen_errno: number;
+}
+
+/** `cgroups`: CVE-2022-0492's steps; a mount errno is -1 when it was not tried (the unshare failed). */
+export interface ProbeCgroups {
+  child_status: number;
+  unshare_errno: number;
+  mount: { rdma: number; memory: number; cgroup2: number };
+  mount_after_unshare: { rdma: number; memory: number; cgroup2: number };
+  /** release_agent, notify_on_release, cgroup.procs, tasks, cgroup.subtree_control that opened for writing */
+  writable: string[];
+  checked: number;
+}
+
+/** `procs`: every process's capability sets (hex, as /proc/N/status shows them). */
+export interface ProbeProcs {
+  procs: Array<{ pid: number; name: string; CapInh: string; CapPrm: string; CapEff: string; CapBnd: string; CapAmb: string }>;
+}
+
+/** `setcap DIR`: setxattr security.capability on a file of its own in DIR (then removed). */
+export interface ProbeSetcap {
+  errno: number;
+  unlink_errno: number;
+}
+
+/** `connect ADDR[%IFNAME] PORT`: a TCP connect, 0 when it was answered; ETIMEDOUT after 2 s. */
+export interface ProbeConnect {
+  addr: string;
+  scope: number;
+  errno: number;
+}

@@ -10,12 +10,11 @@
  * A killed `warren run` drops its lock before its sandbox is gone: commit and rm then also wait
  * for the image to have no loop device left (a sandbox's mount of it holds one).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { imageLayerPaths } from '../../snapshots/index.js';
-import { NEEDS_ROOT, probeVolume, testDirs, testEnv, warren, WARREN } from '../integration/helpers.js';
+import { NEEDS_ROOT, probeVolume, startRun, testDirs, testEnv, warren } from '../integration/helpers.js';
 import type { ProbeSwap } from '../probe/probe.js';
 
 const dirs = testDirs('wrntest-regress');
@@ -36,28 +35,7 @@ function tree(dir: string, out = new Map<string, string>(), rel = ''): Map<strin
   return out;
 }
 
-/** `warren run ARGS`, resolving `ready` when the sandbox prints its ready line and `ended` at exit. */
-function start(args: readonly string[]): { kill: () => void; ready: Promise<void>; ended: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [WARREN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  let stdout = '';
-  let stderr = '';
-  let signalReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (signalReady = resolve));
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-    if (stdout.includes('"ready":true')) signalReady();
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const ended = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      signalReady();
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { kill: () => child.kill('SIGKILL'), ready, ended };
-}
+const start = (args: readonly string[]) => startRun(args, env);
 
 t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
   t.teardown(async () => {
