@@ -35,7 +35,8 @@ function tree(dir: string, out = new Map<string, string>(), rel = ''): Map<strin
   return out;
 }
 
-const start = (args: readonly string[]) => startRun(args, env);
+// bounded generously: under a loaded suite each `warren commit` below takes seconds
+const start = (args: readonly string[]) => startRun(args, env, 150_000);
 
 t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
   t.teardown(async () => {
@@ -46,7 +47,7 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
   fs.mkdirSync(secretDir, { mode: 0o700 });
   fs.writeFileSync(path.join(secretDir, 'secret'), SECRET, { mode: 0o600 });
 
-  const running = start([...probeVolume(), '--name', name, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '15']);
+  const running = start([...probeVolume(), '--name', name, '--keep', '--', '/probe/probe', 'swap', '/x', secretDir, '40']); // outlasts the refusals below even on a loaded machine
   let ended = false;
   void running.ended.then(() => (ended = true));
   await running.ready;
