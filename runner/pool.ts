@@ -17,7 +17,7 @@ import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
-import { bytesToFree, route, type InstanceView } from './policy.js';
+import { bytesToFree, pickFrom, route, type InstanceView } from './policy.js';
 
 interface Waiter {
   readonly since: number;
@@ -47,6 +47,11 @@ function once(f: () => void): () => void {
 
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;
+
+/** A warm start's phases (it has none), and the answer of a release with nothing to say: shared,
+ * not made per request. */
+const NO_PHASES: Start['phases'] = Object.freeze([]);
+const NO_REASON: Promise<string | undefined> = Promise.resolve(undefined);
 
 export class Pool implements Invoker {
   readonly #generics: Generics;
@@ -87,11 +92,12 @@ export class Pool implements Invoker {
     const version = this.#versions.live(fn);
     if (!version) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${fn}'`);
     const g = this.#group(version);
+    // route() would pick this same instance first; asked directly, a warm request (most of them)
+    // allocates no views
+    const inst = pickFrom(g.instances, version.concurrency);
+    if (inst) return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: NO_PHASES });
+    // so route() answers start, queue or refuse here
     const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
-    if (decision.kind === 'use') {
-      const inst = [...g.instances].find((i) => i.id === decision.id) as Instance;
-      return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: [] });
-    }
     if (decision.kind === 'refuse') {
       this.#observer.refused(fn, 'queue-full');
       throw Object.assign(new WarrenError('WARREN_FN_QUEUE_FULL', `function '${fn}' has ${g.queue.length} requests waiting already`), { retryAfterS: 1 });
@@ -159,8 +165,9 @@ export class Pool implements Invoker {
   #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
+    // only an instance with nothing to do sits in the idle LRU
+    if (inst.busy === 0) this.#idle.delete(inst.seq);
     inst.busy++;
-    this.#idle.delete(inst.seq);
     const owner = inst.owner as Owner;
     let released = false;
     return {
@@ -170,19 +177,24 @@ export class Pool implements Invoker {
       instance: inst.id,
       start,
       timeoutMs: g.version.timeoutMs,
-      release: async (outcome: Outcome) => {
-        if (released) return undefined;
+      release: (outcome: Outcome) => {
+        if (released) return NO_REASON;
         released = true;
         onRelease?.();
-        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
-        return this.#release(g, inst, outcome);
+        const now = performance.now();
+        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, now - handedAt);
+        inst.busy--;
+        inst.lastUsed = now;
+        if (outcome !== 'ok') return this.#releaseFailed(g, inst, outcome);
+        if (inst.state === 'draining' && inst.busy === 0) void inst.close();
+        else if (inst.state === 'ready') this.#pump(g, inst);
+        return NO_REASON;
       },
     };
   }
 
-  async #release(g: Group, inst: Instance, outcome: Outcome): Promise<string | undefined> {
-    inst.busy--;
-    inst.lastUsed = performance.now();
+  /** A release after a timeout or a broken exchange: the instance is destroyed. */
+  async #releaseFailed(g: Group, inst: Instance, outcome: 'timeout' | 'broken'): Promise<string | undefined> {
     const meta = { fn: g.version.fn, version: g.version.version, instance: inst.id };
     if (outcome === 'timeout') {
       const why = `timed out after ${g.version.timeoutMs} ms`;
@@ -191,29 +203,23 @@ export class Pool implements Invoker {
       await inst.destroy(why);
       return undefined;
     }
-    if (outcome === 'broken') {
-      // the socket broke first; the sandbox's end (an OOM kill) is known a moment later
-      const exit = await Promise.race([inst.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_WAIT_MS).unref())]);
-      const why = inst.end ?? (exit ? endReason(exit) : 'its connection broke');
-      // its end was logged already when the exit came first
-      if (inst.state !== 'dead') this.#logs.report(meta, `the instance ended: ${why}`);
-      this.#forget(g, inst);
-      await inst.destroy(why);
-      return why;
-    }
-    if (inst.state === 'draining' && inst.busy === 0) void inst.close();
-    else if (inst.state === 'ready') this.#pump(g, inst);
-    return undefined;
+    // broken: the socket broke first; the sandbox's end (an OOM kill) is known a moment later
+    const exit = await Promise.race([inst.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_WAIT_MS).unref())]);
+    const why = inst.end ?? (exit ? endReason(exit) : 'its connection broke');
+    // its end was logged already when the exit came first
+    if (inst.state !== 'dead') this.#logs.report(meta, `the instance ended: ${why}`);
+    this.#forget(g, inst);
+    await inst.destroy(why);
+    return why;
   }
 
   /** Hands free room to waiters in order; an instance left with nothing to do goes idle. */
   #pump(g: Group, freed?: Instance): void {
     while (g.queue.length > 0) {
-      const id = route({ instances: views(g), concurrency: g.version.concurrency, queued: 0, maxInstances: 0, queueCap: 0 });
-      if (id.kind !== 'use') break;
-      const inst = [...g.instances].find((i) => i.id === id.id) as Instance;
+      const inst = pickFrom(g.instances, g.version.concurrency);
+      if (!inst) break;
       const w = g.queue.shift() as Waiter;
-      w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: [] }));
+      w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: NO_PHASES }));
     }
     if (g.queue.length > 0 && g.starting === 0) void this.#start(g);
     if (freed && freed.busy === 0 && freed.state === 'ready') this.#idle.set(freed.seq, freed);
