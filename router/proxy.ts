@@ -4,6 +4,11 @@
  * objects on the invocation bytes cost more than half the throughput), and the answer comes back
  * chunk by chunk, each side's backpressure holding the other.
  *
+ * The handler takes undici's raw callbacks (onConnect, onHeaders, onData, onComplete, onError),
+ * which its newer controller API (onRequestStart, onResponseStart...) wraps: the wrapper costs
+ * an object or two per request and parses the answer's head into an object, which this file
+ * would only copy again. Here the head's raw name/value pairs become node's writeHead array.
+ *
  * The exchange ends exactly once, and that is when the invocation is released:
  *   the function's answer ended          -> release('ok')
  *   the client went away                 -> abort upstream, release('ok') (the instance is fine)
@@ -15,7 +20,7 @@
  * byte: an instance stuck mid-stream holds a slot like one stuck before its headers, so a stream
  * longer than the function's timeout is cut too.
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { WarrenError } from '../lib/errors.js';
@@ -31,6 +36,9 @@ const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
   'proxy-authenticate', 'proxy-authorization', 'expect', 'http2-settings',
 ]);
+
+/** Headers of the function's answer that the router drops: hop-by-hop, and the ones it sets. */
+const NOT_PASSED_BACK = new Set([...HOP_BY_HOP, RESPONSE_ID_HEADER, START_HEADER, 'server-timing']);
 
 export interface ExchangeOptions {
   requestId: string;
@@ -49,7 +57,10 @@ export function startExchange(req: IncomingMessage, res: ServerResponse, inv: In
 }
 
 class Exchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | null = null;
+  /** undici's abort of the upstream request, once it has started. */
+  private abortRequest: ((err: Error) => void) | null = null;
+  /** undici's resume after onData returned false. */
+  private resumeAnswer: (() => void) | null = null;
   private timer: NodeJS.Timeout | undefined;
   private body: RequestBody | null = null;
   /** Why the router ended it early, to abort the upstream request with once it starts. */
@@ -83,17 +94,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     );
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.abortReason) controller.abort(this.abortReason);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortRequest = abort;
+    if (this.abortReason) abort(this.abortReason);
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders, statusText?: string): void {
-    if (this.done || status < 200) return; // 1xx: node answers the client's own Expect
-    const out = responseHeaders(headers, this.opts.requestId, this.inv.start);
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText?: string): boolean {
+    if (this.done || status < 200) return true; // 1xx: node answers the client's own Expect
+    this.resumeAnswer = resume;
+    const out = responseHeaders(raw, this.opts.requestId, this.inv.start);
     if (statusText) this.res.writeHead(status, statusText, out);
     else this.res.writeHead(status, out);
     this.corkTick();
+    return true;
   }
 
   /**
@@ -114,22 +127,22 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.res.uncork();
   };
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return;
+  /** false pauses undici's reading of the answer until resumeAnswer(). */
+  onData(chunk: Buffer): boolean {
+    if (this.done) return true;
     this.corkTick();
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', this.onDrain);
-    }
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.onDrain);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.done) return;
     this.finish('ok');
     this.res.end();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return; // the router aborted it and has answered already
     const code = (err as { code?: unknown }).code;
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
@@ -147,7 +160,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private readonly onDrain = (): void => {
-    this.controller?.resume();
+    this.resumeAnswer?.();
   };
 
   private readonly onTimeout = (): void => {
@@ -173,8 +186,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   };
 
   private abortUpstream(reason: Error): void {
+    if (this.abortReason) return;
     this.abortReason = reason;
-    if (this.controller && !this.controller.aborted) this.controller.abort(reason);
+    this.abortRequest?.(reason);
   }
 
   /** The one place the exchange ends: the clock stops, the body detaches, the release goes out. */
@@ -260,12 +274,16 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
   return new Set(value.toLowerCase().split(',').map((s) => s.trim()));
 }
 
-function responseHeaders(headers: IncomingHttpHeaders, requestId: string, start: Start): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
-  for (const name in headers) if (!HOP_BY_HOP.has(name)) out[name] = headers[name];
-  out[RESPONSE_ID_HEADER] = requestId;
-  out[START_HEADER] = start.label;
-  out['server-timing'] = serverTiming(start);
+/** The function's head as node's writeHead takes it (name, value, name, value...: repeated
+ * names such as set-cookie stay apart), less what is not passed back, plus the router's own. */
+function responseHeaders(raw: Buffer[], requestId: string, start: Start): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    if (NOT_PASSED_BACK.has(name.toLowerCase())) continue;
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  out.push(RESPONSE_ID_HEADER, requestId, START_HEADER, start.label, 'server-timing', serverTiming(start));
   return out;
 }
 

@@ -51,12 +51,26 @@ export function route(input: RouteInput): Route {
 
 /** The ready instance with room that is busiest; among equals the most recently used. */
 export function pick(instances: readonly InstanceView[], concurrency: number): string | undefined {
-  let best: InstanceView | undefined;
+  return pickFrom(instances, concurrency)?.id;
+}
+
+/** What pick() reads of an instance. */
+export interface Pickable {
+  readonly state: string;
+  readonly busy: number;
+  readonly lastUsed: number;
+}
+
+/** pick() over any instances that say their state, busy and lastUsed, giving the instance
+ * itself: the pool's warm path calls it with its own instances, on every request, so that a
+ * request with room allocates no views and searches nothing twice. */
+export function pickFrom<T extends Pickable>(instances: Iterable<T>, concurrency: number): T | undefined {
+  let best: T | undefined;
   for (const i of instances) {
     if (i.state !== 'ready' || i.busy >= concurrency) continue;
     if (!best || i.busy > best.busy || (i.busy === best.busy && i.lastUsed > best.lastUsed)) best = i;
   }
-  return best?.id;
+  return best;
 }
 
 export interface GenericSizing {

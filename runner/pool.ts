@@ -5,19 +5,18 @@
  * route() decides: use a ready instance with room (a warm start), or start one more and wait
  * for it, or wait in the bounded queue, or refuse (429). A start takes a generic runtime and
  * specializes it (prewarm), or boots one on the request path when none is free (cold). Idle
- * instances sit in an LRU (lru-cache) with the keep-alive as its TTL: its end closes them
- * (scale to zero), and a start that would pass the memory budget evicts the least recently
- * used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
+ * instances are kept least recently used first, each with when it went idle: a sweep closes
+ * those idle past the keep-alive (scale to zero), and a start that would pass the memory budget
+ * evicts the least recently used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
  * that function gets a fresh one, and nothing of another function's is touched.
  */
-import { LRUCache } from 'lru-cache';
 import { WarrenError } from '../lib/errors.js';
 import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
 import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
-import { bytesToFree, route, type InstanceView } from './policy.js';
+import { bytesToFree, pickFrom, route, type InstanceView } from './policy.js';
 import { runScheduled, type ScheduledResult, type ScheduledRun } from './scheduled-run.js';
 
 interface Waiter {
@@ -51,6 +50,10 @@ const EXIT_WAIT_MS = 2_000;
 
 /** A cron firing has no client to go away: it waits in the queue until its timeout. */
 const NO_CLIENT = new AbortController().signal;
+/** A warm start's phases (it has none), and the answer of a release with nothing to say: shared,
+ * not made per request. */
+const NO_PHASES: Start['phases'] = Object.freeze([]);
+const NO_REASON: Promise<string | undefined> = Promise.resolve(undefined);
 
 export class Pool implements Invoker {
   readonly #generics: Generics;
@@ -59,7 +62,13 @@ export class Pool implements Invoker {
   readonly #observer: PoolObserver;
   readonly #opts: PoolOptions;
   readonly #groups = new Map<string, Group>();
-  readonly #idle: LRUCache<number, Instance>;
+  /**
+   * Idle instances (ready, nothing to do) and since when, least recently used first: a Map keeps
+   * insertion order, and an instance leaves it when it gets work and comes back at the end. A
+   * plain Map because an instance goes idle and busy again on many requests under light load:
+   * lru-cache's set and delete cost ~0.4 us there and showed in the serve process's profile.
+   */
+  readonly #idle = new Map<Instance, number>();
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
@@ -69,20 +78,7 @@ export class Pool implements Invoker {
     this.#logs = logs;
     this.#observer = observer;
     this.#opts = opts;
-    // Idle instances, least recently used first. No `max`: lru-cache preallocates arrays of that
-    // size and clears them whenever it empties, which a function with one instance does on every
-    // request (~2 ms each with max 100 000); nor ttlAutopurge, a timer per set (~10 us). Their
-    // memory limits are the size, bounded by the budget; the keep-alive's end is found by a sweep.
-    this.#idle = new LRUCache<number, Instance>({
-      ttl: opts.keepAliveMs,
-      maxSize: opts.memoryBudgetBytes,
-      sizeCalculation: (inst) => Math.min(opts.memoryBudgetBytes, Math.max(1, inst.sandbox.memoryBytes)),
-      dispose: (inst, _seq, reason) => {
-        if (reason === 'expire') this.#retire(inst, `idle for ${opts.keepAliveMs} ms`);
-        else if (reason === 'evict') this.#retire(inst, 'evicted under the memory budget');
-      },
-    });
-    this.#sweep = setInterval(() => this.#idle.purgeStale(), Math.max(10, Math.min(opts.keepAliveMs / 4, 1000))).unref();
+    this.#sweep = setInterval(() => this.#closeIdle(), Math.max(10, Math.min(opts.keepAliveMs / 4, 1000))).unref();
   }
 
   async acquire(fn: string, signal: AbortSignal): Promise<Invocation> {
@@ -91,11 +87,12 @@ export class Pool implements Invoker {
     const version = this.#versions.live(fn);
     if (!version) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${fn}'`);
     const g = this.#group(version);
+    // route() would pick this same instance first; asked directly, a warm request (most of them)
+    // allocates no views
+    const inst = pickFrom(g.instances, version.concurrency);
+    if (inst) return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: NO_PHASES });
+    // so route() answers start, queue or refuse here
     const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
-    if (decision.kind === 'use') {
-      const inst = [...g.instances].find((i) => i.id === decision.id) as Instance;
-      return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: [] });
-    }
     if (decision.kind === 'refuse') {
       this.#observer.refused(fn, 'queue-full');
       throw Object.assign(new WarrenError('WARREN_FN_QUEUE_FULL', `function '${fn}' has ${g.queue.length} requests waiting already`), { retryAfterS: 1 });
@@ -136,7 +133,7 @@ export class Pool implements Invoker {
       if (g.version.fn !== fn || g === next) continue;
       this.#groups.delete(g.key);
       for (const inst of g.instances) {
-        this.#idle.delete(inst.seq);
+        this.#idle.delete(inst);
         inst.drain();
       }
       const waiters = g.queue.splice(0);
@@ -179,8 +176,9 @@ export class Pool implements Invoker {
   #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
+    // only an instance with nothing to do is idle
+    if (inst.busy === 0) this.#idle.delete(inst);
     inst.busy++;
-    this.#idle.delete(inst.seq);
     const owner = inst.owner as Owner;
     let released = false;
     return {
@@ -190,19 +188,24 @@ export class Pool implements Invoker {
       instance: inst.id,
       start,
       timeoutMs: g.version.timeoutMs,
-      release: async (outcome: Outcome) => {
-        if (released) return undefined;
+      release: (outcome: Outcome) => {
+        if (released) return NO_REASON;
         released = true;
         onRelease?.();
-        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
-        return this.#release(g, inst, outcome);
+        const now = performance.now();
+        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, now - handedAt);
+        inst.busy--;
+        inst.lastUsed = now;
+        if (outcome !== 'ok') return this.#releaseFailed(g, inst, outcome);
+        if (inst.state === 'draining' && inst.busy === 0) void inst.close();
+        else if (inst.state === 'ready') this.#pump(g, inst);
+        return NO_REASON;
       },
     };
   }
 
-  async #release(g: Group, inst: Instance, outcome: Outcome): Promise<string | undefined> {
-    inst.busy--;
-    inst.lastUsed = performance.now();
+  /** A release after a timeout or a broken exchange: the instance is destroyed. */
+  async #releaseFailed(g: Group, inst: Instance, outcome: 'timeout' | 'broken'): Promise<string | undefined> {
     const meta = { fn: g.version.fn, version: g.version.version, instance: inst.id };
     if (outcome === 'timeout') {
       const why = `timed out after ${g.version.timeoutMs} ms`;
@@ -211,32 +214,29 @@ export class Pool implements Invoker {
       await inst.destroy(why);
       return undefined;
     }
-    if (outcome === 'broken') {
-      // the socket broke first; the sandbox's end (an OOM kill) is known a moment later
-      const exit = await Promise.race([inst.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_WAIT_MS).unref())]);
-      const why = inst.end ?? (exit ? endReason(exit) : 'its connection broke');
-      // its end was logged already when the exit came first
-      if (inst.state !== 'dead') this.#logs.report(meta, `the instance ended: ${why}`);
-      this.#forget(g, inst);
-      await inst.destroy(why);
-      return why;
-    }
-    if (inst.state === 'draining' && inst.busy === 0) void inst.close();
-    else if (inst.state === 'ready') this.#pump(g, inst);
-    return undefined;
+    // broken: the socket broke first; the sandbox's end (an OOM kill) is known a moment later
+    const exit = await Promise.race([inst.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), EXIT_WAIT_MS).unref())]);
+    const why = inst.end ?? (exit ? endReason(exit) : 'its connection broke');
+    // its end was logged already when the exit came first
+    if (inst.state !== 'dead') this.#logs.report(meta, `the instance ended: ${why}`);
+    this.#forget(g, inst);
+    await inst.destroy(why);
+    return why;
   }
 
   /** Hands free room to waiters in order; an instance left with nothing to do goes idle. */
   #pump(g: Group, freed?: Instance): void {
     while (g.queue.length > 0) {
-      const id = route({ instances: views(g), concurrency: g.version.concurrency, queued: 0, maxInstances: 0, queueCap: 0 });
-      if (id.kind !== 'use') break;
-      const inst = [...g.instances].find((i) => i.id === id.id) as Instance;
+      const inst = pickFrom(g.instances, g.version.concurrency);
+      if (!inst) break;
       const w = g.queue.shift() as Waiter;
-      w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: [] }));
+      w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: NO_PHASES }));
     }
     if (g.queue.length > 0 && g.starting === 0) void this.#start(g);
-    if (freed && freed.busy === 0 && freed.state === 'ready') this.#idle.set(freed.seq, freed);
+    if (freed && freed.busy === 0 && freed.state === 'ready') {
+      this.#idle.delete(freed); // to the end: the most recently used
+      this.#idle.set(freed, performance.now());
+    }
   }
 
   #wait(g: Group, signal: AbortSignal, since: number): Promise<Invocation> {
@@ -349,7 +349,17 @@ export class Pool implements Invoker {
 
   #forget(g: Group, inst: Instance): void {
     g.instances.delete(inst);
-    this.#idle.delete(inst.seq);
+    this.#idle.delete(inst);
+  }
+
+  /** Closes the instances idle for the keep-alive or longer (the oldest come first). */
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const [inst, since] of this.#idle) {
+      if (now - since < this.#opts.keepAliveMs) break;
+      this.#idle.delete(inst);
+      this.#retire(inst, `idle for ${this.#opts.keepAliveMs} ms`);
+    }
   }
 
   #retire(inst: Instance, why: string): void {
@@ -364,9 +374,10 @@ export class Pool implements Invoker {
     let used = 0;
     for (const g of this.#groups.values()) for (const i of g.instances) used += i.sandbox.memoryBytes;
     let free = bytesToFree(used, need, this.#opts.memoryBudgetBytes);
-    while (free > 0) {
-      const inst = this.#idle.pop(); // dispose: 'evict', which retires it
-      if (!inst) break;
+    for (const inst of this.#idle.keys()) {
+      if (free <= 0) break;
+      this.#idle.delete(inst);
+      this.#retire(inst, 'evicted under the memory budget');
       free -= inst.sandbox.memoryBytes;
     }
   }

@@ -49,7 +49,7 @@ class TestLogs implements Logs {
 
 const observer = { started() {}, warm() {}, refused() {}, finished() {} };
 
-async function withPool(t: Test, opts: { floor: number; keepAliveMs?: number; maxInstances?: number; queueCap?: number }, versions: Version[]) {
+async function withPool(t: Test, opts: { floor: number; keepAliveMs?: number; maxInstances?: number; queueCap?: number; memoryBudgetBytes?: number }, versions: Version[]) {
   await ensureNodeImage(dirs.state);
   const host = await openHost({ dirs, spare: 1 });
   const layers = imageLayerPaths(dirs.state, NODE_IMAGE);
@@ -60,7 +60,7 @@ async function withPool(t: Test, opts: { floor: number; keepAliveMs?: number; ma
     maxInstances: opts.maxInstances ?? 4,
     queueCap: opts.queueCap ?? 8,
     keepAliveMs: opts.keepAliveMs ?? 60_000,
-    memoryBudgetBytes: 2048 * MiB,
+    memoryBudgetBytes: opts.memoryBudgetBytes ?? 2048 * MiB,
     pids: 64,
   });
   generics.fill();
@@ -151,4 +151,15 @@ t.test('a bounded queue; idle instances end after the keep-alive', { skip: NEEDS
   await got.release('ok');
   await until('scale to zero', () => !pool.sandboxes().some((s) => s.fn === 'slow'), 10_000);
   t.pass('the idle instance ended');
+});
+
+t.test('a start past the memory budget evicts the least recently used idle instance', { skip: NEEDS_ROOT }, async (t) => {
+  const { pool, logs } = await withPool(t, { floor: 1, memoryBudgetBytes: 256 * MiB }, [version('a', ECHO), version('b', ECHO), version('c', ECHO)]);
+  for (const fn of ['a', 'b', 'a']) await (await pool.acquire(fn, AbortSignal.timeout(20_000))).release('ok');
+  const c = await pool.acquire('c', AbortSignal.timeout(20_000));
+  t.same(await call(c, '/'), { status: 200, body: 'hello c /' });
+  await c.release('ok');
+  const fns = pool.sandboxes().map((s) => s.fn).filter((fn) => fn !== null).sort();
+  t.same(fns, ['a', 'c'], 'b, used least recently, made room for c');
+  t.ok(logs.lines.includes('b: the instance is closed: evicted under the memory budget'), 'and its end says why');
 });
