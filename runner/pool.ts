@@ -5,11 +5,12 @@
  * route() decides: use a ready instance with room (a warm start), or start one more and wait
  * for it, or wait in the bounded queue, or refuse (429). A start takes a generic runtime and
  * specializes it (prewarm), or boots one on the request path when none is free (cold). Idle
- * instances are kept least recently used first, each with when it went idle: a sweep closes
- * those idle past the keep-alive (scale to zero), and a start that would pass the memory budget
- * evicts the least recently used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
+ * instances sit in an LRU (lru-cache) with the keep-alive as its TTL: its end closes them
+ * (scale to zero), and a start that would pass the memory budget evicts the least recently
+ * used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
  * that function gets a fresh one, and nothing of another function's is touched.
  */
+import { LRUCache } from 'lru-cache';
 import { WarrenError } from '../lib/errors.js';
 import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
 import type { SandboxInfo } from '../router/control.js';
@@ -62,13 +63,7 @@ export class Pool implements Invoker {
   readonly #observer: PoolObserver;
   readonly #opts: PoolOptions;
   readonly #groups = new Map<string, Group>();
-  /**
-   * Idle instances (ready, nothing to do) and since when, least recently used first: a Map keeps
-   * insertion order, and an instance leaves it when it gets work and comes back at the end. A
-   * plain Map because an instance goes idle and busy again on many requests under light load:
-   * lru-cache's set and delete cost ~0.4 us there and showed in the serve process's profile.
-   */
-  readonly #idle = new Map<Instance, number>();
+  readonly #idle: LRUCache<number, Instance>;
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
@@ -78,7 +73,20 @@ export class Pool implements Invoker {
     this.#logs = logs;
     this.#observer = observer;
     this.#opts = opts;
-    this.#sweep = setInterval(() => this.#closeIdle(), Math.max(10, Math.min(opts.keepAliveMs / 4, 1000))).unref();
+    // Idle instances, least recently used first. No `max`: lru-cache preallocates arrays of that
+    // size and clears them whenever it empties, which a function with one instance does on every
+    // request (~2 ms each with max 100 000); nor ttlAutopurge, a timer per set (~10 us). Their
+    // memory limits are the size, bounded by the budget; the keep-alive's end is found by a sweep.
+    this.#idle = new LRUCache<number, Instance>({
+      ttl: opts.keepAliveMs,
+      maxSize: opts.memoryBudgetBytes,
+      sizeCalculation: (inst) => Math.min(opts.memoryBudgetBytes, Math.max(1, inst.sandbox.memoryBytes)),
+      dispose: (inst, _seq, reason) => {
+        if (reason === 'expire') this.#retire(inst, `idle for ${opts.keepAliveMs} ms`);
+        else if (reason === 'evict') this.#retire(inst, 'evicted under the memory budget');
+      },
+    });
+    this.#sweep = setInterval(() => this.#idle.purgeStale(), Math.max(10, Math.min(opts.keepAliveMs / 4, 1000))).unref();
   }
 
   async acquire(fn: string, signal: AbortSignal): Promise<Invocation> {
@@ -133,7 +141,7 @@ export class Pool implements Invoker {
       if (g.version.fn !== fn || g === next) continue;
       this.#groups.delete(g.key);
       for (const inst of g.instances) {
-        this.#idle.delete(inst);
+        this.#idle.delete(inst.seq);
         inst.drain();
       }
       const waiters = g.queue.splice(0);
@@ -176,8 +184,8 @@ export class Pool implements Invoker {
   #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
-    // only an instance with nothing to do is idle
-    if (inst.busy === 0) this.#idle.delete(inst);
+    // only an instance with nothing to do sits in the idle LRU
+    if (inst.busy === 0) this.#idle.delete(inst.seq);
     inst.busy++;
     const owner = inst.owner as Owner;
     let released = false;
@@ -233,10 +241,7 @@ export class Pool implements Invoker {
       w.resolve(this.#use(g, inst, { label: 'warm', ms: performance.now() - w.since, phases: NO_PHASES }));
     }
     if (g.queue.length > 0 && g.starting === 0) void this.#start(g);
-    if (freed && freed.busy === 0 && freed.state === 'ready') {
-      this.#idle.delete(freed); // to the end: the most recently used
-      this.#idle.set(freed, performance.now());
-    }
+    if (freed && freed.busy === 0 && freed.state === 'ready') this.#idle.set(freed.seq, freed);
   }
 
   #wait(g: Group, signal: AbortSignal, since: number): Promise<Invocation> {
@@ -349,17 +354,7 @@ export class Pool implements Invoker {
 
   #forget(g: Group, inst: Instance): void {
     g.instances.delete(inst);
-    this.#idle.delete(inst);
-  }
-
-  /** Closes the instances idle for the keep-alive or longer (the oldest come first). */
-  #closeIdle(): void {
-    const now = performance.now();
-    for (const [inst, since] of this.#idle) {
-      if (now - since < this.#opts.keepAliveMs) break;
-      this.#idle.delete(inst);
-      this.#retire(inst, `idle for ${this.#opts.keepAliveMs} ms`);
-    }
+    this.#idle.delete(inst.seq);
   }
 
   #retire(inst: Instance, why: string): void {
@@ -374,10 +369,9 @@ export class Pool implements Invoker {
     let used = 0;
     for (const g of this.#groups.values()) for (const i of g.instances) used += i.sandbox.memoryBytes;
     let free = bytesToFree(used, need, this.#opts.memoryBudgetBytes);
-    for (const inst of this.#idle.keys()) {
-      if (free <= 0) break;
-      this.#idle.delete(inst);
-      this.#retire(inst, 'evicted under the memory budget');
+    while (free > 0) {
+      const inst = this.#idle.pop(); // dispose: 'evict', which retires it
+      if (!inst) break;
       free -= inst.sandbox.memoryBytes;
     }
   }
