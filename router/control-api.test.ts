@@ -54,7 +54,8 @@ t.test('each route: its JSON and status', async (t) => {
   const list = await api('GET', '/v1/functions');
   t.equal(list.status, 200);
   t.same(list.json.functions.map((f: { name: string; live: { version: number } }) => [f.name, f.live.version]), [['hello', 2]]);
-  t.match((await api('GET', '/v1/functions/hello')).json, { name: 'hello', live: { version: 2 }, secrets: [] });
+  t.same(list.json.functions[0].url, `${router.dataUrl}/hello/`, 'a listed function has its URL');
+  t.match((await api('GET', '/v1/functions/hello')).json, { name: 'hello', live: { version: 2 }, secrets: [], url: `${router.dataUrl}/hello/` });
   t.same((await api('GET', '/v1/functions/hello/versions')).json.versions.map((v: { version: number }) => v.version), [1, 2]);
 
   t.same((await api('POST', '/v1/functions/hello/rollback')).json, { name: 'hello', version: 1, url: `${router.dataUrl}/hello/` });
