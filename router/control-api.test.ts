@@ -162,6 +162,22 @@ t.test('logs: NDJSON; follow streams lines as they come and stops when the clien
   t.equal((await api('GET', '/healthz')).status, 200, 'the API still answers');
 });
 
+t.test('a follow ends when the router closes: it does not hold the drain open', async (t) => {
+  const { api, control, router } = await setup(t);
+  await api('PUT', '/v1/functions/hello', { module: MOD });
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get(`${router.controlUrl}/v1/functions/hello/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` }, agent: false }, resolve).on('error', reject),
+  );
+  t.equal(res.statusCode, 200);
+  for (let i = 0; i < 40 && control.followersOpen === 0; i++) await sleep(10);
+  const ended = new Promise<void>((resolve) => res.on('end', resolve).resume());
+  const began = Date.now();
+  await router.close();
+  await ended;
+  t.ok(Date.now() - began < 2000, `closed in ${Date.now() - began} ms, the follow's answer ended cleanly`);
+  t.equal(control.followersOpen, 0);
+});
+
 t.test('a client that goes away mid-body does not take the API down', async (t) => {
   const { api, router, control } = await setup(t);
   await api('PUT', '/v1/functions/hello', { module: MOD });

@@ -42,6 +42,9 @@ export interface ControlApiOptions {
   /** A function's data-plane URL, for the deploy's and rollback's answers. */
   functionUrl: (name: string) => string;
   onUnexpected?: (err: unknown) => void;
+  /** Aborted when the server begins to close: a log follow ends then, instead of holding the
+   * drain open until its bound (it would never end by itself). */
+  closing?: AbortSignal;
 }
 
 export function controlApi(opts: ControlApiOptions): Hono {
@@ -122,6 +125,8 @@ export function controlApi(opts: ControlApiOptions): Hono {
       const stop = new AbortController();
       s.onAbort(() => stop.abort());
       c.req.raw.signal.addEventListener('abort', () => stop.abort(), { once: true });
+      if (opts.closing?.aborted) stop.abort();
+      opts.closing?.addEventListener('abort', () => stop.abort(), { once: true, signal: stop.signal });
       for await (const line of control.logs(name, { follow, signal: stop.signal })) {
         if (stop.signal.aborted) break;
         await s.write(JSON.stringify(line) + '\n');
