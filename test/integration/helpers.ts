@@ -35,7 +35,7 @@ const TEST_NAMES = [
   'wrntest-events', 'wrntest-faults', 'wrntest-gc', 'wrntest-image', 'wrntest-kept-cap', 'wrntest-life',
   'wrntest-life2', 'wrntest-live-egress', 'wrntest-live-limits', 'wrntest-net', 'wrntest-pool', 'wrntest-regress',
   'wrntest-regress-io', 'wrntest-regress-sock', 'wrntest-runtime', 'wrntest-serve', 'wrntest-spares',
-  'wrntest-spawner-death', 'wrntest-stdio', 'wrntest-tenant', 'wrntest-bench-serve',
+  'wrntest-spawner-death', 'wrntest-stdio', 'wrntest-tenant', 'wrntest-bench-serve', 'wrntest-lifecycle-cli',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
