@@ -48,7 +48,8 @@ t.test('secret: put and rm take NAME KEY, ls NAME; a value is never an argument'
   t.match(parseSecretArgs(['put', 'hello', 'API_KEY']), { verb: 'put', name: 'hello', key: 'API_KEY' });
   t.match(parseSecretArgs(['rm', 'hello', 'API_KEY', '--json']), { verb: 'rm', name: 'hello', key: 'API_KEY', args: { json: true } });
   t.match(parseSecretArgs(['ls', 'hello']), { verb: 'ls', name: 'hello' });
-  t.match(parseSecretArgs([]), { verb: 'help' });
+  t.match(parseSecretArgs(['--help']), { verb: 'help' });
+  t.throws(() => parseSecretArgs([]), { ...ARG, message: /missing command/ });
   t.throws(() => parseSecretArgs(['put', 'hello', 'API_KEY', 's3cret']), { ...ARG, message: /unexpected argument/ }, 'no value in argv');
   t.throws(() => parseSecretArgs(['put', 'hello', 'API_KEY=s3cret']), { ...ARG, message: /invalid secret name/ });
   t.throws(() => parseSecretArgs(['put', 'hello', '--value', 'x', 'K']), { ...ARG, message: /unknown option '--value'/ });

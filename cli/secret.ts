@@ -20,7 +20,8 @@ export type SecretArgs =
 
 export function parseSecretArgs(argv: readonly string[]): SecretArgs {
   const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') return { args: parseClientArgs([], SECRET_USAGE, { min: 0, max: 0 }), verb: 'help' };
+  if (verb === undefined) usageError('missing command', SECRET_USAGE);
+  if (verb === '--help' || verb === '-h' || verb === 'help') return { args: parseClientArgs([], SECRET_USAGE, { min: 0, max: 0 }), verb: 'help' };
   if (verb !== 'put' && verb !== 'rm' && verb !== 'ls') usageError(`unknown secret command '${verb}': expected put, rm or ls`, SECRET_USAGE);
   const n = verb === 'ls' ? 1 : 2;
   const args = parseClientArgs(rest, SECRET_USAGE, { min: n, max: n });
@@ -68,7 +69,8 @@ export function secret(argv: readonly string[]): Promise<number> {
     }
     const did = a.verb === 'put' ? 'set' : 'removed';
     if (a.args.json) printJson({ name: a.name, key: a.key, [did]: true });
-    else process.stdout.write(`${a.name}: secret ${a.key} ${did} (new requests see it; instances that had the old env are drained)\n`);
+    // the service drains the instances that had the old env: the next request sees the change
+    else process.stdout.write(`${a.name}: secret ${a.key} ${did}\n`);
     return EXIT_OK;
   });
 }
