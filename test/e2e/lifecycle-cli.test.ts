@@ -84,6 +84,32 @@ function follow(args: readonly string[], env: NodeJS.ProcessEnv): { out: () => s
   };
 }
 
+/**
+ * `warren ARGS` on a terminal (a pty made by util-linux's `script`); `typed` is typed once `prompt`
+ * is on the screen, with Enter. Resolves with its exit code and all the terminal showed.
+ */
+function onTerminal(args: readonly string[], env: NodeJS.ProcessEnv, prompt: string, typed: string): Promise<{ code: number | null; screen: string }> {
+  const child = spawn('script', ['-qec', [process.execPath, WARREN, ...args].join(' '), '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  let sent = false;
+  const onData = (d: Buffer) => {
+    screen += d;
+    if (!sent && screen.includes(prompt)) {
+      sent = true;
+      child.stdin?.write(`${typed}\r`);
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen });
+    }),
+  );
+}
+
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
 t.test('warren ls, versions, rollback, logs, invoke, secret, rm against a real server', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
@@ -199,6 +225,12 @@ t.test('warren ls, versions, rollback, logs, invoke, secret, rm against a real s
     }
     shown.push(['the server\'s output', server.output()]);
     for (const [what, text] of shown) t.notOk(text.includes(SECRET), `${what} does not show the value`);
+
+    const typed = await onTerminal(['secret', 'put', 'lc', 'TYPED'], env, 'value of TYPED (not shown): ', 'typed-value-9a8b');
+    t.equal(typed.code, 0, typed.screen);
+    t.notOk(typed.screen.includes('typed-value-9a8b'), 'on a terminal: asked for with echo off');
+    t.match(typed.screen, /lc: secret TYPED set/);
+    t.equal((await cli(['secret', 'ls', 'lc'], env)).out, 'API_KEY\nTYPED\n');
 
     const rm = await cli(['secret', 'rm', 'lc', 'API_KEY'], env);
     t.equal(rm.code, 0, rm.err);
