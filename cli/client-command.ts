@@ -30,6 +30,12 @@ function hint(err: unknown): string {
   return '';
 }
 
+/** --help: the usage on stdout, and the command does nothing else. */
+export function helped(args: Pick<ClientArgs, 'help'>, usage: string): boolean {
+  if (args.help) process.stdout.write(`usage: ${usage}\n`);
+  return args.help;
+}
+
 export function connect(args: ClientArgs): ControlClient {
   return new ControlClient(resolveConnection(args.conn));
 }

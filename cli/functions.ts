@@ -6,18 +6,13 @@ import fs from 'node:fs';
 import { defaultDirs } from '../lib/dirs.js';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { parseClientArgs, usageError, type ClientArgs } from './client-args.js';
-import { clientMain, connect, formatBytes, formatTable, printJson, shortTime } from './client-command.js';
+import { clientMain, connect, formatBytes, formatTable, helped, printJson, shortTime } from './client-command.js';
 import { clientExitCode, EXIT_OK } from './exit-codes.js';
 
 export const LS_USAGE = 'warren ls [--json] [--server URL] [--token T]';
 export const RM_USAGE = 'warren rm NAME... [--json] [--server URL] [--token T]';
 export const VERSIONS_USAGE = 'warren versions NAME [--json] [--server URL] [--token T]';
 export const ROLLBACK_USAGE = 'warren rollback NAME [VERSION] [--json] [--server URL] [--token T]';
-
-function helped(args: ClientArgs, usage: string): boolean {
-  if (args.help) process.stdout.write(`usage: ${usage}\n`);
-  return args.help;
-}
 
 export function ls(argv: readonly string[]): Promise<number> {
   return clientMain(async () => {

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { reachableUrl } from '../client/index.js';
 import { errnoOf, WarrenError } from '../lib/errors.js';
 import { last, parseClientArgs, usageError, type ClientArgs } from './client-args.js';
-import { clientMain, connect, printJson } from './client-command.js';
+import { clientMain, connect, helped, printJson } from './client-command.js';
 import { EXIT_OK, EXIT_PLATFORM, EXIT_REFUSED } from './exit-codes.js';
 
 export const INVOKE_USAGE = "warren invoke NAME [PATH] [-X METHOD] [-H 'K: V']... [-d|--data @FILE|-|TEXT] [-i] [--fail] [--json] [--server URL] [--token T]";
@@ -81,10 +81,7 @@ export function invokeUrl(fnUrl: string, path: string): string {
 export function invoke(argv: readonly string[]): Promise<number> {
   return clientMain(async () => {
     const a = parseInvokeArgs(argv);
-    if (a.args.help) {
-      process.stdout.write(`usage: ${INVOKE_USAGE}\n`);
-      return EXIT_OK;
-    }
+    if (helped(a.args, INVOKE_USAGE)) return EXIT_OK;
     const body = await readData(a.data);
     const client = connect(a.args);
     const fn = await client.get(a.name);

@@ -6,7 +6,7 @@
 import type { LogLine } from '../router/control.js';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { parseClientArgs, type ClientArgs } from './client-args.js';
-import { clientMain, connect } from './client-command.js';
+import { clientMain, connect, helped } from './client-command.js';
 import { EXIT_OK } from './exit-codes.js';
 
 export const LOGS_USAGE = 'warren logs NAME [-f|--follow] [--json] [--server URL] [--token T]';
@@ -30,10 +30,7 @@ export function formatLogLine(l: LogLine): string {
 export function logs(argv: readonly string[]): Promise<number> {
   return clientMain(async () => {
     const { args, name, follow } = parseLogsArgs(argv);
-    if (args.help) {
-      process.stdout.write(`usage: ${LOGS_USAGE}\n`);
-      return EXIT_OK;
-    }
+    if (helped(args, LOGS_USAGE)) return EXIT_OK;
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
