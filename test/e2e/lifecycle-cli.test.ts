@@ -129,18 +129,17 @@ t.test('warren ls, versions, rollback, logs, invoke, secret, rm against a real s
   t.equal((await control.deploy('lc', { module: app('v2') })).version, 2);
 
   await t.test('ls and versions, for people and for scripts', async (t) => {
-    const ls = await cli(['ls'], env);
+    const [ls, lsJson, versions, versionsJson] = await Promise.all([['ls'], ['ls', '--json'], ['versions', 'lc'], ['versions', 'lc', '--json']].map((a) => cli(a, env))) as [Ran, Ran, Ran, Ran];
     t.equal(ls.code, 0, ls.err);
     t.match(ls.out, /^NAME\s+VERSION\s+DEPLOYED\s+SECRETS\s+URL\n/);
     t.match(ls.out, new RegExp(`\\nlc\\s+2\\s+\\S+ \\S+\\s+0\\s+${server.data}/lc/\\n`));
-    const listed = JSON.parse((await cli(['ls', '--json'], env)).out) as Array<{ name: string; url: string; live: { version: number } }>;
+    const listed = JSON.parse(lsJson.out) as Array<{ name: string; url: string; live: { version: number } }>;
     t.match(listed, [{ name: 'lc', url: `${server.data}/lc/`, live: { version: 2 } }]);
 
-    const versions = await cli(['versions', 'lc'], env);
     t.equal(versions.code, 0, versions.err);
     t.match(versions.out, /^VERSION\s+LIVE\s+CREATED\s+SIZE\s+DIGEST\n1\s+\S+ \S+\s+\d/);
     t.match(versions.out, /\n2\s+live\s/);
-    const json = JSON.parse((await cli(['versions', 'lc', '--json'], env)).out) as Array<{ version: number; live: boolean }>;
+    const json = JSON.parse(versionsJson.out) as Array<{ version: number; live: boolean }>;
     t.same(json.map((v) => [v.version, v.live]), [[1, false], [2, true]]);
   });
 
@@ -165,21 +164,25 @@ t.test('warren ls, versions, rollback, logs, invoke, secret, rm against a real s
   await t.test('invoke: method, headers, a binary body, -i, and curl\'s exit codes', async (t) => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     fs.writeFileSync(path.join(tmp, 'body.bin'), bytes);
-    const put = await cli(['invoke', 'lc', '/echo', '-X', 'PUT', '-H', 'x-test: yes', '--data', `@${path.join(tmp, 'body.bin')}`], env);
+    // one function, five callers at once (the commands are what is tested, not the order)
+    const [put, head, missing, failed, asJson] = (await Promise.all([
+      cli(['invoke', 'lc', '/echo', '-X', 'PUT', '-H', 'x-test: yes', '--data', `@${path.join(tmp, 'body.bin')}`], env),
+      cli(['invoke', 'lc', 'echo', '-i', '-H', 'x-test: shown', '-d', '-'], env, 'from stdin'),
+      cli(['invoke', 'lc', '/missing'], env),
+      cli(['invoke', 'lc', '/missing', '--fail'], env),
+      cli(['invoke', 'lc', '/echo', '--json', '-d', 'hi'], env),
+    ])) as [Ran, Ran, Ran, Ran, Ran];
     t.equal(put.code, 0, put.err);
     t.ok(put.stdout.equals(bytes), 'the body comes back byte for byte');
-    const head = await cli(['invoke', 'lc', 'echo', '-i', '-H', 'x-test: shown', '-d', '-'], env, 'from stdin');
     t.match(head.out, /^HTTP\/1\.1 200 OK\r\n/);
     t.match(head.out, /\r\nx-method: POST\r\n/, '--data makes it a POST');
     t.match(head.out, /\r\nx-test: shown\r\n/);
     t.match(head.out, /\r\nx-request-id: \S+\r\n/);
     t.match(head.out, /\r\n\r\nfrom stdin$/);
-    const missing = await cli(['invoke', 'lc', '/missing'], env);
     t.same([missing.code, missing.out], [0, 'not here'], 'a 404 from the function is still exit 0, as with curl');
-    const failed = await cli(['invoke', 'lc', '/missing', '--fail'], env);
     t.same([failed.code, failed.out], [1, 'not here'], '--fail: exit 1, the body still shown');
     t.match(failed.err, /function 'lc' answered 404/);
-    const json = JSON.parse((await cli(['invoke', 'lc', '/echo', '--json', '-d', 'hi'], env)).out) as { status: number; body: string; headers: Record<string, string> };
+    const json = JSON.parse(asJson.out) as { status: number; body: string; headers: Record<string, string> };
     t.match(json, { status: 200, body: 'hi', headers: { 'x-method': 'POST' } });
   });
 
@@ -213,13 +216,15 @@ t.test('warren ls, versions, rollback, logs, invoke, secret, rm against a real s
     t.equal((await cli(['invoke', 'lc', '/log'], env)).code, 0);
 
     const shown: Array<[string, string]> = [['secret put', put.out + put.err]];
-    for (const args of [['ls'], ['ls', '--json'], ['secret', 'ls', 'lc'], ['secret', 'ls', 'lc', '--json'], ['logs', 'lc'], ['logs', 'lc', '--json'], ['versions', 'lc', '--json']]) {
-      const r = await cli(args, env);
-      t.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
-      shown.push([args.join(' '), r.out + r.err]);
-    }
-    t.equal((await cli(['secret', 'ls', 'lc'], env)).out, 'API_KEY\n', 'secret ls: the name');
-    t.match((await cli(['ls'], env)).out, /\nlc\s+2\s+\S+ \S+\s+1\s/, 'ls: how many');
+    const commands = [['ls'], ['secret', 'ls', 'lc'], ['ls', '--json'], ['secret', 'ls', 'lc', '--json'], ['logs', 'lc'], ['logs', 'lc', '--json'], ['versions', 'lc', '--json']];
+    const ran = await Promise.all(commands.map((args) => cli(args, env)));
+    ran.forEach((r, i) => {
+      const what = (commands[i] as string[]).join(' ');
+      t.equal(r.code, 0, `${what}: ${r.err}`);
+      shown.push([what, r.out + r.err]);
+    });
+    t.match(ran[0]?.out, /\nlc\s+2\s+\S+ \S+\s+1\s/, 'ls: how many');
+    t.equal(ran[1]?.out, 'API_KEY\n', 'secret ls: the name');
     for (const p of ['/v1/functions', '/v1/functions/lc', '/v1/functions/lc/versions', '/v1/functions/lc/secrets', '/v1/functions/lc/logs']) {
       shown.push([`GET ${p}`, (await api(server, 'GET', p)).text]);
     }
