@@ -7,6 +7,7 @@ import { defaultDirs } from '../lib/dirs.js';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { parseClientArgs, usageError, type ClientArgs } from './client-args.js';
 import { clientMain, connect, formatBytes, formatTable, helped, printJson, shortTime } from './client-command.js';
+import { errorText } from './error-text.js';
 import { clientExitCode, EXIT_OK } from './exit-codes.js';
 
 export const LS_USAGE = 'warren ls [--json] [--server URL] [--token T]';
@@ -46,8 +47,9 @@ export function rm(argv: readonly string[]): Promise<number> {
         if (!args.json) process.stdout.write(`removed ${name}\n`);
       } catch (err) {
         const shown = (await notFoundButKept(err, name, args.conn.stateDir)) ?? err;
-        if (!isWarrenError(shown)) throw shown;
-        process.stderr.write(`warren: ${shown.message}\n`);
+        // no server: the other names would only say so again
+        if (!isWarrenError(shown) || shown.code === 'WARREN_CLIENT_UNREACHABLE') throw shown;
+        process.stderr.write(`warren: ${errorText(shown)}\n`);
         code = Math.max(code, clientExitCode(shown));
       }
     }
