@@ -6,6 +6,7 @@
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB, parseSize } from '../lib/size.js';
+import { parseOptions } from './options.js';
 import { registryBundleDigests } from '../registry/index.js';
 import { layersInUse } from '../sandbox/index.js';
 import { collectLayers, importImage, LAYER_GC_GRACE_MS, LayerStore, listImages, removeImage, type Image } from '../snapshots/index.js';
@@ -22,38 +23,11 @@ interface Parsed {
   readonly positionals: string[];
 }
 
-/**
- * Options anywhere before `--`, as `--opt value` or `--opt=value`; exactly
- * `count` positionals, named in `usage` for the error message.
- */
+/** Options anywhere before `--`; exactly `count` positionals, named in `usage` for the error. */
 function parse(argv: readonly string[], usage: string, count: number, flags: readonly string[], values: readonly string[] = []): Parsed {
-  const out: Parsed = { flags: new Set(), values: new Map(), positionals: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--') {
-      out.positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      out.positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (flags.includes(name) && name === arg) {
-      out.flags.add(name);
-    } else if (values.includes(name)) {
-      const value = name === arg ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined) bad(`option '${name}' needs a value`);
-      out.values.set(name, value);
-    } else {
-      bad(`unknown option '${arg}' (usage: ${usage})`);
-    }
-  }
-  if (out.positionals.length !== count) {
-    bad(`${out.positionals.length < count ? 'missing' : 'unexpected'} arguments (usage: ${usage})`);
-  }
-  return out;
+  const same = (names: readonly string[]) => Object.fromEntries(names.map((n) => [n, n]));
+  const o = parseOptions(argv, usage, { min: count, max: count }, { switches: same(flags), values: same(values) });
+  return { flags: o.switches, values: new Map([...o.values].map(([k, v]) => [k, v.at(-1) as string])), positionals: o.positionals };
 }
 
 function needRoot(what: string): void {

@@ -1,8 +1,7 @@
 /**
  * The `warren` command. cli/ is the only place that wires modules together.
  */
-import { messageOf } from '../lib/cleanup.js';
-import { isWarrenError } from '../lib/errors.js';
+import { errorText } from './error-text.js';
 
 const USAGE = `usage: warren <command> [options]
 
@@ -12,6 +11,20 @@ commands:
                         it to a warren server (warren deploy --help)
   dev [DIR|ENTRY] [options]     a local server that redeploys the project on every save
                         (warren dev --help)
+
+functions (on a running server; each takes --server URL --token T --json, and --help):
+  ls                    deployed functions: live version, when, how many secrets, URL
+  rm NAME...            remove functions (their versions, secrets and logs)
+  versions NAME         a function's versions, the live one marked
+  rollback NAME [VERSION]  back to VERSION, or to the version before the live one
+  logs NAME [-f|--follow]  log lines: time, version, instance, request id, stream, text
+  invoke NAME [PATH] [-X METHOD] [-H 'K: V']... [-d|--data @FILE|-|TEXT] [-i] [--fail]
+                        one request to the function; its body on stdout (-i: status and headers too)
+  secret put NAME KEY   set a secret (the value from stdin, or typed with echo off; never a flag)
+  secret rm NAME KEY | secret ls NAME
+  exit codes: 0 done, 1 refused (unknown function, bad token...), 2 usage, 3 warren failed or unreachable
+
+sandboxes:
   run [options] [--] COMMAND [ARGS...]   run a command in a fresh sandbox
       --image NAME      image (default node)
       -m, --memory SIZE memory limit, swap included (default 256m)
@@ -28,7 +41,8 @@ commands:
       -i, --interactive pass stdin
       --name N --keep   keep the sandbox's changes after it exits
   commit NAME IMAGE     make a kept sandbox's changes a new image (a layer on its image)
-  rm NAME...            drop a kept sandbox's changes
+  kept rm NAME...       drop a kept sandbox's changes
+  kept ls [--json]      kept sandboxes: name, image, created
   image import [--max-size SIZE] NAME FILE
                         a root fs tarball (.tar, .tar.gz or /dev/stdin) becomes image NAME
                         (--max-size: compressed and uncompressed limit, default 2g)
@@ -63,8 +77,22 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./gc.js')).gc(rest);
     case 'commit':
       return (await import('./kept.js')).commit(rest);
+    case 'kept':
+      return (await import('./kept.js')).kept(rest);
+    case 'ls':
+      return (await import('./functions.js')).ls(rest);
     case 'rm':
-      return (await import('./kept.js')).rm(rest);
+      return (await import('./functions.js')).rm(rest);
+    case 'versions':
+      return (await import('./functions.js')).versions(rest);
+    case 'rollback':
+      return (await import('./functions.js')).rollback(rest);
+    case 'logs':
+      return (await import('./logs.js')).logs(rest);
+    case 'invoke':
+      return (await import('./invoke.js')).invoke(rest);
+    case 'secret':
+      return (await import('./secret.js')).secret(rest);
     case 'image':
       return (await import('./image.js')).image(rest);
     case 'bench':
@@ -85,11 +113,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    // a platform fault's message with the causes it wraps (an errno, the kernel's word), which the
-    // message alone would hide; a user's fault says all there is to say (the image is unknown);
-    // anything else is a bug of warren's: its stack
-    const message = isWarrenError(err) ? (err.fault === 'user' ? err.message : messageOf(err)) : err instanceof Error ? (err.stack ?? err.message) : String(err);
-    process.stderr.write(`warren: ${message}\n`);
+    process.stderr.write(`warren: ${errorText(err)}\n`);
     process.exitCode = EXIT_WARREN_ERROR;
   },
 );

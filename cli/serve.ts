@@ -29,8 +29,9 @@ import { packageRoot } from '../lib/package-root.js';
 
 /** Tasks per function instance: node's own threads and room to spare, not a fork bomb's. */
 const FUNCTION_PIDS = 128;
-/** How long a shutdown waits for requests in flight before it cuts them. */
-const DRAIN_MS = 30_000;
+/** How long a shutdown waits for requests in flight before it cuts them (scripts/warren.service's
+ * TimeoutStopSec must be longer). */
+export const DRAIN_MS = 30_000;
 const DEMO = path.join(packageRoot(import.meta.url), 'examples', 'hello', 'worker.js');
 
 export async function serve(argv: readonly string[]): Promise<number> {

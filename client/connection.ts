@@ -67,13 +67,25 @@ export function localUrl(url: string): string {
   return u.origin;
 }
 
+/**
+ * A function's URL as the server gave it, reached from where the control API was: a data plane
+ * listening on any address (0.0.0.0, ::) is on the control API's host (loopback for a local one).
+ */
+export function reachableUrl(url: string, controlUrl: string): string {
+  const u = new URL(url);
+  if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = new URL(controlUrl).hostname;
+  return u.href;
+}
+
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): Connection {
   const stateDir = flags.stateDir ?? (env.WARREN_STATE_DIR || DEFAULT_STATE_DIR);
   const local = flags.server === undefined && !env.WARREN_URL ? readServerInfo(stateDir) : undefined;
   const url = flags.server ?? (env.WARREN_URL || local?.controlUrl);
   if (url === undefined) {
+    // no server running here is what a server that does not answer is (exit 3: start it and
+    // retry), not a mistake of the command's
     throw new WarrenError(
-      'WARREN_CLIENT_CONFIG',
+      'WARREN_CLIENT_UNREACHABLE',
       `no warren server: give --server URL, set WARREN_URL, or start \`warren serve\` here (no '${path.join(stateDir, SERVER_FILE)}')`,
     );
   }

@@ -18,6 +18,10 @@ export interface DeployBody {
   crons?: string[];
 }
 
+/** A function as the control API shows it: FunctionInfo and its data-plane URL (the router adds
+ * it; the function service does not know where it is served). */
+export type FunctionAnswer = FunctionInfo & { url: string };
+
 export interface Released {
   name: string;
   version: number;
@@ -43,11 +47,11 @@ export class ControlClient {
     return this.#json('PUT', `/v1/functions/${enc(name)}`, body);
   }
 
-  async list(): Promise<FunctionInfo[]> {
-    return (await this.#json<{ functions: FunctionInfo[] }>('GET', '/v1/functions')).functions;
+  async list(): Promise<FunctionAnswer[]> {
+    return (await this.#json<{ functions: FunctionAnswer[] }>('GET', '/v1/functions')).functions;
   }
 
-  get(name: string): Promise<FunctionInfo> {
+  get(name: string): Promise<FunctionAnswer> {
     return this.#json('GET', `/v1/functions/${enc(name)}`);
   }
 

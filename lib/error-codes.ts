@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   WARREN_API_TOKEN: 'platform',
   WARREN_API_UNAUTHORIZED: 'user',
   // command line
+  // a prompt (a secret's value) was cancelled with Ctrl-C
+  WARREN_ARG_CANCELLED: 'user',
   WARREN_ARG_INVALID: 'user',
   WARREN_ARG_SIZE: 'user',
   // bench

@@ -54,7 +54,8 @@ t.test('each route: its JSON and status', async (t) => {
   const list = await api('GET', '/v1/functions');
   t.equal(list.status, 200);
   t.same(list.json.functions.map((f: { name: string; live: { version: number } }) => [f.name, f.live.version]), [['hello', 2]]);
-  t.match((await api('GET', '/v1/functions/hello')).json, { name: 'hello', live: { version: 2 }, secrets: [] });
+  t.same(list.json.functions[0].url, `${router.dataUrl}/hello/`, 'a listed function has its URL');
+  t.match((await api('GET', '/v1/functions/hello')).json, { name: 'hello', live: { version: 2 }, secrets: [], url: `${router.dataUrl}/hello/` });
   t.same((await api('GET', '/v1/functions/hello/versions')).json.versions.map((v: { version: number }) => v.version), [1, 2]);
 
   t.same((await api('POST', '/v1/functions/hello/rollback')).json, { name: 'hello', version: 1, url: `${router.dataUrl}/hello/` });
@@ -159,6 +160,22 @@ t.test('logs: NDJSON; follow streams lines as they come and stops when the clien
   t.equal(control.followersOpen, 0, 'the follow ended when the client went away');
   control.push(line('after'));
   t.equal((await api('GET', '/healthz')).status, 200, 'the API still answers');
+});
+
+t.test('a follow ends when the router closes: it does not hold the drain open', async (t) => {
+  const { api, control, router } = await setup(t);
+  await api('PUT', '/v1/functions/hello', { module: MOD });
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get(`${router.controlUrl}/v1/functions/hello/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` }, agent: false }, resolve).on('error', reject),
+  );
+  t.equal(res.statusCode, 200);
+  for (let i = 0; i < 40 && control.followersOpen === 0; i++) await sleep(10);
+  const ended = new Promise<void>((resolve) => res.on('end', resolve).resume());
+  const began = Date.now();
+  await router.close();
+  await ended;
+  t.ok(Date.now() - began < 2000, `closed in ${Date.now() - began} ms, the follow's answer ended cleanly`);
+  t.equal(control.followersOpen, 0);
 });
 
 t.test('a client that goes away mid-body does not take the API down', async (t) => {

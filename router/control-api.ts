@@ -5,8 +5,8 @@
  * into the answer.
  *
  *   PUT    /v1/functions/{name}                 deploy {module, vars, limits, egress, crons} -> 201
- *   GET    /v1/functions                        {functions: FunctionInfo[]}
- *   GET    /v1/functions/{name}                 FunctionInfo
+ *   GET    /v1/functions                        {functions: (FunctionInfo & {url})[]}
+ *   GET    /v1/functions/{name}                 FunctionInfo & {url}: its data-plane URL
  *   DELETE /v1/functions/{name}                 204
  *   GET    /v1/functions/{name}/versions        {versions: VersionInfo[]}
  *   POST   /v1/functions/{name}/rollback        {"version": N} or no body -> {name, version, url}
@@ -23,7 +23,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { stream } from 'hono/streaming';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { MAX_LOAD_BYTES } from '../runtime/protocol.js';
-import { ENV_KEY, FUNCTION_NAME, type Control, type VersionInfo } from './control.js';
+import { ENV_KEY, FUNCTION_NAME, type Control, type FunctionInfo, type VersionInfo } from './control.js';
 import { parseDeploySpec } from './deploy-spec.js';
 import { errorBody, errorHeaders, toHttpError } from './errors.js';
 import { tokenMatches } from './token.js';
@@ -42,6 +42,9 @@ export interface ControlApiOptions {
   /** A function's data-plane URL, for the deploy's and rollback's answers. */
   functionUrl: (name: string) => string;
   onUnexpected?: (err: unknown) => void;
+  /** Aborted when the server begins to close: a log follow ends then, instead of holding the
+   * drain open until its bound (it would never end by itself). */
+  closing?: AbortSignal;
 }
 
 export function controlApi(opts: ControlApiOptions): Hono {
@@ -56,6 +59,8 @@ export function controlApi(opts: ControlApiOptions): Hono {
       },
     });
   const released = (name: string, v: VersionInfo) => ({ name, version: v.version, url: functionUrl(name) });
+  // the URL is the router's to know (its listener, its domain), not the function service's
+  const withUrl = (f: FunctionInfo) => ({ ...f, url: functionUrl(f.name) });
 
   app.onError((err, c) => {
     if (!isWarrenError(err)) onUnexpected(err);
@@ -86,8 +91,8 @@ export function controlApi(opts: ControlApiOptions): Hono {
     const v = await control.deploy(name, spec);
     return c.json(released(name, v), 201);
   });
-  app.get('/v1/functions', async (c) => c.json({ functions: await control.list() }));
-  app.get('/v1/functions/:name', async (c) => c.json(await control.get(fnName(c))));
+  app.get('/v1/functions', async (c) => c.json({ functions: (await control.list()).map(withUrl) }));
+  app.get('/v1/functions/:name', async (c) => c.json(withUrl(await control.get(fnName(c)))));
   app.delete('/v1/functions/:name', async (c) => {
     await control.remove(fnName(c));
     return c.body(null, 204);
@@ -120,6 +125,8 @@ export function controlApi(opts: ControlApiOptions): Hono {
       const stop = new AbortController();
       s.onAbort(() => stop.abort());
       c.req.raw.signal.addEventListener('abort', () => stop.abort(), { once: true });
+      if (opts.closing?.aborted) stop.abort();
+      opts.closing?.addEventListener('abort', () => stop.abort(), { once: true, signal: stop.signal });
       for await (const line of control.logs(name, { follow, signal: stop.signal })) {
         if (stop.signal.aborted) break;
         await s.write(JSON.stringify(line) + '\n');

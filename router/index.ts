@@ -59,11 +59,13 @@ export interface Router {
 export async function startRouter(opts: RouterOptions): Promise<Router> {
   const data = createDataPlane({ invoker: opts.invoker, domain: opts.domain, limits: opts.limits, onUnexpected: opts.onUnexpected });
   const dataUrl = await listen(data, opts.dataListen ?? DEFAULT_DATA_LISTEN);
+  const closing = new AbortController();
   const app = controlApi({
     control: opts.control,
     token: opts.token,
     functionUrl: (name) => `${dataUrl}/${name}/`,
     onUnexpected: opts.onUnexpected,
+    closing: closing.signal,
   });
   const ctl = createAdaptorServer({ fetch: app.fetch }) as http.Server;
   let controlUrl: string;
@@ -74,8 +76,11 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     throw err;
   }
 
-  let closing: Promise<void> | undefined;
-  const close = () => (closing ??= Promise.all([drain(data), drain(ctl)]).then(() => undefined));
+  let drained: Promise<void> | undefined;
+  const close = () => {
+    closing.abort();
+    return (drained ??= Promise.all([drain(data), drain(ctl)]).then(() => undefined));
+  };
   const destroy = () => {
     for (const s of [data, ctl]) {
       s.close();

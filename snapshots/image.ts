@@ -102,7 +102,7 @@ export async function writeImage(stateDir: string, image: Image): Promise<void> 
 
 /**
  * The kept sandboxes that need image `name` to stay (`warren run --name N --keep`): their
- * changes sit on its layers until `warren commit` or `warren rm`. Returns their names.
+ * changes sit on its layers until `warren commit` or `warren kept rm`. Returns their names.
  */
 export function imageUsers(stateDir: string, name: string): string[] {
   return listKept(stateDir).filter((k) => k.image === name).map((k) => k.name);

@@ -10,5 +10,5 @@ export { ensureNodeImage, NODE_IMAGE, type NodeImageOptions, type ExtraFile } fr
 export { importImage, DEFAULT_MAX_IMPORT_BYTES, type ImportOptions, type ImportResult } from './import.js';
 export { putBundle, readBundle, bundlePath, BUNDLE_FILE, type StoredBundle } from './bundles.js';
 export { collectLayers, referencedLayers, LAYER_GC_GRACE_MS, type LayerGcOptions, type LayerGcReport } from './gc.js';
-export { claimKept, removeKept, sweepKeptMounts, type Kept, type KeptLock } from './kept.js';
+export { claimKept, listKept, removeKept, sweepKeptMounts, type Kept, type KeptLock } from './kept.js';
 export { commitKept } from './commit.js';

@@ -2,7 +2,7 @@
  * Kept sandboxes (`warren run --name N --keep`): their overlay upper lives on disk under
  * `<state>/kept/<name>/` (upper/ and work/, which the spawner mounts), and a manifest beside it
  * names the image they ran and the host uid their root mapped to, which commit needs to give the
- * files back to uid 0. `warren commit` turns the upper into a layer, `warren rm` drops it.
+ * files back to uid 0. `warren commit` turns the upper into a layer, `warren kept rm` drops it.
  *
  * A sandbox can change its upper while it runs, so commit and rm must never act on a running one:
  * `warren run --keep` holds an exclusive flock on `<name>.lock` for the sandbox's life, and commit
@@ -115,7 +115,7 @@ export function claimKept(stateDir: string, kept: Kept, cap: KeptCap): { dir: st
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     lock.release();
-    if (errnoOf(err) === 'EEXIST') throw new WarrenError('WARREN_KEPT_EXISTS', `a sandbox named '${kept.name}' exists (warren rm ${kept.name})`);
+    if (errnoOf(err) === 'EEXIST') throw new WarrenError('WARREN_KEPT_EXISTS', `a sandbox named '${kept.name}' exists (warren kept rm ${kept.name})`);
     throw err;
   }
   try {

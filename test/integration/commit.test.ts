@@ -31,7 +31,7 @@ function treeHash(dir: string): string {
 
 t.test('write, commit, run the new image: changes and deletions are there, the base is unchanged', { skip: NEEDS_ROOT }, async (t) => {
   t.teardown(async () => {
-    await warren(['rm', name], { env });
+    await warren(['kept', 'rm', name], { env });
     fs.rmSync(path.join(dirs.state, 'images', `${image}.json`), { force: true });
   });
   await warren(['run', '--', 'node', '-e', '0'], { env });
@@ -66,7 +66,7 @@ t.test('write, commit, run the new image: changes and deletions are there, the b
   t.equal(plain.stdout.trim(), 'false true', 'the base image is unchanged as a sandbox sees it');
   t.same(base.map(treeHash), before, 'and on disk, byte for byte');
 
-  t.equal((await warren(['rm', name], { env })).code, 0);
+  t.equal((await warren(['kept', 'rm', name], { env })).code, 0);
   t.notOk(fs.existsSync(path.join(dirs.state, 'kept', name)), 'rm drops the changes');
   const gone = await warren(['commit', name, image], { env });
   t.equal(gone.code, 125);

@@ -34,7 +34,7 @@ t.test('a killed import or commit leaves no partial layer; gc sweeps the rest', 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-crash-'));
   t.teardown(async () => {
     fs.rmSync(tmp, { recursive: true, force: true });
-    await warren(['rm', 'wrntest-big'], { env });
+    await warren(['kept', 'rm', 'wrntest-big'], { env });
     fs.rmSync(dirs.state, { recursive: true, force: true });
   });
   // the node image, which must survive everything below

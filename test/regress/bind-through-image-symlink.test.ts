@@ -24,7 +24,7 @@ t.test('a bind target through an image symlink stays inside the sandbox', { skip
   fs.chmodSync(src, 0o755); // readable by the sandbox's root, an unprivileged uid on the host
   fs.writeFileSync(path.join(src, 'file'), 'from the host');
   t.teardown(async () => {
-    await warren(['rm', name], { env });
+    await warren(['kept', 'rm', name], { env });
     await warren(['image', 'rm', image], { env });
     fs.rmSync(src, { recursive: true, force: true });
     fs.rmSync(escape, { recursive: true, force: true });

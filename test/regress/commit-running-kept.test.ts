@@ -1,14 +1,14 @@
 /**
- * Regression (issue 9, High): `warren commit` and `warren rm` acted on a kept sandbox that was
- * still running, and walked its upper by path (lstat, then readdir/copyFile/rm by name). The
- * sandbox traded a dir and a symlink to a host dir back and forth with renameat2(RENAME_EXCHANGE):
- * whenever the swap fell between the lstat and the read, host root followed the symlink, and a
- * root-only host file (mode 0600) ended up in the committed layer, readable from any sandbox of
- * the new image; the same walk in `rm` would aim root's deletes at host dirs. Now `warren run
- * --keep` holds a lock for the sandbox's life and commit and rm refuse while it is held, and the
- * walks go by fd without following a symlink (snapshots/held-tree.test.ts races them directly).
- * A killed `warren run` drops its lock before its sandbox is gone: commit and rm then also wait
- * for the image to have no loop device left (a sandbox's mount of it holds one).
+ * Regression (issue 9, High): `warren commit` and `warren rm` (now `warren kept rm`) acted on a
+ * kept sandbox that was still running, and walked its upper by path (lstat, then
+ * readdir/copyFile/rm by name). The sandbox traded a dir and a symlink to a host dir back and forth
+ * with renameat2(RENAME_EXCHANGE): whenever the swap fell between the lstat and the read, host root
+ * followed the symlink, and a root-only host file (mode 0600) ended up in the committed layer,
+ * readable from any sandbox of the new image; the same walk in `rm` would aim root's deletes at
+ * host dirs. Now `warren run --keep` holds a lock for the sandbox's life and commit and rm refuse
+ * while it is held, and the walks go by fd without following a symlink (snapshots/held-tree.test.ts
+ * races them directly). A killed `warren run` drops its lock before its sandbox is gone: commit and
+ * rm then also wait for the image to have no loop device left (a sandbox's mount of it holds one).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,7 +40,7 @@ const start = (args: readonly string[]) => startRun(args, env, 150_000);
 
 t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a symlink to the host', { skip: NEEDS_ROOT }, async (t) => {
   t.teardown(async () => {
-    await warren(['rm', name], { env });
+    await warren(['kept', 'rm', name], { env });
     await warren(['image', 'rm', image], { env });
     fs.rmSync(secretDir, { recursive: true, force: true });
   });
@@ -57,7 +57,7 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
     t.equal(commit.code, 125, `commit ${i + 1} is refused while the sandbox runs`);
     t.match(commit.stderr, /is running/);
   }
-  const rm = await warren(['rm', name], { env });
+  const rm = await warren(['kept', 'rm', name], { env });
   t.equal(rm.code, 125, 'rm is refused while the sandbox runs');
   t.match(rm.stderr, /is running/);
   t.ok(fs.existsSync(path.join(dirs.state, 'kept', `${name}.json`)), 'and removed nothing');
@@ -74,14 +74,14 @@ t.test('commit and rm refuse a kept sandbox while it runs, swapping a dir and a 
   t.notOk([...layer.values()].includes(SECRET), 'the host file is not in the layer');
   t.same(['x/a', 'x/b'].map((p) => layer.get(p)).sort(), [`-> ${secretDir}`, 'dir'], 'one is the dir, one the symlink, as the sandbox left them');
 
-  t.equal((await warren(['rm', name], { env })).code, 0);
+  t.equal((await warren(['kept', 'rm', name], { env })).code, 0);
   t.equal(fs.readFileSync(path.join(secretDir, 'secret'), 'utf8'), SECRET, 'the host file is still there');
 });
 
 t.test('a killed warren run: commit waits out its dying sandbox or refuses, and never copies the host file', { skip: NEEDS_ROOT }, async (t) => {
   const killed = `${name}-killed`;
   t.teardown(async () => {
-    await warren(['rm', killed], { env });
+    await warren(['kept', 'rm', killed], { env });
     await warren(['image', 'rm', `${image}-killed`], { env });
     await warren(['gc'], { env }); // what the killed run left: its cgroups, run dir, uid lease
     fs.rmSync(secretDir, { recursive: true, force: true });
@@ -101,6 +101,6 @@ t.test('a killed warren run: commit waits out its dying sandbox or refuses, and 
   t.ok(committed, 'commit works once the sandbox is gone');
   const layer = tree(imageLayerPaths(dirs.state, `${image}-killed`)[0] as string);
   t.notOk([...layer.values()].includes(SECRET), 'the host file is not in the layer');
-  t.equal((await warren(['rm', killed], { env })).code, 0);
+  t.equal((await warren(['kept', 'rm', killed], { env })).code, 0);
   t.equal(fs.readFileSync(path.join(secretDir, 'secret'), 'utf8'), SECRET, 'the host file is still there');
 });

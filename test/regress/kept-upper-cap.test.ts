@@ -27,8 +27,8 @@ t.test('a kept sandbox\'s changes are capped as the tmpfs is: bytes and inodes, 
   const inodesName = `${name}-inodes`;
   const capped = image;
   t.teardown(async () => {
-    await warren(['rm', bytesName], { env });
-    await warren(['rm', inodesName], { env });
+    await warren(['kept', 'rm', bytesName], { env });
+    await warren(['kept', 'rm', inodesName], { env });
     await warren(['image', 'rm', capped], { env });
   });
   const fill = await warren(['run', ...probeVolume(), '--tmpfs', '8m', '--name', bytesName, '--keep', '--', '/probe/probe', 'fill', '/big'], { env });
@@ -40,7 +40,7 @@ t.test('a kept sandbox\'s changes are capped as the tmpfs is: bytes and inodes, 
 
   const committed = await warren(['commit', bytesName, capped], { env });
   t.equal(committed.code, 0, `commit works after: ${committed.stderr}`);
-  t.equal((await warren(['rm', bytesName], { env })).code, 0, 'and rm');
+  t.equal((await warren(['kept', 'rm', bytesName], { env })).code, 0, 'and rm');
   t.notOk(fs.existsSync(path.join(dirs.state, 'kept', bytesName)));
 
   const many = await warren(['run', ...probeVolume(), '--name', inodesName, '--keep', '--', '/probe/probe', 'inodes', '/many'], { env });
@@ -48,6 +48,6 @@ t.test('a kept sandbox\'s changes are capped as the tmpfs is: bytes and inodes, 
   const made = lastJson<ProbeInodes>(many);
   t.equal(made.errno, 28, 'making files past the inode cap fails with ENOSPC');
   t.ok(made.files >= 15_000 && made.files <= 17_000, `about 16384 files went in (${made.files})`);
-  t.equal((await warren(['rm', inodesName], { env })).code, 0, 'rm works after');
+  t.equal((await warren(['kept', 'rm', inodesName], { env })).code, 0, 'rm works after');
   t.same(fs.readdirSync(path.join(dirs.state, 'kept')).filter((f) => f.startsWith(name)), [], 'nothing of either is left');
 });
