@@ -24,8 +24,8 @@ export function processCpuMs(pid: number, proc = '/proc'): number | undefined {
   return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / TICKS_PER_S : undefined;
 }
 
-/** Pids in `dir` and every cgroup below it. */
-function pidsBelow(dir: string): number[] {
+/** Pids in the cgroup `dir` (a path in a mounted hierarchy) and every cgroup below it. */
+export function pidsBelow(dir: string): number[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });

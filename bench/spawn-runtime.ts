@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError } from '../lib/errors.js';
 import { DEFAULT_PATH } from '../sandbox/index.js';
-import { CONTROL_HEALTH_PATH, CONTROL_NAME, IO_DIR, RUNTIME_IN_IMAGE, runtimeBundle, waitForSocket } from '../runtime/index.js';
+import { CONTROL_HEALTH_PATH, CONTROL_NAME, IO_DIR, RUNTIME_NODE_FLAGS, runtimeArgv, runtimeBundle, waitForSocket } from '../runtime/index.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { runDriver } from './baselines/driver.js';
 import { firstAnswer } from './answer.js';
@@ -25,7 +25,6 @@ import type { BenchNative } from './native.js';
 import type { ScenarioContext, Subject } from './scenario.js';
 import { warrenSubject } from './warren-row.js';
 
-const NODE_IN_IMAGE = '/usr/local/bin/node';
 /** A runtime that has not answered by then counts as a failure (node boots in tens of ms). */
 const ANSWER_TIMEOUT_MS = 30_000;
 
@@ -33,7 +32,7 @@ const ANSWER_TIMEOUT_MS = 30_000;
 export function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
   return warrenSubject(ctx, {
     description: "SandboxHost.create with full isolation running warren's node runtime; ready when it answers the health GET on its control socket",
-    spec: { argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE], io: { dst: IO_DIR } },
+    spec: { argv: runtimeArgv(), io: { dst: IO_DIR } },
     async ready(sandbox) {
       // the sandbox ending before its runtime answers ends the wait: no 30 s stall per broken cycle
       const ended = new AbortController();
@@ -65,7 +64,7 @@ export async function nodeSubject(ctx: ScenarioContext, native: BenchNative): Pr
   fs.mkdirSync(sockets, { recursive: true, mode: 0o700 });
   const socket = path.join(sockets, 'n{slot}-{n}.sock');
   const controlSocket = path.join(sockets, 'n{slot}-{n}.ctl');
-  const command = [process.execPath, bundle, '--listen', socket, '--control', controlSocket];
+  const command = [process.execPath, ...RUNTIME_NODE_FLAGS, bundle, '--listen', socket, '--control', controlSocket];
   // the environment a sandbox gets, not the host's: NODE_OPTIONS or NODE_EXTRA_CA_CERTS (30 ms of
   // certificate parsing at each start, on this machine) would make the baseline do other work
   const env = { PATH: DEFAULT_PATH, HOME: '/root', HOSTNAME: 'bench' };

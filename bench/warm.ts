@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WarrenError } from '../lib/errors.js';
 import { DEFAULT_PATH } from '../sandbox/index.js';
-import { CONTROL_NAME, runtimeBundle, waitForSocket } from '../runtime/index.js';
+import { CONTROL_NAME, RUNTIME_NODE_FLAGS, runtimeBundle, waitForSocket } from '../runtime/index.js';
 import { answerHead } from './answer.js';
 import { BODY, MODULE, PLAIN_NODE } from './cold.js';
 import type { LoadConfig, LoadResult } from './load.js';
@@ -191,7 +191,7 @@ async function runtimeTarget(ctx: ScenarioContext): Promise<Target> {
   fs.writeFileSync(module, MODULE);
   const socket = path.join(dir, 'fn.sock');
   const waiting = waitForSocket(dir, AbortSignal.timeout(START_TIMEOUT_MS), CONTROL_NAME);
-  const child = spawn(process.execPath, [runtimeBundle(), '--listen', socket, '--control', path.join(dir, CONTROL_NAME), '--module', module], { env: ENV, stdio: 'ignore', detached: true });
+  const child = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, runtimeBundle(), '--listen', socket, '--control', path.join(dir, CONTROL_NAME), '--module', module], { env: ENV, stdio: 'ignore', detached: true });
   const close = owned(child);
   try {
     (await waiting).close();

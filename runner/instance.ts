@@ -18,7 +18,7 @@
  */
 import type { Readable } from 'node:stream';
 import { WarrenError } from '../lib/errors.js';
-import { IO_DIR, RUNTIME_IN_IMAGE, RuntimeConnection } from '../runtime/index.js';
+import { IO_DIR, RuntimeConnection, runtimeArgv } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
 
@@ -45,8 +45,6 @@ export interface Specialization {
 /** Phases of a start, in order, ms each. */
 export type Phases = Array<[string, number]>;
 
-/** Where the base image has node (snapshots/base-node.ts puts the host's node there). */
-const NODE_IN_IMAGE = '/usr/local/bin/node';
 /** A runtime that has not answered its health check by then is broken (node boots in tens of ms). */
 const BOOT_TIMEOUT_MS = 20_000;
 /** How long a scale-to-zero close lets waitUntil work finish before SIGKILL. */
@@ -90,7 +88,7 @@ export class Instance {
   static async boot(host: SandboxHost, layers: readonly string[], limits: CgroupLimits, phases: Phases): Promise<Instance> {
     let t = performance.now();
     const sandbox = await host.create({
-      argv: [NODE_IN_IMAGE, RUNTIME_IN_IMAGE],
+      argv: runtimeArgv(),
       layers,
       limits,
       hostname: 'warren',
