@@ -8,8 +8,9 @@
  *            handler on a unix socket, each in a cgroup of its own (the target's reference)
  *   workerd  baseline, when installed: N workerd processes serving the same module
  *
- * Per instance: PSS and USS (smaps_rollup, summed over its processes; memory.ts says why both)
- * and its memory cgroup's usage (page cache and kernel memory included). The latency column is start to first answer. How many
+ * Per instance: PSS, its anonymous part, USS (smaps_rollup, summed over its processes;
+ * process-memory.ts says why PSS alone misleads) and its memory cgroup's usage (page cache and
+ * kernel memory included). The latency column is start to first answer. How many
  * instances fit in a budget follows from the cgroup figure (what a memory limit counts).
  * Target: warren's PSS within 1 MiB of plain node's.
  */
@@ -22,7 +23,7 @@ import { DEFAULT_PATH } from '../sandbox/index.js';
 import { detectCgroups, type Cgroup } from '../sandbox/cgroups/index.js';
 import { answerHead } from './answer.js';
 import { MODULE, PLAIN_NODE } from './cold.js';
-import { cgroupPids, totalMemory } from './memory.js';
+import { cgroupPids, totalMemory } from './process-memory.js';
 import { absorb, emptyRow, type ProgressSink, type RunOutcome } from './runner.js';
 import type { Batch, Scenario, ScenarioContext, Subject } from './scenario.js';
 import { startServe, sweepServes } from './serve-process.js';
@@ -70,13 +71,15 @@ async function startEach(n: number, signal: AbortSignal, one: (i: number) => Pro
 
 /** Per instance (a cgroup each): its processes' PSS and USS, and the cgroup's memory usage. */
 function measureCgroups(cgroups: readonly Cgroup[]): Record<string, number[]> {
-  const out: Record<string, number[]> = { pss_kib: [], uss_kib: [], cgroup_kib: [] };
+  const out: Record<string, number[]> = { pss_kib: [], anon_kib: [], uss_kib: [], cgroup_kib: [] };
+  const kib = (bytes: number) => Math.round(bytes / 1024);
   for (const cg of cgroups) {
     const m = totalMemory(cgroupPids(cg.dirs));
-    out.pss_kib!.push(m.pssKib);
-    out.uss_kib!.push(m.ussKib);
+    out.pss_kib!.push(kib(m.pss));
+    out.anon_kib!.push(kib(m.pssAnon));
+    out.uss_kib!.push(kib(m.private));
     const bytes = cg.stats().memoryCurrentBytes;
-    if (bytes !== null) out.cgroup_kib!.push(Math.round(bytes / 1024));
+    if (bytes !== null) out.cgroup_kib!.push(kib(bytes));
   }
   return out;
 }
@@ -245,8 +248,11 @@ export const densityScenario: Scenario = {
     const warren = pss('warren');
     const node = pss('node');
     if (warren !== undefined && node !== undefined) {
-      const u = (uss('warren') ?? 0) - (uss('node') ?? 0);
-      out.push(`target (an idle instance within 1 MiB PSS of idle plain node): ${warren - node <= 1024 ? 'met' : 'not met'}, ${signed(warren - node)} PSS (${signed(u)} USS, which does not depend on how many other processes share node's files)`);
+      const anon = (name: string) => results.find((r) => r.name === name)?.anon_kib ?? 0;
+      out.push(
+        `target (an idle instance within 1 MiB PSS of idle plain node): ${warren - node <= 1024 ? 'met' : 'not met'}, ${signed(warren - node)} PSS ` +
+          `(anonymous ${signed(anon('warren') - anon('node'))}, which depends on nothing else running; USS ${signed((uss('warren') ?? 0) - (uss('node') ?? 0))})`,
+      );
     }
     const fits = results
       .filter((r) => r.cgroup_kib !== undefined && r.cgroup_kib > 0)

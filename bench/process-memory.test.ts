@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { anonExecutableBytes, processMemory, totalMemory } from './process-memory.js';
+import { anonExecutableBytes, cgroupPids, processMemory, totalMemory } from './process-memory.js';
 
 function fakeProc(t: Test): string {
   const proc = fs.mkdtempSync(path.join(os.tmpdir(), 'wrnbench-mem-'));
@@ -58,4 +58,14 @@ Anonymous:           132 kB
 `);
   t.equal(anonExecutableBytes(9, proc), (1608 + 100) * 1024, 'the copy and the JIT page; not the file\'s COW pages, not data');
   t.equal(anonExecutableBytes(10, proc), undefined);
+});
+
+t.test("a cgroup's pids, one dir per v1 controller, each once", async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-cg-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  for (const c of ['memory', 'pids']) {
+    fs.mkdirSync(path.join(root, c));
+    fs.writeFileSync(path.join(root, c, 'cgroup.procs'), '7\n8\n');
+  }
+  t.same(cgroupPids([path.join(root, 'memory'), path.join(root, 'pids'), path.join(root, 'absent')]).sort(), [7, 8]);
 });

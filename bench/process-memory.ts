@@ -77,3 +77,16 @@ export function anonExecutableBytes(pid: number, proc = '/proc'): number | undef
   }
   return bytes;
 }
+
+/** Pids listed in the cgroup dirs (`cgroup.procs`; one dir per v1 controller, deduplicated). */
+export function cgroupPids(dirs: readonly string[]): number[] {
+  const out = new Set<number>();
+  for (const dir of dirs) {
+    try {
+      for (const line of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) out.add(Number(line));
+    } catch {
+      // a controller's dir the cgroup does not have
+    }
+  }
+  return [...out];
+}

@@ -33,8 +33,9 @@ export interface ResultRow {
   vs?: Record<string, { per_s: number; p50: number }>;
   /** The p50 of figures a subject measures besides latency (warren: `spawner_setup_ms`). */
   extra_p50?: Record<string, number>;
-  /** density: an idle instance's PSS, USS and memory cgroup usage, KiB (medians over the instances). */
+  /** density: an idle instance's PSS, its anonymous part, USS and memory cgroup usage, KiB (medians). */
   pss_kib?: number;
+  anon_kib?: number;
   uss_kib?: number;
   cgroup_kib?: number;
 }
@@ -99,7 +100,7 @@ function row(r: RunOutcome['rows'][number], s: Summary): ResultRow {
     cpu_ms: round(r.cpuMs / Math.max(1, r.cycles), 2),
     ...(extra.length ? { extra_p50: Object.fromEntries(extra.map(([k, v]) => [k, round(percentile([...v].sort((a, b) => a - b), 50))])) } : {}),
     ...Object.fromEntries(
-      (['pss_kib', 'uss_kib', 'cgroup_kib'] as const).filter((k) => (r.extra[k]?.length ?? 0) > 0).map((k) => [k, Math.round(percentile([...(r.extra[k] as number[])].sort((a, b) => a - b), 50))]),
+      (['pss_kib', 'anon_kib', 'uss_kib', 'cgroup_kib'] as const).filter((k) => (r.extra[k]?.length ?? 0) > 0).map((k) => [k, Math.round(percentile([...(r.extra[k] as number[])].sort((a, b) => a - b), 50))]),
     ),
   };
 }
