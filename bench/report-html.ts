@@ -136,6 +136,16 @@ function table(report: BenchReport): string {
   return `<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** What rows measured besides latency (density's memory, cold's phases, warm's CPU), at p50. */
+function extraTable(report: BenchReport): string {
+  const keys = [...new Set(report.results.flatMap((r) => Object.keys(r.extra_p50 ?? {})))];
+  if (keys.length === 0) return '';
+  const rows = report.results.map(
+    (r) => `<tr><th>${escapeHtml(r.name)}</th>${keys.map((k) => `<td>${r.extra_p50?.[k] === undefined ? '' : fmt(r.extra_p50[k] as number, 1)}</td>`).join('')}</tr>`,
+  );
+  return `<h2>Measured besides latency (p50)</h2><table><thead><tr><th></th>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
 thead th{border-bottom:2px solid #888}tbody th{text-align:left}.bad{color:#b00}small{color:#777}
@@ -158,6 +168,7 @@ export function renderHtml(report: BenchReport, samples: ReadonlyMap<string, rea
 Latency: ${escapeHtml(report.latency)}. Rate: ${escapeHtml(report.rate ?? 'create, ready and destroy cycles')} per second of wall time.
 CPU: busy CPU time of the whole machine per ${report.scenario === 'warm' ? 'answer' : 'cycle'}, all cores and kernel threads included.</p>
 ${table(report)}
+${extraTable(report)}
 ${errors.length ? `<h2>Failures</h2><ul>${errors.join('')}</ul>` : ''}
 <h2>Latency distribution</h2>
 <p>Fraction of ${report.scenario === 'warm' ? 'answers' : 'cycles'} within a time; further left is faster, steeper is steadier.</p>

@@ -52,6 +52,7 @@ t.test('the table and the page show failures and missing figures as such', async
   t.notMatch(html, /<script|https?:\/\//, 'self-contained: no script, nothing fetched');
   t.equal((html.match(/<svg /g) ?? []).length, 4, 'an overlay and one plot per row');
   t.match(html, /w &#60;b&#62;/, 'text is escaped');
+  t.match(html, /<th>spawner_setup_ms<\/th>.*<th>warren<\/th><td>0\.6<\/td>/s, 'what rows measured besides latency, at p50');
 });
 
 t.test('grouped rows (warm: a connection count) are compared with their own group\'s baselines only', async (t) => {
