@@ -213,19 +213,6 @@ __attribute__((noreturn)) static void run(const struct spec *s, int sync_fd) {
   init_loop(cmd, &set);
 }
 
-void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
-                char *name_area, size_t name_len) {
-  struct werr err = {0};
-  become_init(name_area, name_len);
-  char go;
-  if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) { werr_set(&err, "sync", errno, "expected GO from the spawner"); fail(sync_fd, &err, 125); }
-  trace_mark("go");
-  if (join_cgroups(s->cgroups, s->ncgroups, &err) < 0) fail(sync_fd, &err, 125);
-  trace_mark("cgroups");
-  if (setup(s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
-  run(s, sync_fd);
-}
-
 /* The spawn request of a parked child: the frame's payload in one packet, and with it the user
  * namespace's fd and, for a pooled network namespace, its fd (SCM_RIGHTS, in that order). */
 static ssize_t recv_request(int sync_fd, char *buf, size_t cap, int *userns_fd, int *netns_fd) {
@@ -245,16 +232,17 @@ static ssize_t recv_request(int sync_fd, char *buf, size_t cap, int *userns_fd, 
   return n;
 }
 
-void child_parked(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area, size_t name_len) {
+void child_main(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area, size_t name_len) {
+  /* static: the spawner never writes these (no copy-on-write for it), the child's copies are its own */
   static struct msg m;
   static struct spec s;
+  static char payload[WARREN_FRAME_MAX];
   struct werr err = {0};
   become_init(name_area, name_len);
   if (join_cgroups(cgroups, ncgroups, &err) < 0) fail(sync_fd, &err, 125);
   trace_mark("cgroups");
-  char *payload = malloc(WARREN_FRAME_MAX);
   int userns_fd = -1, netns_fd = -1;
-  ssize_t n = payload ? recv_request(sync_fd, payload, WARREN_FRAME_MAX, &userns_fd, &netns_fd) : -1;
+  ssize_t n = recv_request(sync_fd, payload, sizeof payload, &userns_fd, &netns_fd);
   if (n == 0) _exit(0); /* never used: the spawner closed our socket (its runner dropped us) */
   if (n < 0 || userns_fd < 0) { werr_set(&err, "sync", errno, "expected a spawn request and its fds"); fail(sync_fd, &err, 125); }
   trace_mark("go");

@@ -10,8 +10,29 @@
 #include "child.h"
 #include "protocol.h"
 
+/* The cgroup dirs as the child reads them: the request they came in lives in memory no child gets
+ * (nofork.h). One page, so that a clone costs the spawner one copy-on-write fault for it. */
+static struct {
+  const char *dirs[16];
+  char bytes[4096 - 16 * sizeof(char *)];
+} __attribute__((aligned(4096))) cgroup_copy;
+
+static int copy_cgroups(const char *id, const char *const *cgroups, size_t n, struct werr *err) {
+  if (n > 16) return werr_set(err, "request", E2BIG, "sandbox '%s': %zu cgroups, 16 at most", id, n);
+  size_t used = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(cgroups[i]) + 1;
+    if (len > sizeof cgroup_copy.bytes - used)
+      return werr_set(err, "request", E2BIG, "sandbox '%s': cgroup paths longer than %zu bytes", id, sizeof cgroup_copy.bytes);
+    cgroup_copy.dirs[i] = memcpy(cgroup_copy.bytes + used, cgroups[i], len);
+    used += len;
+  }
+  return 0;
+}
+
 pid_t prep_clone(const char *id, const char *const *cgroups, size_t ncgroups, char *name_area, size_t name_len,
                  int *sync_fd, struct werr *err) {
+  if (copy_cgroups(id, cgroups, ncgroups, err) < 0) return -1;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return werr_set(err, "sync", errno, "socketpair for '%s'", id);
   /* a request is one packet: room for the largest frame (root may exceed the sysctl limits) */
@@ -24,7 +45,7 @@ pid_t prep_clone(const char *id, const char *const *cgroups, size_t ncgroups, ch
   pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
     close(sv[0]);
-    child_parked(cgroups, ncgroups, sv[1], name_area, name_len);
+    child_main(cgroup_copy.dirs, ncgroups, sv[1], name_area, name_len);
   }
   close(sv[1]);
   if (pid < 0) {
