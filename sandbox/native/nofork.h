@@ -13,10 +13,20 @@
 #define WARREN_NOFORK_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "error.h"
 
 /* size bytes of zeroed memory that no child gets; NULL (err set) on failure. */
 void *nofork_alloc(size_t size, const char *what, struct werr *err);
+
+/* Runs serve() on a stack that no child gets, and returns when serve() does; -1 (err set) if that
+ * stack cannot be made. */
+int nofork_serve(void (*serve)(void), struct werr *err);
+
+/* clone(2) with `flags` (the exit signal included), the child running fn(arg) on a stack of its
+ * own (see above): arg must point to ordinary memory, or be a plain value. The child exits with
+ * fn's return value. The parent gets the child's pid, or -1 with errno. */
+pid_t nofork_clone(int flags, int (*fn)(void *), void *arg);
 
 #endif

@@ -366,9 +366,37 @@ static int setup_self(char *argv0, int *sigfd) {
   return *sigfd < 0 ? -1 : 0;
 }
 
+static int sigfd;
+
+/* The loop, on a stack no child gets (nofork.h); returns when the runner is gone. */
+static void serve(void) {
+  for (;;) {
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){.fd = WARREN_CTRL_FD, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    for (size_t i = 0; i < sandboxes->n; i++) {
+      struct sandbox *sb = &sandboxes->items[i];
+      if (sb->sync_fd < 0) continue;
+      owners[n] = sb;
+      fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
+    }
+    if (poll(fds, n, -1) < 0) continue;
+    /* sync sockets before the control socket: table slots move when a request adds or reaping removes */
+    for (nfds_t i = 2; i < n; i++)
+      if (fds[i].revents) handle_sync(owners[i]);
+    if (fds[1].revents) {
+      /* one read: SIGCHLD does not queue, and reap() collects every child that ended. Reading on to
+       * EAGAIN would write errno, on a page the spawner shares with its children (nofork.h) */
+      struct signalfd_siginfo info;
+      if (read(sigfd, &info, sizeof info) < 0) { /* EAGAIN: another wakeup read it */ }
+      reap();
+    }
+    if (fds[0].revents && read_control() < 0) return;
+  }
+}
+
 int main(int argc, char **argv) {
   (void)argc;
-  int sigfd;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
   rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
@@ -391,28 +419,9 @@ int main(int argc, char **argv) {
   out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
   out_add(&o, "pid", "%d", getpid());
   if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
-  for (;;) {
-    nfds_t n = 0;
-    fds[n++] = (struct pollfd){.fd = WARREN_CTRL_FD, .events = POLLIN};
-    fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-    for (size_t i = 0; i < sandboxes->n; i++) {
-      struct sandbox *sb = &sandboxes->items[i];
-      if (sb->sync_fd < 0) continue;
-      owners[n] = sb;
-      fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
-    }
-    if (poll(fds, n, -1) < 0) continue;
-    /* sync sockets before the control socket: table slots move when a request adds or reaping removes */
-    for (nfds_t i = 2; i < n; i++)
-      if (fds[i].revents) handle_sync(owners[i]);
-    if (fds[1].revents) {
-      struct signalfd_siginfo info;
-      while (read(sigfd, &info, sizeof info) == sizeof info) {}
-      reap();
-    }
-    if (fds[0].revents && read_control() < 0) break;
-  }
-  /* the runner is gone: so are its sandboxes */
+  int rc = nofork_serve(serve, &err);
+  if (rc < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
+  /* the runner is gone (or we cannot serve it): so are its sandboxes */
   table_kill_all(sandboxes, SIGKILL);
-  return 0;
+  return rc < 0 ? 2 : 0;
 }
