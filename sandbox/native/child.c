@@ -59,23 +59,32 @@ pid_t runner_pid;
  * runner's /proc entry (the host's /proc: this comes before the root changes) and must be a pipe,
  * so that a request can never hand the sandbox a host file. */
 static int open_stdio(const struct spec *s, struct werr *err) {
+  int null = -1; /* one /dev/null for every fd that gets it */
   for (int fd = 0; fd < 3; fd++) {
     const struct stdio_spec *io = &s->stdio[fd];
     char path[64] = "/dev/null";
     if (io->kind == STDIO_PIPE) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, io->runner_fd);
+    else if (null >= 0) {
+      if (dup2(null, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
+      continue;
+    }
     /* an anonymous pipe's open never waits for its other side (unlike a named FIFO's): a reader
-     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE */
-    int f = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY | O_CLOEXEC);
+     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE. /dev/null is
+     * opened for reading and writing, as it may serve fd 0 and fd 1-2 alike */
+    int flags = io->kind == STDIO_NULL ? O_RDWR : fd == 0 ? O_RDONLY : O_WRONLY;
+    int f = open(path, flags | O_NOCTTY | O_CLOEXEC);
     if (f < 0) return werr_set(err, "stdio", errno, "open '%s' for fd %d", path, fd);
     struct stat st;
     if (io->kind == STDIO_PIPE && (fstat(f, &st) < 0 || !S_ISFIFO(st.st_mode))) {
       close(f);
       return werr_set(err, "stdio", EINVAL, "'%s' for fd %d is not a pipe", path, fd);
     }
-    /* dup2 clears close-on-exec on the copy */
-    if (dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
-    close(f);
+    /* dup2 clears close-on-exec on the copy; f == fd (a fd 0-2 the spawner had closed) is the copy */
+    if (f == fd ? fcntl(f, F_SETFD, 0) < 0 : dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
+    if (io->kind == STDIO_NULL) null = f;
+    else if (f != fd) close(f);
   }
+  if (null > 2) close(null); /* not when it is one of 0-2 itself */
   return 0;
 }
 
