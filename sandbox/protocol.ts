@@ -6,13 +6,12 @@
  * first the message type, the rest `key=value` (keys may repeat: arg, env, layer, ...).
  *
  *   runner (TS)                  warren:[spawner]                       child -> warren:[init] (PID 1)
- *     | spawn id=7 arg=... ------>  |                                        |
- *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
- *     |                             |--------------------------------------->| 1. waits for GO on sync
- *     |                             | sync: GO ----------------------------->|
- *     |                             |                                        | 2. cgroups, cgroupns, mounts, overlay,
- *     |                             |                                        |    pivot_root, lo, userns,
- *     |                             |                                        |    rlimits, caps, seccomp
+ *     | prep id=7 cgroup=... ---->  | clone(NEWPID|NEWNS|NEWUTS|NEWIPC)      |
+ *     |                             |--------------------------------------->| 1. joins its cgroups, waits
+ *     | spawn id=7 prepped arg=. -> |  (a spawn without prepped clones now)  |
+ *     |                             | sync: request, userns (+ netns) fds -->| 2. netns, cgroupns, mounts,
+ *     |                             |                                        |    overlay, pivot_root, lo,
+ *     |                             |                                        |    userns, rlimits, caps, seccomp
  *     |                             |                                        | 3. fork + exec the command
  *     |                             |<-------- sync: READY or ERROR ---------|
  *     | <----- spawned id=7 pid= -- |                                        | 4. reap, forward signals,

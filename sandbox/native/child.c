@@ -59,23 +59,32 @@ pid_t runner_pid;
  * runner's /proc entry (the host's /proc: this comes before the root changes) and must be a pipe,
  * so that a request can never hand the sandbox a host file. */
 static int open_stdio(const struct spec *s, struct werr *err) {
+  int null = -1; /* one /dev/null for every fd that gets it */
   for (int fd = 0; fd < 3; fd++) {
     const struct stdio_spec *io = &s->stdio[fd];
     char path[64] = "/dev/null";
     if (io->kind == STDIO_PIPE) snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, io->runner_fd);
+    else if (null >= 0) {
+      if (dup2(null, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
+      continue;
+    }
     /* an anonymous pipe's open never waits for its other side (unlike a named FIFO's): a reader
-     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE */
-    int f = open(path, (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY | O_CLOEXEC);
+     * the host closed already cannot hang the setup; the sandbox's writes get EPIPE. /dev/null is
+     * opened for reading and writing, as it may serve fd 0 and fd 1-2 alike */
+    int flags = io->kind == STDIO_NULL ? O_RDWR : fd == 0 ? O_RDONLY : O_WRONLY;
+    int f = open(path, flags | O_NOCTTY | O_CLOEXEC);
     if (f < 0) return werr_set(err, "stdio", errno, "open '%s' for fd %d", path, fd);
     struct stat st;
     if (io->kind == STDIO_PIPE && (fstat(f, &st) < 0 || !S_ISFIFO(st.st_mode))) {
       close(f);
       return werr_set(err, "stdio", EINVAL, "'%s' for fd %d is not a pipe", path, fd);
     }
-    /* dup2 clears close-on-exec on the copy */
-    if (dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
-    close(f);
+    /* dup2 clears close-on-exec on the copy; f == fd (a fd 0-2 the spawner had closed) is the copy */
+    if (f == fd ? fcntl(f, F_SETFD, 0) < 0 : dup2(f, fd) < 0) return werr_set(err, "stdio", errno, "dup2 '%s' to fd %d", path, fd);
+    if (io->kind == STDIO_NULL) null = f;
+    else if (f != fd) close(f);
   }
+  if (null > 2) close(null); /* not when it is one of 0-2 itself */
   return 0;
 }
 
@@ -217,19 +226,6 @@ __attribute__((noreturn)) static void run(const struct spec *s, int sync_fd) {
   init_loop(cmd, &set);
 }
 
-void child_main(const struct spec *s, int sync_fd, int userns_fd, int netns_fd, const struct seccomp_bpf *bpf,
-                char *name_area, size_t name_len) {
-  struct werr err = {0};
-  become_init(name_area, name_len);
-  char go;
-  if (recv(sync_fd, &go, 1, 0) != 1 || go != SYNC_GO) { werr_set(&err, "sync", errno, "expected GO from the spawner"); fail(sync_fd, &err, 125); }
-  trace_mark("go");
-  if (join_cgroups(s->cgroups, s->ncgroups, &err) < 0) fail(sync_fd, &err, 125);
-  trace_mark("cgroups");
-  if (setup(s, sync_fd, userns_fd, netns_fd, bpf, &err) < 0) fail(sync_fd, &err, 125);
-  run(s, sync_fd);
-}
-
 /* The spawn request of a parked child: the frame's payload in one packet, and with it the user
  * namespace's fd and, for a pooled network namespace, its fd (SCM_RIGHTS, in that order). */
 static ssize_t recv_request(int sync_fd, char *buf, size_t cap, int *userns_fd, int *netns_fd) {
@@ -249,16 +245,17 @@ static ssize_t recv_request(int sync_fd, char *buf, size_t cap, int *userns_fd, 
   return n;
 }
 
-void child_parked(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area, size_t name_len) {
+void child_main(const char *const *cgroups, size_t ncgroups, int sync_fd, char *name_area, size_t name_len) {
+  /* static: the spawner never writes these (no copy-on-write for it), the child's copies are its own */
   static struct msg m;
   static struct spec s;
+  static char payload[WARREN_FRAME_MAX];
   struct werr err = {0};
   become_init(name_area, name_len);
   if (join_cgroups(cgroups, ncgroups, &err) < 0) fail(sync_fd, &err, 125);
   trace_mark("cgroups");
-  char *payload = malloc(WARREN_FRAME_MAX);
   int userns_fd = -1, netns_fd = -1;
-  ssize_t n = payload ? recv_request(sync_fd, payload, WARREN_FRAME_MAX, &userns_fd, &netns_fd) : -1;
+  ssize_t n = recv_request(sync_fd, payload, sizeof payload, &userns_fd, &netns_fd);
   if (n == 0) _exit(0); /* never used: the spawner closed our socket (its runner dropped us) */
   if (n < 0 || userns_fd < 0) { werr_set(&err, "sync", errno, "expected a spawn request and its fds"); fail(sync_fd, &err, 125); }
   trace_mark("go");

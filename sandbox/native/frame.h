@@ -27,9 +27,11 @@ const char *msg_get(const struct msg *m, const char *key);
 size_t msg_count(const struct msg *m, const char *key);
 
 /* An outgoing frame being built: out_begin, out_add..., out_send. */
+/* len first: a small frame (most are) then touches one page of the stack, not two (each page
+ * the spawner writes after a clone is a copy-on-write fault, nofork.h) */
 struct out {
-  char buf[8192];
   size_t len;
+  char buf[8192];
 };
 void out_begin(struct out *o, const char *type);
 void out_add(struct out *o, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -8,17 +8,21 @@
 #include <unistd.h>
 
 #include "netlink.h"
+#include "nofork.h"
 #include "nsholder.h"
 #include "tcpmetrics.h"
 #include "trace.h"
 
 #define POOL_MAX 1024
 
-static struct netslot slots[POOL_MAX];
+/* in memory no child gets (nofork.h): released and reset on the spawner's thread every cycle */
+static struct netslot *slots;
 static size_t nslots;
 static int host_netns = -1;
 
 int netpool_init(struct werr *err) {
+  slots = nofork_alloc(POOL_MAX * sizeof *slots, "the netns slots", err);
+  if (!slots) return -1;
   host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   return host_netns < 0 ? werr_set(err, "netns", errno, "open /proc/self/ns/net") : 0;
 }

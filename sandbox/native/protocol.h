@@ -7,13 +7,12 @@
  * The spawner never parses JSON and never runs user code.
  *
  *   runner (TS)                  warren:[spawner]                       child -> warren:[init] (PID 1)
- *     | spawn id=7 arg=... ------>  |                                        |
- *     |                             | clone(NEWPID|NEWNS|NEWUTS|NEWIPC|NEWNET)
- *     |                             |--------------------------------------->| 1. waits for GO on sync
- *     |                             | sync: GO ----------------------------->|
- *     |                             |                                        | 2. cgroups, cgroupns, mounts, overlay,
- *     |                             |                                        |    pivot_root, lo, userns,
- *     |                             |                                        |    rlimits, caps, seccomp
+ *     | prep id=7 cgroup=... ---->  | clone(NEWPID|NEWNS|NEWUTS|NEWIPC)      |
+ *     |                             |--------------------------------------->| 1. joins its cgroups, waits
+ *     | spawn id=7 prepped arg=. -> |  (a spawn without prepped clones now)  |
+ *     |                             | sync: request, userns (+ netns) fds -->| 2. netns, cgroupns, mounts,
+ *     |                             |                                        |    overlay, pivot_root, lo,
+ *     |                             |                                        |    userns, rlimits, caps, seccomp
  *     |                             |                                        | 3. fork + exec the command
  *     |                             |<-------- sync: READY or ERROR ---------|
  *     | <----- spawned id=7 pid= -- |                                        | 4. reap, forward signals,
@@ -33,7 +32,7 @@
  *           none: a fresh one with lo only), keep (a dir on disk holding upper.img, an ext4
  *           image the child loop-mounts for upper/ and work/: the sandbox's changes outlive it,
  *           capped by the image's size and inodes), prepped (present: the id was made ahead by prep, and
- *           its parked child takes this request)
+ *           its parked child takes this request; absent: a child is cloned for it now, the same way)
  *   prep    id, cgroup*                       make a sandbox ahead: clone it (no netns yet), let it
  *                                             join its cgroups (on v1 that can wait ~10 ms for an RCU
  *                                             grace period) and park until its spawn request;
@@ -57,9 +56,9 @@
  *   netns_gone id                             a netns reported reused could not be reset: dropped
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
- *   parent -> child  "G"                                   go: the parent is done with the child
- *   parent -> parked child  the spawn frame's payload, with SCM_RIGHTS fds: the user namespace,
- *                    then the pooled netns if any (none: the child unshares a fresh one)
+ *   parent -> child  the spawn frame's payload, with SCM_RIGHTS fds: the user namespace, then the
+ *                    pooled netns if any (none: the child unshares a fresh one). The child parses
+ *                    the payload itself: the spawner's parse lives in memory no child gets (nofork.h)
  *   child -> parent  "R"                                   the command was exec'd
  *   child -> parent  "E" stage NUL errno NUL message       a step failed; the child exits 125 (127 exec)
  */
@@ -70,7 +69,6 @@
 #define WARREN_CTRL_FD 3
 #define WARREN_FRAME_MAX (1u << 20)
 
-#define SYNC_GO 'G'
 #define SYNC_READY 'R'
 #define SYNC_ERROR 'E'
 

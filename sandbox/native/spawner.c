@@ -28,11 +28,18 @@
 #include "bpf.h"
 #include "netpool.h"
 #include "prep.h"
+#include "nofork.h"
 
 static char *name_area;
 static size_t name_len;
-static struct table sandboxes;
-static struct msg request; /* large: kept off the stack */
+/* the spawner's own bookkeeping: in memory no child gets (nofork.h) */
+static struct table *sandboxes;
+static struct msg *request; /* large: kept off the stack */
+/* a spawn request parsed; not on the stack: its lists are ~100 KB, and a frame that large is
+ * probed page by page on every call (stack clash protection) */
+static struct spec *spec;
+static struct pollfd *fds;
+static struct sandbox **owners;
 
 static void send_error(const char *id, const struct werr *err) {
   struct out o;
@@ -51,9 +58,12 @@ static uint64_t now_us(void) {
 }
 
 /* A spawn request's payload as it came, before parsing changed it in place (msg_parse and
- * spec_parse cut strings up): what a parked child parses itself. */
-static char raw_request[WARREN_FRAME_MAX];
-static size_t raw_len;
+ * spec_parse cut strings up): what its child is handed and parses itself. */
+struct raw_request {
+  size_t len;
+  char bytes[WARREN_FRAME_MAX];
+};
+static struct raw_request *raw; /* no child gets it (nofork.h) */
 
 /* A spawn that failed before its child got the request. A parked child will not get another
  * request: it is ended, and its exit follows the error when it is reaped. When no child exists,
@@ -75,90 +85,62 @@ static void fail_spawn(struct sandbox *parked, const char *id, const struct werr
   out_send(&o, WARREN_CTRL_FD);
 }
 
+/* Every sandbox's child is made as prep makes one (prep.c) and handed its request over its sync
+ * socket: made ahead when the request says `prepped`, made now otherwise. The spawner's own parse
+ * of the request (to check it, and to find its user and network namespaces) lives in memory no
+ * child gets (nofork.h); a child parses the bytes it is handed. */
 static void handle_spawn(struct msg *m, uint64_t t0) {
-  /* static, not on the stack: its lists are ~100 KB, and a frame that large is probed page by page
-   * on every call (stack clash protection), each probe a write that, after a clone shared the
-   * page, copies it: ~0.2 ms of spawner setup per spawn (bench A/B) */
-  static struct spec s;
+  struct spec *s = spec;
   struct werr err = {0};
   const char *id = msg_get(m, "id");
   int prepped = msg_get(m, "prepped") != NULL;
-  if (spec_parse(m, &s, &err) < 0) {
+  if (spec_parse(m, s, &err) < 0) {
     /* a parked child whose request is bad will not get another: end it (its exit follows) */
-    struct sandbox *sb = prepped && id ? table_find_id(&sandboxes, id) : NULL;
+    struct sandbox *sb = prepped && id ? table_find_id(sandboxes, id) : NULL;
     if (sb && sb->parked) kill(sb->pid, SIGKILL);
     return send_error(id ? id : "", &err);
   }
-  struct sandbox *parked = table_find_id(&sandboxes, s.id);
-  if (parked && !(prepped && parked->parked)) {
-    werr_set(&err, "request", EEXIST, "sandbox '%s' exists", s.id);
-    return send_error(s.id, &err);
+  struct sandbox *sb = table_find_id(sandboxes, s->id);
+  if (sb && !(prepped && sb->parked)) {
+    werr_set(&err, "request", EEXIST, "sandbox '%s' exists", s->id);
+    return send_error(s->id, &err);
   }
-  if (prepped && !parked) {
-    werr_set(&err, "request", ENOENT, "no parked sandbox '%s'", s.id);
-    return send_error(s.id, &err);
+  if (prepped && !sb) {
+    werr_set(&err, "request", ENOENT, "no parked sandbox '%s'", s->id);
+    return send_error(s->id, &err);
   }
-  const struct seccomp_bpf *bpf = bpf_get(s.seccomp, &err);
-  if (!bpf) return fail_spawn(parked, s.id, &err);
-  int userns_fd = userns_get(s.uid_base, s.uid_count, &err);
-  if (userns_fd < 0) return fail_spawn(parked, s.id, &err);
-  struct netslot *slot = s.netns ? netpool_find(s.netns) : NULL;
-  if (s.netns && (!slot || slot->in_use)) {
-    werr_set(&err, "netns", slot ? EBUSY : ENOENT, "pooled netns '%s' is %s", s.netns, slot ? "in use" : "unknown");
-    return fail_spawn(parked, s.id, &err);
+  /* loaded here, so that a bad filter fails before any clone; a child finds it cached */
+  if (!bpf_get(s->seccomp, &err)) return fail_spawn(sb, s->id, &err);
+  int userns_fd = userns_get(s->uid_base, s->uid_count, &err);
+  if (userns_fd < 0) return fail_spawn(sb, s->id, &err);
+  struct netslot *slot = s->netns ? netpool_find(s->netns) : NULL;
+  if (s->netns && (!slot || slot->in_use)) {
+    werr_set(&err, "netns", slot ? EBUSY : ENOENT, "pooled netns '%s' is %s", s->netns, slot ? "in use" : "unknown");
+    return fail_spawn(sb, s->id, &err);
   }
-  if (parked) {
-    trace_mark("request");
-    parked->t0 = t0;
-    if (prep_hand_over(parked->sync_fd, s.id, raw_request, raw_len, userns_fd, slot ? slot->fd : -1, &err) < 0)
-      return fail_spawn(parked, s.id, &err);
-    parked->parked = 0;
-    if (slot) {
-      slot->in_use = 1;
-      snprintf(parked->netns, sizeof parked->netns, "%s", slot->id);
-    }
-    return;
-  }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    werr_set(&err, "sync", errno, "socketpair for '%s'", s.id);
-    return fail_spawn(NULL, s.id, &err);
-  }
-  /* the user namespace is joined late, by the child (child.c says why): not a clone flag; nor is
-   * the network namespace when a pooled one is joined */
   trace_mark("request");
-  int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (slot ? 0 : CLONE_NEWNET);
-  pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) {
-    close(sv[0]);
-    child_main(&s, sv[1], userns_fd, slot ? slot->fd : -1, bpf, name_area, name_len);
+  if (sb) {
+    sb->t0 = t0;
+  } else {
+    /* the child joins its cgroups itself (prep.c): on cgroup v1 a move can wait ~10 ms for an RCU
+     * grace period, and this thread has other sandboxes to start meanwhile */
+    int sync_fd;
+    pid_t pid = prep_clone(s->id, s->cgroups, s->ncgroups, name_area, name_len, &sync_fd, &err);
+    if (pid < 0) return fail_spawn(NULL, s->id, &err);
+    trace_mark("clone");
+    if (!(sb = table_add(sandboxes, s->id, pid, sync_fd, t0))) {
+      kill(pid, SIGKILL); /* reaped unreported: not in the table */
+      close(sync_fd);
+      werr_set(&err, "request", ENOSPC, "too many sandboxes for '%s'", s->id);
+      return fail_spawn(NULL, s->id, &err);
+    }
   }
-  close(sv[1]);
-  if (pid < 0) {
-    close(sv[0]);
-    werr_set(&err, "clone", errno, "clone sandbox '%s'", s.id);
-    return fail_spawn(NULL, s.id, &err);
-  }
-  trace_mark("clone");
-  struct sandbox *sb = table_add(&sandboxes, s.id, pid, sv[0], t0);
-  if (!sb) {
-    kill(pid, SIGKILL); /* reaped unreported: not in the table */
-    close(sv[0]);
-    werr_set(&err, "request", ENOSPC, "too many sandboxes for '%s'", s.id);
-    return fail_spawn(NULL, s.id, &err);
-  }
+  if (prep_hand_over(sb->sync_fd, s->id, raw->bytes, raw->len, userns_fd, slot ? slot->fd : -1, &err) < 0)
+    return fail_spawn(sb, s->id, &err);
+  sb->parked = 0;
   if (slot) {
     slot->in_use = 1;
     snprintf(sb->netns, sizeof sb->netns, "%s", slot->id);
-  }
-  /* the child joins its cgroups itself, first thing after GO: on cgroup v1 a move can wait ~10 ms
-   * for an RCU grace period, and this thread has other sandboxes to start meanwhile */
-  char go = SYNC_GO;
-  if (send(sv[0], &go, 1, MSG_NOSIGNAL) != 1) {
-    kill(pid, SIGKILL);
-    werr_set(&err, "sync", errno, "release sandbox '%s'", s.id);
-    send_error(s.id, &err);
-    sb->reported = 1;
   }
 }
 
@@ -171,18 +153,18 @@ static void handle_prep(struct msg *m, uint64_t t0) {
   size_t n = 0;
   for (size_t i = 0; i < m->nfields && n < 16; i++)
     if (!strcmp(m->fields[i].key, "cgroup")) cgroups[n++] = m->fields[i].value;
-  if (!id || strlen(id) >= sizeof sandboxes.items[0].id) {
+  if (!id || strlen(id) >= sizeof sandboxes->items[0].id) {
     werr_set(&err, "request", EINVAL, "prep without a valid id");
     return send_error(id ? id : "", &err);
   }
-  if (table_find_id(&sandboxes, id)) {
+  if (table_find_id(sandboxes, id)) {
     werr_set(&err, "request", EEXIST, "sandbox '%s' exists", id);
     return send_error(id, &err);
   }
   int sync_fd;
   pid_t pid = prep_clone(id, cgroups, n, name_area, name_len, &sync_fd, &err);
   if (pid < 0) return send_error(id, &err);
-  struct sandbox *sb = table_add(&sandboxes, id, pid, sync_fd, t0);
+  struct sandbox *sb = table_add(sandboxes, id, pid, sync_fd, t0);
   if (!sb) {
     kill(pid, SIGKILL);
     close(sync_fd);
@@ -218,7 +200,7 @@ static void handle_netns_del(struct msg *m) {
 
 static void handle_kill(struct msg *m) {
   const char *id = msg_get(m, "id"), *sig = msg_get(m, "signal");
-  struct sandbox *sb = id ? table_find_id(&sandboxes, id) : NULL;
+  struct sandbox *sb = id ? table_find_id(sandboxes, id) : NULL;
   struct werr err = {0};
   if (!sb) {
     werr_set(&err, "kill", ESRCH, "no sandbox '%s'", id ? id : "");
@@ -285,7 +267,7 @@ static void reap(void) {
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
-    struct sandbox *sb = table_find_pid(&sandboxes, pid);
+    struct sandbox *sb = table_find_pid(sandboxes, pid);
     if (!sb) continue; /* a user-namespace holder */
     if (sb->sync_fd >= 0) handle_sync(sb); /* its last word comes before its exit */
     /* all its processes are gone (init reaped them): its netns is checked before we say it
@@ -300,7 +282,7 @@ static void reap(void) {
       out_add(&o, "id", "%s", sb->netns);
       out_send(&o, WARREN_CTRL_FD);
     }
-    table_remove(&sandboxes, sb);
+    table_remove(sandboxes, sb);
   }
 }
 
@@ -312,26 +294,28 @@ static void refuse_malformed(struct msg *partial) {
   struct werr err = {0};
   werr_set(&err, "request", E2BIG, "refused %s request: unknown type, more than %d fields or a field without '='",
            partial->type ? partial->type : "?", FRAME_FIELDS_MAX);
-  struct sandbox *sb = id ? table_find_id(&sandboxes, id) : NULL;
+  struct sandbox *sb = id ? table_find_id(sandboxes, id) : NULL;
   if (sb && sb->parked) kill(sb->pid, SIGKILL);
   send_error(id ? id : "", &err);
 }
 
+/* The control socket's bytes; frames are parsed in place. What is left after the complete frames
+ * (a partial one, at most 4 + WARREN_FRAME_MAX bytes) moves to the front, so a buffer of twice
+ * that always has room to read into. In memory no child gets (nofork.h). */
+struct control_buf {
+  size_t len;
+  char bytes[2 * (4 + WARREN_FRAME_MAX)];
+};
+static struct control_buf *ctl;
+
 /* Reads what is there; dispatches every complete frame. Returns -1 on EOF or a broken frame. */
 static int read_control(void) {
-  static char *buf;
-  static size_t cap, len;
-  if (cap - len < 65536) {
-    cap = cap ? cap * 2 : 1 << 17;
-    buf = realloc(buf, cap);
-    if (!buf) return -1;
-  }
-  ssize_t n = read(WARREN_CTRL_FD, buf + len, cap - len);
+  char *buf = ctl->bytes;
+  ssize_t n = read(WARREN_CTRL_FD, buf + ctl->len, sizeof ctl->bytes - ctl->len);
   if (n < 0) return errno == EINTR || errno == EAGAIN ? 0 : -1;
   if (n == 0) return -1;
   uint64_t t0 = now_us();
-  len += (size_t)n;
-  size_t off = 0;
+  size_t len = ctl->len + (size_t)n, off = 0;
   while (len - off >= 4) {
     uint32_t size;
     memcpy(&size, buf + off, 4);
@@ -339,23 +323,23 @@ static int read_control(void) {
     if (len - off - 4 < size) break;
     char *payload = buf + off + 4;
     if (size > 6 && memcmp(payload, "spawn", 6) == 0) {
-      memcpy(raw_request, payload, size);
-      raw_len = size;
+      memcpy(raw->bytes, payload, size);
+      raw->len = size;
     }
-    if (msg_parse(payload, size, &request) == 0) {
-      if (!strcmp(request.type, "spawn")) handle_spawn(&request, t0);
-      else if (!strcmp(request.type, "prep")) handle_prep(&request, t0);
-      else if (!strcmp(request.type, "kill")) handle_kill(&request);
-      else if (!strcmp(request.type, "netns_add")) handle_netns_add(&request);
-      else if (!strcmp(request.type, "netns_del")) handle_netns_del(&request);
-      else refuse_malformed(&request);
+    if (msg_parse(payload, size, request) == 0) {
+      if (!strcmp(request->type, "spawn")) handle_spawn(request, t0);
+      else if (!strcmp(request->type, "prep")) handle_prep(request, t0);
+      else if (!strcmp(request->type, "kill")) handle_kill(request);
+      else if (!strcmp(request->type, "netns_add")) handle_netns_add(request);
+      else if (!strcmp(request->type, "netns_del")) handle_netns_del(request);
+      else refuse_malformed(request);
     } else {
-      refuse_malformed(&request);
+      refuse_malformed(request);
     }
     off += 4 + size;
   }
   memmove(buf, buf + off, len - off);
-  len -= off;
+  ctl->len = len - off;
   return 0;
 }
 
@@ -382,32 +366,16 @@ static int setup_self(char *argv0, int *sigfd) {
   return *sigfd < 0 ? -1 : 0;
 }
 
-int main(int argc, char **argv) {
-  (void)argc;
-  int sigfd;
-  if (setup_self(argv[0], &sigfd) < 0) return 2;
-  trace_enabled = getenv("WARREN_TRACE") != NULL;
-  rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
-  runner_pid = getppid(); /* whose fds `pipe:N` stdio names (child.c) */
-  struct werr err = {0};
-  if (netpool_init(&err) < 0) {
-    fprintf(stderr, "warren-spawner: %s\n", err.msg);
-    return 2;
-  }
-  if (trace_enabled) trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
-  struct out o;
-  out_begin(&o, "hello");
-  out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
-  out_add(&o, "pid", "%d", getpid());
-  if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
-  static struct pollfd fds[TABLE_MAX + 2];
-  static struct sandbox *owners[TABLE_MAX + 2];
+static int sigfd;
+
+/* The loop, on a stack no child gets (nofork.h); returns when the runner is gone. */
+static void serve(void) {
   for (;;) {
     nfds_t n = 0;
     fds[n++] = (struct pollfd){.fd = WARREN_CTRL_FD, .events = POLLIN};
     fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-    for (size_t i = 0; i < sandboxes.n; i++) {
-      struct sandbox *sb = &sandboxes.items[i];
+    for (size_t i = 0; i < sandboxes->n; i++) {
+      struct sandbox *sb = &sandboxes->items[i];
       if (sb->sync_fd < 0) continue;
       owners[n] = sb;
       fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
@@ -417,13 +385,43 @@ int main(int argc, char **argv) {
     for (nfds_t i = 2; i < n; i++)
       if (fds[i].revents) handle_sync(owners[i]);
     if (fds[1].revents) {
+      /* one read: SIGCHLD does not queue, and reap() collects every child that ended. Reading on to
+       * EAGAIN would write errno, on a page the spawner shares with its children (nofork.h) */
       struct signalfd_siginfo info;
-      while (read(sigfd, &info, sizeof info) == sizeof info) {}
+      if (read(sigfd, &info, sizeof info) < 0) { /* EAGAIN: another wakeup read it */ }
       reap();
     }
-    if (fds[0].revents && read_control() < 0) break;
+    if (fds[0].revents && read_control() < 0) return;
   }
-  /* the runner is gone: so are its sandboxes */
-  table_kill_all(&sandboxes, SIGKILL);
-  return 0;
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  if (setup_self(argv[0], &sigfd) < 0) return 2;
+  trace_enabled = getenv("WARREN_TRACE") != NULL;
+  rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
+  runner_pid = getppid(); /* whose fds `pipe:N` stdio names (child.c) */
+  struct werr err = {0};
+  sandboxes = nofork_alloc(sizeof *sandboxes, "the sandbox table", &err);
+  request = sandboxes ? nofork_alloc(sizeof *request, "the request", &err) : NULL;
+  raw = request ? nofork_alloc(sizeof *raw, "the request", &err) : NULL;
+  ctl = raw ? nofork_alloc(sizeof *ctl, "the control socket's buffer", &err) : NULL;
+  spec = ctl ? nofork_alloc(sizeof *spec, "the spawn spec", &err) : NULL;
+  fds = spec ? nofork_alloc((TABLE_MAX + 2) * sizeof *fds, "the poll set", &err) : NULL;
+  owners = fds ? nofork_alloc((TABLE_MAX + 2) * sizeof *owners, "the poll set", &err) : NULL;
+  if (!owners || netpool_init(&err) < 0) {
+    fprintf(stderr, "warren-spawner: %s\n", err.msg);
+    return 2;
+  }
+  if (trace_enabled) trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+  struct out o;
+  out_begin(&o, "hello");
+  out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
+  out_add(&o, "pid", "%d", getpid());
+  if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
+  int rc = nofork_serve(serve, &err);
+  if (rc < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
+  /* the runner is gone (or we cannot serve it): so are its sandboxes */
+  table_kill_all(sandboxes, SIGKILL);
+  return rc < 0 ? 2 : 0;
 }

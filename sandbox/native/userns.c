@@ -1,5 +1,6 @@
 #include "userns.h"
 
+#include "nofork.h"
 #include "nsholder.h"
 
 #include <fcntl.h>
@@ -10,13 +11,16 @@
 
 #define CACHE_MAX 512
 
-static struct {
-  uint32_t base, count;
-  int fd;
-  uint64_t used;
-} cache[CACHE_MAX];
-static size_t ncache;
-static uint64_t clock_;
+/* in memory no child gets (nofork.h): every spawn marks its entry used */
+static struct userns_cache {
+  struct {
+    uint32_t base, count;
+    int fd;
+    uint64_t used;
+  } entries[CACHE_MAX];
+  size_t n;
+  uint64_t clock;
+} *lru;
 
 static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count, struct werr *err) {
   char path[64], map[64];
@@ -40,21 +44,22 @@ static int userns_make(uint32_t base, uint32_t count, struct werr *err) {
 }
 
 int userns_get(uint32_t base, uint32_t count, struct werr *err) {
+  if (!lru && !(lru = nofork_alloc(sizeof *lru, "the user namespace cache", err))) return -1;
   size_t oldest = 0;
-  for (size_t i = 0; i < ncache; i++) {
-    if (cache[i].base == base && cache[i].count == count) {
-      cache[i].used = ++clock_;
-      return cache[i].fd;
+  for (size_t i = 0; i < lru->n; i++) {
+    if (lru->entries[i].base == base && lru->entries[i].count == count) {
+      lru->entries[i].used = ++lru->clock;
+      return lru->entries[i].fd;
     }
-    if (cache[i].used < cache[oldest].used) oldest = i;
+    if (lru->entries[i].used < lru->entries[oldest].used) oldest = i;
   }
   int fd = userns_make(base, count, err);
   if (fd < 0) return -1;
-  size_t slot = ncache < CACHE_MAX ? ncache++ : oldest;
-  if (slot == oldest && ncache == CACHE_MAX && cache[slot].fd > 0) close(cache[slot].fd);
-  cache[slot].base = base;
-  cache[slot].count = count;
-  cache[slot].fd = fd;
-  cache[slot].used = ++clock_;
+  size_t slot = lru->n < CACHE_MAX ? lru->n++ : oldest;
+  if (slot == oldest && lru->n == CACHE_MAX && lru->entries[slot].fd > 0) close(lru->entries[slot].fd);
+  lru->entries[slot].base = base;
+  lru->entries[slot].count = count;
+  lru->entries[slot].fd = fd;
+  lru->entries[slot].used = ++lru->clock;
   return fd;
 }
