@@ -33,7 +33,7 @@ export function parseUidBase(text: string, slots = UID_SLOTS_DEFAULT, what = 'th
 
 /** The base from WARREN_UID_BASE, or the default. */
 export function uidBaseFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  return env.WARREN_UID_BASE ? parseUidBase(env.WARREN_UID_BASE, UID_SLOTS_DEFAULT, 'WARREN_UID_BASE') : UID_BASE_DEFAULT;
+  return env.WARREN_UID_BASE ? parseUidBase(env.WARREN_UID_BASE, UID_SLOTS_DEFAULT, 'variable WARREN_UID_BASE') : UID_BASE_DEFAULT;
 }
 
 /** The host's users and groups and their subordinate ranges, as the files hold them. */
