@@ -18,8 +18,8 @@ export const NEEDS_ROOT = isRoot ? false : 'needs root: sandboxes need namespace
  * The suite's own places: never /var/lib/warren, /run/warren or the cgroup `warren`. Each name
  * gets its own bridge, table and subnet too: addresses are leased in the run dir, so two test
  * files sharing a subnet with different run dirs would hand out the same address twice.
- * WRNTEST_SLOT=N (1-15) moves all of it aside (dirs, bridges, tables, a quarter of each subnet),
- * so that several developers' worktrees can run tests on one machine at once.
+ * WRNTEST_SLOT=N (1-15) moves all of it aside (dirs, bridges, tables, the Nth /20 of each test subnet;
+ * a run without it takes the first), so that several worktrees can run tests on one machine at once.
  */
 /** The tests' resolv.conf unless they name one: empty, so the DNS forwarder answers SERVFAIL and
  * never asks this machine's resolver. */
@@ -59,7 +59,7 @@ export function testDirs(name = 'wrntest'): Dirs {
       state: '/var/tmp/wrntest-state',
       run: `/run/${name}`,
       cgroupParent: name,
-      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/16`, resolvConf: NO_RESOLVER },
+      net: { bridge: `wrntest${k + 1}`, table: `wrntest${k + 1}`, subnet: `10.${200 + k}.0.0/20`, resolvConf: NO_RESOLVER },
     };
   }
   return {
