@@ -139,12 +139,12 @@ export interface ErrorAnswer {
 
 /**
  * A module to load, with its env. Exactly one of `source` (the module's text, which the runtime
- * writes into its own tmp dir as `name`, default 'worker.mjs') and `path` (a file readable inside
- * the sandbox).
+ * imports from memory, named `name` in stack traces and in HealthAnswer.module; default
+ * 'worker.mjs') and `path` (a file readable inside the sandbox).
  */
 export interface LoadRequest {
   source?: string;
-  /** A plain file name (letters, digits, '.', '_', '-'): what the source is saved and shown as. */
+  /** A plain file name (letters, digits, '.', '_', '-'): what the source is shown as. */
   name?: string;
   path?: string;
   /** The function's `env`: a JSON object, given as is to every fetch(request, env, ctx). */

@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { listening, start } from '../test/runtime-harness.js';
@@ -48,6 +49,17 @@ t.test('a module loaded over the control socket serves every path with its env',
   }, 'a runtime never serves a second function');
   const still = await client.request({ method: 'GET', path: '/y' });
   t.match(await still.body.json(), { path: '/y' }, 'the first one still serves');
+});
+
+t.test('a module sent as source is named by its name in stack traces, and no file is written for it', async (t) => {
+  const { conn, client, records } = await listening(t, null);
+  const tmpBefore = fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-'));
+  t.same(await conn.load({ source: 'export default {\n  fetch() { throw new Error("boom"); },\n};', name: 'boom.mjs' }), { ok: true, module: 'boom.mjs' });
+  const res = await client.request({ method: 'GET', path: '/' });
+  t.equal(res.statusCode, 500);
+  await res.body.dump();
+  t.match(records(), [{ s: 'warren', m: /Error: boom\n\s+at Object\.fetch \(boom\.mjs:2:\d+\)/ }], "the function's own line, by its name");
+  t.same(fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-')), tmpBefore, 'nothing in tmp');
 });
 
 t.test("the host can wait for the warm-up, whose request never reaches the function", async (t) => {
