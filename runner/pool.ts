@@ -18,6 +18,7 @@ import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
 import { bytesToFree, route, type InstanceView } from './policy.js';
+import { afterStart, startOutcome, type StartOutcome } from './start-gate.js';
 
 interface Waiter {
   readonly since: number;
@@ -30,6 +31,8 @@ interface Group {
   readonly version: Version;
   readonly instances: Set<Instance>;
   starting: number;
+  /** First requests handed to instances still starting (#start): they fill those as queued ones would. */
+  handed: number;
   readonly queue: Waiter[];
 }
 
@@ -89,7 +92,7 @@ export class Pool implements Invoker {
     const version = this.#versions.live(fn);
     if (!version) throw new WarrenError('WARREN_FN_NOT_FOUND', `no function '${fn}'`);
     const g = this.#group(version);
-    const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
+    const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length + g.handed, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
     if (decision.kind === 'use') {
       const inst = [...g.instances].find((i) => i.id === decision.id) as Instance;
       return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: [] });
@@ -154,11 +157,12 @@ export class Pool implements Invoker {
   #group(version: Version): Group {
     const key = version.key;
     let g = this.#groups.get(key);
-    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, queue: [] }));
+    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, handed: 0, queue: [] }));
     return g;
   }
 
-  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
+  /** `held`: the request goes out before the start is over (#start), its answer waits for it. */
+  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void, held?: StartOutcome): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
     inst.busy++;
@@ -166,7 +170,7 @@ export class Pool implements Invoker {
     const owner = inst.owner as Owner;
     let released = false;
     return {
-      dispatcher: inst.conn.http,
+      dispatcher: held ? afterStart(inst.conn.http, held.done) : inst.conn.http,
       fn: owner.fn,
       version: owner.version,
       instance: inst.id,
@@ -175,6 +179,8 @@ export class Pool implements Invoker {
       release: async (outcome: Outcome) => {
         if (released) return undefined;
         released = true;
+        // a start that failed was counted and its instance destroyed where it failed
+        if (held?.failed) return undefined;
         onRelease?.();
         this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, performance.now() - handedAt);
         return this.#release(g, inst, outcome);
@@ -270,6 +276,19 @@ export class Pool implements Invoker {
     const phases: Phases = [];
     let inst: Instance | undefined;
     let label: StartLabel = 'prewarm';
+    // the replacement of what this start took boots a moment after the request it was for has
+    // its answer (or REFILL_DELAY_MS after the start): a boot's synchronous part (cgroup files,
+    // the spawn frame) on this event loop would run before the answer's last bytes and the
+    // connection's end leave, and its CPU (the spawner, node booting: tens of ms) would compete
+    // with the client still reading the answer. Released at once, that cost a client on this
+    // machine ~10 ms at the end of its answer (measured under load: 13-18 ms from the answer's
+    // head to the client seeing its end, against 2.6-4.4 ms with the boot later)
+    const refill = once(() => this.#generics.fill());
+    const refillSoon = () => void setTimeout(refill, REFILL_AFTER_ANSWER_MS).unref();
+    // the first waiter's request goes out right behind the load, not after its answer (one round
+    // trip to the runtime less); its answer waits for this start's outcome (start-gate.ts)
+    let first: { w: Waiter; start: Start } | undefined;
+    const outcome = startOutcome();
     try {
       this.#makeRoom(g.version.memoryBytes);
       inst = this.#generics.take();
@@ -283,36 +302,41 @@ export class Pool implements Invoker {
       const t1 = performance.now();
       const spec = await g.version.specialization();
       phases.push(['read', performance.now() - t1]);
-      await inst.specialize(owner, spec, phases);
+      const taken = inst;
+      await inst.specialize(owner, spec, phases, () => {
+        const w = g.queue.shift();
+        if (!w) return;
+        // its ms and the load's phase are filled in before its answer's head is read
+        first = { w, start: { label, ms: 0, phases } };
+        g.handed++;
+        w.resolve(this.#use(g, taken, first.start, refillSoon, outcome));
+      });
     } catch (err) {
       g.starting--;
+      if (first) g.handed--;
       this.#generics.fill();
       this.#observer.refused(g.version.fn, 'start-failed');
       const error = err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `no instance of '${g.version.fn}' could start`, { cause: err });
       const meta = { fn: g.version.fn, version: g.version.version, instance: inst?.id ?? '-' };
       this.#logs.report(meta, `an instance did not start: ${error.message}`);
-      g.queue.shift()?.reject(error);
+      // the first waiter's request went out already: it fails with this error where it waits
+      outcome.fail(error);
+      if (!first) g.queue.shift()?.reject(error);
       if (g.instances.size === 0 && g.starting === 0) for (const w of g.queue.splice(0)) w.reject(error);
       if (g.queue.length === 0 && g.instances.size === 0 && g.starting === 0 && this.#versions.live(g.version.fn) !== g.version) this.#groups.delete(g.key);
       return { error };
     }
     g.starting--;
+    if (first) g.handed--;
     const start: Start = { label, ms: performance.now() - t0, phases };
     this.#observer.started(g.version.fn, start);
     this.#adopt(g, inst);
-    const w = g.queue.shift();
-    // the replacement of what this start took boots a moment after the request it was for has
-    // its answer (or REFILL_DELAY_MS after the start): a boot's synchronous part (cgroup files,
-    // the spawn frame) on this event loop would run before the answer's last bytes and the
-    // connection's end leave, and its CPU (the spawner, node booting: tens of ms) would compete
-    // with the client still reading the answer. Released at once, that cost a client on this
-    // machine ~10 ms at the end of its answer (measured under load: 13-18 ms from the answer's
-    // head to the client seeing its end, against 2.6-4.4 ms with the boot later)
-    const refill = once(() => this.#generics.fill());
     setTimeout(refill, REFILL_DELAY_MS).unref();
-    const refillSoon = () => void setTimeout(refill, REFILL_AFTER_ANSWER_MS).unref();
-    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refillSoon));
+    const w = first ? undefined : g.queue.shift();
+    if (first) first.start.ms = performance.now() - first.w.since;
+    else if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refillSoon));
     else refill();
+    outcome.succeed();
     this.#pump(g, inst);
     return { inst };
   }

@@ -180,14 +180,20 @@ export class RuntimeConnection implements AsyncDisposable {
   }
 
   /** Loads a module with its env (protocol.ts: LoadRequest); resolves once it serves. A module
-   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits. */
-  async load(req: LoadRequest): Promise<HealthAnswer> {
-    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req));
+   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits.
+   * `sent` is called once the request has gone into the control socket (its head at least: the
+   * connection was idle, nothing was queued before it): a request written to the function's
+   * socket after that reaches the runtime after the load's head, and waits there for the load
+   * (protocol.ts), so a first request need not wait for the load's answer to be sent. */
+  async load(req: LoadRequest, sent?: () => void): Promise<HealthAnswer> {
+    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), sent);
   }
 
-  async #ask(method: 'GET' | 'POST', what: string, body?: string): Promise<HealthAnswer> {
-    const res = await this.#control.request({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} });
-    const text = await boundedText(res.body);
+  async #ask(method: 'GET' | 'POST', what: string, body?: string, sent?: () => void): Promise<HealthAnswer> {
+    const res = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
+      this.#control.dispatch({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} }, new ControlAnswer(resolve, reject, sent));
+    });
+    const text = res.text;
     let answer: { ok?: unknown; module?: unknown; error?: unknown } | null = null;
     try {
       answer = JSON.parse(text) as { ok?: unknown; module?: unknown; error?: unknown } | null;
@@ -222,16 +228,47 @@ export class RuntimeConnection implements AsyncDisposable {
   }
 }
 
-async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk);
+/**
+ * One control answer, read whole (at most MAX_ANSWER_BYTES), as an undici dispatch handler of the
+ * first handler API: only that one is told when the request went into the socket (onRequestSent).
+ */
+class ControlAnswer {
+  #status = 0;
+  #size = 0;
+  readonly #chunks: Buffer[] = [];
+  #abort: ((err: Error) => void) | undefined;
+
+  constructor(
+    private readonly resolve: (answer: { statusCode: number; text: string }) => void,
+    private readonly reject: (err: unknown) => void,
+    private readonly sent: (() => void) | undefined,
+  ) {}
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
   }
-  return Buffer.concat(chunks).toString('utf8');
+
+  onRequestSent(): void {
+    this.sent?.();
+  }
+
+  onHeaders(status: number): boolean {
+    this.#status = status;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#size += chunk.length;
+    if (this.#size > MAX_ANSWER_BYTES) this.#abort?.(new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`));
+    else this.#chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.resolve({ statusCode: this.#status, text: Buffer.concat(this.#chunks).toString('utf8') });
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
 }

@@ -17,6 +17,10 @@ export interface ControlState {
   answered(): void;
   /** The warm-up, started now if it was not yet; resolves once it ran. */
   warm(): Promise<void>;
+  /** A load request came: requests on the function socket wait until `settled` resolves (the
+   * module serves, or the load was answered with an error), so the host may send a function's
+   * first request right behind its load instead of after the load's answer. */
+  hold(settled: Promise<void>): void;
 }
 
 export function controlServer(state: ControlState): http.Server {
@@ -46,6 +50,9 @@ export function controlServer(state: ControlState): http.Server {
       return;
     }
     loading = true;
+    // from its head on: the host sends a first request only once the load's head has left
+    let settle!: () => void;
+    state.hold(new Promise<void>((resolve) => (settle = resolve)));
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -56,6 +63,7 @@ export function controlServer(state: ControlState): http.Server {
       if (size > MAX_LOAD_BYTES) {
         loading = false;
         answer(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
+        settle();
         return;
       }
       void (async () => {
@@ -69,6 +77,9 @@ export function controlServer(state: ControlState): http.Server {
           else if (err instanceof ModuleError) answer(422, { ok: false, error: err.message }, () => state.fail(err.message));
           else answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) });
         }
+        // after the load's answer: a held request is served by the module, or answered 503 by
+        // a runtime that has none (after a 422 it is about to exit)
+        settle();
       })();
     });
   });

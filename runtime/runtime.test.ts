@@ -62,6 +62,21 @@ t.test('a module sent as source is named by its name in stack traces, and no fil
   t.same(fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-')), tmpBefore, 'nothing in tmp');
 });
 
+t.test('a request sent right behind a load waits for the module; behind a load that fails it gets a 503', async (t) => {
+  const { conn, client } = await listening(t, null);
+  let behind: Promise<{ status: number; body: string }> | undefined;
+  const ask = () => client.request({ method: 'GET', path: '/first' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+  // a module whose import takes a while: the request arrives well before it serves
+  const slow = 'const until = Date.now() + 150; while (Date.now() < until);\nexport default { fetch(r) { return new Response("served " + new URL(r.url).pathname); } };';
+  await conn.load({ source: slow }, () => (behind = ask()));
+  t.same(await behind, { status: 200, body: 'served /first' }, 'served by the module, not refused by the generic runtime');
+
+  const failing = await listening(t, null);
+  let refused: Promise<{ status: number; body: string }> | undefined;
+  await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = failing.client.request({ method: 'GET', path: '/' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: 'cut' })))), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
+  t.match(await refused, { status: /^(503|0)$/ }, 'a 503 (or the connection cut as the runtime exits), never an answer of a module');
+});
+
 t.test("the host can wait for the warm-up, whose request never reaches the function", async (t) => {
   const { conn, client } = await listening(t, null);
   t.same(await conn.warm(), { ok: true, module: null }, 'the warm-up answered once it ran');
