@@ -116,8 +116,13 @@ let undici: typeof import('undici') | undefined;
 function socketClient(socket: RuntimeSocket): Client {
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
   // the origin names nothing: every request goes to the socket; the Host header reads "warren"
-  return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1 });
+  // kept open while the runtime lives (it never closes it either): a generic runtime waits for
+  // its load for minutes, and a connection made again on the load's way costs that start a trip
+  return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1, keepAliveTimeout: CONTROL_IDLE_MS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
 }
+
+/** How long the control connection may idle: as long as a timer can wait (~24 days). */
+const CONTROL_IDLE_MS = 2 ** 31 - 1;
 
 /** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
  * pipelining serves one at a time per connection), opened as they are needed and kept alive. */

@@ -25,7 +25,7 @@ export interface ControlState {
 
 export function controlServer(state: ControlState): http.Server {
   let loading = false;
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer, then?: () => void) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
         state.answered();
@@ -83,4 +83,8 @@ export function controlServer(state: ControlState): http.Server {
       })();
     });
   });
+  // only the host connects, and a generic runtime may wait minutes for its load: a connection
+  // closed for idling (node's default: 5 s) would have to be made again on the load's way
+  server.keepAliveTimeout = 0;
+  return server;
 }
