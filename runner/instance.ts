@@ -106,12 +106,13 @@ export class Instance {
       conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
       await conn.health();
       phases.push(['boot', lap()]);
-      // counted ready once warm: a prewarm start must not pay node's lazy compile (7-10 ms)
-      await conn.warm();
-      // and the host's connection to the function's socket, open before a request needs it (the
-      // runtime answers 503 while no function is loaded)
+      // the host's connection to the function's socket, open before a request needs it (the
+      // runtime answers 503 while no function is loaded; once warm, it holds requests instead,
+      // for the load that comes: protocol.ts)
       const res = await conn.http.request({ method: 'GET', path: '/' });
       await res.body.dump();
+      // counted ready once warm: a prewarm start must not pay node's lazy compile (7-10 ms)
+      await conn.warm();
       phases.push(['warm', lap()]);
       return new Instance(sandbox, conn);
     } catch (err) {

@@ -121,8 +121,8 @@ function socketClient(socket: RuntimeSocket): Client {
   return new undici.Client('http://warren', { socketPath: socket.path, pipelining: 1, keepAliveTimeout: CONTROL_IDLE_MS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
 }
 
-/** How long the control connection may idle: as long as a timer can wait (~24 days). */
-const CONTROL_IDLE_MS = 2 ** 31 - 1;
+/** How long the control connection may idle: a day (the runtime keeps it as long). */
+const CONTROL_IDLE_MS = 24 * 3600 * 1000;
 
 /** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
  * pipelining serves one at a time per connection), opened as they are needed and kept alive. */
@@ -191,7 +191,13 @@ export class RuntimeConnection implements AsyncDisposable {
    * socket after that reaches the runtime after the load's head, and waits there for the load
    * (protocol.ts), so a first request need not wait for the load's answer to be sent. */
   async load(req: LoadRequest, sent?: () => void): Promise<HealthAnswer> {
-    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), sent);
+    // only on a connection the runtime reads already: a new one is accepted, then read, a turn
+    // of its event loop later than a request on an open function connection, which would then
+    // come first (and be answered 503). Made again (it broke), the load is answered first.
+    const open = this.#control.stats.connected && this.#control.stats.size === 0;
+    const answer = await this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), open ? sent : undefined);
+    if (!open) sent?.();
+    return answer;
   }
 
   async #ask(method: 'GET' | 'POST', what: string, body?: string, sent?: () => void): Promise<HealthAnswer> {

@@ -17,14 +17,27 @@ export interface ControlState {
   answered(): void;
   /** The warm-up, started now if it was not yet; resolves once it ran. */
   warm(): Promise<void>;
-  /** A load request came: requests on the function socket wait until `settled` resolves (the
-   * module serves, or the load was answered with an error), so the host may send a function's
-   * first request right behind its load instead of after the load's answer. */
+  /** A load is expected (the warm-up was answered) or came: requests on the function socket
+   * wait until `settled` resolves (the module serves, or the load was answered with an error),
+   * so the host may send a function's first request right behind its load instead of after the
+   * load's answer. */
   hold(settled: Promise<void>): void;
 }
 
 export function controlServer(state: ControlState): http.Server {
   let loading = false;
+  // from the warm-up's answer on, the runtime is a pool's, waiting for its function: requests on
+  // the function socket wait for the next load to settle. Not only from the load's head on: the
+  // host writes the load first, then a request right behind it, but node may read the function
+  // socket before the control socket (seen: a request parsed 0.5 ms before the load's head)
+  let settle: (() => void) | undefined;
+  const expectLoad = () => {
+    if (!settle) state.hold(new Promise<void>((resolve) => (settle = resolve)));
+  };
+  const settled = () => {
+    settle?.();
+    settle = undefined;
+  };
   const server = http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer, then?: () => void) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
@@ -37,7 +50,10 @@ export function controlServer(state: ControlState): http.Server {
       return;
     }
     if (req.method === 'GET' && req.url === CONTROL_WARM_PATH) {
-      void state.warm().then(() => answer(200, { ok: true, module: state.loaded()?.module ?? null }));
+      void state.warm().then(() => {
+        if (!state.loaded()) expectLoad();
+        answer(200, { ok: true, module: state.loaded()?.module ?? null });
+      });
       return;
     }
     if (req.method !== 'POST' || req.url !== CONTROL_LOAD_PATH) {
@@ -50,9 +66,7 @@ export function controlServer(state: ControlState): http.Server {
       return;
     }
     loading = true;
-    // from its head on: the host sends a first request only once the load's head has left
-    let settle!: () => void;
-    state.hold(new Promise<void>((resolve) => (settle = resolve)));
+    expectLoad();
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -63,7 +77,7 @@ export function controlServer(state: ControlState): http.Server {
       if (size > MAX_LOAD_BYTES) {
         loading = false;
         answer(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
-        settle();
+        settled();
         return;
       }
       void (async () => {
@@ -79,12 +93,13 @@ export function controlServer(state: ControlState): http.Server {
         }
         // after the load's answer: a held request is served by the module, or answered 503 by
         // a runtime that has none (after a 422 it is about to exit)
-        settle();
+        settled();
       })();
     });
   });
   // only the host connects, and a generic runtime may wait minutes for its load: a connection
-  // closed for idling (node's default: 5 s) would have to be made again on the load's way
-  server.keepAliveTimeout = 0;
+  // closed for idling (node's default: 5 s) would have to be made again on the load's way, and
+  // a load on a new connection cannot have a request sent right behind it (client.ts load())
+  server.keepAliveTimeout = 24 * 3600 * 1000;
   return server;
 }

@@ -30,10 +30,11 @@
  *                                                code may have changed the process
  *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
- *   fetch(request, env, ctx); 503 while no module is loaded. A request that comes while a load
- *   is under way (from the load request's head on) waits for the load's answer: the module
- *   serves it, or after a failed load it is a 503 (and the runtime exits). So the host may send
- *   a function's first request right behind its load, once the load's head has left. A throw,
+ *   fetch(request, env, ctx); 503 while no module is loaded, until the warm-up was answered:
+ *   from then on (and while a load is under way) a request waits for the next load's answer:
+ *   the module serves it, or after a failed load it is a 503 (and the runtime exits). So the
+ *   host may send a function's first request right behind its load, once the load has left
+ *   (node may read the function's socket before the control socket). A throw,
  *   a rejected promise or a value that is not a Response is a 500 for that request only (its
  *   stack goes to the log).
  *

@@ -64,6 +64,9 @@ t.test('a module sent as source is named by its name in stack traces, and no fil
 
 t.test('a request sent right behind a load waits for the module; behind a load that fails it gets a 503', async (t) => {
   const { conn, client } = await listening(t, null);
+  // as the pool boots one: its function connection open (a 503 before any load), then warmed
+  await (await client.request({ method: 'GET', path: '/' })).body.dump();
+  await conn.warm();
   let behind: Promise<{ status: number; body: string }> | undefined;
   const ask = () => client.request({ method: 'GET', path: '/first' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
   // a module whose import takes a while: the request arrives well before it serves
@@ -72,6 +75,7 @@ t.test('a request sent right behind a load waits for the module; behind a load t
   t.same(await behind, { status: 200, body: 'served /first' }, 'served by the module, not refused by the generic runtime');
 
   const failing = await listening(t, null);
+  await failing.conn.warm(); // the control connection open: only there does a load go out first
   let refused: Promise<{ status: number; body: string }> | undefined;
   await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = failing.client.request({ method: 'GET', path: '/' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: 'cut' })))), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
   t.match(await refused, { status: /^(503|0)$/ }, 'a 503 (or the connection cut as the runtime exits), never an answer of a module');
