@@ -276,13 +276,10 @@ export class Pool implements Invoker {
     const phases: Phases = [];
     let inst: Instance | undefined;
     let label: StartLabel = 'prewarm';
-    // the replacement of what this start took boots a moment after the request it was for has
-    // its answer (or REFILL_DELAY_MS after the start): a boot's synchronous part (cgroup files,
-    // the spawn frame) on this event loop would run before the answer's last bytes and the
-    // connection's end leave, and its CPU (the spawner, node booting: tens of ms) would compete
-    // with the client still reading the answer. Released at once, that cost a client on this
-    // machine ~10 ms at the end of its answer (measured under load: 13-18 ms from the answer's
-    // head to the client seeing its end, against 2.6-4.4 ms with the boot later)
+    // the replacement of what this start took boots a moment after the answer of the request it
+    // was for (or REFILL_DELAY_MS after the start): begun at the release, its synchronous part
+    // ran before the connection's end left and its CPU (spawner, node: tens of ms) delayed the
+    // client reading the answer: 13-18 ms from the answer's head to its end here, 2.6-4.4 later
     const refill = once(() => this.#generics.fill());
     const refillSoon = () => void setTimeout(refill, REFILL_AFTER_ANSWER_MS).unref();
     // the first waiter's request goes out right behind the load, not after its answer (one round
