@@ -124,6 +124,18 @@ t.test('a module that fails to load fails the request sent behind its load with 
   await fine.release('ok');
 });
 
+t.test("a function's limits apply before a line of its code runs", { skip: NEEDS_ROOT }, async (t) => {
+  // 80 MiB at top level: within the generic runtime's 128 MiB, past the function's own 48 MiB
+  const greedy = 'const kept = []; for (let i = 0; i < 80; i++) kept.push(Buffer.alloc(1 << 20, 1));\nexport default { fetch() { return new Response("ran with " + kept.length + " MiB"); } };';
+  const small = version('greedy', greedy, { memoryBytes: 48 * MiB, specialization: async () => ({ limits: { memoryBytes: 48 * MiB, cpus: 1, pids: 64 }, egress: 'none', env: {}, source: greedy }) });
+  const { pool, logs, generics } = await withPool(t, { floor: 1 }, [small]);
+  await until('a generic runtime', () => generics.free.length === 1);
+  const first = await pool.acquire('greedy', AbortSignal.timeout(20_000));
+  await t.rejects(call(first, '/'), 'its top-level code ran under its own limit, and was stopped there');
+  await first.release('broken');
+  await until('the failed start logged', () => logs.lines.some((l) => l.startsWith('greedy: an instance did not start')));
+});
+
 t.test('a crash, an OOM kill or a timeout costs that instance only', { skip: NEEDS_ROOT }, async (t) => {
   const { pool, logs } = await withPool(t, { floor: 1 }, [version('bomb', ECHO), version('calm', ECHO)]);
   const calm = await pool.acquire('calm', AbortSignal.timeout(20_000));
