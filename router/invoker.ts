@@ -22,16 +22,24 @@ export type StartLabel = 'warm' | 'prewarm' | 'cold';
 
 export interface Start {
   label: StartLabel;
-  /** From acquire() to the instance handed over, ms. */
+  /** From acquire() to the instance ready to serve (its module loaded), ms. Final once the
+   * answer's head came (a start's first request is handed over before it is over). */
   ms: number;
-  /** The phases of a prewarm or cold start (take, spawn, boot, specialize, load...), ms each, in order. */
+  /** The phases of a prewarm or cold start (take, spawn, boot, specialize, load...), ms each, in
+   * order; final, like ms, once the answer's head came. */
   phases: ReadonlyArray<readonly [name: string, ms: number]>;
 }
 
 export type Outcome = 'ok' | 'timeout' | 'broken';
 
 export interface Invocation {
-  /** The instance's function socket (HTTP/1.1, kept alive): every path there is the function's. */
+  /**
+   * The instance's function socket (HTTP/1.1, kept alive): every path there is the function's.
+   * For the first request of a prewarm or cold start it is handed over before the start is over
+   * (the request goes out right behind the module's load): a start that then fails fails the
+   * request with a WarrenError before any answer (onResponseError), which the router answers
+   * as it would have answered acquire()'s rejection with it.
+   */
   readonly dispatcher: Dispatcher;
   readonly fn: string;
   readonly version: number;

@@ -23,7 +23,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { WarrenError } from '../lib/errors.js';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { answerError, RESPONSE_ID_HEADER } from './errors.js';
 import type { Invocation, Outcome, Start } from './invoker.js';
@@ -149,6 +149,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       // a request node accepted and undici will not send (a header value): the client's doing
       this.finish('ok');
       answerError(this.res, new WarrenError('WARREN_FN_BAD_REQUEST', `bad request for function '${this.inv.fn}': ${err.message}`, { cause: err }), this.opts.requestId, !this.req.complete);
+      return;
+    }
+    if (isWarrenError(err)) {
+      // the invoker's own: a start that failed after the request went out behind its load
+      // (router/invoker.ts), answered as acquire()'s rejection would have been
+      void this.finish('broken');
+      answerError(this.res, err, this.opts.requestId, !this.req.complete);
       return;
     }
     const release = this.finish('broken');

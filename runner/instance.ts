@@ -106,12 +106,13 @@ export class Instance {
       conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
       await conn.health();
       phases.push(['boot', lap()]);
-      // counted ready once warm: a prewarm start must not pay node's lazy compile (7-10 ms)
-      await conn.warm();
-      // and the host's connection to the function's socket, open before a request needs it (the
-      // runtime answers 503 while no function is loaded)
+      // the host's connection to the function's socket, open before a request needs it (the
+      // runtime answers 503 while no function is loaded; once warm, it holds requests instead,
+      // for the load that comes: protocol.ts)
       const res = await conn.http.request({ method: 'GET', path: '/' });
       await res.body.dump();
+      // counted ready once warm: a prewarm start must not pay node's lazy compile (7-10 ms)
+      await conn.warm();
       phases.push(['warm', lap()]);
       return new Instance(sandbox, conn);
     } catch (err) {
@@ -137,8 +138,14 @@ export class Instance {
    * (cgroup files, nftables elements), then its env and module over the control socket. A
    * module that does not load rejects with WARREN_RUNTIME_LOAD_FAILED (the runtime then exits).
    * On any failure the instance is destroyed.
+   *
+   * `sent` is called once the load request has left (RuntimeConnection.load): a request sent to
+   * the function's socket from then on waits in the runtime for the module, so the first one
+   * can go right behind the load (start-gate.ts holds its answer until this resolves). Never
+   * earlier: the load goes out only once the limits and egress apply, so no line of the
+   * function's code runs without them.
    */
-  async specialize(owner: Owner, spec: Specialization, phases: Phases): Promise<void> {
+  async specialize(owner: Owner, spec: Specialization, phases: Phases, sent?: () => void): Promise<void> {
     if (this.#state !== 'generic') throw new WarrenError('WARREN_FN_START', `instance '${this.id}' is ${this.#state}, not generic`);
     this.#state = 'specializing';
     this.owner = owner;
@@ -152,7 +159,7 @@ export class Instance {
       await this.sandbox.setLimits(spec.limits);
       if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
       lap('limits');
-      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) });
+      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) }, sent);
       lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');

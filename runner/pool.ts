@@ -19,6 +19,7 @@ import { endReason, type Instance, type Owner, type Phases } from './instance.js
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
 import { bytesToFree, pickFrom, route, type InstanceView } from './policy.js';
 import { runScheduled, type ScheduledResult, type ScheduledRun } from './scheduled-run.js';
+import { afterStart, startOutcome, type StartOutcome } from './start-gate.js';
 
 interface Waiter {
   readonly since: number;
@@ -31,11 +32,15 @@ interface Group {
   readonly version: Version;
   readonly instances: Set<Instance>;
   starting: number;
+  /** First requests handed to instances still starting (#start): they fill those as queued ones would. */
+  handed: number;
   readonly queue: Waiter[];
 }
 
 /** A start's replacement generic runtime boots at the latest this long after it (ms). */
 const REFILL_DELAY_MS = 250;
+/** ...or this long after the answer of the request it was for ended (ms): see #start. */
+const REFILL_AFTER_ANSWER_MS = 20;
 
 function once(f: () => void): () => void {
   let done = false;
@@ -99,8 +104,9 @@ export class Pool implements Invoker {
     // allocates no views
     const inst = pickFrom(g.instances, version.concurrency);
     if (inst) return this.#use(g, inst, { label: 'warm', ms: performance.now() - t0, phases: NO_PHASES });
-    // so route() answers start, queue or refuse here
-    const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
+    // so route() answers start, queue or refuse here (requests handed to starting instances count
+    // as queued)
+    const decision = route({ instances: views(g), concurrency: version.concurrency, queued: g.queue.length + g.handed, maxInstances: this.#opts.maxInstances, queueCap: this.#opts.queueCap });
     if (decision.kind === 'refuse') {
       this.#observer.refused(fn, 'queue-full');
       throw Object.assign(new WarrenError('WARREN_FN_QUEUE_FULL', `function '${fn}' has ${g.queue.length} requests waiting already`), { retryAfterS: 1 });
@@ -177,11 +183,12 @@ export class Pool implements Invoker {
   #group(version: Version): Group {
     const key = version.key;
     let g = this.#groups.get(key);
-    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, queue: [] }));
+    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, handed: 0, queue: [] }));
     return g;
   }
 
-  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void): Invocation {
+  /** `held`: the request goes out before the start is over (#start), its answer waits for it. */
+  #use(g: Group, inst: Instance, start: Start, onRelease?: () => void, held?: StartOutcome): Invocation {
     if (start.label === 'warm') this.#observer.warm();
     const handedAt = performance.now();
     // only an instance with nothing to do sits in the idle LRU
@@ -190,7 +197,7 @@ export class Pool implements Invoker {
     const owner = inst.owner as Owner;
     let released = false;
     return {
-      dispatcher: inst.conn.http,
+      dispatcher: held ? afterStart(inst.conn.http, held.done) : inst.conn.http,
       fn: owner.fn,
       version: owner.version,
       instance: inst.id,
@@ -199,6 +206,8 @@ export class Pool implements Invoker {
       release: (outcome: Outcome) => {
         if (released) return NO_REASON;
         released = true;
+        // a start that failed was counted and its instance destroyed where it failed
+        if (held?.failed) return NO_REASON;
         onRelease?.();
         const now = performance.now();
         this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, now - handedAt);
@@ -293,6 +302,16 @@ export class Pool implements Invoker {
     const phases: Phases = [];
     let inst: Instance | undefined;
     let label: StartLabel = 'prewarm';
+    // the replacement of what this start took boots a moment after the answer of the request it
+    // was for (or REFILL_DELAY_MS after the start): begun at the release, its synchronous part
+    // ran before the connection's end left and its CPU (spawner, node: tens of ms) delayed the
+    // client reading the answer: 13-18 ms from the answer's head to its end here, 2.6-4.4 later
+    const refill = once(() => this.#generics.fill());
+    const refillSoon = () => void setTimeout(refill, REFILL_AFTER_ANSWER_MS).unref();
+    // the first waiter's request goes out right behind the load, not after its answer (one round
+    // trip to the runtime less); its answer waits for this start's outcome (start-gate.ts)
+    let first: { w: Waiter; start: Start } | undefined;
+    const outcome = startOutcome();
     try {
       this.#makeRoom(g.version.memoryBytes);
       inst = this.#generics.take();
@@ -306,30 +325,41 @@ export class Pool implements Invoker {
       const t1 = performance.now();
       const spec = await g.version.specialization();
       phases.push(['read', performance.now() - t1]);
-      await inst.specialize(owner, spec, phases);
+      const taken = inst;
+      await inst.specialize(owner, spec, phases, () => {
+        const w = g.queue.shift();
+        if (!w) return;
+        // its ms and the load's phase are filled in before its answer's head is read
+        first = { w, start: { label, ms: 0, phases } };
+        g.handed++;
+        w.resolve(this.#use(g, taken, first.start, refillSoon, outcome));
+      });
     } catch (err) {
       g.starting--;
+      if (first) g.handed--;
       this.#generics.fill();
       this.#observer.refused(g.version.fn, 'start-failed');
       const error = err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `no instance of '${g.version.fn}' could start`, { cause: err });
       const meta = { fn: g.version.fn, version: g.version.version, instance: inst?.id ?? '-' };
       this.#logs.report(meta, `an instance did not start: ${error.message}`);
-      g.queue.shift()?.reject(error);
+      // the first waiter's request went out already: it fails with this error where it waits
+      outcome.fail(error);
+      if (!first) g.queue.shift()?.reject(error);
       if (g.instances.size === 0 && g.starting === 0) for (const w of g.queue.splice(0)) w.reject(error);
       if (g.queue.length === 0 && g.instances.size === 0 && g.starting === 0 && this.#versions.live(g.version.fn) !== g.version) this.#groups.delete(g.key);
       return { error };
     }
     g.starting--;
+    if (first) g.handed--;
     const start: Start = { label, ms: performance.now() - t0, phases };
     this.#observer.started(g.version.fn, start);
     this.#adopt(g, inst);
-    const w = g.queue.shift();
-    // the replacement of what this start took boots once the request it was for has its answer
-    // (or a moment later): a boot's synchronous parts on this event loop would delay that answer
-    const refill = once(() => this.#generics.fill());
     setTimeout(refill, REFILL_DELAY_MS).unref();
-    if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refill));
+    const w = first ? undefined : g.queue.shift();
+    if (first) first.start.ms = performance.now() - first.w.since;
+    else if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refillSoon));
     else refill();
+    outcome.succeed();
     this.#pump(g, inst);
     return { inst };
   }

@@ -132,8 +132,14 @@ const CONTROL_CONNECTIONS = 16;
 function controlPool(socket: RuntimeSocket): Pool {
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
   // the origin names nothing: every request goes to the socket; the Host header reads "warren"
-  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: CONTROL_CONNECTIONS });
+  // kept open while the runtime lives (it never closes them either): a generic runtime waits for
+  // its load for minutes, and a connection made again on the load's way costs that start a trip;
+  // several, so that cron runs in flight do not wait behind each other
+  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: CONTROL_CONNECTIONS, keepAliveTimeout: CONTROL_IDLE_MS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
 }
+
+/** How long the control connection may idle: a day (the runtime keeps it as long). */
+const CONTROL_IDLE_MS = 24 * 3600 * 1000;
 
 /** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
  * pipelining serves one at a time per connection), opened as they are needed and kept alive. */
@@ -196,9 +202,19 @@ export class RuntimeConnection implements AsyncDisposable {
   }
 
   /** Loads a module with its env (protocol.ts: LoadRequest); resolves once it serves. A module
-   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits. */
-  async load(req: LoadRequest): Promise<HealthAnswer> {
-    return this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req));
+   * that does not load rejects with WARREN_RUNTIME_LOAD_FAILED, and the runtime then exits.
+   * `sent` is called once the request has gone into the control socket (its head at least: the
+   * connection was idle, nothing was queued before it): a request written to the function's
+   * socket after that reaches the runtime after the load's head, and waits there for the load
+   * (protocol.ts), so a first request need not wait for the load's answer to be sent. */
+  async load(req: LoadRequest, sent?: () => void): Promise<HealthAnswer> {
+    // only on a connection the runtime reads already: a new one is accepted, then read, a turn
+    // of its event loop later than a request on an open function connection, which would then
+    // come first (and be answered 503). Made again (it broke), the load is answered first.
+    const open = this.#control.stats.connected && this.#control.stats.size === 0;
+    const answer = await this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), open ? sent : undefined);
+    if (!open) sent?.();
+    return answer;
   }
 
   /**
@@ -232,9 +248,11 @@ export class RuntimeConnection implements AsyncDisposable {
     throw new WarrenError('WARREN_RUNTIME_SCHEDULED', `runtime POST ${CONTROL_SCHEDULED_PATH} answered ${res.statusCode}: ${why}`);
   }
 
-  async #ask(method: 'GET' | 'POST', what: string, body?: string): Promise<HealthAnswer> {
-    const res = await this.#control.request({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} });
-    const text = await boundedText(res.body);
+  async #ask(method: 'GET' | 'POST', what: string, body?: string, sent?: () => void): Promise<HealthAnswer> {
+    const res = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
+      this.#control.dispatch({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} }, new ControlAnswer(resolve, reject, sent));
+    });
+    const text = res.text;
     let answer: { ok?: unknown; module?: unknown; error?: unknown } | null = null;
     try {
       answer = JSON.parse(text) as { ok?: unknown; module?: unknown; error?: unknown } | null;
@@ -269,6 +287,7 @@ export class RuntimeConnection implements AsyncDisposable {
   }
 }
 
+/** A control answer's body, bounded (a runtime cannot make the host buffer without end). */
 async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -281,4 +300,49 @@ async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown })
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * One control answer, read whole (at most MAX_ANSWER_BYTES), as an undici dispatch handler of the
+ * first handler API: only that one is told when the request went into the socket (onRequestSent).
+ */
+class ControlAnswer {
+  #status = 0;
+  #size = 0;
+  readonly #chunks: Buffer[] = [];
+  #abort: ((err: Error) => void) | undefined;
+
+  constructor(
+    private readonly resolve: (answer: { statusCode: number; text: string }) => void,
+    private readonly reject: (err: unknown) => void,
+    private readonly sent: (() => void) | undefined,
+  ) {}
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
+  }
+
+  onRequestSent(): void {
+    this.sent?.();
+  }
+
+  onHeaders(status: number): boolean {
+    this.#status = status;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#size += chunk.length;
+    if (this.#size > MAX_ANSWER_BYTES) this.#abort?.(new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`));
+    else this.#chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.resolve({ statusCode: this.#status, text: Buffer.concat(this.#chunks).toString('utf8') });
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
 }

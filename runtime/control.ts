@@ -32,11 +32,28 @@ export interface ControlState {
   warm(): Promise<void>;
   /** The runtime's waitUntil work, which a drain waits for: scheduled runs join it. */
   pending: Set<Promise<unknown>>;
+  /** A load is expected (the warm-up was answered) or came: requests on the function socket
+   * wait until `settled` resolves (the module serves, or the load was answered with an error),
+   * so the host may send a function's first request right behind its load instead of after the
+   * load's answer. */
+  hold(settled: Promise<void>): void;
 }
 
 export function controlServer(state: ControlState): http.Server {
   let loading = false;
-  return http.createServer((req, res) => {
+  // from the warm-up's answer on, the runtime is a pool's, waiting for its function: requests on
+  // the function socket wait for the next load to settle. Not only from the load's head on: the
+  // host writes the load first, then a request right behind it, but node may read the function
+  // socket before the control socket (seen: a request parsed 0.5 ms before the load's head)
+  let settle: (() => void) | undefined;
+  const expectLoad = () => {
+    if (!settle) state.hold(new Promise<void>((resolve) => (settle = resolve)));
+  };
+  const settled = () => {
+    settle?.();
+    settle = undefined;
+  };
+  const server = http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer | ScheduledAnswer, then?: () => void) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
         state.answered();
@@ -48,7 +65,10 @@ export function controlServer(state: ControlState): http.Server {
       return;
     }
     if (req.method === 'GET' && req.url === CONTROL_WARM_PATH) {
-      void state.warm().then(() => answer(200, { ok: true, module: state.loaded()?.module ?? null }));
+      void state.warm().then(() => {
+        if (!state.loaded()) expectLoad();
+        answer(200, { ok: true, module: state.loaded()?.module ?? null });
+      });
       return;
     }
     if (req.method === 'POST' && req.url === CONTROL_SCHEDULED_PATH) {
@@ -68,6 +88,7 @@ export function controlServer(state: ControlState): http.Server {
       return;
     }
     loading = true;
+    expectLoad();
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -78,6 +99,7 @@ export function controlServer(state: ControlState): http.Server {
       if (size > MAX_LOAD_BYTES) {
         loading = false;
         answer(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
+        settled();
         return;
       }
       void (async () => {
@@ -91,9 +113,17 @@ export function controlServer(state: ControlState): http.Server {
           else if (err instanceof ModuleError) answer(422, { ok: false, error: err.message }, () => state.fail(err.message));
           else answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) });
         }
+        // after the load's answer: a held request is served by the module, or answered 503 by
+        // a runtime that has none (after a 422 it is about to exit)
+        settled();
       })();
     });
   });
+  // only the host connects, and a generic runtime may wait minutes for its load: a connection
+  // closed for idling (node's default: 5 s) would have to be made again on the load's way, and
+  // a load on a new connection cannot have a request sent right behind it (client.ts load())
+  server.keepAliveTimeout = 24 * 3600 * 1000;
+  return server;
 }
 
 /** A cron firing: the answer's status and body once the run settled (protocol.ts). */

@@ -64,10 +64,16 @@ async function listenAs(server: http.Server, file: string): Promise<void> {
   await rename(tmp, file);
 }
 
-/** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null.
- * The warm-up's private server is made here too, so that it runs the very same code. */
-function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>): http.Server {
-  return http.createServer(workersListener(serving, pending));
+/** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null;
+ * while `held()` gives a promise (a load under way), a request waits for it first. The warm-up's
+ * private server is made here too, so that it runs the very same code. */
+function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null): http.Server {
+  const listener = workersListener(serving, pending);
+  return http.createServer((req, res) => {
+    const wait = held();
+    if (wait) void wait.then(() => listener(req, res));
+    else listener(req, res);
+  });
 }
 
 /** The warm-up's own function: it reads the body and streams one back, as a real one would. */
@@ -101,10 +107,9 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
   } finally {
     server.close();
   }
-  // and a load of a module of our own by the very path a function's takes (a temp dir, a file,
-  // import()): node's first dynamic import of a file costs 5-10 ms here, later ones ~1 ms
-  const warm = await load({ source: WARM_MODULE, name: 'warm.mjs' });
-  await rm(path.dirname(warm.module), { recursive: true, force: true });
+  // and a load of a module of our own by the very path a function's takes (load.ts): node's first
+  // dynamic import costs 5-10 ms here, later ones ~1 ms
+  await load({ source: WARM_MODULE, name: 'warm.mjs' });
 }
 
 const WARM_MODULE = 'export default { fetch: () => new Response("warm") };\n';
@@ -118,9 +123,10 @@ async function main(): Promise<void> {
   // said as a record, with the id of the request that started the timer when there was one
   process.on('uncaughtException', (err) => die(1, `an uncaught exception ends the runtime: ${errorText(err)}`));
   let loaded: Loaded | null = null;
+  let loading: Promise<void> | null = null;
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener swaps in the Request and Response it captures
-  const server = workersServer(() => loaded, pending);
+  const server = workersServer(() => loaded, pending, () => loading);
   if (args.module) {
     try {
       loaded = { ...(await importModule(args.module)), env: {}, module: args.module };
@@ -140,6 +146,10 @@ async function main(): Promise<void> {
     answered: () => void warm(),
     warm: () => warm(),
     pending,
+    hold: (settled) => {
+      loading = settled;
+      void settled.then(() => (loading = null));
+    },
   });
   // once; a failed warm-up is reported and the runtime serves all the same (colder)
   const warm = () => (warming ??= warmUp(pending).catch((err: unknown) => report(`the warm-up failed: ${errorText(err)}`)));

@@ -39,9 +39,13 @@
  *                                            501 ErrorAnswer: the module has no scheduled handler
  *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
- *   fetch(request, env, ctx); 503 while no module is loaded; 501 when the module has no fetch
- *   handler (only a scheduled one). A throw, a rejected promise or a value that is not a Response
- *   is a 500 for that request only (its stack goes to the log).
+ *   fetch(request, env, ctx); 503 while no module is loaded, until the warm-up was answered:
+ *   from then on (and while a load is under way) a request waits for the next load's answer:
+ *   the module serves it, or after a failed load it is a 503 (and the runtime exits). So the
+ *   host may send a function's first request right behind its load, once the load has left
+ *   (node may read the function's socket before the control socket). 501 when the module has no
+ *   fetch handler (only a scheduled one). A throw, a rejected promise or a value that is not a
+ *   Response is a 500 for that request only (its stack goes to the log).
  *
  *   on the runtime's stdout and stderr (the host reads both pipes):
  *   one LogRecord per line, JSON     --->  each console.* call (console.log/info/debug on stdout,
@@ -150,12 +154,12 @@ export interface ErrorAnswer {
 
 /**
  * A module to load, with its env. Exactly one of `source` (the module's text, which the runtime
- * writes into its own tmp dir as `name`, default 'worker.mjs') and `path` (a file readable inside
- * the sandbox).
+ * imports from memory, named `name` in stack traces and in HealthAnswer.module; default
+ * 'worker.mjs') and `path` (a file readable inside the sandbox).
  */
 export interface LoadRequest {
   source?: string;
-  /** A plain file name (letters, digits, '.', '_', '-'): what the source is saved and shown as. */
+  /** A plain file name (letters, digits, '.', '_', '-'): what the source is shown as. */
   name?: string;
   path?: string;
   /** The function's `env`: a JSON object, given as is to every fetch(request, env, ctx). */

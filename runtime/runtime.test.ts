@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { listening, start } from '../test/runtime-harness.js';
@@ -48,6 +49,36 @@ t.test('a module loaded over the control socket serves every path with its env',
   }, 'a runtime never serves a second function');
   const still = await client.request({ method: 'GET', path: '/y' });
   t.match(await still.body.json(), { path: '/y' }, 'the first one still serves');
+});
+
+t.test('a module sent as source is named by its name in stack traces, and no file is written for it', async (t) => {
+  const { conn, client, records } = await listening(t, null);
+  const tmpBefore = fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-'));
+  t.same(await conn.load({ source: 'export default {\n  fetch() { throw new Error("boom"); },\n};', name: 'boom.mjs' }), { ok: true, module: 'boom.mjs' });
+  const res = await client.request({ method: 'GET', path: '/' });
+  t.equal(res.statusCode, 500);
+  await res.body.dump();
+  t.match(records(), [{ s: 'warren', m: /Error: boom\n\s+at Object\.fetch \(boom\.mjs:2:\d+\)/ }], "the function's own line, by its name");
+  t.same(fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-')), tmpBefore, 'nothing in tmp');
+});
+
+t.test('a request sent right behind a load waits for the module; behind a load that fails it gets a 503', async (t) => {
+  const { conn, client } = await listening(t, null);
+  // as the pool boots one: its function connection open (a 503 before any load), then warmed
+  await (await client.request({ method: 'GET', path: '/' })).body.dump();
+  await conn.warm();
+  let behind: Promise<{ status: number; body: string }> | undefined;
+  const ask = () => client.request({ method: 'GET', path: '/first' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+  // a module whose import takes a while: the request arrives well before it serves
+  const slow = 'const until = Date.now() + 150; while (Date.now() < until);\nexport default { fetch(r) { return new Response("served " + new URL(r.url).pathname); } };';
+  await conn.load({ source: slow }, () => (behind = ask()));
+  t.same(await behind, { status: 200, body: 'served /first' }, 'served by the module, not refused by the generic runtime');
+
+  const failing = await listening(t, null);
+  await failing.conn.warm(); // the control connection open: only there does a load go out first
+  let refused: Promise<{ status: number; body: string }> | undefined;
+  await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = failing.client.request({ method: 'GET', path: '/' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: 'cut' })))), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
+  t.match(await refused, { status: /^(503|0)$/ }, 'a 503 (or the connection cut as the runtime exits), never an answer of a module');
 });
 
 t.test("the host can wait for the warm-up, whose request never reaches the function", async (t) => {

@@ -89,8 +89,9 @@ t.test('first request prewarm, then warm; a cold start when no generic runtime i
   await until('a generic runtime', () => generics.free.length === 1);
   const first = await pool.acquire('echo', AbortSignal.timeout(20_000));
   t.equal(first.start.label, 'prewarm');
+  t.same(await call(first, '/a'), { status: 200, body: 'hello echo /a' }, 'the first request, sent behind the load, is served by the module');
   t.same(first.start.phases.map(([name]) => name), ['take', 'read', 'limits', 'load'], 'a prewarm start specializes and never spawns');
-  t.same(await call(first, '/a'), { status: 200, body: 'hello echo /a' });
+  t.ok(first.start.ms >= first.start.phases.reduce((sum, [, ms]) => sum + ms, 0) - 0.01, 'the start lasted its phases at least');
   t.equal(await first.release('ok'), undefined);
   const second = await pool.acquire('echo', AbortSignal.timeout(20_000));
   t.equal(second.start.label, 'warm');
@@ -102,10 +103,37 @@ t.test('first request prewarm, then warm; a cold start when no generic runtime i
   generics.take()?.destroy('test');
   const other = await pool.acquire('other', AbortSignal.timeout(20_000));
   t.equal(other.start.label, 'cold');
-  t.same(other.start.phases.map(([name]) => name).slice(0, 2), ['spawn', 'boot']);
   t.same(await call(other, '/'), { status: 200, body: 'hello other /' }, 'env is its own');
+  t.same(other.start.phases.map(([name]) => name), ['spawn', 'boot', 'warm', 'read', 'limits', 'load']);
   await other.release('ok');
   t.rejects(pool.acquire('nothing', AbortSignal.timeout(1000)), { code: 'WARREN_FN_NOT_FOUND' });
+});
+
+t.test('a module that fails to load fails the request sent behind its load with the load\'s error, and nothing else', { skip: NEEDS_ROOT }, async (t) => {
+  const broken = version('broken', 'throw new Error("not today");\nexport default { fetch() { return new Response("never"); } };');
+  const { pool, logs, generics } = await withPool(t, { floor: 1 }, [broken, version('fine', ECHO)]);
+  await until('a generic runtime', () => generics.free.length === 1);
+  const first = await pool.acquire('broken', AbortSignal.timeout(20_000));
+  t.equal(first.start.label, 'prewarm', 'handed over before the load answered');
+  await t.rejects(call(first, '/'), { code: 'WARREN_RUNTIME_LOAD_FAILED', message: /not today/ }, 'no answer of the function, the start\'s error');
+  t.equal(await first.release('broken'), undefined);
+  t.ok(logs.lines.some((l) => l.startsWith('broken: an instance did not start') && l.includes('not today')), 'the failed start is logged');
+  t.notOk(pool.sandboxes().some((s) => s.fn === 'broken'), 'its instance is gone');
+  const fine = await pool.acquire('fine', AbortSignal.timeout(20_000));
+  t.same(await call(fine, '/ok'), { status: 200, body: 'hello fine /ok' }, 'the next start is unharmed');
+  await fine.release('ok');
+});
+
+t.test("a function's limits apply before a line of its code runs", { skip: NEEDS_ROOT }, async (t) => {
+  // 80 MiB at top level: within the generic runtime's 128 MiB, past the function's own 48 MiB
+  const greedy = 'const kept = []; for (let i = 0; i < 80; i++) kept.push(Buffer.alloc(1 << 20, 1));\nexport default { fetch() { return new Response("ran with " + kept.length + " MiB"); } };';
+  const small = version('greedy', greedy, { memoryBytes: 48 * MiB, specialization: async () => ({ limits: { memoryBytes: 48 * MiB, cpus: 1, pids: 64 }, egress: 'none', env: {}, source: greedy }) });
+  const { pool, logs, generics } = await withPool(t, { floor: 1 }, [small]);
+  await until('a generic runtime', () => generics.free.length === 1);
+  const first = await pool.acquire('greedy', AbortSignal.timeout(20_000));
+  await t.rejects(call(first, '/'), 'its top-level code ran under its own limit, and was stopped there');
+  await first.release('broken');
+  await until('the failed start logged', () => logs.lines.some((l) => l.startsWith('greedy: an instance did not start')));
 });
 
 t.test('a crash, an OOM kill or a timeout costs that instance only', { skip: NEEDS_ROOT }, async (t) => {
