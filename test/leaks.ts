@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { isOwn } from './owned.js';
+import { isOwn, ownSlot } from './owned.js';
 
 const PREFIX = 'wrntest';
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -89,13 +89,21 @@ function safeList(dir: string): string[] {
   }
 }
 
-/** A spawner of this run was started from this checkout (its cwd); an init sits in one of this
- * run's cgroups. A process gone meanwhile is no leak. */
+/** An init sits in one of this run's cgroups. A spawner is this run's when the process that
+ * started it (a `warren` command or a test) was told this run's slot or dirs, or, told neither
+ * (a host opened inside a test file), runs from this checkout. A process gone meanwhile is no leak. */
 function ownProcess(pid: number): boolean {
   try {
+    if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').some((l) => isOwn(l))) return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const env = new Map(
+      fs.readFileSync(`/proc/${ppid}/environ`, 'utf8').split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+    );
+    if (env.has('WARREN_CGROUP_PARENT')) return isOwn(env.get('WARREN_CGROUP_PARENT') as string);
+    if (env.has('WRNTEST_SLOT')) return (Number(env.get('WRNTEST_SLOT')) || 0) === ownSlot();
     const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-    if (cwd === process.cwd() || cwd.startsWith(process.cwd() + '/')) return true;
-    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').some((l) => isOwn(l));
+    return ownSlot() === 0 && (cwd === process.cwd() || cwd.startsWith(process.cwd() + '/'));
   } catch {
     return false;
   }
