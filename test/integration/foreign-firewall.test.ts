@@ -82,6 +82,21 @@ function warrenRuleCounters(chain: string): number[] {
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
+// iptables-nft makes the ip filter table on first use: if this file made it, it goes again
+const HAD_FILTER_TABLE = (() => {
+  try {
+    execFileSync('nft', ['list', 'table', 'ip', 'filter'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+t.teardown(() => {
+  if (HAD_FILTER_TABLE || !HAS_IPTABLES) return;
+  const rules = ipt('-S').split('\n').filter((l) => l.startsWith('-A ') || l.startsWith('-N '));
+  if (rules.length === 0) execFileSync('nft', ['delete', 'table', 'ip', 'filter']);
+});
+
 t.test("Docker's DOCKER-USER and FORWARD drop: warren adds its ACCEPT rules there and egress works", { skip: SKIP }, async (t) => {
   await testNetwork(t);
   const createdDockerUser = (() => {
