@@ -97,11 +97,11 @@ function ownProcess(pid: number): boolean {
     if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').some((l) => isOwn(l))) return true;
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const env = new Map(
-      fs.readFileSync(`/proc/${ppid}/environ`, 'utf8').split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const),
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      fs.readFileSync(`/proc/${ppid}/environ`, 'utf8').split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
     );
-    if (env.has('WARREN_CGROUP_PARENT')) return isOwn(env.get('WARREN_CGROUP_PARENT') as string);
-    if (env.has('WRNTEST_SLOT')) return (Number(env.get('WRNTEST_SLOT')) || 0) === ownSlot();
+    if (env.WARREN_CGROUP_PARENT !== undefined) return isOwn(env.WARREN_CGROUP_PARENT);
+    if (env.WRNTEST_SLOT !== undefined) return (Number(env.WRNTEST_SLOT) || 0) === ownSlot();
     const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
     return ownSlot() === 0 && (cwd === process.cwd() || cwd.startsWith(process.cwd() + '/'));
   } catch {
