@@ -69,6 +69,8 @@ export class Pool implements Invoker {
   readonly #opts: PoolOptions;
   readonly #groups = new Map<string, Group>();
   readonly #idle: LRUCache<number, Instance>;
+  /** Memory limits of the instances being started (not yet in a group), for the budget. */
+  #startingBytes = 0;
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
@@ -312,8 +314,11 @@ export class Pool implements Invoker {
     // trip to the runtime less); its answer waits for this start's outcome (start-gate.ts)
     let first: { w: Waiter; start: Start } | undefined;
     const outcome = startOutcome();
+    let reserved = false;
     try {
       this.#makeRoom(g.version.memoryBytes);
+      this.#startingBytes += g.version.memoryBytes;
+      reserved = true;
       inst = this.#generics.take();
       if (inst) phases.push(['take', performance.now() - t0]);
       else {
@@ -336,6 +341,7 @@ export class Pool implements Invoker {
       });
     } catch (err) {
       g.starting--;
+      if (reserved) this.#startingBytes -= g.version.memoryBytes;
       if (first) g.handed--;
       this.#generics.fill();
       this.#observer.refused(g.version.fn, 'start-failed');
@@ -350,6 +356,7 @@ export class Pool implements Invoker {
       return { error };
     }
     g.starting--;
+    this.#startingBytes -= g.version.memoryBytes;
     if (first) g.handed--;
     const start: Start = { label, ms: performance.now() - t0, phases };
     this.#observer.started(g.version.fn, start);
@@ -396,7 +403,9 @@ export class Pool implements Invoker {
 
   /** Evicts idle instances, least recently used first, until `need` more bytes fit the budget. */
   #makeRoom(need: number): void {
-    let used = 0;
+    // instances still starting count: their first request may be answered (and the next start
+    // come) before they join their group
+    let used = this.#startingBytes;
     for (const g of this.#groups.values()) for (const i of g.instances) used += i.sandbox.memoryBytes;
     let free = bytesToFree(used, need, this.#opts.memoryBudgetBytes);
     while (free > 0) {

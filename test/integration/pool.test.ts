@@ -183,7 +183,12 @@ t.test('a bounded queue; idle instances end after the keep-alive', { skip: NEEDS
 
 t.test('a start past the memory budget evicts the least recently used idle instance', { skip: NEEDS_ROOT }, async (t) => {
   const { pool, logs } = await withPool(t, { floor: 1, memoryBudgetBytes: 256 * MiB }, [version('a', ECHO), version('b', ECHO), version('c', ECHO)]);
-  for (const fn of ['a', 'b', 'a']) await (await pool.acquire(fn, AbortSignal.timeout(20_000))).release('ok');
+  for (const fn of ['a', 'b', 'a']) {
+    // a request answered, as a user's: its answer waits for its instance's start to be over
+    const inv = await pool.acquire(fn, AbortSignal.timeout(20_000));
+    t.equal((await call(inv, '/')).status, 200);
+    await inv.release('ok');
+  }
   const c = await pool.acquire('c', AbortSignal.timeout(20_000));
   t.same(await call(c, '/'), { status: 200, body: 'hello c /' });
   await c.release('ok');
