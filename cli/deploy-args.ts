@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { DeployBody } from '../client/index.js';
 import { durationMs, type Project } from '../deploy/index.js';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
+import { parseOptions } from './options.js';
 
 export interface DeployArgs {
   target?: string;
@@ -29,83 +30,56 @@ export interface DeployArgs {
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** `extraFlags`: a command's own options that take a value. */
+const USAGE = 'warren deploy|dev [DIR|ENTRY] [options] (--help)';
+const VALUES = ['--name', '--env', '--var', '--env-file', '--memory', '--cpus', '--timeout', '--concurrency', '--egress', '--server', '--token'];
+
+/** `extraFlags`: a command's own options that take a value. The split is cli/options.ts's; each
+ * value is checked here. */
 export function parseDeployArgs(argv: readonly string[], extraFlags: readonly string[] = []): DeployArgs {
-  const out: DeployArgs = { vars: {}, envFiles: [], json: false, help: false, extra: {} };
-  for (let i = 0; i < argv.length; i++) {
-    let flag = argv[i] as string;
-    let value: string | undefined;
-    const eq = flag.indexOf('=');
-    if (flag.startsWith('--') && eq > 0) {
-      value = flag.slice(eq + 1);
-      flag = flag.slice(0, eq);
+  const spec = {
+    switches: { '--json': 'json', '--help': 'help', '-h': 'help' },
+    values: Object.fromEntries([...VALUES, ...extraFlags].map((f) => [f, f])),
+  };
+  const o = parseOptions(argv, USAGE, { min: 0, max: 1 }, spec);
+  const last = (flag: string) => o.values.get(flag)?.at(-1);
+  const out: DeployArgs = { vars: {}, envFiles: o.values.get('--env-file') ?? [], json: o.switches.has('json'), help: o.switches.has('help'), extra: {} };
+  const [target] = o.positionals;
+  if (target !== undefined) out.target = target;
+  for (const [flag, field] of [['--name', 'name'], ['--env', 'env'], ['--memory', 'memory'], ['--server', 'server'], ['--token', 'token']] as const) {
+    const v = last(flag);
+    if (v !== undefined) out[field] = v;
+  }
+  for (const kv of o.values.get('--var') ?? []) {
+    const at = kv.indexOf('=');
+    const key = at > 0 ? kv.slice(0, at) : '';
+    if (!ENV_KEY.test(key)) bad(`--var '${kv}': expected KEY=VALUE with KEY a name (letters, digits, '_')`);
+    out.vars[key] = kv.slice(at + 1);
+  }
+  const cpus = last('--cpus');
+  if (cpus !== undefined) {
+    const n = Number(cpus);
+    if (cpus.trim() === '' || !(n > 0) || !Number.isFinite(n)) bad(`--cpus '${cpus}': expected a number of cores above 0`);
+    out.cpus = n;
+  }
+  const timeout = last('--timeout');
+  if (timeout !== undefined) {
+    try {
+      out.timeoutMs = durationMs(timeout, `--timeout '${timeout}'`);
+    } catch (err) {
+      if (isWarrenError(err)) bad(err.message);
+      throw err;
     }
-    if (!flag.startsWith('-') || flag === '-') {
-      if (out.target !== undefined) bad(`one project at a time: '${out.target}' and '${flag}'`);
-      out.target = flag;
-      continue;
-    }
-    if (flag === '--json') {
-      out.json = true;
-      continue;
-    }
-    if (flag === '--help' || flag === '-h') {
-      out.help = true;
-      continue;
-    }
-    const take = (): string => {
-      if (value !== undefined) return value;
-      const next = argv[++i];
-      if (next === undefined) bad(`'${flag}' needs a value`);
-      return next;
-    };
-    switch (flag) {
-      case '--name': out.name = take(); break;
-      case '--env': out.env = take(); break;
-      case '--var': {
-        const kv = take();
-        const at = kv.indexOf('=');
-        const key = at > 0 ? kv.slice(0, at) : '';
-        if (!ENV_KEY.test(key)) bad(`--var '${kv}': expected KEY=VALUE with KEY a name (letters, digits, '_')`);
-        out.vars[key] = kv.slice(at + 1);
-        break;
-      }
-      case '--env-file': out.envFiles.push(take()); break;
-      case '--memory': out.memory = take(); break;
-      case '--cpus': {
-        const text = take();
-        const n = Number(text);
-        if (text.trim() === '' || !(n > 0) || !Number.isFinite(n)) bad(`--cpus '${text}': expected a number of cores above 0`);
-        out.cpus = n;
-        break;
-      }
-      case '--timeout': {
-        const text = take();
-        try {
-          out.timeoutMs = durationMs(text, `--timeout '${text}'`);
-        } catch (err) {
-          if (isWarrenError(err)) bad(err.message);
-          throw err;
-        }
-        break;
-      }
-      case '--concurrency': {
-        const text = take();
-        if (!/^\d+$/.test(text) || Number(text) < 1) bad(`--concurrency '${text}': expected a whole number from 1`);
-        out.concurrency = Number(text);
-        break;
-      }
-      case '--egress': {
-        const text = take();
-        out.egress = text === 'none' || text === 'public' ? text : text.split(',').map((c) => c.trim()).filter(Boolean);
-        break;
-      }
-      case '--server': out.server = take(); break;
-      case '--token': out.token = take(); break;
-      default:
-        if (!extraFlags.includes(flag)) bad(`unknown option '${flag}'`);
-        out.extra[flag] = take();
-    }
+  }
+  const concurrency = last('--concurrency');
+  if (concurrency !== undefined) {
+    if (!/^\d+$/.test(concurrency) || Number(concurrency) < 1) bad(`--concurrency '${concurrency}': expected a whole number from 1`);
+    out.concurrency = Number(concurrency);
+  }
+  const egress = last('--egress');
+  if (egress !== undefined) out.egress = egress === 'none' || egress === 'public' ? egress : egress.split(',').map((c) => c.trim()).filter(Boolean);
+  for (const flag of extraFlags) {
+    const v = last(flag);
+    if (v !== undefined) out.extra[flag] = v;
   }
   return out;
 }
