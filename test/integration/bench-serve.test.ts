@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ResultRow } from '../../bench/report.js';
 import t, { type Test } from 'tap';
 import { NEEDS_ROOT, testDirs, testEnv, warren, interrupted } from './helpers.js';
 import { findWorkerd } from '../../bench/workerd.js';
@@ -52,20 +53,8 @@ function leftovers(): string[] {
   ];
 }
 
-interface Row {
-  name: string;
-  baseline: boolean;
-  group?: string;
-  count: number;
-  failures: number;
-  errors: string[];
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  per_s: number;
-  vs?: Record<string, { per_s: number; p50: number }>;
-  extra_p50?: Record<string, number>;
-}
+/** A row of the bench's JSON, as report.ts writes it. */
+type Row = ResultRow;
 
 function figures(t: Test, row: Row): void {
   t.match(row, { name: String, baseline: Boolean, p50_ms: Number, p90_ms: Number, p99_ms: Number, per_s: Number }, `${row.name}: the figures`);

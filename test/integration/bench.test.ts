@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ResultRow } from '../../bench/report.js';
 import t from 'tap';
 import { which } from '../../bench/baselines/unshare.js';
 import { NEEDS_ROOT, testDirs, testEnv, warren, interrupted } from './helpers.js';
@@ -34,17 +35,8 @@ function leftovers(): string[] {
   ];
 }
 
-interface Row {
-  name: string;
-  baseline: boolean;
-  count: number;
-  failures: number;
-  errors: string[];
-  p50_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  per_s: number;
-}
+/** A row of the bench's JSON, as report.ts writes it. */
+type Row = ResultRow;
 
 t.test('a tiny spawn bench prints its JSON, runs its baselines and leaves nothing', { skip: NEEDS_ROOT }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-bench-'));
