@@ -63,7 +63,9 @@ export interface SandboxOptions {
   /** stdin, stdout, stderr; default all 'null'. The sandbox never gets a host fd: 'pipe',
    * 'inherit' and {path} are pipes that the host reads or writes (stdio.ts). */
   stdio?: readonly [StdioSpec, StdioSpec, StdioSpec];
-  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+  /** `idmap`: the source is storage warren owns (a volume), its files stored owned by 0..65535;
+   * they appear owned by the same uids inside, whatever host uid range the sandbox maps. */
+  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean; idmap?: boolean }>;
   /** A dir on disk holding `upper.img`, an ext4 image (made by makeKeptImage in snapshots/) that the
    * child mounts for the overlay's upper/ and work/: the changes outlive the sandbox, capped by the
    * image's size and inodes. */

@@ -24,8 +24,9 @@
  * | to        | spawn   | id, arg+, env*, cwd, hostname, rundir, tmpfs_size, tmpfs_inodes, layer+  |
  * |           |         | (top first), uid_base, uid_count, cgroup*, seccomp, rlimit* (n:soft:hard)|
  * |           |         | stdin/stdout/stderr (null, or pipe:N: the runner's fd N, a pipe end that |
- * |           |         | the child opens through /proc/<runner>/fd/N), bind* (src:dst:ro|rw),     |
- * |           |         | mask*, readonly*, file* + content, netns (pooled), keep, prepped (the     |
+ * |           |         | the child opens through /proc/<runner>/fd/N), bind* (src:dst:ro|rw, and  |
+ * |           |         | :idmap for a volume: owners as stored, whatever the uid range), mask*,   |
+ * |           |         | readonly*, file* + content, netns (pooled), keep, prepped (the           |
  * |           |         | id was made ahead by prep: its parked child takes the request)           |
  * | to        | prep    | id, cgroup*: clone a sandbox ahead; it joins its cgroups and parks       |
  * | to        | kill    | id, signal                                                               |

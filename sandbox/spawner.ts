@@ -36,7 +36,9 @@ export interface SpawnRequest {
   rlimits?: ReadonlyArray<{ name: string; soft: number | 'unlimited'; hard: number | 'unlimited' }>;
   /** Each /dev/null unless given (stdio.ts makes the pipes). */
   stdio?: readonly [ChildStdio, ChildStdio, ChildStdio];
-  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean }>;
+  /** `idmap`: the source is storage warren owns (a volume), its files stored owned by 0..65535;
+   * they appear owned by the same uids inside, whatever host uid range the sandbox maps. */
+  binds?: ReadonlyArray<{ src: string; dst: string; readonly: boolean; idmap?: boolean }>;
   masked?: readonly string[];
   readonlyPaths?: readonly string[];
   /** Written into the root after pivot_root, owned by the sandbox's root: /etc/hosts... */
@@ -124,7 +126,7 @@ function requestFields(r: SpawnRequest): Fields {
   for (const l of r.rlimits ?? []) f.push(['rlimit', `${l.name}:${l.soft}:${l.hard}`]);
   // 'null' is the spawner's default: only pipes are said
   (r.stdio ?? []).forEach((s, fd) => s !== 'null' && f.push([STDIO_FIELDS[fd] as string, `pipe:${s.runnerFd}`]));
-  for (const b of r.binds ?? []) f.push(['bind', `${b.src}:${b.dst}:${b.readonly ? 'ro' : 'rw'}`]);
+  for (const b of r.binds ?? []) f.push(['bind', `${b.src}:${b.dst}:${b.readonly ? 'ro' : 'rw'}${b.idmap ? ':idmap' : ''}`]);
   for (const m of r.masked ?? []) f.push(['mask', m]);
   for (const m of r.readonlyPaths ?? []) f.push(['readonly', m]);
   for (const file of r.files ?? []) f.push(['file', file.path], ['content', file.content]);

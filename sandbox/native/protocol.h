@@ -26,7 +26,8 @@
  *           layer+ (overlay lower dirs, top first), uid_base, uid_count, cgroup* (dirs to join),
  *           seccomp (BPF file), rlimit* (name:soft:hard), stdin/stdout/stderr (null, the default,
  *           or pipe:N: an end of a pipe the runner made and relays, its fd N; the child opens it
- *           through /proc/<runner>/fd/N and refuses what is not a pipe), bind* (src:dst:ro|rw), mask* (path hidden: /dev/null or empty ro tmpfs),
+ *           through /proc/<runner>/fd/N and refuses what is not a pipe), bind* (src:dst:ro|rw, and :idmap
+ *           for a volume: the files' owners as stored, mapped through the sandbox's userns), mask* (path hidden: /dev/null or empty ro tmpfs),
  *           readonly* (path remounted read-only), file* + content (made on the scratch tmpfs and bound
  *           over the image's after pivot_root: /etc/hosts...), netns (a pooled network namespace to join, see netns_add;
  *           none: a fresh one with lo only), keep (a dir on disk holding upper.img, an ext4

@@ -122,14 +122,23 @@ struct pending {
   const char *src;
 };
 
-static int take_tree(const char *src, const char *dst, int readonly, struct pending *p, struct werr *err) {
+/* An idmapped bind (userns_fd >= 0) is for storage warren owns, a volume: its files are stored
+ * owned by 0..65535 as a layer's are, and appear owned by the same uids inside, whichever host
+ * range this sandbox's user namespace maps, so sandboxes of different ranges share it. It is one
+ * mount, not a tree: an idmap is set on a mount that was never attached, which open_tree gives. */
+static int take_tree(const char *src, const char *dst, int readonly, int userns_fd, struct pending *p, struct werr *err) {
   p->src = src;
   p->dst = dst;
-  p->fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  unsigned recursive = userns_fd >= 0 ? 0 : AT_RECURSIVE;
+  p->fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | recursive);
   if (p->fd < 0) return werr_set(err, "bind", errno, "open_tree '%s'", src);
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0)};
-  if (syscall(SYS_mount_setattr, p->fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-    return werr_set(err, "bind", errno, "set attributes of bind '%s'", src);
+  if (userns_fd >= 0) {
+    attr.attr_set |= MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (uint64_t)userns_fd;
+  }
+  if (syscall(SYS_mount_setattr, p->fd, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) < 0)
+    return werr_set(err, userns_fd >= 0 ? "idmap" : "bind", errno, "set attributes of bind '%s'", src);
   return 0;
 }
 
@@ -140,7 +149,7 @@ pid_t rootfs_host_pid;
  * such as the size-capped tmpfs the host mounts on a sandbox's io dir just before the spawn, is
  * not in that copy (the host's / is private on most machines: nothing propagates). Only the
  * open_tree runs there; we come back before anything else, and fail if we cannot. */
-static int take_binds(const struct spec *s, struct pending *pending, size_t *n, struct werr *err) {
+static int take_binds(const struct spec *s, int userns_fd, struct pending *pending, size_t *n, struct werr *err) {
   if (s->nbinds == 0) return 0;
   char host[64];
   snprintf(host, sizeof host, "/proc/%d/ns/mnt", (int)rootfs_host_pid);
@@ -151,7 +160,7 @@ static int take_binds(const struct spec *s, struct pending *pending, size_t *n, 
   if (setns(hostns, CLONE_NEWNS) < 0) return werr_set(err, "bind", errno, "join the host's mount namespace '%s'", host);
   int rc = 0;
   for (size_t i = 0; i < s->nbinds && rc == 0; i++)
-    rc = take_tree(s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, &pending[(*n)++], err);
+    rc = take_tree(s->binds[i].src, s->binds[i].dst, s->binds[i].readonly, s->binds[i].idmap ? userns_fd : -1, &pending[(*n)++], err);
   /* also after a failed take: this failure outranks it, we must never go on in the host's */
   if (setns(own, CLONE_NEWNS) < 0) return werr_set(err, "bind", errno, "return to the sandbox's mount namespace");
   return rc;
@@ -166,7 +175,7 @@ static int take_file(const struct spec *s, size_t i, char *path, struct pending 
   size_t len = strlen(s->files[i].content);
   if (fd < 0 || write(fd, s->files[i].content, len) != (ssize_t)len || fchown(fd, s->uid_base, s->uid_base) < 0)
     return werr_set(err, "files", errno, "write '%s' for '%s'", path, s->files[i].path);
-  return take_tree(path, s->files[i].path, 0, p, err);
+  return take_tree(path, s->files[i].path, 0, -1, p, err);
 }
 
 /* A mount point for `dst` inside the (new) root: a dir, or an empty file for a file source. */
@@ -286,7 +295,7 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   trace_mark("tmpfs");
   if (mount_overlay(s, userns_fd, err) < 0) return -1;
   trace_mark("overlay");
-  if (take_binds(s, pending, &n, err) < 0) return -1;
+  if (take_binds(s, userns_fd, pending, &n, err) < 0) return -1;
   for (size_t i = 0; i < s->nfiles; i++)
     if (take_file(s, i, paths[i], &pending[n++], err) < 0) return -1;
   snprintf(root, sizeof root, "%s/root", s->rundir);

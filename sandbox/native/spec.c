@@ -52,17 +52,22 @@ static int parse_rlimit(char *v, struct rlimit_spec *r, struct werr *err) {
   return werr_set(err, "request", EINVAL, "unknown rlimit '%s'", v);
 }
 
-/* "src:dst:ro" */
+/* "src:dst:ro|rw" or "src:dst:ro|rw:idmap" */
 static int parse_bind(char *v, struct bind_spec *b, struct werr *err) {
   char *dst = strchr(v, ':');
   char *mode = dst ? strchr(dst + 1, ':') : NULL;
   if (!mode || v[0] != '/' || dst[1] != '/')
-    return werr_set(err, "request", EINVAL, "bind '%s': expected /src:/dst:ro|rw", v);
+    return werr_set(err, "request", EINVAL, "bind '%s': expected /src:/dst:ro|rw[:idmap]", v);
   *dst++ = '\0';
   *mode++ = '\0';
+  char *flag = strchr(mode, ':');
+  if (flag) *flag++ = '\0';
+  if ((strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0) || (flag && strcmp(flag, "idmap") != 0))
+    return werr_set(err, "request", EINVAL, "bind '%s': mode '%s%s%s', expected ro|rw[:idmap]", v, mode, flag ? ":" : "", flag ? flag : "");
   b->src = v;
   b->dst = dst;
   b->readonly = strcmp(mode, "rw") != 0;
+  b->idmap = flag != NULL;
   return 0;
 }
 

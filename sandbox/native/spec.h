@@ -21,6 +21,8 @@ struct bind_spec {
   const char *src;
   const char *dst;
   int readonly;
+  /* files owned by host uid n appear owned by uid n inside (storage warren owns: a volume) */
+  int idmap;
 };
 
 /* A sandbox never holds a host file: its fd 0-2 are /dev/null or an end of a pipe that the
