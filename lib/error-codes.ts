@@ -208,6 +208,17 @@ export const ERROR_CODES = {
   WARREN_SPAWNER_GONE: 'platform',
   WARREN_SPAWNER_PROTOCOL: 'platform',
   WARREN_SPAWNER_START: 'platform',
+  // named volumes (volumes/): a record unreadable, a name taken, its image failing to be made or
+  // mounted (mkfs, losetup, mount), rm of one that a sandbox uses, its lock held too long by
+  // another warren process, a bad name or size
+  WARREN_VOLUME_CORRUPT: 'platform',
+  WARREN_VOLUME_EXISTS: 'user',
+  WARREN_VOLUME_IMAGE: 'platform',
+  WARREN_VOLUME_IN_USE: 'user',
+  WARREN_VOLUME_LOCK: 'platform',
+  WARREN_VOLUME_NAME: 'user',
+  WARREN_VOLUME_NOT_FOUND: 'user',
+  WARREN_VOLUME_SIZE: 'user',
 } as const satisfies Record<string, Fault>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
