@@ -13,6 +13,12 @@ t.test('options before the command, the rest is the command', async (t) => {
   t.equal(a.image, 'node', 'the default image');
 });
 
+t.test('-v NAME:/path is a named volume, -v /host:/path a bind, as docker has them', async (t) => {
+  const a = parseRunArgs(['-v', 'data:/data', '-v', '/h:/in', '-v', 'cache.1:/c:ro', 'x']);
+  t.same(a.namedVolumes, [{ name: 'data', dst: '/data', readonly: false }, { name: 'cache.1', dst: '/c', readonly: true }]);
+  t.same(a.volumes, [{ src: '/h', dst: '/in', readonly: false }]);
+});
+
 t.test('-- ends the options', async (t) => {
   t.same(parseRunArgs(['--', '--memory', 'x']).command, ['--memory', 'x']);
 });
@@ -24,7 +30,10 @@ const bad: Array<[string[], RegExp]> = [
   [['--cpus', 'half', 'x'], /invalid cpus 'half'/],
   [['--pids', '1.5', 'x'], /invalid pids limit '1.5'/],
   [['--tmpfs', '-1m', 'x'], /invalid tmpfs size '-1m'/],
-  [['-v', 'relative:/b', 'x'], /invalid volume 'relative:\/b'/],
+  [['-v', 'rel/dir:/b', 'x'], /invalid volume 'rel\/dir:\/b'/],
+  [['-v', './dir:/b', 'x'], /invalid volume '.\/dir:\/b'/],
+  [['-v', '.hidden:/b', 'x'], /invalid volume name '.hidden'/],
+  [['-v', 'data:rel', 'x'], /invalid volume 'data:rel'/],
   [['-v', '/a:/b:rx', 'x'], /invalid volume/],
   [['-e', '1BAD=x', 'x'], /invalid env '1BAD=x'/],
   [['--hostname', 'bad host', 'x'], /invalid hostname/],

@@ -5,6 +5,7 @@
 import { WarrenError } from '../lib/errors.js';
 import { parseSize } from '../lib/size.js';
 import type { Egress, Publish } from '../sandbox/index.js';
+import { checkVolumeName } from '../volumes/index.js';
 
 export interface RunArgs {
   image: string;
@@ -16,7 +17,10 @@ export interface RunArgs {
   env: Record<string, string>;
   interactive: boolean;
   workdir?: string;
+  /** -v /host:/path: host bind mounts */
   volumes: Array<{ src: string; dst: string; readonly: boolean }>;
+  /** -v NAME:/path: named volumes (volumes/), made on first use */
+  namedVolumes: Array<{ name: string; dst: string; readonly: boolean }>;
   /** --name N --keep: the sandbox's changes are kept, for `warren commit N IMAGE` */
   name?: string;
   keep: boolean;
@@ -43,12 +47,14 @@ function positiveNumber(text: string, what: string, integer: boolean): number {
   return n;
 }
 
-function parseVolume(text: string): RunArgs['volumes'][number] {
+/** As docker's -v: a source with no slash is a volume's name, one with a slash a host path. */
+function parseVolume(text: string, out: RunArgs): void {
   const [src = '', dst = '', mode = 'rw', ...rest] = text.split(':');
-  if (!src.startsWith('/') || !dst.startsWith('/') || rest.length || !['ro', 'rw'].includes(mode)) {
-    bad(`invalid volume '${text}': expected /host/path:/sandbox/path[:ro]`);
+  if (!dst.startsWith('/') || rest.length || !['ro', 'rw'].includes(mode) || (src.includes('/') && !src.startsWith('/'))) {
+    bad(`invalid volume '${text}': expected /host/path:/sandbox/path[:ro] or NAME:/sandbox/path[:ro]`);
   }
-  return { src, dst, readonly: mode === 'ro' };
+  if (src.startsWith('/')) out.volumes.push({ src, dst, readonly: mode === 'ro' });
+  else out.namedVolumes.push({ name: checkVolumeName(src), dst, readonly: mode === 'ro' });
 }
 
 /** none | public | CIDR,CIDR... */
@@ -72,7 +78,7 @@ function parsePublish(text: string): Publish {
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
-  const out: RunArgs = { image: 'node', env: {}, interactive: false, keep: false, volumes: [], net: 'none', egress: 'none', publish: [], command: [] };
+  const out: RunArgs = { image: 'node', env: {}, interactive: false, keep: false, volumes: [], namedVolumes: [], net: 'none', egress: 'none', publish: [], command: [] };
   let egressGiven = false;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -110,7 +116,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--tmpfs': out.tmpfsBytes = parseSize(value, 'tmpfs size'); break;
       case '--hostname': case '-h': out.hostname = value; break;
       case '--workdir': case '-w': if (!value.startsWith('/')) bad(`invalid workdir '${value}': expected an absolute path`); out.workdir = value; break;
-      case '--volume': case '-v': out.volumes.push(parseVolume(value)); break;
+      case '--volume': case '-v': parseVolume(value, out); break;
       case '--net': case '--network':
         if (value !== 'none' && value !== 'bridge') bad(`invalid net '${value}': expected none or bridge`);
         out.net = value;

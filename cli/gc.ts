@@ -1,9 +1,10 @@
-/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, layer-use records, temp layers, a commit's mount). */
+/** `warren gc`: removes what a crashed warren left (cgroups, run dirs, leases, layer-use records, temp layers, a commit's mount, volume mounts no sandbox uses; never a volume's data). */
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage } from '../sandbox/index.js';
 import { LayerStore, sweepKeptMounts } from '../snapshots/index.js';
+import { sweepVolumeMounts } from '../volumes/index.js';
 
 export async function gc(argv: readonly string[]): Promise<number> {
   if (argv.length) throw new WarrenError('WARREN_ARG_INVALID', `warren gc takes no arguments, got '${argv[0]}'`);
@@ -12,8 +13,10 @@ export async function gc(argv: readonly string[]): Promise<number> {
   const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   const temp = await new LayerStore(dirs.state).sweepTemp();
   const mounts = sweepKeptMounts(dirs.state);
+  // after the sandboxes' records: a volume is unmounted only when no live sandbox uses it
+  const volumes = sweepVolumeMounts(dirs);
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts, ${volumes.length} volume mounts\n`,
   );
   return 0;
 }

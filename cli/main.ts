@@ -35,6 +35,7 @@ sandboxes:
       -e, --env K=V     environment variable (repeatable)
       -w, --workdir DIR working directory inside
       -v, --volume /host:/inside[:ro]  bind mount (repeatable)
+      -v, --volume NAME:/inside[:ro]   named volume, made on first use (repeatable)
       --net none|bridge loopback only (default), or a veth on the bridge
       --egress none|public|CIDR,...  what a bridged sandbox may reach (default none)
       -p, --publish HOSTPORT:PORT[/udp]  publish a sandbox port on the host
@@ -43,6 +44,10 @@ sandboxes:
   commit NAME IMAGE     make a kept sandbox's changes a new image (a layer on its image)
   kept rm NAME...       drop a kept sandbox's changes
   kept ls [--json]      kept sandboxes: name, image, created
+  volume create [--size SIZE] [--inodes N] NAME
+                        a named volume, capped at SIZE (default 1g) and N files (default one per 16 KiB)
+  volume ls [--json]    volumes: name, size, used on disk, sandboxes using it, created
+  volume rm NAME...     remove volumes and their data (refused while a sandbox uses one)
   image import [--max-size SIZE] NAME FILE
                         a root fs tarball (.tar, .tar.gz or /dev/stdin) becomes image NAME
                         (--max-size: compressed and uncompressed limit, default 2g)
@@ -50,7 +55,7 @@ sandboxes:
   image rm NAME         remove an image (its layers stay until image gc)
   image gc [--now]      remove layers no image uses (--now: even those younger than 60 s)
   bench spawn [options] spawn latency and rate against unshare and crun (warren bench --help)
-  gc                    remove what a crashed warren left behind
+  gc                    remove what a crashed warren left behind (volumes' data stays)
 `;
 
 /** docker run's convention: 125 when warren itself failed, not the command. */
@@ -95,6 +100,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./secret.js')).secret(rest);
     case 'image':
       return (await import('./image.js')).image(rest);
+    case 'volume':
+      return (await import('./volume.js')).volume(rest);
     case 'bench':
       return (await import('./bench.js')).bench(rest);
     case undefined:

@@ -5,12 +5,13 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { defaultDirs } from '../lib/dirs.js';
+import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
 import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
-import { parseRunArgs } from './args.js';
+import { parseRunArgs, type RunArgs } from './args.js';
+import { holdVolumes, type HeldVolumes } from './run-volumes.js';
 import { imageLayers, openHost } from './wiring.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -20,6 +21,16 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
   const dirs = defaultDirs();
   const layers = await imageLayers(dirs.state, args.image);
+  // held until the sandbox is gone (the finally below runs after host.close)
+  const volumes = holdVolumes(dirs, args.namedVolumes, args.name ?? `pid ${process.pid}`);
+  try {
+    return await runHolding(args, dirs, layers, volumes);
+  } finally {
+    volumes.release();
+  }
+}
+
+async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: HeldVolumes): Promise<number> {
   let kept: Kept | undefined;
   let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {
@@ -45,7 +56,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         tmpfs: { sizeBytes: args.tmpfsBytes },
         // relayed by this process through pipes: the sandbox never gets our terminal or log file
         stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
-        binds: args.volumes,
+        binds: [...args.volumes, ...volumes.binds],
         net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
         keep: keepDir,
       });
@@ -54,6 +65,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       if (kept) removeKept(dirs.state, kept.name, claim?.lock);
       throw err;
     }
+    if (!args.name) volumes.label(sandbox.id);
     if (kept && keepDir) fs.writeFileSync(`${keepDir}.json`, `${JSON.stringify({ ...kept, uidBase: sandbox.uidBase }, null, 2)}\n`);
     for (const sig of FORWARDED) process.on(sig, forward);
     try {
