@@ -49,10 +49,14 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => isOwn(l));
   t.same(mounts, [], 'no mount');
   const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => isOwn(l));
-  t.same(loops, [], 'no loop device on a test file (a kept sandbox\'s image)');
+  t.same(loops, [], 'no loop device on a test file (a kept sandbox\'s image, a volume\'s)');
+  // a volume a test made and left holds the disk space it was given (its lock file stays)
+  for (const d of safeList('/var/tmp').filter((d) => d.startsWith(PREFIX) && isOwn(d))) {
+    t.same(safeList(path.join('/var/tmp', d, 'volumes')).filter((n) => !n.startsWith('.')), [], `/var/tmp/${d}/volumes holds no test volume`);
+  }
   const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX) && isOwn(d));
   for (const d of runDirs) {
-    for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft']) {
+    for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft', 'volumes']) {
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }

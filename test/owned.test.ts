@@ -28,5 +28,11 @@ t.test('the leak check of one run does not see another run beside it', async (t)
   t.notOk(isOwn(mount, 0), 'not the plain run\'s');
   t.ok(isOwn('/run/wrntest-pool/io/x', 0));
   t.notOk(isOwn('/run/warren/io/x', 0), 'warren\'s own are no test\'s');
+  const volumeMount = '257 26 7:1 / /run/wrntest-vol-s2/volumes/data rw,nosuid,nodev,relatime - ext4 /dev/loop1 rw,discard';
+  t.ok(isOwn(volumeMount, 2), "a test volume's host mount is its run's");
+  t.notOk(isOwn(volumeMount, 3));
+  const volumeLoop = '/dev/loop1: [65024]:15343686 (/var/tmp/wrntest-state-s2/volumes/data/data.img)';
+  t.ok(isOwn(volumeLoop, 2), "a test volume's loop device is its run's");
+  t.notOk(isOwn(volumeLoop, 0));
   t.ok(isOwn('7: wrnab12cd34ef56@if2: <BROADCAST> mtu 1500 master wrnts4b2 state UP', 4), "a veth on slot 4's bridge");
 });
