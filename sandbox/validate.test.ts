@@ -26,6 +26,7 @@ const refused: Array<[string, Partial<SandboxOptions>, RegExp]> = [
   ['a bind target of /', { binds: [{ src: '/tmp', dst: '//', readonly: true }] }, /binds dst: '\/\/' would cover the sandbox's root/],
   ['a bind source under /proc', { binds: [{ src: '/proc/self/root', dst: '/h', readonly: true }] }, /binds src: '\/proc\/self\/root' is under \/proc/],
   ['too many binds', { binds: Array.from({ length: 33 }, () => ({ src: '/a', dst: '/b', readonly: true })) }, /binds: 33 entries, at most 32/],
+  ['an idmap flag that is not a boolean', { binds: [{ src: '/a', dst: '/b', readonly: false, idmap: 'yes' as unknown as boolean }] }, /binds idmap: expected a boolean/],
   ['a keep dir with a comma', { keep: '/var/a,b' }, /keep/],
 ];
 

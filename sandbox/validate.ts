@@ -84,7 +84,10 @@ export function validateOptions(o: SandboxOptions): void {
   positive('tmpfs.sizeBytes', o.tmpfs?.sizeBytes, true);
   positive('tmpfs.inodes', o.tmpfs?.inodes, true);
   count('binds', o.binds, SPEC_BINDS_MAX - (o.io ? 1 : 0));
-  for (const b of o.binds ?? []) bindPaths(b.src, b.dst);
+  for (const b of o.binds ?? []) {
+    bindPaths(b.src, b.dst);
+    if (b.idmap !== undefined && typeof b.idmap !== 'boolean') throw bad('binds idmap', `expected a boolean, got ${typeof b.idmap}`);
+  }
   if (o.keep !== undefined) absPath('keep', o.keep, ',:');
   if (o.io) absPath('io.dst', o.io.dst, ':');
 }
