@@ -86,6 +86,26 @@ t.test('volumes', { skip: NEEDS_ROOT }, async (t) => {
     t.not(sa.map, sb.map, 'they ran as different host uid ranges');
   });
 
+  t.test('a mount made while a sandbox still holds the image shares its file system (one loop device, never two)', async (t) => {
+    // what a killed run leaves: its sandbox holds the image while the host mount is gone (here
+    // unmounted by hand); a second loop device would be a second ext4 over one file
+    const vol = `${tag}-reuse`;
+    const mnt = path.join(dirs.run, 'volumes', vol);
+    const img = path.join(dirs.state, 'volumes', vol, 'data.img');
+    const a = startRun(['-v', `${vol}:/data`, '--', 'node', '-e', NODE_SHARE('a', 'b')], env);
+    for (let i = 0; i < 300 && !fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500)); // its sandbox has bound it by now, or fails below
+    execFileSync('umount', [mnt]);
+    const loops = () => execFileSync('losetup', ['-n', '-O', 'NAME', '-j', img], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    t.equal(loops().length, 1, 'the sandbox holds its loop device');
+    const b = await probe<ProbeResult>(['-v', `${vol}:/data`], ['write', '/data/b', 'from b']);
+    t.equal(b.errno, 0, b.$.stderr);
+    const ra = await a.ended;
+    t.equal(ra.code, 0, ra.stderr);
+    t.match(JSON.parse(ra.stdout.trim()), { theirs: 'from b' }, 'the running sandbox saw the write at once: one file system');
+    t.same(loops(), [], 'and the loop device went with the last mount');
+  });
+
   t.test(':ro refuses writes from inside, and reads work', async (t) => {
     const vol = `${tag}-ro`;
     t.equal((await probe<ProbeResult>(['-v', `${vol}:/data`], ['write', '/data/f', 'x'])).errno, 0);
