@@ -158,6 +158,8 @@ t.test('volumes', { skip: NEEDS_ROOT }, async (t) => {
     const gc = await warren(['gc'], { env });
     t.match(gc.stdout, /1 volume mounts/, 'warren gc unmounts what the killed run left mounted');
     t.same(volumesLeft().mounts, []);
+    const kept = await probe<ProbeRead>(['-v', `${tag}-first:/d`], ['read', '/d/note']);
+    t.equal(kept.text, 'kept across sandboxes', "gc keeps volumes' data");
     const rm = await warren(['volume', 'rm', vol], { env });
     t.equal(rm.code, 0, rm.stderr);
     t.same((await ls()).map((v) => v.name).filter((n) => n === vol), []);
