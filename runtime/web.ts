@@ -44,6 +44,8 @@ const realFetch = original<typeof fetch>('fetch');
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0\r\n]|[^\0-\xff]/;
 const EDGE_SPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+/** Tab, LF, CR or space: what Headers trims from a value's ends. */
+const isSpace = (code: number) => code === 9 || code === 10 || code === 13 || code === 32;
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 /** undici's default for a string body. */
 const TEXT_TYPE = 'text/plain;charset=UTF-8';
@@ -66,7 +68,8 @@ function plainHeaders(init: unknown): Record<string, string> | null {
     if (typeof value !== 'string' || !HEADER_NAME.test(name) || BAD_VALUE.test(value)) return null;
     const lower = name.toLowerCase();
     if (lower in out) return null;
-    out[lower] = value.replace(EDGE_SPACE, '');
+    // most values have no space at either end: no regex run for them
+    out[lower] = value !== '' && (isSpace(value.charCodeAt(0)) || isSpace(value.charCodeAt(value.length - 1))) ? value.replace(EDGE_SPACE, '') : value;
   }
   return out;
 }
