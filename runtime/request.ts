@@ -1,14 +1,15 @@
 /**
  * The Request a function's fetch() is handed: node's IncomingMessage behind the Workers API, read
  * only as far as the function asks, without undici until it asks for more than the method, the
- * url, the signal or the body (web.ts says why that matters). Its headers are undici's Headers,
- * made on first read; its body streams from the socket as the function reads it, through a web
+ * url, the signal, a header's value or the body (web.ts says why that matters). Its headers are
+ * light Headers (headers.ts) over node's raw list; its body streams from the socket as the function reads it, through a web
  * stream that holds nothing ahead (highWaterMark 0: the socket's own buffers are the bound);
  * text(), json(), arrayBuffer() and bytes() read the socket directly. Anything else (clone(),
  * formData(), blob(), cache...) materializes undici's Request, which this one then forwards to.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
+import { Headers as LightHeaders } from './headers.js';
 import { realRequest } from './web.js';
 
 type RealRequest = InstanceType<ReturnType<typeof realRequest>>;
@@ -75,7 +76,7 @@ export class Request {
 
   #materialize(): RealRequest {
     if (this.#real) return this.#real;
-    const init: RequestInit & { duplex?: 'half' } = { method: this.#method, headers: this.headers, signal: this.signal };
+    const init: RequestInit & { duplex?: 'half' } = { method: this.#method, headers: LightHeaders.real(this.headers) as globalThis.Headers, signal: this.signal };
     if (this.#hasBody && !this.#consumed) {
       init.body = this.body;
       init.duplex = 'half';
@@ -94,12 +95,7 @@ export class Request {
 
   get headers(): Headers {
     if (this.#real) return this.#real.headers;
-    if (!this.#headers) {
-      const raw = this.#incoming.rawHeaders;
-      this.#headers = new Headers();
-      for (let i = 0; i < raw.length; i += 2) this.#headers.append(raw[i] as string, raw[i + 1] as string);
-    }
-    return this.#headers;
+    return (this.#headers ??= LightHeaders.of(this.#incoming.rawHeaders) as unknown as Headers);
   }
 
   /** Aborted when the client goes away before the response was sent whole. */

@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorText, report, requestIdOf, withRequestId } from './log.js';
 import { REQUEST_ID_HEADER } from './protocol.js';
+import { Headers as LightHeaders } from './headers.js';
 import { Request as LightRequest, requestUrl } from './request.js';
 import { installWorkersGlobals, Response as LightResponse, type LightParts } from './web.js';
 
@@ -195,7 +196,7 @@ function serve(serving: () => Serving | null, pending: Set<Promise<unknown>>, re
  * private server uses it too, so that it walks the very same code.
  */
 export function workersListener(serving: () => Serving | null, pending: Set<Promise<unknown>>): Listener {
-  installWorkersGlobals(LightRequest, LightRequest.real);
+  installWorkersGlobals({ Request: LightRequest, Headers: LightHeaders }, (input) => LightRequest.real(input));
   return (req, res) => {
     withRequestId(requestIdOf(req.headers[REQUEST_ID_HEADER]), serve, serving, pending, req, res);
   };

@@ -47,6 +47,19 @@ export default {
     if (p === '/twice') { await request.text(); return new Response(await request.text()); }
     if (p === '/json') return Response.json(await request.json(), { status: 202, headers: { 'X-Case': 'Kept' } });
     if (p === '/form') return new Response((await request.formData()).get('a'));
+    if (p === '/read-headers') {
+      const h = request.headers;
+      return Response.json({
+        instance: h instanceof Headers,
+        get: h.get('X-Twice'),
+        cookie: h.get('cookie'),
+        has: h.has('x-in'),
+        absent: h.get('x-absent'),
+        badName: (() => { try { h.get('bad name'); return 'no throw'; } catch (e) { return e.constructor.name; } })(),
+        entries: [...h].filter(([k]) => k.startsWith('x-')),
+        echoed: new Headers(h).get('x-in'),
+      });
+    }
     if (p === '/headers') return new Response(request.headers.get('x-in') + ' ' + request.method, { headers: [['x-pair', '1']] });
     return new Response('?', { status: 404 });
   },
@@ -97,5 +110,16 @@ t.test('the Workers globals behave as undici\'s whether a function uses little o
   t.match(json, { status: 202, text: '{"a":[1]}', headers: { 'content-type': 'application/json', 'x-case': 'Kept' } });
   const form = await get('/form', { method: 'POST', body: 'a=from+a+form', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   t.equal(form.text, 'from a form');
+  const read = JSON.parse((await get('/read-headers', { headers: { 'x-twice': ['a', 'b'] as unknown as string, 'x-in': ' padded ', cookie: ['c=1', 'd=2'] as unknown as string } })).text);
+  t.same(read, {
+    instance: true,
+    get: 'a, b',
+    cookie: 'c=1; d=2',
+    has: true,
+    absent: null,
+    badName: 'TypeError',
+    entries: [['x-in', 'padded'], ['x-twice', 'a, b']],
+    echoed: 'padded',
+  }, "a request's headers read as undici's Headers would");
   t.match(await get('/headers', { method: 'PUT', body: '', headers: { 'x-in': 'seen' } }), { text: 'seen PUT', headers: { 'x-pair': '1' } });
 });

@@ -9,10 +9,11 @@
  * chunks to node's ServerResponse. So the globals here are classes of our own: a Response keeps what it was made
  * with while that is all it is asked for, and becomes undici's Response (materializes) the moment
  * anything else is asked of it (its headers object, its body stream, text(), clone()...), after
- * which it forwards every call to that one. Headers stays node's own, loaded on first use.
+ * which it forwards every call to that one. A request's Headers is light the same way (headers.ts).
  *
  * `instanceof Request` / `instanceof Response` hold for ours and undici's alike (what fetch()
- * returns); `new Request(...)` makes undici's. fetch() takes our light requests too.
+ * returns); `new Request(...)` and `new Headers(...)` make undici's. fetch() takes our light
+ * requests too.
  */
 import { inspect } from 'node:util';
 
@@ -24,7 +25,7 @@ type Body = ConstructorParameters<RealResponse>[0];
  * Node's lazy global `name` (a getter that loads undici and then redefines the global to its
  * value): got once, on first call, and our own global put back.
  */
-function original<T>(name: 'Request' | 'Response' | 'fetch'): () => T {
+export function original<T>(name: 'Headers' | 'Request' | 'Response' | 'fetch'): () => T {
   const descriptor = Object.getOwnPropertyDescriptor(globalThis, name);
   let value = descriptor?.value as T | undefined;
   return () => {
@@ -236,12 +237,13 @@ let installed = false;
  * Puts our Request and Response and a fetch that takes our requests in as the globals. Before any
  * module of the function's is imported: a module may keep the globals it found. Idempotent.
  */
-export function installWorkersGlobals(request: unknown, toReal: (value: unknown) => unknown): void {
+export function installWorkersGlobals(ours: { Request: unknown; Headers: unknown }, toReal: (value: unknown) => unknown): void {
   if (installed) return;
   installed = true;
   const define = (name: string, value: unknown) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
   define('Response', Response);
-  define('Request', request);
+  define('Request', ours.Request);
+  define('Headers', ours.Headers);
   define('fetch', function fetch(input: unknown, init?: RequestInit) {
     return realFetch()(toReal(input) as string, init);
   });
