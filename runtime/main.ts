@@ -84,8 +84,8 @@ const warmFunction: Serving = {
 
 /**
  * One request of our own through node:http, the request listener and a handler reading the body
- * and answering, so that node compiles that path and loads Request/Response now, not on the
- * function's first request. On a private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
+ * and answering, so that node compiles that path now, not on the function's first request
+ * (undici, node's fetch, stays unloaded: web.ts says why). On a private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
  * no request of the function's can ever reach the warm-up's handler. A bare socket as the client,
  * so the warm-up does not load node's HTTP client, which nothing else here uses.
  */
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   let loaded: Loaded | null = null;
   let loading: Promise<void> | null = null;
   const pending = new Set<Promise<unknown>>();
-  // made before a module is imported: the listener swaps in the Request and Response it captures
+  // made before a module is imported: the listener puts in the Request and Response globals (web.ts)
   const server = workersServer(() => loaded, pending, () => loading);
   if (args.module) {
     try {

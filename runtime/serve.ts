@@ -1,19 +1,21 @@
 /**
- * Between node:http and the Workers API, through @hono/node-server's request listener: it hands
- * the module a lightweight Request that reads node's IncomingMessage only as far as the module
- * asks (its body streams, through a bounded web stream), and writes the module's Response to
- * node's ServerResponse without building a Web Response where it need not (a string or bytes go
- * out at once; a stream chunk by chunk, as the client takes them). It swaps its own lighter
- * Request and Response classes in as the globals, which is where most of its speed comes from:
- * so the listener must be made before any module is imported (main.ts).
+ * Between node:http and the Workers API: each request node parsed becomes a light Request
+ * (request.ts), the module's handler is called with it, and its Response is written to node's
+ * ServerResponse. A Response still light (web.ts: made from a string, bytes or nothing with a
+ * plain header object) is written at once, from what it was made with; any other is undici's,
+ * whose head is copied and whose body is streamed chunk by chunk as the client takes them, and
+ * cancelled when the client goes away. Our Request and Response are the globals (web.ts), put in
+ * before any module is imported (main.ts).
  *
  * Everything a request does runs under its request id (log.ts), from the head to the last byte
  * of the response: the handler, its awaits and timers, its waitUntil work, its response stream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getRequestListener } from '@hono/node-server';
 import { errorText, report, requestIdOf, withRequestId } from './log.js';
 import { REQUEST_ID_HEADER } from './protocol.js';
+import { Headers as LightHeaders } from './headers.js';
+import { Request as LightRequest, requestUrl } from './request.js';
+import { installWorkersGlobals, Response as LightResponse, type LightParts } from './web.js';
 
 /** The module's handler as the Workers module format defines it. */
 export type FetchHandler = (request: Request, env: Record<string, unknown>, ctx: ExecutionContext) => unknown;
@@ -53,21 +55,12 @@ function threw(err: unknown, request: Request): Response {
   return new Response('the function threw an exception\n', { status: 500, headers: TEXT });
 }
 
-/**
- * The key under which @hono/node-server's lightweight Response keeps [status, body, headers] while
- * no Web Response was built for it (not exported: found on a probe, once the listener swapped its
- * Response in). Without it (another version) every check below builds the Web Response: slower,
- * still right.
- */
-let lightKey: symbol | null | undefined;
-
 function unusable(response: Response): string | null {
   // node:http would refuse these while writing, and the listener would then show the client why
   if (response.status < 200 || response.status > 599) return `a Response with status ${response.status}`;
-  lightKey ??= Object.getOwnPropertySymbols(new Response(null)).find((k) => k.description === 'cache') ?? null;
-  const light = lightKey ? (response as unknown as Record<symbol, [number, unknown, unknown] | undefined>)[lightKey] : undefined;
-  // a lightweight one's body as given: asking it for .body would build the Web Response it avoids
-  if (light) return (light[1] as ReadableStream | null)?.locked ? 'a Response whose body is locked' : null;
+  const light = LightResponse.lightParts(response);
+  // a light one's body as given: asking it for .body would make undici's Response it avoids
+  if (light) return (light.body as ReadableStream | null)?.locked ? 'a Response whose body is locked' : null;
   if (response.bodyUsed || response.body?.locked) return 'a Response whose body was read already';
   return null;
 }
@@ -105,17 +98,106 @@ function invoke(fn: Serving, request: Request, pending: Set<Promise<unknown>>): 
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** Writes a head and a body given whole. */
+function writeWhole(res: ServerResponse, status: number, headers: Record<string, string>, body: string | Uint8Array | null): void {
+  if (body !== null && !('content-length' in headers) && !('transfer-encoding' in headers)) {
+    headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Resolves once `res` can take more (drain) or is gone (close). */
+function writable(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** Writes a head, then a body stream's chunks as the client takes them; cancels it if the client goes away. */
+async function writeStream(res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: ReadableStream<Uint8Array>): Promise<void> {
+  res.writeHead(status, headers);
+  res.flushHeaders();
+  const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  res.once('close', cancel);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (res.destroyed) return;
+      if (done) break;
+      if (!res.write(value)) await writable(res);
+    }
+    res.end();
+  } catch (err) {
+    report(`the function's response stream failed: ${errorText(err)}`);
+    res.destroy();
+  } finally {
+    res.off('close', cancel);
+  }
+}
+
+/** Writes undici's Response: its head, then its body. */
+async function writeReal(res: ServerResponse, response: Response): Promise<void> {
+  const head: Record<string, string | string[]> = {};
+  for (const [name, value] of response.headers) if (name !== 'set-cookie') head[name] = value;
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length) head['set-cookie'] = cookies;
+  if (response.body) return writeStream(res, response.status, head, response.body);
+  res.writeHead(response.status, head);
+  res.end();
+}
+
+function written(res: ServerResponse): (err: unknown) => void {
+  return (err) => {
+    report(`the function's Response could not be written: ${errorText(err)}`);
+    if (res.headersSent) res.destroy();
+    else res.writeHead(500, TEXT).end('the function did not return a usable Response\n');
+  };
+}
+
+function send(res: ServerResponse, response: Response): void {
+  const light = LightResponse.lightParts(response);
+  const body = light ? light.body : response.body;
+  if (res.destroyed) {
+    // the client went away: a body stream nobody will read is cancelled
+    if (body && typeof body === 'object' && 'cancel' in body) void body.cancel().catch(() => {});
+    return;
+  }
+  try {
+    if (!light) void writeReal(res, LightResponse.real(response) as Response).catch(written(res));
+    else if (light.body === null || typeof light.body === 'string' || light.body instanceof Uint8Array) writeWhole(res, light.status, light.headers, light.body);
+    else void writeStream(res, light.status, light.headers, light.body).catch(written(res));
+  } catch (err) {
+    written(res)(err);
+  }
+}
+
+function serve(serving: () => Serving | null, pending: Set<Promise<unknown>>, req: IncomingMessage, res: ServerResponse): void {
+  const url = requestUrl(req);
+  if (url === null) {
+    res.writeHead(400, TEXT).end('the request has no valid URL\n');
+    return;
+  }
+  const fn = serving();
+  const out = fn ? invoke(fn, LightRequest.of(req, res, url) as unknown as Request, pending) : new Response('no function is loaded in this runtime\n', { status: 503, headers: TEXT });
+  if (isThenable(out)) void out.then((response) => send(res, response));
+  else send(res, out);
+}
+
 /**
  * A request listener serving what `serving()` gives, or 503 while it gives null. The warm-up's
  * private server uses it too, so that it walks the very same code.
  */
 export function workersListener(serving: () => Serving | null, pending: Set<Promise<unknown>>): Listener {
-  const listener = getRequestListener((request) => {
-    const fn = serving();
-    if (!fn) return new Response('no function is loaded in this runtime\n', { status: 503, headers: TEXT });
-    return invoke(fn, request, pending);
-  });
+  installWorkersGlobals({ Request: LightRequest, Headers: LightHeaders }, (input) => LightRequest.real(input));
   return (req, res) => {
-    void withRequestId(requestIdOf(req.headers[REQUEST_ID_HEADER]), listener, req, res);
+    withRequestId(requestIdOf(req.headers[REQUEST_ID_HEADER]), serve, serving, pending, req, res);
   };
 }
