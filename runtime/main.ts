@@ -119,6 +119,10 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
   await load({ source: WARM_MODULE, name: 'warm.mjs' });
 }
 
+/** How long the function's socket keeps an idle connection while no module is loaded, and after. */
+const GENERIC_KEEP_ALIVE_MS = 24 * 3600 * 1000;
+const FUNCTION_KEEP_ALIVE_MS = 5000;
+
 const WARM_MODULE = 'export default { fetch: () => new Response("warm") };\n';
 
 async function main(): Promise<void> {
@@ -134,6 +138,11 @@ async function main(): Promise<void> {
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener swaps in the Request and Response it captures
   const server = workersServer(() => loaded, pending, () => loading);
+  // a generic runtime waits for its load for minutes: the host's connection to the function's
+  // socket, opened at boot, must still be open then (node's default closes it after 5 s idle, and
+  // tells the host so in its answers' Keep-Alive), or the function's first request pays for a new
+  // one; once a module serves, node's default again
+  if (!args.module) server.keepAliveTimeout = GENERIC_KEEP_ALIVE_MS;
   if (args.module) {
     try {
       loaded = { ...(await importModule(args.module)), env: {}, module: args.module };
@@ -144,7 +153,10 @@ async function main(): Promise<void> {
   }
   const control = controlServer({
     loaded: () => loaded,
-    serve: (l) => (loaded = l),
+    serve: (l) => {
+      loaded = l;
+      server.keepAliveTimeout = FUNCTION_KEEP_ALIVE_MS;
+    },
     fail: (message) => die(EXIT_BAD_MODULE, message),
     // once the host has its first answer (its health check): the warm-up then runs while the host
     // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
