@@ -26,18 +26,20 @@ export function runtimeBundle(): string {
 export const NODE_IN_IMAGE = '/usr/local/bin/node';
 
 /**
- * node's flags for the runtime, in a sandbox and in the benches' host baselines alike: none.
+ * node's flags for the runtime, in a sandbox and in the benches' host baselines alike: none, and
+ * no V8 flag may be added here. node's builtins (node:http, the fetch classes...) are compiled
+ * from a code cache built into the binary, which V8 accepts only under the flags it was made with:
+ * any V8 flag makes it compile them from source. Loading node:http and Request took 57-80 ms of
+ * CPU here with no flag, 110-180 ms with --no-short-builtin-calls, --no-opt or even
+ * --max-old-space-size (7 runs each, busy VM); a runtime's boot in a sandbox, cgroup CPU to its
+ * first control answer, 265 against 209 ms (medians of 12 interleaved boots).
  *
  * There was --no-short-builtin-calls. With short builtin calls on (V8's default on x64 and arm64
  * here), V8 maps its embedded builtins next to the JIT code by mapping the node binary's file
  * again; it checks that the file it opens is the one mapped, by device and inode. From the
  * image's overlay that check fails (stat() gives the overlay's device, /proc/self/maps the lower
  * file's) and V8 copies the builtins instead: 1.6 MB of private memory per instance. The flag
- * kept them in the binary's shared pages, but every call into a builtin then went the long way:
- * node's boot took 20-28% more CPU (in a sandbox, cgroup CPU to the first control answer: 265 vs
- * 209 ms, medians of 12 interleaved boots on the busy VM; on the host 170 vs 147 ms for a plain
- * http server). runtimeBinds() makes the check pass instead, so the builtins stay shared with
- * the short calls on: both the memory and the CPU.
+ * kept them shared, at the cost above; runtimeBinds() makes the check pass instead.
  */
 export const RUNTIME_NODE_FLAGS: readonly string[] = [];
 
