@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError } from '../lib/errors.js';
 import { DEFAULT_PATH } from '../sandbox/index.js';
-import { CONTROL_HEALTH_PATH, CONTROL_NAME, IO_DIR, RUNTIME_NODE_FLAGS, runtimeArgv, runtimeBundle, waitForSocket } from '../runtime/index.js';
+import { CONTROL_HEALTH_PATH, CONTROL_NAME, IO_DIR, RUNTIME_NODE_FLAGS, runtimeArgv, runtimeBinds, runtimeBundle, waitForSocket } from '../runtime/index.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { runDriver } from './baselines/driver.js';
 import { firstAnswer } from './answer.js';
@@ -32,7 +32,7 @@ const ANSWER_TIMEOUT_MS = 30_000;
 export function warrenRuntimeSubject(ctx: ScenarioContext): Promise<Subject> {
   return warrenSubject(ctx, {
     description: "SandboxHost.create with full isolation running warren's node runtime; ready when it answers the health GET on its control socket",
-    spec: { argv: runtimeArgv(), io: { dst: IO_DIR } },
+    spec: { argv: runtimeArgv(), binds: runtimeBinds(), io: { dst: IO_DIR } },
     async ready(sandbox) {
       // the sandbox ending before its runtime answers ends the wait: no 30 s stall per broken cycle
       const ended = new AbortController();

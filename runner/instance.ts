@@ -18,7 +18,7 @@
  */
 import type { Readable } from 'node:stream';
 import { WarrenError } from '../lib/errors.js';
-import { IO_DIR, RuntimeConnection, runtimeArgv } from '../runtime/index.js';
+import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
 
@@ -89,6 +89,7 @@ export class Instance {
     let t = performance.now();
     const sandbox = await host.create({
       argv: runtimeArgv(),
+      binds: runtimeBinds(),
       layers,
       limits,
       hostname: 'warren',

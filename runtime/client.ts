@@ -147,7 +147,11 @@ const FUNCTION_CONNECTIONS = 1024;
 
 function socketPool(socket: RuntimeSocket): Pool {
   undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
-  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: FUNCTION_CONNECTIONS });
+  // how long an idle connection stays open is the runtime's to say (its answers' Keep-Alive):
+  // a generic runtime keeps the one opened at boot until its function's first request, however
+  // long it waits (main.ts), so that request needs no new connection; undici's own cap (10 min)
+  // would close it sooner
+  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: FUNCTION_CONNECTIONS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
 }
 
 /** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */

@@ -26,22 +26,37 @@ export function runtimeBundle(): string {
 export const NODE_IN_IMAGE = '/usr/local/bin/node';
 
 /**
- * node's flags for the runtime, in a sandbox and in the benches' host baselines alike.
+ * node's flags for the runtime, in a sandbox and in the benches' host baselines alike: none, and
+ * no V8 flag may be added here. node's builtins (node:http, the fetch classes...) are compiled
+ * from a code cache built into the binary, which V8 accepts only under the flags it was made with:
+ * any V8 flag makes it compile them from source. Loading node:http and Request took 57-80 ms of
+ * CPU here with no flag, 110-180 ms with --no-short-builtin-calls, --no-opt or even
+ * --max-old-space-size (7 runs each, busy VM); a runtime's boot in a sandbox, cgroup CPU to its
+ * first control answer, 265 against 209 ms (medians of 12 interleaved boots).
  *
- * --no-short-builtin-calls: with short builtin calls on (V8's default on x64 and arm64 here), V8
- * maps its embedded builtins next to the JIT code by mapping the node binary's file again; it
- * checks that the file it opens is the one mapped, by device and inode. In a sandbox node runs
- * from an overlayfs, whose stat() gives the overlay's device while /proc/self/maps names the
- * lower file's, so V8 copies the builtins instead: 1.6 MB of private memory per instance (an
- * idle instance's anonymous memory 10.5 -> 8.9 MB, PSS by smaps_rollup). Without them the builtins
- * are called where the binary is mapped, in the page cache every instance shares; CPU per answer
- * did not change measurably (49 vs 51 us, medians of 7 interleaved rounds at 50 connections).
+ * There was --no-short-builtin-calls. With short builtin calls on (V8's default on x64 and arm64
+ * here), V8 maps its embedded builtins next to the JIT code by mapping the node binary's file
+ * again; it checks that the file it opens is the one mapped, by device and inode. From the
+ * image's overlay that check fails (stat() gives the overlay's device, /proc/self/maps the lower
+ * file's) and V8 copies the builtins instead: 1.6 MB of private memory per instance. The flag
+ * kept them shared, at the cost above; runtimeBinds() makes the check pass instead.
  */
-export const RUNTIME_NODE_FLAGS: readonly string[] = ['--no-short-builtin-calls'];
+export const RUNTIME_NODE_FLAGS: readonly string[] = [];
 
 /** The command that starts the runtime in a sandbox from the base image, with `args` for it. */
 export function runtimeArgv(...args: string[]): string[] {
   return [NODE_IN_IMAGE, ...RUNTIME_NODE_FLAGS, RUNTIME_IN_IMAGE, ...args];
+}
+
+/**
+ * What a sandbox running the runtime binds besides its io dir: the host's node binary, read-only,
+ * over the image's (the image holds that very file, hard-linked, or a copy of it: the same
+ * bytes). A bind mount shows the file's own device and inode to stat() and in /proc/self/maps
+ * alike, so V8 maps its builtins from the file (shared page cache) rather than copying them
+ * (RUNTIME_NODE_FLAGS says why that matters). `node` is the binary the image was made from.
+ */
+export function runtimeBinds(node: string = process.execPath): Array<{ src: string; dst: string; readonly: boolean }> {
+  return [{ src: fs.realpathSync(node), dst: NODE_IN_IMAGE, readonly: true }];
 }
 
 export { RuntimeConnection, RuntimeSocket, waitForSocket } from './client.js';

@@ -19,7 +19,7 @@
  * Its stdout and stderr carry one LogRecord per line (log.ts): every console.* call, tagged with
  * the request id, and the runtime's own reports about the function (stream 'warren').
  */
-import { rename, rm } from 'node:fs/promises';
+import { renameSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -56,12 +56,19 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. */
+/** Listens on `file`.tmp and renames it to `file`: the name appears only once it accepts. The
+ * file calls are synchronous: each asynchronous one is a trip through libuv's thread pool, and
+ * the first (fs/promises rm, which also loads its rimraf) took 43-50 ms of a boot in a sandbox
+ * on the busy VM, against a fraction of a ms for these (nothing else of the boot is waiting). */
 async function listenAs(server: http.Server, file: string): Promise<void> {
   const tmp = `${file}.tmp`;
-  await rm(tmp, { force: true });
+  try {
+    unlinkSync(tmp);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(tmp, resolve));
-  await rename(tmp, file);
+  renameSync(tmp, file);
 }
 
 /** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null;
@@ -112,6 +119,10 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
   await load({ source: WARM_MODULE, name: 'warm.mjs' });
 }
 
+/** How long the function's socket keeps an idle connection while no module is loaded, and after. */
+const GENERIC_KEEP_ALIVE_MS = 24 * 3600 * 1000;
+const FUNCTION_KEEP_ALIVE_MS = 5000;
+
 const WARM_MODULE = 'export default { fetch: () => new Response("warm") };\n';
 
 async function main(): Promise<void> {
@@ -127,6 +138,11 @@ async function main(): Promise<void> {
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener puts in the Request and Response globals (web.ts)
   const server = workersServer(() => loaded, pending, () => loading);
+  // a generic runtime waits for its load for minutes: the host's connection to the function's
+  // socket, opened at boot, must still be open then (node's default closes it after 5 s idle, and
+  // tells the host so in its answers' Keep-Alive), or the function's first request pays for a new
+  // one; once a module serves, node's default again
+  if (!args.module) server.keepAliveTimeout = GENERIC_KEEP_ALIVE_MS;
   if (args.module) {
     try {
       loaded = { ...(await importModule(args.module)), env: {}, module: args.module };
@@ -137,7 +153,10 @@ async function main(): Promise<void> {
   }
   const control = controlServer({
     loaded: () => loaded,
-    serve: (l) => (loaded = l),
+    serve: (l) => {
+      loaded = l;
+      server.keepAliveTimeout = FUNCTION_KEEP_ALIVE_MS;
+    },
     fail: (message) => die(EXIT_BAD_MODULE, message),
     // once the host has its first answer (its health check): the warm-up then runs while the host
     // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer

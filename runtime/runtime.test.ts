@@ -32,6 +32,18 @@ t.test('a generic runtime answers health on its control socket and 503 on its fu
   t.same(fs.readdirSync(dir).sort(), [CONTROL_NAME, SOCKET_NAME], 'both sockets are there, and no temporary name');
 });
 
+t.test("a generic runtime keeps the host's connection to its function socket open until its load; then node's default", async (t) => {
+  const { conn, client } = await listening(t, null);
+  const before = await client.request({ method: 'GET', path: '/' });
+  await before.body.dump();
+  // undici keeps an idle connection as long as the answer's Keep-Alive says (less a second)
+  t.equal(before.headers['keep-alive'], 'timeout=86400', 'while generic: a day');
+  await conn.load({ source: ECHO, name: 'echo.mjs' });
+  const after = await client.request({ method: 'GET', path: '/' });
+  await after.body.dump();
+  t.equal(after.headers['keep-alive'], 'timeout=5', 'once a module serves: 5 s');
+});
+
 t.test('a module loaded over the control socket serves every path with its env', async (t) => {
   const { conn, client } = await listening(t, null);
   const env = { GREETING: 'hello', LIMITS: { n: 3 } };

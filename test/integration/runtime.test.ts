@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Readable } from 'node:stream';
-import { IO_DIR, REQUEST_ID_HEADER, EXIT_BAD_MODULE, RuntimeConnection, runtimeArgv } from '../../runtime/index.js';
+import { IO_DIR, REQUEST_ID_HEADER, EXIT_BAD_MODULE, RuntimeConnection, runtimeArgv, runtimeBinds } from '../../runtime/index.js';
 import type { LogLine } from '../../router/control.js';
 import { LogStore } from '../../runner/logs.js';
 import { SandboxHost, type SandboxOptions } from '../../sandbox/index.js';
@@ -55,7 +55,7 @@ async function withHost(t: Test) {
       hostname: 'fnbox',
       stdio: ['null', 'null', stderr ? { path: stderr } : 'null'],
       io: { dst: IO_DIR },
-      binds: [{ src: fnDir, dst: '/fn', readonly: true }],
+      binds: [...runtimeBinds(), { src: fnDir, dst: '/fn', readonly: true }],
     };
   };
   return { host, spec, fnDir };
@@ -152,8 +152,8 @@ t.test("an idle runtime keeps no private copy of node's code: the builtins stay 
   await res.body.dump();
   const [node] = fs.readFileSync(`/proc/${sandbox.pid}/task/${sandbox.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   const copied = anonExecutableBytes(node as number);
-  // V8 copied its 1.6 MB of builtins here while it failed to map them from node's file on the
-  // overlay (runtime/index.ts RUNTIME_NODE_FLAGS); what is left is its JIT code, a few hundred kB
+  // V8 copies its 1.6 MB of builtins here when it fails to map them from node's file (from the
+  // overlay: runtime/index.ts runtimeBinds); what is left is its JIT code, a few hundred kB
   t.ok(copied !== undefined && copied < 1024 * 1024, `executable anonymous memory of the runtime: ${copied} bytes`);
 });
 
