@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { NEEDS_ROOT } from '../integration/helpers.js';
-import { allOk, hostUnharmed, NEIGHBOUR, probeModule, serverRss, withNeighbour } from './hostile-helpers.js';
+import { allOk, hostUnharmed, NEIGHBOUR, removeServerLeftovers, probeModule, serverRss, withNeighbour } from './hostile-helpers.js';
 import { api, deploy, invoke, ports, sandboxCgroups, serveDirs, startServe } from './serve-helpers.js';
 
 const dirs = serveDirs('wrntest-fn-resources');
@@ -112,7 +112,7 @@ t.test('hostile functions: resources', { skip: NEEDS_ROOT, timeout: 600_000 }, a
   const s = await startServe(dirs, ports(21680), ['--no-demo', '--pool', '1', '--keep-alive', '30s']);
   t.teardown(async () => {
     await s.stop();
-    fs.rmSync(dirs.state, { recursive: true, force: true });
+    await removeServerLeftovers(dirs);
   });
   t.equal((await deploy(s, 'neighbour', NEIGHBOUR)).status, 201);
   t.equal((await deploy(s, 'hog', HOSTILE, { limits: { memory: '256m', timeout_ms: 30_000 } })).status, 201);

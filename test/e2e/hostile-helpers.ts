@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
+import type { Dirs } from '../../lib/dirs.js';
+import { SandboxNetwork } from '../../sandbox/network/index.js';
 import { ensureProbe } from '../probe/probe.js';
 import { api, invoke, type Server } from './serve-helpers.js';
 
@@ -75,4 +77,12 @@ export async function hostUnharmed(t: Test, s: Server): Promise<void> {
   t.equal(s.child.exitCode, null, 'warren serve is running');
   t.equal((await api(s, 'GET', '/v1/functions')).status, 200, 'its control API answers');
   t.equal((await invoke(s, '/neighbour/')).text, 'neighbour ok', 'the neighbour answers');
+}
+
+/** After the server stopped: its bridge and table (no sandbox is left, so they go), its run and
+ * state dirs. A server keeps them across restarts; a test's are its own to remove. */
+export async function removeServerLeftovers(dirs: Dirs): Promise<void> {
+  await SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run });
+  fs.rmSync(dirs.run, { recursive: true, force: true });
+  fs.rmSync(dirs.state, { recursive: true, force: true });
 }
