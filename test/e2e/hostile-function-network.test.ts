@@ -67,6 +67,7 @@ setTimeout(() => process.exit(0), 300000);`;
 
 /** What a function on the network tries; each answer is one word or `data:<body>`. */
 const PROBE_NET = `
+import fs from 'node:fs';
 import net from 'node:net';
 import dns from 'node:dns/promises';
 import os from 'node:os';
@@ -79,11 +80,39 @@ function connect(host, port, ms) {
     s.once('error', (e) => { clearTimeout(timer); resolve(e.code); });
   });
 }
+async function hold(host, port, n, ms) {
+  const held = [];
+  let opened = 0, code = null;
+  await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    held.push(s);
+    s.once('connect', () => { opened++; resolve(); });
+    s.once('error', (e) => { code ??= e.code; resolve(); });
+    s.setTimeout(ms, () => resolve());
+  })));
+  await new Promise((r) => setTimeout(r, ms));
+  const open = held.filter((s) => !s.destroyed && s.readyState === 'open').length;
+  for (const s of held) s.destroy();
+  return { opened, open, code };
+}
 export default {
   async fetch(request) {
     const url = new URL(request.url);
     const q = (k, d) => url.searchParams.get(k) ?? d;
     switch (url.pathname) {
+      case '/tcpdns': {
+        // one query for web.warren-test over TCP to the nameserver of its resolv.conf
+        const ns = /nameserver\\s+(\\S+)/.exec(fs.readFileSync('/etc/resolv.conf', 'utf8'))[1];
+        const query = Buffer.from('abcd01000001000000000000037765620b77617272656e2d746573740000010001', 'hex');
+        return new Response(await new Promise((resolve) => {
+          const s = net.connect({ host: ns, port: 53 }, () => s.write(Buffer.concat([Buffer.from([0, query.length]), query])));
+          s.setTimeout(3000, () => { s.destroy(); resolve('timeout'); });
+          s.once('data', () => { s.destroy(); resolve('answer'); });
+          s.once('error', (e) => resolve(e.code));
+          s.once('close', () => resolve('closed'));
+        }));
+      }
+      case '/hold': return Response.json(await hold(q('host'), Number(q('port')), Number(q('n')), Number(q('ms', 3000))));
       case '/connect': return new Response(await connect(q('host'), q('port'), Number(q('ms', 1500))));
       case '/fetch':
         try { return new Response('data:' + await (await fetch(q('url'), { signal: AbortSignal.timeout(Number(q('ms', 3000))) })).text()); }
@@ -197,6 +226,33 @@ t.test('hostile functions: the network', { skip: NEEDS_ROOT, timeout: 600_000 },
     t.equal(await step('pub', '/lookup?name=flip.warren-test'), `addr:${PRIVATE}`, 'then the private one');
     t.equal(await step('pub', '/connect?host=flip.warren-test&port=80'), 'timeout', 'a connection by the rebound name is not made');
     t.notMatch(await step('pub', '/fetch?url=http://flip.warren-test/'), /^data:/, 'nor a fetch');
+  });
+
+  await t.test('holding thousands of sockets to the host\'s DNS forwarder: one function gets a share of its connections, the server\'s fds do not follow', async (t) => {
+    const fds = () => fs.readdirSync(`/proc/${s.child.pid}/fd`).length;
+    const before = fds();
+    let most = before;
+    let holding = true;
+    const watch = (async () => {
+      while (holding) {
+        most = Math.max(most, fds());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const { result, statuses } = await withNeighbour(s, async () => {
+      const held = invoke(s, `/pub/hold?host=${GATEWAY}&port=53&n=2000&ms=4000`);
+      await new Promise((r) => setTimeout(r, 1500));
+      const other = await step('listener', '/tcpdns');
+      return { held: await held, other };
+    });
+    holding = false;
+    await watch;
+    t.equal(result.held.status, 200, result.held.text);
+    t.equal(result.other, 'answer', 'meanwhile another function gets its DNS answer over TCP');
+    // what the function sees as open includes connections still in the listen backlog: the server's fds tell
+    t.ok(most - before < 40, `the server held ${most - before} more fds at most (${result.held.text})`);
+    t.ok(allOk(statuses), 'the neighbour answered throughout');
+    t.equal(await step('pub', '/lookup?name=web.warren-test'), `addr:${WEB}`, 'and lookups work after');
   });
 
   await t.test('an allowlist naming the metadata address or a private range is refused', async (t) => {
