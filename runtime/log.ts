@@ -28,8 +28,7 @@ export function requestIdOf(header: string | string[] | undefined): string | nul
 
 function write(fd: 'stdout' | 'stderr', s: LogRecord['s'], text: string): void {
   const record: LogRecord = { t: Date.now(), rid: requests.getStore() ?? null, s, m: capLogText(text) };
-  // a pipe is written synchronously on Linux: a host that stops reading stalls the function,
-  // never our memory
+  // the pipe blocks (installConsole): a host that stops reading stalls the function, never our memory
   process[fd].write(`${JSON.stringify(record)}\n`);
 }
 
@@ -55,8 +54,14 @@ let installed = false;
 export function installConsole(): void {
   if (installed) return;
   installed = true;
-  // a pipe the host no longer reads (EPIPE) loses the log, never the runtime
-  for (const fd of [process.stdout, process.stderr]) fd.on('error', () => {});
+  for (const fd of [process.stdout, process.stderr]) {
+    // a pipe the host no longer reads (EPIPE) loses the log, never the runtime
+    fd.on('error', () => {});
+    // node writes a pipe without blocking: what the pipe does not take at once waits in our
+    // memory, so a function logging faster than the host reads grew until its OOM kill took every
+    // request of the instance. Blocking writes make it wait for the host instead.
+    (fd as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })._handle?.setBlocking?.(true);
+  }
   // ignoreErrors: false makes console call write() once per call, with nothing else around it
   const ours = new Console({ stdout: sink('stdout'), stderr: sink('stderr'), ignoreErrors: false, colorMode: false });
   const target = console as unknown as Record<string, unknown>;

@@ -213,8 +213,10 @@ static int attach_all(struct pending *p, size_t n, struct werr *err) {
 
 /* Docker's minimal /dev: a small tmpfs with the harmless character devices. They are made with
  * mknod (we are still the host's root here), not bound from the host, which pivot_root has
- * already left behind. */
-static int mount_dev(struct werr *err) {
+ * already left behind. /dev/shm takes the scratch tmpfs's inode cap: without one the kernel's
+ * default (half the host's RAM pages) leaves only the memory limit behind empty files, and a
+ * function that makes them gets an OOM kill of its whole instance instead of an ENOSPC. */
+static int mount_dev(const struct spec *s, struct werr *err) {
   static const struct {
     const char *name;
     unsigned major, minor;
@@ -232,8 +234,10 @@ static int mount_dev(struct werr *err) {
   }
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlink(links[i][0], links[i][1]) < 0) return werr_set(err, "dev", errno, "symlink '%s'", links[i][1]);
-  if (mkdir("/dev/shm", 01777) < 0 || mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=67108864") < 0)
-    return werr_set(err, "dev", errno, "mount /dev/shm");
+  char shm[96];
+  snprintf(shm, sizeof shm, "mode=1777,size=67108864,nr_inodes=%llu", (unsigned long long)s->tmpfs_inodes);
+  if (mkdir("/dev/shm", 01777) < 0 || mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm) < 0)
+    return werr_set(err, "dev", errno, "mount /dev/shm (%s)", shm);
   if (mount(NULL, "/dev", NULL, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "mode=755,size=65536,nr_inodes=64") < 0)
     return werr_set(err, "dev", errno, "remount /dev read-only");
   return 0;
@@ -303,7 +307,7 @@ int rootfs_setup(const struct spec *s, int userns_fd, struct werr *err) {
   if (pivot(root, err) < 0) return -1;
   trace_mark("pivot");
   /* /dev first: the masks over /proc files are binds of its /dev/null */
-  if (mount_dev(err) < 0) return -1;
+  if (mount_dev(s, err) < 0) return -1;
   trace_mark("dev");
   if (mount_proc_sys(s, err) < 0) return -1;
   trace_mark("proc+sys+masks");

@@ -90,10 +90,11 @@ async function ask(fwd: DnsForwarder, q: Buffer, ms = 1500): Promise<Buffer | un
   }
 }
 
-/** One query over TCP; its answer, or undefined when the connection ends without one. */
-function askTcp(fwd: DnsForwarder, q: Buffer): Promise<Buffer | undefined> {
+/** One query over TCP (from `from`, an address of 127/8); its answer, or undefined when the
+ * connection ends without one. */
+function askTcp(fwd: DnsForwarder, q: Buffer, from = '127.0.0.1'): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
-    const s = net.connect(fwd.port, fwd.address);
+    const s = net.connect({ port: fwd.port, host: fwd.address, localAddress: from });
     let got = Buffer.alloc(0);
     s.on('data', (d) => {
       got = Buffer.concat([got, d]);
@@ -163,6 +164,21 @@ t.test('a query from outside the subnet, an answer-shaped or oversized message: 
   t.equal(await ask(fwd, Buffer.concat([query(4), Buffer.alloc(5000)]), 400), undefined, 'bigger than MAX_QUERY_BYTES');
   t.equal(fwd.stats.dropped, 3);
   t.equal(up.seen(), 0);
+});
+
+t.test('one source holding TCP connections gets at most its share; another source is still answered', async (t) => {
+  const port = await freePort();
+  await upstream(t, '127.0.0.1', port);
+  const fwd = await forwarder(t, ['127.0.0.1'], { upstreamPort: port, maxConnectionsPerSource: 3 });
+  const held = await Promise.all(Array.from({ length: 10 }, () => new Promise<net.Socket>((resolve) => {
+    const s = net.connect({ port: fwd.port, host: fwd.address, localAddress: '127.0.0.1' }, () => resolve(s));
+    s.on('error', () => {});
+  })));
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  await new Promise((r) => setTimeout(r, 200)); // the forwarder sees each and drops those past the share
+  t.equal(held.filter((s) => !s.destroyed && s.readyState === 'open').length, 3, 'three of its ten stay open');
+  t.same(await askTcp(fwd, query(9), '127.0.0.2'), answerTo(query(9)), 'another source is answered over TCP');
+  t.equal(await askTcp(fwd, query(10), '127.0.0.1'), undefined, 'the first, at its share, is refused');
 });
 
 t.test('queries over the in-flight bound are dropped, not queued', async (t) => {

@@ -50,6 +50,8 @@ export interface DnsForwarderOptions {
   maxInFlight?: number;
   /** TCP connections at once; 64 */
   maxConnections?: number;
+  /** TCP connections at once from one address (one sandbox); 8 */
+  maxConnectionsPerSource?: number;
 }
 
 export interface DnsStats {
@@ -94,7 +96,7 @@ export class DnsForwarder {
   }
 
   static async start(options: DnsForwarderOptions): Promise<DnsForwarder> {
-    const opts = { port: DNS_PORT, upstreamPort: DNS_PORT, timeoutMs: 2_000, maxInFlight: 256, maxConnections: 64, ...options };
+    const opts = { port: DNS_PORT, upstreamPort: DNS_PORT, timeoutMs: 2_000, maxInFlight: 256, maxConnections: 64, maxConnectionsPerSource: 8, ...options };
     parseIpv4(opts.address);
     const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     try {
@@ -175,7 +177,10 @@ export class DnsForwarder {
    * connection are answered one after another, in order; an idle connection is closed.
    */
   #onConnection(sock: net.Socket): void {
-    if (this.#closed || !this.#fromSubnet(sock.remoteAddress ?? '')) {
+    // a cap per source too: one sandbox holding every connection would leave its neighbours no
+    // DNS over TCP (the fallback for answers too big for UDP)
+    const from = sock.remoteAddress ?? '';
+    if (this.#closed || !this.#fromSubnet(from) || this.#connectionsFrom(from) >= this.#opts.maxConnectionsPerSource) {
       this.stats.refused++;
       sock.destroy();
       return;
@@ -196,6 +201,12 @@ export class DnsForwarder {
       if (pending.length > 2 + MAX_QUERY_BYTES) sock.destroy(); // a query bigger than any we take
     });
     sock.on('end', () => void chain.then(() => sock.end()));
+  }
+
+  #connectionsFrom(address: string): number {
+    let n = 0;
+    for (const c of this.#conns) if (c.remoteAddress === address) n++;
+    return n;
   }
 
   async #onStreamQuery(sock: net.Socket, query: Buffer): Promise<void> {

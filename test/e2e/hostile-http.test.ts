@@ -8,7 +8,8 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { NEEDS_ROOT } from '../integration/helpers.js';
-import { api, deploy, invoke, ports, serveDirs, startServe, type Server } from './serve-helpers.js';
+import { allOk, NEIGHBOUR, withNeighbour } from './hostile-helpers.js';
+import { api, deploy, invoke, ports, serveDirs, startServe } from './serve-helpers.js';
 
 const dirs = serveDirs('wrntest-hostile');
 /** The issue's 10,000, unless this process may not open that many sockets. */
@@ -31,7 +32,6 @@ export default {
     return Response.json({ path: url.pathname, raw: request.url, bytes: body.length, encoding: request.headers.get('content-encoding') });
   },
 };`;
-const NEIGHBOUR = `export default { fetch() { return new Response('neighbour ok'); } };`;
 
 interface Raw {
   /** Everything the server sent until it closed or `ms` passed. */
@@ -70,24 +70,6 @@ function raw(port: number, parts: ReadonlyArray<string | Buffer>, opts: { gapMs?
 
 const status = (r: Raw) => Number(/^HTTP\/1\.1 (\d{3})/.exec(r.text)?.[1] ?? 0);
 
-/** Polls the neighbour while `attack` runs; resolves with the attack's result and every status. */
-async function withNeighbour<T>(s: Server, attack: () => Promise<T>): Promise<{ result: T; statuses: number[] }> {
-  const statuses: number[] = [];
-  let running = true;
-  const poll = (async () => {
-    while (running) {
-      statuses.push(await invoke(s, '/neighbour/').then((a) => (a.text === 'neighbour ok' ? a.status : -a.status), () => 0));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  try {
-    return { result: await attack(), statuses };
-  } finally {
-    running = false;
-    await poll;
-  }
-}
-
 t.test('hostile HTTP: each attack is refused or contained, and the neighbour answers throughout', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
   const port = ports(19280);
   const s = await startServe(dirs, port, ['--no-demo', '--pool', '1', '--max-body', '1m', '--header-timeout', '2s', '--request-timeout', '4s', '--max-connections', '2000']);
@@ -97,7 +79,6 @@ t.test('hostile HTTP: each attack is refused or contained, and the neighbour ans
   t.equal((await deploy(s, 'target', TARGET)).status, 201);
   t.equal((await deploy(s, 'neighbour', NEIGHBOUR)).status, 201);
   const hits = async () => (await invoke(s, '/target/hits')).json<{ hits: number }>().hits;
-  const allOk = (statuses: number[]) => statuses.length > 0 && statuses.every((c) => c === 200);
 
   t.test('slowloris: headers dripped a byte a second are cut at the header timeout', async (t) => {
     const head = 'GET /target/ HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(30);

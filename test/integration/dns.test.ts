@@ -22,6 +22,7 @@ import { SandboxHost } from '../../sandbox/index.js';
 import { checkSubnetFree, readRoutes, SandboxNetwork } from '../../sandbox/network/index.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
 import { startAgent } from './live-agent.js';
+import { testNamespace } from './test-namespace.js';
 
 const slot = Number(process.env.WRNTEST_SLOT ?? 0);
 const base = testDirs('wrntest-dns');
@@ -85,19 +86,8 @@ async function testWorld(t: { teardown(fn: () => unknown): void }): Promise<{ lo
   const routes = await readRoutes();
   checkSubnetFree(`198.18.${slot}.0/24`, routes);
   checkSubnetFree(`${RESOLVER}/32`, routes);
+  testNamespace(t, NS, VETH, `${HOST_SIDE}/24`, [`${WEB}/24`, `${RESOLVER}/32`, `${METADATA}/32`]);
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
-  ip('netns', 'add', NS);
-  t.teardown(() => {
-    try { ip('netns', 'del', NS); } catch { /* gone */ }
-    try { ip('link', 'del', VETH); } catch { /* went with the netns, and its routes with it */ }
-  });
-  ip('link', 'add', VETH, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS);
-  ip('addr', 'add', `${HOST_SIDE}/24`, 'dev', VETH);
-  ip('link', 'set', VETH, 'up');
-  for (const addr of [`${WEB}/24`, `${RESOLVER}/32`, `${METADATA}/32`]) ip('-n', NS, 'addr', 'add', addr, 'dev', 'eth0');
-  ip('-n', NS, 'link', 'set', 'eth0', 'up');
-  ip('-n', NS, 'link', 'set', 'lo', 'up');
-  ip('-n', NS, 'route', 'add', 'default', 'via', HOST_SIDE);
   ip('route', 'add', `${RESOLVER}/32`, 'via', WEB, 'dev', VETH);
   // a metric of its own: another worktree's test may hold the same /32 at once
   ip('route', 'add', `${METADATA}/32`, 'via', WEB, 'dev', VETH, 'metric', String(100 + slot));
