@@ -36,3 +36,15 @@ export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.
 export { LiveEgress } from './live-egress.js';
 export { DnsForwarder, type DnsForwarderOptions, type DnsStats } from './dns-forwarder.js';
 export { formatResolvConf, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';
+export { checkName, publishNames, readNames, sweepNames, type NameRecord, type NameTable } from './names.js';
+export {
+  checkNetworkName,
+  DEFAULT_POOL,
+  hostNames,
+  isNetworkOf,
+  NetworkStore,
+  planNetwork,
+  type NetworkRecord,
+  type PlanContext,
+} from './user-networks.js';
+export { collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';

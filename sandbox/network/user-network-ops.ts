@@ -1,0 +1,104 @@
+/**
+ * What `warren network create|ls|rm`, `warren run --network NAME` and `warren gc` do with user
+ * networks on the host (user-networks.ts holds the records and the pure choices). Creating only
+ * writes the record: the bridge, table and DNS server come with the network's first sandbox
+ * (SandboxNetwork.open is idempotent), so a record also brings them back after a reboot.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import type { Dirs } from '../../lib/dirs.js';
+import { WarrenError } from '../../lib/errors.js';
+import { pidAlive } from '../../lib/leases.js';
+import { type NetworkConfig, SandboxNetwork } from './host-network.js';
+import { readRoutes } from './routes.js';
+import { DEFAULT_POOL, isNetworkOf, type NetworkRecord, NetworkStore, planNetwork } from './user-networks.js';
+
+const run = promisify(execFile);
+
+export interface CreateNetworkOptions {
+  name: string;
+  subnet?: string;
+  internal?: boolean;
+  /** Where a subnet is picked from without `subnet`; WARREN_NETWORK_POOL or DEFAULT_POOL. */
+  pool?: string;
+}
+
+export async function createNetwork(dirs: Dirs, opts: CreateNetworkOptions): Promise<NetworkRecord> {
+  const store = new NetworkStore(dirs);
+  const ctx = { bridge: dirs.net.bridge, table: dirs.net.table, defaultSubnet: dirs.net.subnet, pool: opts.pool ?? DEFAULT_POOL, existing: store.list(), routes: await readRoutes() };
+  const record = planNetwork(opts, ctx);
+  store.add(record);
+  return record;
+}
+
+/** The host side of a network's sandboxes, for SandboxHost (HostOptions.network). */
+export function networkConfig(dirs: Dirs, record: NetworkRecord): NetworkConfig {
+  return {
+    bridge: record.bridge,
+    table: record.table,
+    subnet: record.subnet,
+    runDir: new NetworkStore(dirs).runDir(record.name),
+    ...(dirs.net.resolvConf ? { resolvConf: dirs.net.resolvConf } : {}),
+    user: { name: record.name, internal: record.internal },
+  };
+}
+
+/** Refused while a live warren holds one of its addresses; then its bridge, table and files go. */
+export async function removeNetwork(dirs: Dirs, name: string, isAlive = pidAlive): Promise<void> {
+  const store = new NetworkStore(dirs);
+  const record = store.get(name);
+  const users = store.inUse(name, isAlive);
+  if (users > 0) throw new WarrenError('WARREN_NETWORK_IN_USE', `network '${name}' is in use by ${users} sandbox${users === 1 ? '' : 'es'}: stop ${users === 1 ? 'it' : 'them'} first`);
+  await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, true); // a crashed owner's elements
+  await SandboxNetwork.remove(record);
+  store.remove(name);
+}
+
+/**
+ * `warren gc`: each network's dead owners' addresses, elements and names; then the bridges,
+ * tables and run dirs of this installation's networks that no record claims (a network removed
+ * while warren crashed midway). Returns how many addresses it freed and what it removed.
+ */
+export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{ addresses: number; removed: string[] }> {
+  const store = new NetworkStore(dirs);
+  const records = store.list();
+  let addresses = 0;
+  for (const r of records) addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, true);
+  const removed: string[] = [];
+  const bridges = new Set(records.map((r) => r.bridge));
+  const tables = new Set(records.map((r) => r.table));
+  for (const b of (await listBridges()).filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
+    await SandboxNetwork.remove({ bridge: b });
+    removed.push(`bridge ${b}`);
+  }
+  for (const t of (await listTables()).filter((t) => isNetworkOf(dirs.net.table, t) && !tables.has(t))) {
+    await SandboxNetwork.remove({ table: t });
+    removed.push(`table ${t}`);
+  }
+  const names = new Set(records.map((r) => r.name));
+  for (const d of safeReaddir(store.runRoot).filter((d) => !names.has(d))) {
+    fs.rmSync(store.runDir(d), { recursive: true, force: true });
+    removed.push(`run dir networks/${d}`);
+  }
+  return { addresses, removed };
+}
+
+async function listBridges(): Promise<string[]> {
+  const { stdout } = await run('ip', ['-j', 'link', 'show', 'type', 'bridge']);
+  return (JSON.parse(stdout || '[]') as Array<{ ifname?: string }>).flatMap((l) => (l.ifname ? [l.ifname] : []));
+}
+
+async function listTables(): Promise<string[]> {
+  const { stdout } = await run('nft', ['-j', 'list', 'tables', 'inet']);
+  const doc = JSON.parse(stdout) as { nftables?: Array<{ table?: { name?: string } }> };
+  return (doc.nftables ?? []).flatMap((o) => (o.table?.name ? [o.table.name] : []));
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
