@@ -13,7 +13,7 @@ export async function gc(argv: readonly string[]): Promise<number> {
   const temp = await new LayerStore(dirs.state).sweepTemp();
   const mounts = sweepKeptMounts(dirs.state);
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts${report.networks.length ? `, ${report.networks.join(', ')}` : ''}\n`,
   );
   return 0;
 }

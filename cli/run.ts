@@ -8,9 +8,9 @@ import os from 'node:os';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
+import { checkName, SpawnError, DEFAULT_LIMITS, networkConfig, NetworkStore, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
-import { parseRunArgs } from './args.js';
+import { parseRunArgs, type RunArgs } from './args.js';
 import { imageLayers, openHost } from './wiring.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -30,7 +30,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  const host = await openHost({ dirs, spare: 0 });
+  // --network NAME: the network's record says which bridge, subnet and DNS server (made if absent)
+  const network = args.network === undefined ? undefined : networkConfig(dirs, new NetworkStore(dirs).get(args.network));
+  const names = networkNames(args);
+  const host = await openHost({ dirs, spare: 0, ...(network ? { network } : {}) });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {
@@ -46,7 +49,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         // relayed by this process through pipes: the sandbox never gets our terminal or log file
         stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
         binds: args.volumes,
-        net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
+        net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish, names } : undefined,
         keep: keepDir,
       });
     } catch (err) {
@@ -73,4 +76,12 @@ export async function run(argv: readonly string[]): Promise<number> {
     await host.close();
     claim?.lock.release(); // after the close: the sandbox and its spawner are gone
   }
+}
+
+/** What its network's other sandboxes reach it by: --name and each --network-alias (Docker's). */
+function networkNames(args: RunArgs): string[] {
+  if (args.network === undefined) return [];
+  const names = [...new Set([...(args.name === undefined ? [] : [args.name]), ...args.aliases])];
+  for (const n of names) checkName(n); // before anything is made
+  return names;
 }
