@@ -118,7 +118,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--volume': case '-v': out.volumes.push(parseVolume(value)); break;
       case '--net': case '--network':
         // anything else names a user network (`warren network create`), checked when it is opened
-        if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) bad(`invalid net '${value}': expected none, bridge or a network's name`);
+        if (value === 'host' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) bad(`invalid net '${value}': expected none, bridge or a network's name`);
         out.net = value === 'none' ? 'none' : 'bridge';
         out.network = value === 'none' || value === 'bridge' ? undefined : value;
         break;
