@@ -6,9 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Dirs } from '../../lib/dirs.js';
-import { WarrenError } from '../../lib/errors.js';
+import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { type NetworkConfig, SandboxNetwork } from './host-network.js';
 import { readRoutes } from './routes.js';
@@ -24,12 +25,48 @@ export interface CreateNetworkOptions {
   pool?: string;
 }
 
+/** Plans and saves under the store's lock: two creates at once never pick one bridge or subnet. */
 export async function createNetwork(dirs: Dirs, opts: CreateNetworkOptions): Promise<NetworkRecord> {
   const store = new NetworkStore(dirs);
-  const ctx = { bridge: dirs.net.bridge, table: dirs.net.table, defaultSubnet: dirs.net.subnet, pool: opts.pool ?? DEFAULT_POOL, existing: store.list(), routes: await readRoutes() };
-  const record = planNetwork(opts, ctx);
-  store.add(record);
-  return record;
+  const routes = await readRoutes();
+  return withLock(store.dir, () => {
+    const ctx = { bridge: dirs.net.bridge, table: dirs.net.table, defaultSubnet: dirs.net.subnet, pool: opts.pool ?? DEFAULT_POOL, existing: store.list(), routes };
+    const record = planNetwork(opts, ctx);
+    store.add(record);
+    return record;
+  });
+}
+
+const LOCK_WAIT_MS = 5_000;
+
+/**
+ * `<dir>/.lock`, made with O_EXCL and holding our pid, around `fn` (synchronous: it only reads
+ * and writes records). A holder that died is taken over; a live one is waited for, boundedly.
+ */
+async function withLock<T>(dir: string, fn: () => T): Promise<T> {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const file = path.join(dir, '.lock');
+  for (const end = Date.now() + LOCK_WAIT_MS; ; await new Promise((r) => setTimeout(r, 20))) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw new WarrenError('WARREN_NETWORK_STATE', `lock '${file}'`, { cause: err });
+      let holder = 0;
+      try {
+        holder = Number(fs.readFileSync(file, 'utf8').trim());
+      } catch {
+        continue; // released meanwhile: try again
+      }
+      if (holder > 0 && !pidAlive(holder)) fs.rmSync(file, { force: true }); // a dead holder's
+      else if (Date.now() > end) throw new WarrenError('WARREN_NETWORK_STATE', `lock '${file}': held by pid ${holder || '?'} for over ${LOCK_WAIT_MS} ms`);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 }
 
 /** The host side of a network's sandboxes, for SandboxHost (HostOptions.network). */
