@@ -8,7 +8,7 @@ import os from 'node:os';
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { checkName, SpawnError, DEFAULT_LIMITS, networkConfig, NetworkStore, type Sandbox } from '../sandbox/index.js';
+import { checkName, checkNameFree, SpawnError, DEFAULT_LIMITS, networkConfig, NetworkStore, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
 import { parseRunArgs, type RunArgs } from './args.js';
 import { imageLayers, openHost } from './wiring.js';
@@ -20,6 +20,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
   const dirs = defaultDirs();
   const layers = await imageLayers(dirs.state, args.image);
+  // --network NAME: the network's record says which bridge, subnet and DNS server (made if absent)
+  const network = args.network === undefined ? undefined : networkConfig(dirs, new NetworkStore(dirs).get(args.network));
+  const names = networkNames(args);
+  if (network && args.name !== undefined) checkNameFree(network, args.name);
   let kept: Kept | undefined;
   let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {
@@ -30,9 +34,6 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  // --network NAME: the network's record says which bridge, subnet and DNS server (made if absent)
-  const network = args.network === undefined ? undefined : networkConfig(dirs, new NetworkStore(dirs).get(args.network));
-  const names = networkNames(args);
   const host = await openHost({ dirs, spare: 0, ...(network ? { network } : {}) });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);

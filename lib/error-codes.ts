@@ -163,6 +163,8 @@ export const ERROR_CODES = {
   WARREN_NETWORK_BRIDGE_NAME: 'user',
   WARREN_NETWORK_EXISTS: 'user',
   WARREN_NETWORK_IN_USE: 'user',
+  // --name of a running sandbox on that network
+  WARREN_NETWORK_NAME_TAKEN: 'user',
   WARREN_NETWORK_NOT_FOUND: 'user',
   // no --subnet and no free /24 left in the pool
   WARREN_NETWORK_NO_SUBNET: 'user',

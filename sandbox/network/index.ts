@@ -47,4 +47,4 @@ export {
   type NetworkRecord,
   type PlanContext,
 } from './user-networks.js';
-export { collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';
+export { checkNameFree, collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';

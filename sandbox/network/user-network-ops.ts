@@ -12,6 +12,7 @@ import type { Dirs } from '../../lib/dirs.js';
 import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { type NetworkConfig, SandboxNetwork } from './host-network.js';
+import { readNames } from './names.js';
 import { readRoutes } from './routes.js';
 import { DEFAULT_POOL, isNetworkOf, type NetworkRecord, NetworkStore, planNetwork } from './user-networks.js';
 
@@ -79,6 +80,17 @@ export function networkConfig(dirs: Dirs, record: NetworkRecord): NetworkConfig 
     ...(dirs.net.resolvConf ? { resolvConf: dirs.net.resolvConf } : {}),
     user: { name: record.name, internal: record.internal },
   };
+}
+
+/**
+ * A sandbox's --name is its own on its network, as a container's is Docker's (aliases may be
+ * shared: both answer). Checked before the sandbox is made; two runs starting at once with one
+ * name may both pass, and then the name answers both.
+ */
+export function checkNameFree(config: NetworkConfig, name: string): void {
+  if (readNames(path.join(config.runDir, 'names')).byName.has(name.toLowerCase())) {
+    throw new WarrenError('WARREN_NETWORK_NAME_TAKEN', `name '${name}' is taken on network '${config.user?.name ?? config.bridge}' by a running sandbox`);
+  }
 }
 
 /** Refused while a live warren holds one of its addresses; then its bridge, table and files go. */
