@@ -10,6 +10,10 @@
  *
  * Per sandbox: ipam.allocate(id), then one `applyRules(sandboxElements('add', net))` batch (and
  * 'delete' when it goes), release().
+ *
+ * A user network (`warren network create`, user-networks.ts) is the same, with its own bridge,
+ * table, subnet and run dir, from its record: `SandboxNetwork.open(networkConfig(dirs, record))`;
+ * its sandboxes' names are records the DNS server reads live (names.ts).
  */
 export { type Ipv4Net, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4 } from './cidr.js';
 export { type AddressLease, Ipam, type IpamOptions } from './ipam.js';
