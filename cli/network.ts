@@ -46,7 +46,7 @@ async function ls(argv: readonly string[]): Promise<number> {
   const o = parseOptions(argv, 'warren network ls [--json]', { min: 0, max: 0 }, { switches: { '--json': 'json' } });
   needRoot('ls');
   const store = new NetworkStore(defaultDirs());
-  const rows = store.list().map((r) => ({ ...r, sandboxes: store.inUse(r.name) }));
+  const rows = store.list().map((r) => ({ ...r, sandboxes: store.inUse(r) }));
   if (o.switches.has('json')) printJson(rows);
   else {
     const table = rows.map((r) => [r.name, r.subnet, r.internal ? 'yes' : 'no', String(r.sandboxes), r.bridge, shortTime(r.created)]);

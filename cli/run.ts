@@ -5,10 +5,10 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { defaultDirs } from '../lib/dirs.js';
+import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { checkName, checkNameFree, SpawnError, DEFAULT_LIMITS, networkConfig, NetworkStore, type Sandbox } from '../sandbox/index.js';
+import { checkName, checkNameFree, claimNetwork, SpawnError, DEFAULT_LIMITS, networkConfig, type NetworkConfig, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
 import { parseRunArgs, type RunArgs } from './args.js';
 import { imageLayers, openHost } from './wiring.js';
@@ -19,11 +19,21 @@ export async function run(argv: readonly string[]): Promise<number> {
   const args = parseRunArgs(argv);
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
   const dirs = defaultDirs();
-  const layers = await imageLayers(dirs.state, args.image);
-  // --network NAME: the network's record says which bridge, subnet and DNS server (made if absent)
-  const network = args.network === undefined ? undefined : networkConfig(dirs, new NetworkStore(dirs).get(args.network));
   const names = networkNames(args);
-  if (network && args.name !== undefined) checkNameFree(network, args.name);
+  // --network NAME: the network's record says which bridge, subnet and DNS server (made if
+  // absent); claimed until the sandbox is gone, so `warren network rm` refuses meanwhile
+  const claimed = args.network === undefined ? undefined : claimNetwork(dirs, args.network);
+  try {
+    const network = claimed && networkConfig(dirs, claimed.record);
+    if (network && args.name !== undefined) checkNameFree(network, args.name);
+    return await runSandbox(args, dirs, network, names);
+  } finally {
+    claimed?.release();
+  }
+}
+
+async function runSandbox(args: RunArgs, dirs: Dirs, network: NetworkConfig | undefined, names: string[]): Promise<number> {
+  const layers = await imageLayers(dirs.state, args.image);
   let kept: Kept | undefined;
   let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {

@@ -7,12 +7,14 @@ export { parseCidr, type Egress, type Publish } from './network/index.js';
 export {
   checkName,
   checkNameFree,
+  claimNetwork,
   collectNetworks,
   createNetwork,
   DEFAULT_POOL,
   networkConfig,
   NetworkStore,
   removeNetwork,
+  type NetworkConfig,
   type NetworkRecord,
 } from './network/index.js';
 export { layersInUse } from './layer-use.js';

@@ -93,15 +93,46 @@ export function checkNameFree(config: NetworkConfig, name: string): void {
   }
 }
 
-/** Refused while a live warren holds one of its addresses; then its bridge, table and files go. */
+/**
+ * What `warren run --network NAME` holds while its sandbox may run: a mark `<run>/networks/NAME/
+ * users/<pid>`, made before the record is read. removeNetwork hides the record first and looks
+ * for marks after, so of a run and an rm racing, at least one sees the other (and fails): a
+ * sandbox never joins a network being removed.
+ */
+export function claimNetwork(dirs: Dirs, name: string): { record: NetworkRecord; release(): void } {
+  const store = new NetworkStore(dirs);
+  store.get(name); // an unknown name leaves no mark behind
+  const users = path.join(store.runDir(name), 'users');
+  fs.mkdirSync(users, { recursive: true, mode: 0o700 });
+  const mark = path.join(users, String(process.pid));
+  fs.writeFileSync(mark, '');
+  const release = () => fs.rmSync(mark, { force: true });
+  try {
+    return { record: store.get(name), release };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/** Refused while a live warren holds one of its addresses or a claim; then its bridge, table and
+ * files go. The record is hidden (renamed) while it looks, so no run claims it meanwhile. */
 export async function removeNetwork(dirs: Dirs, name: string, isAlive = pidAlive): Promise<void> {
   const store = new NetworkStore(dirs);
   const record = store.get(name);
-  const users = store.inUse(name, isAlive);
-  if (users > 0) throw new WarrenError('WARREN_NETWORK_IN_USE', `network '${name}' is in use by ${users} sandbox${users === 1 ? '' : 'es'}: stop ${users === 1 ? 'it' : 'them'} first`);
+  const file = path.join(store.dir, `${name}.json`);
+  const hidden = `${file}.removing`;
+  fs.renameSync(file, hidden);
+  const claims = safeReaddir(path.join(store.runDir(name), 'users')).filter((pid) => isAlive(Number(pid))).length;
+  const users = Math.max(claims, store.inUse(record, isAlive));
+  if (users > 0) {
+    fs.renameSync(hidden, file);
+    throw new WarrenError('WARREN_NETWORK_IN_USE', `network '${name}' is in use by ${users} sandbox${users === 1 ? '' : 'es'}: stop ${users === 1 ? 'it' : 'them'} first`);
+  }
   await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, true); // a crashed owner's elements
   await SandboxNetwork.remove(record);
   store.remove(name);
+  fs.rmSync(hidden, { force: true });
 }
 
 /**
@@ -113,7 +144,11 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   const store = new NetworkStore(dirs);
   const records = store.list();
   let addresses = 0;
-  for (const r of records) addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, true);
+  for (const r of records) {
+    addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, true);
+    const users = path.join(store.runDir(r.name), 'users');
+    for (const pid of safeReaddir(users).filter((p) => !isAlive(Number(p)))) fs.rmSync(path.join(users, pid), { force: true }); // a crashed run's claim
+  }
   const removed: string[] = [];
   const bridges = new Set(records.map((r) => r.bridge));
   const tables = new Set(records.map((r) => r.table));
@@ -125,6 +160,7 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
     await SandboxNetwork.remove({ table: t });
     removed.push(`table ${t}`);
   }
+  for (const f of safeReaddir(store.dir).filter((f) => f.endsWith('.json.removing'))) fs.rmSync(path.join(store.dir, f), { force: true }); // an rm that crashed
   const names = new Set(records.map((r) => r.name));
   for (const d of safeReaddir(store.runRoot).filter((d) => !names.has(d))) {
     fs.rmSync(store.runDir(d), { recursive: true, force: true });

@@ -165,10 +165,9 @@ export class NetworkStore {
   }
 
   /** How many of its addresses live warren processes hold: its sandboxes (and their spares). */
-  inUse(name: string, isAlive: (pid: number) => boolean = pidAlive): number {
-    const ips = path.join(this.runDir(name), 'ips');
+  inUse(record: NetworkRecord, isAlive: (pid: number) => boolean = pidAlive): number {
+    const ips = path.join(this.runDir(record.name), 'ips');
     if (!fs.existsSync(ips)) return 0;
-    const record = this.get(name);
     return new LeaseSet(ips, capacity(parseCidr(record.subnet))).entries(isAlive).filter((e) => e.alive).length;
   }
 
