@@ -61,7 +61,7 @@ async function server(t: { teardown(fn: () => unknown): void }, args: string[], 
     await exited;
   };
   t.teardown(stop);
-  for (const end = Date.now() + 60_000; !/up \S+\n/.test(out); await sleep(50)) {
+  for (const end = Date.now() + 180_000; !/up \S+\n/.test(out); await sleep(50)) {
     if (Date.now() > end || child.exitCode !== null) throw new Error(`server ${label} not up: ${out} ${err}`);
   }
   return { ip: (/up (\S+)/.exec(out) as RegExpExecArray)[1] as string, stop };
@@ -69,8 +69,9 @@ async function server(t: { teardown(fn: () => unknown): void }, args: string[], 
 
 /** One client sandbox: what each target answered. */
 async function reach(args: string[], targets: string[]): Promise<Record<string, string>> {
-  const r = await warren(['run', ...args, '--', 'node', '-e', CLIENT, ...targets], { env });
-  if (r.code !== 0) throw new Error(`client: ${r.code} ${r.stderr}`);
+  // generous: on a busy machine (tests of other worktrees beside it) a start can take long
+  const r = await warren(['run', ...args, '--', 'node', '-e', CLIENT, ...targets], { env, timeoutMs: 180_000 });
+  if (r.code !== 0) throw new Error(`client ${args.join(' ')}: exit ${r.code} ${r.signal ?? ''} ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, string>;
 }
 
