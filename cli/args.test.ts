@@ -66,3 +66,14 @@ t.test('network options', async (t) => {
   t.throws(() => parseRunArgs(['--net', 'bridge', '--egress', 'everything', 'x']), /invalid egress 'everything'/);
   t.throws(() => parseRunArgs(['--net', 'bridge', '-p', '70000:80', 'x']), /invalid publish '70000:80'/);
 });
+
+t.test('user networks: --network NAME, --name, --network-alias', async (t) => {
+  const a = parseRunArgs(['--network', 'backend', '--name', 'db', '--network-alias', 'database', '--network-alias=pg', 'x']);
+  t.same([a.net, a.network, a.name, a.aliases, a.keep], ['bridge', 'backend', 'db', ['database', 'pg'], false], '--name without --keep names it on its network');
+  const b = parseRunArgs(['--network', 'bridge', 'x']);
+  t.same([b.net, b.network], ['bridge', undefined], 'bridge is the default bridge, as before');
+  t.throws(() => parseRunArgs(['--network-alias', 'a', 'x']), /--network-alias needs --network NAME/);
+  t.throws(() => parseRunArgs(['--net', 'bridge', '--network-alias', 'a', 'x']), /--network-alias needs --network NAME/);
+  t.throws(() => parseRunArgs(['--keep', 'x']), /--keep needs --name/);
+  t.throws(() => parseRunArgs(['--network', 'a/b', 'x']), /invalid net 'a\/b'/);
+});

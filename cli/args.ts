@@ -21,10 +21,15 @@ export interface RunArgs {
   volumes: Array<{ src: string; dst: string; readonly: boolean }>;
   /** -v NAME:/path: named volumes (volumes/), made on first use */
   namedVolumes: Array<{ name: string; dst: string; readonly: boolean }>;
-  /** --name N --keep: the sandbox's changes are kept, for `warren commit N IMAGE` */
+  /** --name N --keep: the sandbox's changes are kept, for `warren commit N IMAGE`; on a user
+   * network, the name the other sandboxes reach it by */
   name?: string;
   keep: boolean;
   net: 'none' | 'bridge';
+  /** --network NAME (not none or bridge): a user network; `net` is then 'bridge' */
+  network?: string;
+  /** --network-alias: more names on its network */
+  aliases: string[];
   egress: Egress;
   publish: Publish[];
   command: string[];
@@ -32,7 +37,7 @@ export interface RunArgs {
 
 const WITH_VALUE = new Set([
   '--image', '--memory', '-m', '--cpus', '--pids', '--tmpfs', '--hostname', '-h', '--env', '-e', '--workdir', '-w',
-  '--volume', '-v', '--net', '--network', '--egress', '--publish', '-p', '--name',
+  '--volume', '-v', '--net', '--network', '--egress', '--publish', '-p', '--name', '--network-alias',
 ]);
 
 function bad(message: string): never {
@@ -78,7 +83,7 @@ function parsePublish(text: string): Publish {
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
-  const out: RunArgs = { image: 'node', env: {}, interactive: false, keep: false, volumes: [], namedVolumes: [], net: 'none', egress: 'none', publish: [], command: [] };
+  const out: RunArgs = { image: 'node', env: {}, interactive: false, keep: false, volumes: [], namedVolumes: [], net: 'none', aliases: [], egress: 'none', publish: [], command: [] };
   let egressGiven = false;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -118,9 +123,12 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--workdir': case '-w': if (!value.startsWith('/')) bad(`invalid workdir '${value}': expected an absolute path`); out.workdir = value; break;
       case '--volume': case '-v': parseVolume(value, out); break;
       case '--net': case '--network':
-        if (value !== 'none' && value !== 'bridge') bad(`invalid net '${value}': expected none or bridge`);
-        out.net = value;
+        // anything else names a user network (`warren network create`), checked when it is opened
+        if (value === 'host' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) bad(`invalid net '${value}': expected none, bridge or a network's name`);
+        out.net = value === 'none' ? 'none' : 'bridge';
+        out.network = value === 'none' || value === 'bridge' ? undefined : value;
         break;
+      case '--network-alias': out.aliases.push(value); break;
       case '--egress': out.egress = parseEgress(value); egressGiven = true; break;
       case '--publish': case '-p': out.publish.push(parsePublish(value)); break;
       case '--env': case '-e': {
@@ -134,8 +142,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
     }
   }
-  if (out.keep !== (out.name !== undefined)) bad('--keep and --name go together: warren run --name N --keep ...');
+  if (out.keep && out.name === undefined) bad('--keep needs --name: warren run --name N --keep ...');
   if (out.net === 'none' && (egressGiven || out.publish.length)) bad('--egress and --publish need --net bridge');
+  if (out.aliases.length && out.network === undefined) bad('--network-alias needs --network NAME (a network made with warren network create)');
   out.command = argv.slice(i) as string[];
   if (out.command.length === 0) bad('no command given: warren run [options] -- COMMAND [ARGS...]');
   if (out.hostname !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(out.hostname)) bad(`invalid hostname '${out.hostname}'`);

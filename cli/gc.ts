@@ -16,7 +16,7 @@ export async function gc(argv: readonly string[]): Promise<number> {
   // after the sandboxes' records: a volume is unmounted only when no live sandbox uses it
   const volumes = sweepVolumeMounts(dirs);
   process.stdout.write(
-    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts, ${volumes.length} volume mounts\n`,
+    `removed ${report.cgroups.length} cgroups, ${report.rundirs.length} run dirs, ${report.leases} leases, ${report.addresses} addresses, ${report.layerRecords} layer records, ${temp} temp layers, ${mounts.length} kept image mounts, ${volumes.length} volume mounts${report.networks.length ? `, ${report.networks.join(', ')}` : ''}\n`,
   );
   return 0;
 }

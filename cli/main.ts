@@ -36,11 +36,13 @@ sandboxes:
       -w, --workdir DIR working directory inside
       -v, --volume /host:/inside[:ro]  bind mount (repeatable)
       -v, --volume NAME:/inside[:ro]   named volume, made on first use (repeatable)
-      --net none|bridge loopback only (default), or a veth on the bridge
+      --net none|bridge|NAME  loopback only (default), a veth on the bridge, or on network NAME
+      --name N          the sandbox's name: on a network, others reach it by it
+      --network-alias A another name on its network (repeatable)
       --egress none|public|CIDR,...  what a bridged sandbox may reach (default none)
       -p, --publish HOSTPORT:PORT[/udp]  publish a sandbox port on the host
       -i, --interactive pass stdin
-      --name N --keep   keep the sandbox's changes after it exits
+      --keep            keep the sandbox's changes after it exits (needs --name)
   commit NAME IMAGE     make a kept sandbox's changes a new image (a layer on its image)
   kept rm NAME...       drop a kept sandbox's changes
   kept ls [--json]      kept sandboxes: name, image, created
@@ -54,6 +56,9 @@ sandboxes:
   image ls [--json]     list images: name, layers, size on disk, created
   image rm NAME         remove an image (its layers stay until image gc)
   image gc [--now]      remove layers no image uses (--now: even those younger than 60 s)
+  network create NAME [--subnet CIDR] [--internal]
+                        a network whose sandboxes reach each other, by address and name
+                        (--internal: no egress); network ls [--json]; network rm NAME...
   bench spawn [options] spawn latency and rate against unshare and crun (warren bench --help)
   gc                    remove what a crashed warren left behind (volumes' data stays)
 `;
@@ -102,6 +107,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./image.js')).image(rest);
     case 'volume':
       return (await import('./volume.js')).volume(rest);
+    case 'network':
+      return (await import('./network.js')).network(rest);
     case 'bench':
       return (await import('./bench.js')).bench(rest);
     case undefined:

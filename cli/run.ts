@@ -8,7 +8,7 @@ import os from 'node:os';
 import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { SpawnError, DEFAULT_LIMITS, type Sandbox } from '../sandbox/index.js';
+import { checkName, checkNameFree, claimNetwork, SpawnError, DEFAULT_LIMITS, networkConfig, type NetworkConfig, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
 import { parseRunArgs, type RunArgs } from './args.js';
 import { holdVolumes, type HeldVolumes } from './run-volumes.js';
@@ -20,17 +20,31 @@ export async function run(argv: readonly string[]): Promise<number> {
   const args = parseRunArgs(argv);
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren run needs root (run it with sudo)');
   const dirs = defaultDirs();
+  const names = networkNames(args);
+  // --network NAME: the network's record says which bridge, subnet and DNS server (made if
+  // absent); claimed until the sandbox is gone, so `warren network rm` refuses meanwhile
+  const claimed = args.network === undefined ? undefined : claimNetwork(dirs, args.network);
+  try {
+    const network = claimed && networkConfig(dirs, claimed.record);
+    if (network && args.name !== undefined) checkNameFree(network, args.name);
+    return await runSandbox(args, dirs, network, names);
+  } finally {
+    claimed?.release();
+  }
+}
+
+async function runSandbox(args: RunArgs, dirs: Dirs, network: NetworkConfig | undefined, names: string[]): Promise<number> {
   const layers = await imageLayers(dirs.state, args.image);
   // held until the sandbox is gone (the finally below runs after host.close)
   const volumes = holdVolumes(dirs, args.namedVolumes, args.name ?? `pid ${process.pid}`);
   try {
-    return await runHolding(args, dirs, layers, volumes);
+    return await runHolding(args, dirs, layers, volumes, network, names);
   } finally {
     volumes.release();
   }
 }
 
-async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: HeldVolumes): Promise<number> {
+async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: HeldVolumes, network: NetworkConfig | undefined, names: string[]): Promise<number> {
   let kept: Kept | undefined;
   let claim: { dir: string; lock: KeptLock } | undefined;
   if (args.keep && args.name) {
@@ -41,7 +55,7 @@ async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: 
   }
   const keepDir = claim?.dir;
   // one sandbox and done: no spare network namespaces made ahead for sandboxes that never come
-  const host = await openHost({ dirs, spare: 0 });
+  const host = await openHost({ dirs, spare: 0, ...(network ? { network } : {}) });
   let sandbox: Sandbox | undefined;
   const forward = (sig: NodeJS.Signals) => sandbox?.kill(os.constants.signals[sig]);
   try {
@@ -57,7 +71,7 @@ async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: 
         // relayed by this process through pipes: the sandbox never gets our terminal or log file
         stdio: [args.interactive ? 'inherit' : 'null', 'inherit', 'inherit'],
         binds: [...args.volumes, ...volumes.binds],
-        net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish } : undefined,
+        net: args.net === 'bridge' ? { egress: args.egress, publish: args.publish, names } : undefined,
         keep: keepDir,
       });
     } catch (err) {
@@ -85,4 +99,12 @@ async function runHolding(args: RunArgs, dirs: Dirs, layers: string[], volumes: 
     await host.close();
     claim?.lock.release(); // after the close: the sandbox and its spawner are gone
   }
+}
+
+/** What its network's other sandboxes reach it by: --name and each --network-alias (Docker's). */
+function networkNames(args: RunArgs): string[] {
+  if (args.network === undefined) return [];
+  const names = [...new Set([...(args.name === undefined ? [] : [args.name]), ...args.aliases])];
+  for (const n of names) checkName(n); // before anything is made
+  return names;
 }

@@ -157,6 +157,21 @@ export const ERROR_CODES = {
   WARREN_NET_SUBNET_OVERLAP: 'platform',
   WARREN_NET_SUBNET_SMALL: 'platform',
   WARREN_NET_SYSCTL: 'platform',
+  // user networks (`warren network`, `warren run --network NAME`)
+  WARREN_NETWORK_BAD_NAME: 'user',
+  // the configured bridge name leaves no room for a network's bridge name (15 bytes)
+  WARREN_NETWORK_BRIDGE_NAME: 'user',
+  WARREN_NETWORK_EXISTS: 'user',
+  WARREN_NETWORK_IN_USE: 'user',
+  // --name of a running sandbox on that network
+  WARREN_NETWORK_NAME_TAKEN: 'user',
+  WARREN_NETWORK_NOT_FOUND: 'user',
+  // no --subnet and no free /24 left in the pool
+  WARREN_NETWORK_NO_SUBNET: 'user',
+  WARREN_NETWORK_OPTION: 'user',
+  // a network record in the state dir cannot be read or written
+  WARREN_NETWORK_STATE: 'platform',
+  WARREN_NETWORK_SUBNET_OVERLAP: 'user',
   // the spawner protocol: a request the caller built too big or with a NUL byte
   WARREN_PROTOCOL_FRAME_SIZE: 'user',
   WARREN_PROTOCOL_NUL: 'user',

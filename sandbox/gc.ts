@@ -12,7 +12,7 @@ import type { CgroupDriver } from './cgroups/index.js';
 import { IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 import { removeIoDir } from './io-dir.js';
 import { sweepLayerRecords } from './layer-use.js';
-import { SandboxNetwork } from './network/index.js';
+import { collectNetworks, SandboxNetwork } from './network/index.js';
 
 export interface GcReport {
   cgroups: string[];
@@ -21,6 +21,8 @@ export interface GcReport {
   addresses: number;
   /** Layer-use records of dead sandboxes: their layers are free for `warren image gc` again. */
   layerRecords: number;
+  /** Bridges, tables and run dirs of user networks that no network record claims. */
+  networks: string[];
 }
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
@@ -28,7 +30,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   const entries = leases.entries(isAlive);
   const stale = entries.filter((e) => !e.alive);
   const live = new Set(entries.filter((e) => e.alive).map((e) => e.owner));
-  const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0, layerRecords: 0 };
+  const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0, layerRecords: 0, networks: [] };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;
     // kept empty for reuse by a live warren process (v1 idle cgroups: i<pid>.<k>)
@@ -63,6 +65,9 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     report.leases++;
   }
   report.addresses = await SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive);
+  const networks = await collectNetworks(dirs, isAlive);
+  report.addresses += networks.addresses;
+  report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
   return report;
 }

@@ -13,7 +13,7 @@ import { WarrenError, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import { LiveEgress, SandboxNetwork, type Egress, type Publish, type ResolvConf } from './network/index.js';
+import { LiveEgress, SandboxNetwork, type Egress, type NetworkConfig, type Publish, type ResolvConf } from './network/index.js';
 import { SpareNetns, type NetnsSlot } from './spare-netns.js';
 import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
@@ -70,8 +70,10 @@ export interface SandboxOptions {
    * child mounts for the overlay's upper/ and work/: the changes outlive the sandbox, capped by the
    * image's size and inodes. */
   keep?: string;
-  /** A veth on the bridge, with this egress and these published ports; absent: loopback only. */
-  net?: { egress: Egress; publish?: readonly Publish[] };
+  /** A veth on the bridge (the host's network: HostOptions.network), with this egress and these
+   * published ports; absent: loopback only. `names`: what the sandbox answers to on a user
+   * network's DNS server (--name, --network-alias), while it runs. */
+  net?: { egress: Egress; publish?: readonly Publish[]; names?: readonly string[] };
   /**
    * A fresh dir of its own, bind-mounted read-write at `dst` and owned by the sandbox's root:
    * where the host and the sandbox meet (the runtime's sockets). A tmpfs capped at `sizeBytes`
@@ -95,6 +97,9 @@ export interface HostOptions {
   spare?: number;
   /** Tests only: fails chosen steps of create and release (test/integration/faults.test.ts). */
   faults?: FaultSeam;
+  /** The network bridged sandboxes join: a user network (`warren run --network NAME`, from
+   * user-networks.ts); default the dirs' bridge. */
+  network?: NetworkConfig;
 }
 
 export class SandboxHost {
@@ -207,6 +212,14 @@ export class SandboxHost {
       disallow = await network.allow(slot.address.ip, opts.net);
       undo.push('egress', disallow);
       egress = new LiveEgress(network, slot.address.ip, opts.net);
+      const unpublish = network.publishNames(slot.address.ip, opts.net.names ?? [], opts.net.egress);
+      undo.push('egress', async () => unpublish());
+      const disallowed = disallow;
+      // its name goes first when it ends: nobody is sent to an address about to be reused
+      disallow = async () => {
+        unpublish();
+        await disallowed();
+      };
       // whatever its egress: a later setEgress decides whether the forwarder answers it
       resolv = sandboxResolvConf(network.gateway, network.resolvConf);
     }
@@ -299,7 +312,7 @@ export class SandboxHost {
    * that needs them; the forwarder stops with the host.
    */
   #openNetwork(): Promise<SandboxNetwork> {
-    this.#network ??= SandboxNetwork.open({ ...this.dirs.net, runDir: this.dirs.run });
+    this.#network ??= SandboxNetwork.open(this.#opts.network ?? { ...this.dirs.net, runDir: this.dirs.run });
     this.#network.catch(() => (this.#network = undefined)); // let a later sandbox retry
     return this.#network;
   }

@@ -4,6 +4,19 @@ export { SpawnError } from './spawner.js';
 export type { StdioSpec } from './stdio.js';
 export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_PATHS } from './defaults.js';
 export { parseCidr, type Egress, type Publish } from './network/index.js';
+export {
+  checkName,
+  checkNameFree,
+  claimNetwork,
+  collectNetworks,
+  createNetwork,
+  DEFAULT_POOL,
+  networkConfig,
+  NetworkStore,
+  removeNetwork,
+  type NetworkConfig,
+  type NetworkRecord,
+} from './network/index.js';
 export { layersInUse } from './layer-use.js';
 export { collectGarbage, type GcReport } from './gc.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';

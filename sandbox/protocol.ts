@@ -30,7 +30,7 @@
  * |           |         | id was made ahead by prep: its parked child takes the request)           |
  * | to        | prep    | id, cgroup*: clone a sandbox ahead; it joins its cgroups and parks       |
  * | to        | kill    | id, signal                                                               |
- * | to        | netns_add | id, [veth, bridge, addr, gateway]: a pooled netns, made ahead          |
+ * | to        | netns_add | id, [veth, bridge, addr, gateway, [peers]]: a pooled netns, made ahead |
  * | to        | netns_del | id                                                                     |
  * | from      | netns_ready | id                                                                   |
  * | from      | netns_gone | id: a netns reported reused whose reset failed, dropped by the spawner |

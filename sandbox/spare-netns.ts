@@ -130,7 +130,8 @@ export class SpareNetns {
     const address = network.address(id);
     try {
       // host end names are never reused: a discarded netns frees its veth only when the kernel gets to it
-      const veth = { hostIf: `wrn${id.slice(1)}`, bridge: network.config.bridge, cidr: address.cidr, gateway: address.gateway };
+      // a user network's ports are not isolated: its sandboxes talk to each other
+      const veth = { hostIf: `wrn${id.slice(1)}`, bridge: network.config.bridge, cidr: address.cidr, gateway: address.gateway, peers: network.config.user !== undefined };
       await this.#spawner.addNetns({ id, veth });
     } catch (err) {
       address.release();

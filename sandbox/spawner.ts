@@ -64,7 +64,8 @@ export interface ExitInfo {
 /** A pooled network namespace: loopback only, or with a veth on `bridge` and eth0 = `cidr`. */
 export interface NetnsSpec {
   id: string;
-  veth?: { hostIf: string; bridge: string; cidr: string; gateway: string };
+  /** `peers`: a user network's bridge port, not isolated, so its sandboxes reach each other. */
+  veth?: { hostIf: string; bridge: string; cidr: string; gateway: string; peers?: boolean };
 }
 
 export interface Started {
@@ -271,6 +272,7 @@ export class Spawner {
     if (!this.alive) return Promise.reject(new WarrenError('WARREN_SPAWNER_CLOSED', 'the spawner is closed'));
     const f: Array<readonly [string, string]> = [['id', spec.id]];
     if (spec.veth) f.push(['veth', spec.veth.hostIf], ['bridge', spec.veth.bridge], ['addr', spec.veth.cidr], ['gateway', spec.veth.gateway]);
+    if (spec.veth?.peers) f.push(['peers', '1']);
     return new Promise((resolve, reject) => {
       this.#netns.set(spec.id, { resolve, reject });
       this.#ctrl.write(encodeFrame('netns_add', f));

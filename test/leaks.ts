@@ -56,7 +56,7 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   }
   const runDirs = fs.readdirSync('/run').filter((d) => d.startsWith(PREFIX) && isOwn(d));
   for (const d of runDirs) {
-    for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft', 'volumes']) {
+    for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'nft', 'volumes', 'networks']) {
       t.same(safeList(path.join('/run', d, sub)), [], `/run/${d}/${sub} is empty`);
     }
   }
@@ -65,7 +65,8 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
     execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })
       .split('\n')
       .map((l) => ({ name: l.split(': ')[1]?.split('@')[0] ?? '', master: / master (\S+)/.exec(l)?.[1] }));
-  const TEST_BRIDGE = /^(wrntest\d+|wrnts\d+b\d+)$/;
+  // a test's bridges, and its user networks' (`warren network create`: the bridge's name + n<k>)
+  const TEST_BRIDGE = /^(wrntest\d+|wrnts\d+b\d+)(n\d+)?$/;
   const ownVeths = () => listLinks().filter((l) => /^wrn[0-9a-f]{12}$/.test(l.name) && l.master !== undefined && TEST_BRIDGE.test(l.master) && isOwn(l.master));
   // a closed pool's namespaces are freed by the kernel asynchronously, their veths with them
   for (let i = 0; i < 600 && ownVeths().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
@@ -75,9 +76,13 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   t.same(links.filter((l) => l.startsWith(PREFIX) && isOwn(l) && !bridges.includes(l)), [], "no test link but the tests' bridges");
   const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(PREFIX) && isOwn(l));
   t.same(netns, [], 'no test network namespace');
+  // a user network is a record in the state dir: every test removes those it made
+  const stateDirs = fs.readdirSync('/var/tmp').filter((d) => d.startsWith(PREFIX) && isOwn(d)).map((d) => path.join('/var/tmp', d, 'networks'));
+  t.same(stateDirs.flatMap((d) => safeList(d).map((f) => path.join(d, f))), [], 'no network record');
+  for (const d of stateDirs) fs.rmSync(d, { recursive: true, force: true });
   // the tests' bridges and tables stay while sandboxes run, like warren0; now they go
   for (const b of bridges) execFileSync('ip', ['link', 'del', b]);
-  for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet (wrntest\d*|wrnts\d+b\d+)$/gm)) {
+  for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet ((?:wrntest\d*|wrnts\d+b\d+)(?:n\d+)?)$/gm)) {
     if (isOwn(m[1] as string)) execFileSync('nft', ['delete', 'table', 'inet', m[1] as string]);
   }
   // the suite's own empty parents go; a sandbox cgroup left above would make rmdir fail loudly

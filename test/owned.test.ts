@@ -16,6 +16,8 @@ t.test("a resource's name says which test run made it", async (t) => {
     ['/var/tmp/wrntest-state-s9', 9],
     ['wrnts9b3', 9],
     ['wrnts15b28', 15],
+    ['wrnts9b38n2', 9], // a user network of slot 9's test bridge wrnts9b38
+    ['wrntest38n1', 0],
     ['warren0', undefined],
     ['/var/lib/warren', undefined],
   ];
@@ -35,4 +37,6 @@ t.test('the leak check of one run does not see another run beside it', async (t)
   t.ok(isOwn(volumeLoop, 2), "a test volume's loop device is its run's");
   t.notOk(isOwn(volumeLoop, 0));
   t.ok(isOwn('7: wrnab12cd34ef56@if2: <BROADCAST> mtu 1500 master wrnts4b2 state UP', 4), "a veth on slot 4's bridge");
+  t.ok(isOwn('8: wrnab12cd34ef57@if2: <BROADCAST> mtu 1500 master wrnts4b2n1 state UP', 4), "and on one of its networks' bridges");
+  t.notOk(isOwn('wrnts14b2n1', 1), "slot 14's network is not slot 1's");
 });

@@ -62,7 +62,7 @@ static int configure(struct netslot *slot, const char *addr, struct werr *err) {
 }
 
 struct netslot *netpool_add(const char *id, const char *veth, const char *bridge, const char *addr, const char *gateway,
-                            struct werr *err) {
+                            int isolated, struct werr *err) {
   if (nslots == POOL_MAX) return werr_set(err, "netns", ENOSPC, "%d pooled network namespaces", POOL_MAX), NULL;
   if (netpool_find(id)) return werr_set(err, "netns", EEXIST, "netns '%s' exists", id), NULL;
   struct netslot *slot = &slots[nslots];
@@ -73,7 +73,7 @@ struct netslot *netpool_add(const char *id, const char *veth, const char *bridge
   if (veth) {
     snprintf(slot->veth, sizeof slot->veth, "%s", veth);
     snprintf(slot->gateway, sizeof slot->gateway, "%s", gateway);
-    if (nl_veth_create(veth, "eth0", 0, slot->fd, err) < 0 || nl_link_set_master_up(veth, bridge, 1, err) < 0) {
+    if (nl_veth_create(veth, "eth0", 0, slot->fd, err) < 0 || nl_link_set_master_up(veth, bridge, isolated, err) < 0) {
       close(slot->fd); /* the veth, if made, goes with the netns */
       return NULL;
     }

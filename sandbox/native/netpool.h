@@ -30,10 +30,11 @@ struct netslot {
 
 /* Opens the spawner's own netns, to come back to after working inside a pooled one. */
 int netpool_init(struct werr *err);
-/* A new netns: lo up; with veth, a veth whose host end joins bridge (isolated) and whose peer is
- * eth0 with addr and a default route via gateway. */
+/* A new netns: lo up; with veth, a veth whose host end joins bridge (port-isolated unless
+ * `isolated` is 0: a user network's sandboxes reach each other) and whose peer is eth0 with addr
+ * and a default route via gateway. */
 struct netslot *netpool_add(const char *id, const char *veth, const char *bridge, const char *addr, const char *gateway,
-                            struct werr *err);
+                            int isolated, struct werr *err);
 struct netslot *netpool_find(const char *id);
 /* After its sandbox ended: report(reused) is called as soon as the netns is known clean (no socket
  * left) or not, before the reset (tcp_metrics, neighbours and route cache flushed). Returns 0 when clean and free again, -1

@@ -39,9 +39,9 @@
  *                                             grace period) and park until its spawn request;
  *                                             errors and its exit come under its id
  *   kill    id, signal
- *   netns_add  id, veth, bridge, addr, gateway (the last four or none): a network namespace made
- *           ahead, lo up; with veth, its host end on the bridge (isolated) and eth0 = addr with a
- *           default route via gateway. Cleaned and reused after each sandbox (netpool.h).
+ *   netns_add  id, veth, bridge, addr, gateway (the last four or none), peers: a network namespace
+ *           made ahead, lo up; with veth, its host end on the bridge (isolated, unless peers=1: a
+ *           user network's port) and eth0 = addr with a default route via gateway. Cleaned and reused after each sandbox (netpool.h).
  *   netns_del  id                             drop a pooled netns (once its sandbox ended)
  * Spawner -> runner
  *   hello   version, pid                      once, at start

@@ -185,7 +185,10 @@ static void handle_netns_add(struct msg *m) {
     werr_set(&err, "request", EINVAL, "netns '%s': veth needs bridge, addr and gateway, and 15 bytes at most", id);
     return send_error(id, &err);
   }
-  if (!netpool_add(id, veth, msg_get(m, "bridge"), msg_get(m, "addr"), msg_get(m, "gateway"), &err)) return send_error(id, &err);
+  /* peers=1: a user network's port, not isolated, so the sandboxes on it reach each other */
+  const char *peers = msg_get(m, "peers");
+  int isolated = !(peers && !strcmp(peers, "1"));
+  if (!netpool_add(id, veth, msg_get(m, "bridge"), msg_get(m, "addr"), msg_get(m, "gateway"), isolated, &err)) return send_error(id, &err);
   struct out o;
   out_begin(&o, "netns_ready");
   out_add(&o, "id", "%s", id);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import t from 'tap';
 import { DnsForwarder, type DnsForwarderOptions } from './dns-forwarder.js';
 import { servfail } from './dns-message.js';
+import { publishNames } from './names.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-dnsfwd-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -222,4 +223,35 @@ t.test('servfail keeps the ID, opcode, RD and question', async (t) => {
   t.same([...f.subarray(0, 12)], [0xbe, 0xef, 0x81, 0x82, 0, 1, 0, 0, 0, 0, 0, 0]);
   t.same(f.subarray(12), q.subarray(12), 'the question');
   t.same(servfail(Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 99])), Buffer.from([0, 1, 0x80, 0x82, 0, 0, 0, 0, 0, 0, 0, 0]), 'a question that does not parse: the header alone');
+});
+
+t.test("a user network's server: its names, live; other names relayed only for sandboxes with egress", async (t) => {
+  const port = await freePort();
+  const up = await upstream(t, '127.0.0.1', port);
+  const names = fs.mkdtempSync(path.join(dir, 'names-'));
+  const fwd = await forwarder(t, ['127.0.0.1'], { upstreamPort: port, names: { dir: names, internal: false } });
+  const withType = (q: Buffer, type: number) => Buffer.concat([q.subarray(0, -4), Buffer.from([0, type, 0, 1])]);
+  const unpublish = publishNames(names, '127.0.0.9', { pid: process.pid, names: ['db', 'Database'], relay: false });
+  // the asker, 127.0.0.1, has no record yet: no egress known, nothing relayed
+  const a = await ask(fwd, query(1, 'DB'));
+  t.same([a?.[2]! & 0x84, a?.[3]! & 0x0f, a?.readUInt16BE(6)], [0x84, 0, 1], 'an authoritative answer, one record (names are case-insensitive)');
+  t.same([...(a as Buffer).subarray(-4)], [127, 0, 0, 9], 'the address of the sandbox named db');
+  t.equal((await ask(fwd, query(2, 'database')))?.readUInt16BE(6), 1, 'an alias too');
+  const aaaa = await ask(fwd, withType(query(3, 'db'), 28));
+  t.same([aaaa?.[3]! & 0x0f, aaaa?.readUInt16BE(6)], [0, 0], 'AAAA of a known name: no records, no error');
+  const other = await ask(fwd, query(4, 'web.warren-test'));
+  t.equal(other?.[3]! & 0x0f, 3, 'another name from a sandbox without egress: NXDOMAIN');
+  t.equal(up.seen(), 0, 'not relayed');
+  publishNames(names, '127.0.0.1', { pid: process.pid, names: [], relay: true });
+  const q = query(5, 'web.warren-test');
+  t.same(await ask(fwd, q), answerTo(q), 'relayed for a sandbox with egress');
+  unpublish();
+  t.equal((await ask(fwd, query(6, 'db')))?.[3]! & 0x0f, 0, 'gone with its record: relayed now, as any name');
+  publishNames(names, '127.0.0.8', { pid: 0x3fffffff, names: ['ghost'], relay: false });
+  t.same(await ask(fwd, query(7, 'ghost')), answerTo(query(7, 'ghost')), "a dead owner's name is not answered");
+  t.notOk(fs.existsSync(path.join(names, '127.0.0.8')), 'and its record is swept');
+  const internal = await forwarder(t, ['127.0.0.1'], { upstreamPort: port, names: { dir: names, internal: true } });
+  const seen = up.seen();
+  t.equal((await ask(internal, query(8, 'web.warren-test')))?.[3]! & 0x0f, 3, 'internal: NXDOMAIN, whatever the record says');
+  t.equal(up.seen(), seen, 'nothing relayed');
 });

@@ -22,12 +22,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { contains, parseCidr, parseIpv4 } from './cidr.js';
-import { answers, isQuery, servfail } from './dns-message.js';
+import { answer, answers, isQuery, questionOf, servfail, TYPE_A } from './dns-message.js';
+import { readNames } from './names.js';
 import { MAX_NAMESERVERS, readResolvConf } from './resolv-conf.js';
 
 /** Queries are small: a name is at most 255 bytes; EDNS options and TSIG fit well under this. */
 export const MAX_QUERY_BYTES = 4096;
 const DNS_PORT = 53;
+const CLASS_IN = 1;
 const TCP_IDLE_MS = 10_000;
 const TCP_RETRY_MS = 2_000;
 /** How often at most the host's resolv.conf is looked at for a change (a new network, a VPN). */
@@ -52,11 +54,20 @@ export interface DnsForwarderOptions {
   maxConnections?: number;
   /** TCP connections at once from one address (one sandbox); 8 */
   maxConnectionsPerSource?: number;
+  /**
+   * A user network's server: the dir of its sandboxes' name records (names.ts), read on every
+   * query, so a name comes and goes with its sandbox. Their names are answered here; another
+   * name is relayed only for a sandbox whose record says so, never on an `internal` network,
+   * and is NXDOMAIN otherwise. Names of other networks are in other dirs: never answered.
+   */
+  names?: { dir: string; internal: boolean };
 }
 
 export interface DnsStats {
   /** answered by an upstream */
   forwarded: number;
+  /** answered here, from a user network's names (or NXDOMAIN: not relayed) */
+  answered: number;
   /** answered SERVFAIL: every upstream failed, or there is none */
   failed: number;
   /** from outside the subnet: ignored */
@@ -65,11 +76,13 @@ export interface DnsStats {
   dropped: number;
 }
 
+type Opts = Required<Omit<DnsForwarderOptions, 'names'>> & Pick<DnsForwarderOptions, 'names'>;
+
 export class DnsForwarder {
   readonly address: string;
   readonly port: number;
-  readonly stats: DnsStats = { forwarded: 0, failed: 0, refused: 0, dropped: 0 };
-  readonly #opts: Required<DnsForwarderOptions>;
+  readonly stats: DnsStats = { forwarded: 0, answered: 0, failed: 0, refused: 0, dropped: 0 };
+  readonly #opts: Opts;
   readonly #subnet: ReturnType<typeof parseCidr>;
   readonly #udp: dgram.Socket;
   readonly #tcp: net.Server;
@@ -81,7 +94,7 @@ export class DnsForwarder {
   #tcpRetry: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(opts: Required<DnsForwarderOptions>, udp: dgram.Socket) {
+  private constructor(opts: Opts, udp: dgram.Socket) {
     this.#opts = opts;
     this.address = opts.address;
     this.port = opts.port;
@@ -96,7 +109,7 @@ export class DnsForwarder {
   }
 
   static async start(options: DnsForwarderOptions): Promise<DnsForwarder> {
-    const opts = { port: DNS_PORT, upstreamPort: DNS_PORT, timeoutMs: 2_000, maxInFlight: 256, maxConnections: 64, maxConnectionsPerSource: 8, ...options };
+    const opts: Opts = { port: DNS_PORT, upstreamPort: DNS_PORT, timeoutMs: 2_000, maxInFlight: 256, maxConnections: 64, maxConnectionsPerSource: 8, ...options };
     parseIpv4(opts.address);
     const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     try {
@@ -165,7 +178,7 @@ export class DnsForwarder {
   async #onDatagram(query: Buffer, from: string, port: number): Promise<void> {
     if (!this.#admit(from, query)) return;
     try {
-      const answer = await this.#resolve(query, udpExchange);
+      const answer = await this.#resolve(query, udpExchange, from);
       if (!this.#closed) this.#udp.send(answer, port, from);
     } finally {
       this.#inFlight--;
@@ -216,15 +229,30 @@ export class DnsForwarder {
       return;
     }
     try {
-      const answer = await this.#resolve(query, tcpExchange);
+      const answer = await this.#resolve(query, tcpExchange, sock.remoteAddress ?? '');
       if (!sock.destroyed) sock.write(framed(answer));
     } finally {
       this.#inFlight--;
     }
   }
 
-  /** Each upstream in turn until one answers; SERVFAIL when none does. */
-  async #resolve(query: Buffer, exchange: Exchange): Promise<Buffer> {
+  /** A network's own names first (user networks); then each upstream in turn until one
+   * answers; SERVFAIL when none does. */
+  async #resolve(query: Buffer, exchange: Exchange, from: string): Promise<Buffer> {
+    const names = this.#opts.names;
+    if (names) {
+      const q = questionOf(query);
+      const table = readNames(names.dir);
+      const ips = q && q.klass === CLASS_IN ? table.byName.get(q.name) : undefined;
+      if (q && ips) {
+        this.stats.answered++;
+        return answer(query, q.type === TYPE_A ? ips : []);
+      }
+      if (names.internal || table.relay.get(from) !== true) {
+        this.stats.answered++;
+        return q ? answer(query, undefined) : servfail(query);
+      }
+    }
     for (const server of this.#servers()) {
       if (this.#closed) break;
       try {

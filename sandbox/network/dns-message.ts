@@ -54,3 +54,44 @@ export function servfail(query: Buffer): Buffer {
   }
   return out;
 }
+
+export const TYPE_A = 1;
+export const TYPE_AAAA = 28;
+const RCODE_NXDOMAIN = 3;
+
+/** The first question: its name in lower case without the final dot, its type and class. */
+export function questionOf(msg: Buffer): { name: string; type: number; klass: number } | undefined {
+  const end = questionEnd(msg);
+  if (end === undefined) return undefined;
+  const labels: string[] = [];
+  for (let at = HEADER_BYTES; msg[at]! > 0; at += 1 + msg[at]!) labels.push(msg.toString('latin1', at + 1, at + 1 + msg[at]!));
+  return { name: labels.join('.').toLowerCase(), type: msg.readUInt16BE(end - 4), klass: msg.readUInt16BE(end - 2) };
+}
+
+/**
+ * An authoritative answer to `query` (its ID, RD and first question): an A record per address
+ * (a short TTL: the name goes when its sandbox does), none (NOERROR, "no such type": AAAA of a
+ * name we know) or NXDOMAIN when `addresses` is undefined.
+ */
+export function answer(query: Buffer, addresses: readonly string[] | undefined, ttl = 5): Buffer {
+  const end = questionEnd(query) as number;
+  const records = (addresses ?? []).map((ip) => {
+    const rr = Buffer.alloc(16);
+    rr.writeUInt16BE(0xc000 | HEADER_BYTES, 0); // the name: a pointer to the question's
+    rr.writeUInt16BE(TYPE_A, 2);
+    rr.writeUInt16BE(1, 4); // IN
+    rr.writeUInt32BE(ttl, 6);
+    rr.writeUInt16BE(4, 10);
+    ip.split('.').forEach((octet, i) => (rr[12 + i] = Number(octet)));
+    return rr;
+  });
+  const head = Buffer.alloc(end);
+  query.copy(head, 0, 0, end);
+  head[2] = 0x84 | (query[2]! & 0x79); // QR, AA, the query's OPCODE and RD
+  head[3] = 0x80 | (addresses === undefined ? RCODE_NXDOMAIN : 0);
+  head.writeUInt16BE(1, 4);
+  head.writeUInt16BE(records.length, 6);
+  head.writeUInt16BE(0, 8);
+  head.writeUInt16BE(0, 10); // an EDNS OPT record of the query is not echoed: plain DNS is fine
+  return Buffer.concat([head, ...records]);
+}

@@ -21,6 +21,11 @@ import { applyRules, checkSandboxNet, deleteTableScript, listJson, listPublished
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 import { HOST_RESOLV_CONF } from './resolv-conf.js';
+import { publishNames, sweepNames } from './names.js';
+
+function namesDir(config: NetworkConfig): string {
+  return path.join(config.runDir, 'names');
+}
 
 export interface NetworkConfig {
   bridge: string;
@@ -31,6 +36,11 @@ export interface NetworkConfig {
   procRoot?: string;
   /** The host's resolv.conf: the DNS forwarder's upstreams, the sandboxes' search and options. */
   resolvConf?: string;
+  /**
+   * A user network (user-networks.ts): its sandboxes reach each other, and its DNS server
+   * answers their names (read from `<runDir>/names`, names.ts); `internal`: no egress at all.
+   */
+  user?: { name: string; internal: boolean };
 }
 
 export interface AttachOptions {
@@ -95,12 +105,14 @@ export class SandboxNetwork {
     writeSysctl('net.ipv4.ip_forward', '1');
     // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
     writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
-    await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet }));
+    const user = config.user;
+    await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet, peers: user !== undefined, internal: user?.internal }));
     // another firewall's FORWARD DROP (Docker's) would drop what the table lets through: say so
     // once, when rules are added for it (foreign-firewall.ts)
     const admitted = await admitBridge(config.bridge);
     if (admitted.length > 0) process.stderr.write(`warren: iptables drops forwarded traffic on this host (Docker?): added ${admitted.map((r) => `'${r}'`).join(' and ')}\n`);
-    const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF });
+    const names = user ? { dir: namesDir(config), internal: user.internal } : undefined;
+    const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF, ...(names ? { names } : {}) });
     try {
       return new SandboxNetwork(config, dns);
     } catch (err) {
@@ -120,6 +132,17 @@ export class SandboxNetwork {
   /** An address on the bridge's subnet, for one pooled network namespace. */
   address(owner: string): AddressLease {
     return this.#ipam.allocate(owner);
+  }
+
+  /**
+   * On a user network, the sandbox at `ip` answers to `names` on the network's DNS server until
+   * the returned removal runs (or this process dies); its other lookups are relayed upstream when
+   * it has egress. On the default bridge: nothing (no names there, as with Docker's).
+   */
+  publishNames(ip: string, names: readonly string[], egress: Egress): () => void {
+    const user = this.config.user;
+    if (!user) return () => {};
+    return publishNames(namesDir(this.config), ip, { pid: process.pid, names, relay: egress !== 'none' && !user.internal });
   }
 
   /**
@@ -214,9 +237,11 @@ export class SandboxNetwork {
 
   /**
    * `warren gc`: frees the addresses of dead owners and undoes their elements; when no sandbox
-   * is left, removes the table and the bridge too. Returns how many addresses it freed.
+   * is left, removes the table and the bridge too, but a user network's (its record claims them:
+   * `keep`). Returns how many addresses it freed.
    */
-  static async collect(config: NetworkConfig, isAlive = pidAlive): Promise<number> {
+  static async collect(config: NetworkConfig, isAlive = pidAlive, keep = false): Promise<number> {
+    if (config.user) sweepNames(namesDir(config), isAlive);
     if (!fs.existsSync(path.join(config.runDir, 'ips'))) return 0;
     const ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
     const freed = ipam.reclaim(isAlive);
@@ -226,11 +251,16 @@ export class SandboxNetwork {
       if (fs.existsSync(file)) await applyRules(fs.readFileSync(file, 'utf8')).catch(() => {});
       fs.rmSync(file, { force: true });
     }
-    if (fs.readdirSync(path.join(config.runDir, 'ips')).length === 0) {
-      await applyRules(deleteTableScript(config.table)).catch(() => {}); // absent already: fine
+    if (!keep && fs.readdirSync(path.join(config.runDir, 'ips')).length === 0) await SandboxNetwork.remove(config);
+    return freed.length;
+  }
+
+  /** Removes the table, the bridge and any iptables rules for it; what is absent already is fine. */
+  static async remove(config: { bridge?: string; table?: string }): Promise<void> {
+    if (config.table) await applyRules(deleteTableScript(config.table)).catch(() => {});
+    if (config.bridge) {
       await removeBridge(config.bridge).catch(() => {});
       await releaseBridge(config.bridge).catch(() => {});
     }
-    return freed.length;
   }
 }

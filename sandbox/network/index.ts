@@ -10,6 +10,10 @@
  *
  * Per sandbox: ipam.allocate(id), then one `applyRules(sandboxElements('add', net))` batch (and
  * 'delete' when it goes), release().
+ *
+ * A user network (`warren network create`, user-networks.ts) is the same, with its own bridge,
+ * table, subnet and run dir, from its record: `SandboxNetwork.open(networkConfig(dirs, record))`;
+ * its sandboxes' names are records the DNS server reads live (names.ts).
  */
 export { type Ipv4Net, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4 } from './cidr.js';
 export { type AddressLease, Ipam, type IpamOptions } from './ipam.js';
@@ -36,3 +40,15 @@ export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.
 export { LiveEgress } from './live-egress.js';
 export { DnsForwarder, type DnsForwarderOptions, type DnsStats } from './dns-forwarder.js';
 export { formatResolvConf, parseResolvConf, readResolvConf, type ResolvConf } from './resolv-conf.js';
+export { checkName, publishNames, readNames, sweepNames, type NameRecord, type NameTable } from './names.js';
+export {
+  checkNetworkName,
+  DEFAULT_POOL,
+  hostNames,
+  isNetworkOf,
+  NetworkStore,
+  planNetwork,
+  type NetworkRecord,
+  type PlanContext,
+} from './user-networks.js';
+export { checkNameFree, claimNetwork, collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';

@@ -109,3 +109,22 @@ t.test('the publish map as nft -j lists it', async (t) => {
   t.same(parsePublishMap(JSON.stringify({ nftables: [{ map: { name: 'publish' } }] })), [], 'an empty map has no elem');
   t.same(parsePublishMap(JSON.stringify({ nftables: [{ map: { elem: [['odd'], [{ concat: ['tcp', 'http'] }, { concat: ['10.9.0.2', 80] }]] } }] })), [], 'shapes it does not know are left out');
 });
+
+t.test('a user network: peers talk, every sandbox asks the DNS server; internal sends nothing out', async (t) => {
+  const rulesOf = (s: string, chain: string) =>
+    s.split('\n').filter((l) => l.startsWith(`add rule inet wrntestn1 ${chain} `)).map((l) => l.slice(`add rule inet wrntestn1 ${chain} `.length));
+  const user = rulesetScript({ table: 'wrntestn1', bridge: 'wrntestn1', subnet: '10.121.1.0/24', peers: true });
+  t.ok(rulesOf(user, 'forward').includes('iifname "wrntestn1" oifname "wrntestn1" accept'), 'bridge to bridge accepted');
+  t.ok(rulesOf(user, 'input').includes('iifname "wrntestn1" ip daddr 10.121.1.1 meta l4proto { tcp, udp } th dport 53 ip saddr 10.121.1.0/24 accept'));
+  t.ok(rulesOf(user, 'forward').includes('iifname "wrntestn1" ip saddr @egress_public accept'), 'egress as on the default bridge');
+  t.ok(rulesOf(user, 'postrouting').includes('ip saddr 10.121.1.0/24 oifname != "wrntestn1" masquerade'));
+  const internal = rulesetScript({ table: 'wrntestn1', bridge: 'wrntestn1', subnet: '10.121.1.0/24', peers: true, internal: true });
+  t.same(rulesOf(internal, 'forward').filter((r) => r.startsWith('iifname "wrntestn1"')), [
+    'iifname "wrntestn1" oifname "wrntestn1" accept',
+    'iifname "wrntestn1" ct state established,related accept',
+    'iifname "wrntestn1" ip daddr @blocked drop',
+    'iifname "wrntestn1" drop',
+  ]);
+  t.same(rulesOf(internal, 'postrouting'), ['oifname "wrntestn1" ip saddr 127.0.0.0/8 masquerade'], 'nothing masqueraded out');
+  t.equal(rulesetScript({ table: 'wrntestn1', bridge: 'wrntestn1', subnet: '10.121.1.0/24', internal: true }).includes('oifname "wrntestn1" drop'), true);
+});

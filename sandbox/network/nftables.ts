@@ -12,7 +12,10 @@
  *    so they go through forward; the one exception is the host's own connection to a published
  *    port (output DNAT below), whose replies come back from the bridge, hence the replies rule.
  *  - forward: bridge -> bridge is dropped (sandbox to sandbox through the gateway; bridge port
- *    isolation already stops it at L2). Into the bridge: replies, and new connections only when
+ *    isolation already stops it at L2), except on a user network (`peers`), whose sandboxes talk
+ *    (with br_netfilter loaded, as Docker loads it, even bridged frames pass this hook). Another
+ *    network's addresses are in 10.0.0.0/8, blocked: each table drops what leaves its bridge for
+ *    another's, and what enters its bridge unasked. Into the bridge: replies, and new connections only when
  *    DNAT'ed by the publish map. Out of the bridge: replies first (a published port's client may
  *    sit on a private LAN), then private, link-local (metadata 169.254.169.254), loopback,
  *    multicast and reserved destinations dropped, then `public` sandboxes and allowlisted
@@ -54,6 +57,15 @@ export interface RulesetOptions {
   subnet: string;
   /** masquerade only out of this interface (the default route's); any but the bridge if unset */
   uplink?: string;
+  /**
+   * A user network (`warren network create`): its sandboxes reach each other on every port
+   * (bridge -> bridge accepted; their bridge ports are not isolated either), and each of them may
+   * ask the network's DNS server on the gateway (it answers the network's names; whether it
+   * relays other names is its own per-sandbox decision, dns-forwarder.ts).
+   */
+  peers?: boolean;
+  /** With `peers`: no egress at all, whatever a sandbox's --egress (Docker's --internal). */
+  internal?: boolean;
 }
 
 export type Egress = 'none' | 'public' | { allow: readonly string[] };
@@ -81,7 +93,7 @@ export interface SandboxNet {
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-function checkOptions(o: RulesetOptions): Required<Omit<RulesetOptions, 'uplink'>> & { uplink?: string } {
+function checkOptions(o: RulesetOptions): Required<Omit<RulesetOptions, 'uplink' | 'peers' | 'internal'>> & { uplink?: string } {
   const table = o.table ?? 'warren';
   const bridge = o.bridge ?? 'warren0';
   if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
@@ -103,23 +115,29 @@ export function rulesetScript(options: RulesetOptions): string {
   const br = JSON.stringify(bridge);
   const gateway = formatIpv4(parseCidr(subnet).base + 1); // bridge.ts gives the bridge this address
   const dns = `iifname ${br} ip daddr ${gateway}`;
+  const peers = options.peers === true;
+  const internal = peers && options.internal === true;
+  // on the default bridge only sandboxes with egress may ask; on a user network every one (names)
+  const dnsFrom = peers ? `ip saddr ${subnet}` : 'ip saddr @dns_allowed';
+  // an internal network's sandboxes send nothing out, whatever their elements say
+  const egress = internal ? [] : [`iifname ${br} ip saddr @egress_public accept`, `iifname ${br} ip saddr . ip daddr @egress_allow accept`];
+  const masquerade = internal ? [] : [`ip saddr ${subnet} oifname ${uplink ? JSON.stringify(uplink) : `!= ${br}`} masquerade`];
   const chains: Array<[string, string, string[]]> = [
     ['input', 'type filter hook input priority filter; policy accept;', [
       `iifname ${br} ct state established,related accept`,
-      `${dns} meta l4proto { tcp, udp } th dport ${DNS_PORT} ip saddr @dns_allowed accept`,
+      `${dns} meta l4proto { tcp, udp } th dport ${DNS_PORT} ${dnsFrom} accept`,
       `${dns} udp dport ${DNS_PORT} reject`,
       `${dns} tcp dport ${DNS_PORT} reject with tcp reset`,
       `iifname ${br} drop`,
     ]],
     ['forward', 'type filter hook forward priority filter; policy accept;', [
-      `iifname ${br} oifname ${br} drop`,
+      `iifname ${br} oifname ${br} ${peers ? 'accept' : 'drop'}`,
       `oifname ${br} ct state established,related accept`,
       `oifname ${br} ct status dnat accept`,
       `oifname ${br} drop`,
       `iifname ${br} ct state established,related accept`,
       `iifname ${br} ip daddr @blocked drop`,
-      `iifname ${br} ip saddr @egress_public accept`,
-      `iifname ${br} ip saddr . ip daddr @egress_allow accept`,
+      ...egress,
       `iifname ${br} drop`,
     ]],
     ['prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [
@@ -130,7 +148,7 @@ export function rulesetScript(options: RulesetOptions): string {
     ]],
     ['postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
       `oifname ${br} ip saddr 127.0.0.0/8 masquerade`,
-      `ip saddr ${subnet} oifname ${uplink ? JSON.stringify(uplink) : `!= ${br}`} masquerade`,
+      ...masquerade,
     ]],
   ];
   const lines = [
