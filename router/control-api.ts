@@ -189,7 +189,7 @@ function rollbackVersion(body: unknown): number | undefined {
   }
   if (version === undefined) return undefined;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version <= 0) {
-    throw new WarrenError('WARREN_API_INVALID', `"version" must be a whole number above 0, not ${JSON.stringify(version)}`);
+    throw new WarrenError('WARREN_API_INVALID', `"version" must be a whole number above 0, not ${typeof version === 'number' ? String(version) : JSON.stringify(version)}`);
   }
   return version;
 }
