@@ -5,14 +5,58 @@
  * What each case attacks is its name.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import t from 'tap';
 import { request } from 'undici';
 import { NEEDS_ROOT } from '../integration/helpers.js';
 import { allOk, liveModule, rawExchange, rssOf, withLive } from './hostile-control-helpers.js';
-import { api, deploy, ports, serveDirs, startServe, type Server } from './serve-helpers.js';
+import { api, deploy, invoke, ports, sandboxCgroups, serveDirs, startServe, until, type Server } from './serve-helpers.js';
 
 const dirs = serveDirs('wrntest-hostile-ctl');
 const MiB = 1024 * 1024;
+/** Tasks a function's sandbox may hold (cli/serve.ts FUNCTION_PIDS). */
+const PIDS_CAP = 128;
+const MARKER = 'wrn-hostile-spawn-marker';
+
+/**
+ * A function that spawns: /child starts one node process and answers what it saw (its pid, the
+ * pids in its /proc, its cgroup paths, pid 1); /spawn?n=N starts N idle ones at once (each a
+ * handful of tasks) and answers how many started and how each refusal was spelled.
+ */
+const SPAWNER = `
+import { execFileSync, spawn } from 'node:child_process';
+const kids = [];
+const VIEW = 'const fs = require("fs"); console.log(JSON.stringify({ pid: process.pid, procs: fs.readdirSync("/proc").filter((d) => /^[0-9]+$/.test(d)).map(Number), cgroup: fs.readFileSync("/proc/self/cgroup", "utf8"), pid1: fs.readFileSync("/proc/1/cmdline", "utf8").split(String.fromCharCode(0))[0], host: (() => { try { return fs.readFileSync("/proc/" + process.argv[1] + "/cmdline", "utf8"); } catch (e) { return e.code; } })() }))';
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    if (url.pathname === '/child') return new Response(execFileSync(process.execPath, ['-e', VIEW, url.searchParams.get('host')], { encoding: 'utf8', timeout: 20000 }));
+    const n = Number(url.searchParams.get('n'));
+    const results = await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+      const c = spawn(process.execPath, ['--v8-pool-size=1', '--max-old-space-size=8', '-e', 'setInterval(() => {}, 1e9) // ${MARKER}'], { stdio: 'ignore' });
+      c.on('error', (e) => resolve(e.code));
+      c.on('spawn', () => { kids.push(c); resolve('started'); });
+    })));
+    const count = {};
+    for (const r of results) count[r] = (count[r] ?? 0) + 1;
+    return Response.json(count);
+  },
+};`;
+
+/** Host processes running the marker, and whether each is in a sandbox cgroup of `parent`. */
+function marked(parent: string): Array<{ pid: number; inSandbox: boolean }> {
+  const out: Array<{ pid: number; inSandbox: boolean }> = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MARKER)) continue;
+      const cgroup = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      out.push({ pid: Number(pid), inSandbox: /^\d+:pids:\/.+$/m.test(cgroup) && cgroup.includes(`/${parent}/`) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 /** A raw control API request: bytes as given, no JSON encoding on this side. */
 async function send(s: Server, method: string, p: string, body: string | Buffer, contentType = 'application/json') {
@@ -115,5 +159,32 @@ t.test('hostile bundles: each is refused with a clear 4xx and the live version k
     t.equal((await send(s, 'PUT', '/v1/functions/plain', JSON.stringify({ module: liveModule('plain') }), 'text/plain')).status, 201, 'a JSON body labelled text/plain deploys');
     t.equal(await live(), 1, 'the live version is unchanged');
     t.equal(s.child.exitCode, null, 'warren serve is running');
+  });
+  t.test('a bundle that imports node:child_process and spawns: what it starts stays in its sandbox, under its pids cap, seeing only the sandbox', async (t) => {
+    // Spawning is allowed: warren runs modules in Node (wrangler's nodejs_compat), and a child is
+    // one more task of the same sandbox: the same namespaces, cgroup, limits and egress.
+    t.equal((await deploy(s, 'spawner', SPAWNER, { limits: { memory: '512m' } })).status, 201);
+    const { result, statuses } = await withLive(s, 'live', ['live v1'], async () => {
+      const childAnswer = await invoke(s, `/spawner/child?host=${s.child.pid}`);
+      const view = childAnswer.json<{ pid: number; procs: number[]; cgroup: string; pid1: string; host: string }>();
+      const spawned = (await invoke(s, '/spawner/spawn?n=40')).json<Record<string, number>>();
+      const pids = sandboxCgroups(dirs.cgroupParent).filter((d) => d.startsWith('/sys/fs/cgroup/pids/')).map((d) => ({
+        max: fs.readFileSync(`${d}/pids.max`, 'utf8').trim(),
+        current: Number(fs.readFileSync(`${d}/pids.current`, 'utf8')),
+      }));
+      return { view, spawned, pids, marked: marked(dirs.cgroupParent) };
+    });
+    const { view, spawned, pids } = result;
+    t.ok(view.pid < 100 && view.procs.length <= 5, `the child sees its sandbox's pids only (it is pid ${view.pid} of ${view.procs.join(',')})`);
+    t.notMatch(view.host, /serve/, `the server's pid is not there to read (${view.host.slice(0, 40)})`);
+    t.ok(view.cgroup.split('\n').filter(Boolean).every((l) => l.endsWith(':/')), 'its cgroups are its namespace root');
+    t.not(view.pid1, '/sbin/init', 'pid 1 is the sandbox init, not the host one');
+    t.ok((spawned.started ?? 0) > 0 && (spawned.EAGAIN ?? 0) > 0, `40 spawns at once: some started, the rest refused at the cap (${JSON.stringify(spawned)})`);
+    t.ok(pids.length > 0 && pids.every((p) => p.max === String(PIDS_CAP) && p.current <= PIDS_CAP), `every sandbox under its cap of ${PIDS_CAP} (${pids.map((p) => p.current).join(',')})`);
+    t.ok(result.marked.length > 0 && result.marked.every((p) => p.inSandbox), `all ${result.marked.length} children are in a sandbox cgroup`);
+    t.ok(allOk(statuses), `the live function answered throughout (${statuses.length} requests)`);
+    t.equal((await api(s, 'DELETE', '/v1/functions/spawner')).status, 204);
+    await until('the children to end with their function', () => marked(dirs.cgroupParent).length === 0, 20_000);
+    t.pass('none outlived its function');
   });
 });
