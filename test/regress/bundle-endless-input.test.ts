@@ -4,7 +4,9 @@
  * without end, its service process growing by hundreds of MiB a second, and it outlived the CLI
  * when that was killed (reparented to init, still reading). A file bigger than a deploy may hold
  * was read whole before the server refused the upload. Now every file is checked before esbuild
- * reads it: only regular files, of at most MAX_INPUT_BYTES, each refused with its path. What is
+ * reads it: only regular files, of at most MAX_INPUT_BYTES, each refused with its path (and the
+ * config file the same way, at most MAX_CONFIG_BYTES: it was read with readFileSync, to an EOF
+ * that /dev/zero never gives). What is
  * not imported is never read, and symlinks are still followed, as Node and wrangler follow them.
  * No root needed.
  */
@@ -14,6 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { bundle, MAX_INPUT_BYTES } from '../../deploy/bundle.js';
+import { loadProject } from '../../deploy/config.js';
+import { MAX_CONFIG_BYTES } from '../../deploy/config-file.js';
 import { isWarrenError } from '../../lib/errors.js';
 
 function project(t: Test, index: string): string {
@@ -77,4 +81,17 @@ t.test('what is not imported is never read; a symlink out of the project is foll
   const b = await bundle(path.join(d, 'src/index.js'), { dir: d });
   t.match(b.code, /from outside/, 'the symlinked file is bundled, as Node and wrangler would');
   t.same(b.inputs.map((f) => path.basename(f)).sort(), ['index.js', 'shared.txt'], 'nothing else was read');
+});
+
+t.test('a config file that is /dev/zero, a FIFO or huge is refused before it is read', async (t) => {
+  const cases: Array<[string, (file: string) => void, RegExp]> = [
+    ['a symlink to /dev/zero', (f) => fs.symlinkSync('/dev/zero', f), /wrangler\.toml' is not a regular file/],
+    ['a FIFO', (f) => execFileSync('mkfifo', [f]), /wrangler\.toml' is not a regular file/],
+    ['huge', (f) => sparse(f, MAX_CONFIG_BYTES + 1), new RegExp(`wrangler\\.toml' is ${MAX_CONFIG_BYTES + 1} bytes`)],
+  ];
+  for (const [what, make, message] of cases) {
+    const d = project(t, importing('x.txt'));
+    make(path.join(d, 'wrangler.toml'));
+    t.throws(() => loadProject(d), { code: 'WARREN_CONFIG_PARSE', message }, what);
+  }
 });
