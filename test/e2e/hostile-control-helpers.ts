@@ -20,7 +20,7 @@ export async function withLive<T>(s: Server, fn: string, tags: readonly string[]
   let running = true;
   const poll = (async () => {
     while (running) {
-      statuses.push(await invoke(s, `/${fn}/`).then((a) => (tags.includes(a.text) ? a.status : -a.status), () => 0));
+      statuses.push(await invoke(s, `/${fn}/`).then((a) => (tags.includes(a.text) ? a.status : -a.status), (err: Error) => (process.stderr.write(`withLive: ${err.message}\n`), 0)));
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
