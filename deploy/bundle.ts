@@ -10,10 +10,12 @@
  * Refused here, with file:line:column: a build error, and a `cloudflare:*` import (sockets,
  * workers, email...: warren does not provide them; an esbuild plugin says so where it is imported).
  */
+import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { WarrenError } from '../lib/errors.js';
+import { MAX_LOAD_BYTES } from '../runtime/protocol.js';
 
 export interface BundleOptions {
   /** The project's dir: paths in messages are relative to it. */
@@ -36,6 +38,8 @@ export const CONDITIONS = ['workerd', 'worker', 'browser'];
 
 const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith('_')));
 const UNSUPPORTED = 'warren-unsupported';
+/** No file bigger than a whole deploy may be (its module travels in one load request). */
+export const MAX_INPUT_BYTES = MAX_LOAD_BYTES;
 /** Workers' older format: a script that listens for fetch events instead of exporting a handler. */
 const SERVICE_WORKER = /addEventListener\(\s*["']fetch["']/;
 
@@ -56,7 +60,7 @@ export function buildOptions(entry: string, opts: BundleOptions): esbuild.BuildO
     logLevel: 'silent',
     define: opts.define ?? {},
     alias: opts.alias ?? {},
-    plugins: [nodeAndCloudflare],
+    plugins: [nodeAndCloudflare, regularFiles],
   };
 }
 
@@ -69,6 +73,32 @@ const nodeAndCloudflare: esbuild.Plugin = {
     build.onResolve({ filter: /^cloudflare:/ }, (args) => ({
       errors: [{ text: `'${args.path}' is a Cloudflare Workers module: warren does not provide it` }],
     }));
+  },
+};
+
+/**
+ * Each file is checked before esbuild reads it: a device, FIFO or socket (an import of a symlink
+ * to /dev/zero, in a project cloned from someone else) would have esbuild read without end, its
+ * memory growing until the machine's runs out; a file bigger than a deploy could never deploy.
+ * Symlinks are followed, as Node and wrangler follow them: what a project imports is its own.
+ */
+const regularFiles: esbuild.Plugin = {
+  name: 'warren-inputs',
+  setup(build) {
+    const dir = build.initialOptions.absWorkingDir ?? process.cwd();
+    // a path in the project is named from it; one outside it (a symlink's target) in full
+    const shown = (file: string) => (file.startsWith(dir + path.sep) ? path.relative(dir, file) : file);
+    build.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(args.path);
+      } catch {
+        return undefined; // esbuild names a missing or unreadable file itself
+      }
+      if (!st.isFile()) return { errors: [{ text: `'${shown(args.path)}' is not a regular file (a device, FIFO or socket): it cannot be bundled` }] };
+      if (st.size > MAX_INPUT_BYTES) return { errors: [{ text: `'${shown(args.path)}' is ${st.size} bytes, more than a deploy may hold (${MAX_INPUT_BYTES})` }] };
+      return undefined;
+    });
   },
 };
 

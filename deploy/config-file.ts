@@ -13,6 +13,9 @@ import { errnoOf, WarrenError } from '../lib/errors.js';
 
 export const CONFIG_FILES = ['warren.toml', 'wrangler.toml', 'wrangler.json', 'wrangler.jsonc'] as const;
 
+/** A config file is a few hundred bytes; anything near this is not one. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export interface ConfigFile {
   /** The file's path as given (absolute). */
   path: string;
@@ -29,9 +32,15 @@ export function findConfigFile(dir: string): ConfigFile | undefined {
     const file = path.join(dir, name);
     let text: string;
     try {
+      // checked before it is read: a config symlinked to /dev/zero or a FIFO would be read
+      // without end (readFileSync reads to EOF), a huge one whole
+      const st = fs.statSync(file);
+      if (!st.isFile()) throw new WarrenError('WARREN_CONFIG_PARSE', `'${file}' is not a regular file`);
+      if (st.size > MAX_CONFIG_BYTES) throw new WarrenError('WARREN_CONFIG_PARSE', `'${file}' is ${st.size} bytes: a config file may be ${MAX_CONFIG_BYTES} at most`);
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') continue;
+      if (err instanceof WarrenError) throw err;
       throw new WarrenError('WARREN_CONFIG_PARSE', `cannot read '${file}': ${(err as Error).message}`, { cause: err });
     }
     return parseConfigText(file, text);

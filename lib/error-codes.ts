@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   // deploys through the control API: a spec of the wrong shape or asking for what cannot be (a
   // limit out of range, a bad egress), and a module that does not load (the live version keeps
   // serving)
+  WARREN_DEPLOY_ENV_TOO_LARGE: 'user',
   WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
   // `warren dev`'s own server did not start, or ended by itself

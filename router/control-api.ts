@@ -105,7 +105,7 @@ export function controlApi(opts: ControlApiOptions): Hono {
   });
 
   app.put('/v1/functions/:name/secrets/:key', limit(MAX_SECRET_BYTES), async (c) => {
-    await control.putSecret(fnName(c), envKey(c), await c.req.text());
+    await control.putSecret(fnName(c), envKey(c), await utf8Body(c));
     return c.body(null, 204);
   });
   app.delete('/v1/functions/:name/secrets/:key', async (c) => {
@@ -159,9 +159,20 @@ function envKey(c: Context): string {
   return key;
 }
 
+/** The body as text, refused when it is not UTF-8: a decoder that replaced the bad bytes with
+ * U+FFFD would deploy (or keep as a secret) something other than what was sent, silently. */
+async function utf8Body(c: Context): Promise<string> {
+  const bytes = await c.req.arrayBuffer();
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw new WarrenError('WARREN_API_INVALID', 'request body is not UTF-8', { cause: err });
+  }
+}
+
 /** The body as JSON; undefined when there is none. */
 async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
+  const text = await utf8Body(c);
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -178,7 +189,7 @@ function rollbackVersion(body: unknown): number | undefined {
   }
   if (version === undefined) return undefined;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version <= 0) {
-    throw new WarrenError('WARREN_API_INVALID', `"version" must be a whole number above 0, not ${JSON.stringify(version)}`);
+    throw new WarrenError('WARREN_API_INVALID', `"version" must be a whole number above 0, not ${typeof version === 'number' ? String(version) : JSON.stringify(version)}`);
   }
   return version;
 }

@@ -9,6 +9,10 @@
 export const FUNCTION_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A secret's or var's name, as an env key. */
 export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** A function's vars and secrets together (UTF-8 bytes of names and values): every instance
+ * gets them in its load request (at most 32 MiB, with the module) and holds them in its memory,
+ * so a bigger env would refuse every start of the function rather than its deploy. */
+export const MAX_ENV_BYTES = 1024 * 1024;
 
 export interface FunctionLimits {
   /** Memory cap, bytes (the API takes "128m"). */

@@ -7,7 +7,7 @@
  */
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import type { Control, DeploySpec, FunctionEgress, FunctionInfo, FunctionLimits, LogLine, SandboxInfo, VersionInfo } from '../router/control.js';
-import { ENV_KEY } from '../router/control.js';
+import { ENV_KEY, MAX_ENV_BYTES } from '../router/control.js';
 import { parseCidr, type Egress } from '../sandbox/index.js';
 import type { Registry, StoredFunction, StoredVersion } from '../registry/index.js';
 import { checkCrons } from './crons.js';
@@ -113,6 +113,7 @@ export class Functions implements Control, Versions {
     for (const key of Object.keys(spec.vars)) if (!ENV_KEY.test(key)) throw new WarrenError('WARREN_DEPLOY_INVALID', `var name '${key}' is not an env name`);
     const crons = checkCrons(spec.crons ?? []);
     return this.#serial(name, async () => {
+      checkEnvSize(name, spec.vars, this.#secrets(name));
       const bundle = await this.#bundles.put(spec.module);
       const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars }, crons });
       try {
@@ -182,7 +183,8 @@ export class Functions implements Control, Versions {
 
   async putSecret(name: string, key: string, value: string): Promise<void> {
     this.#checkKey(key);
-    this.#must(name);
+    const fn = this.#must(name);
+    checkEnvSize(name, fn.live.vars, { ...this.#registry.secrets(name), [key]: value });
     this.#registry.putSecret(name, key, value);
     this.#refresh(name);
   }
@@ -287,6 +289,15 @@ function checkLimits(given: Partial<FunctionLimits>): FunctionLimits {
   }
   if (!Number.isInteger(limits.concurrency)) throw new WarrenError('WARREN_DEPLOY_INVALID', `limit concurrency: ${limits.concurrency} is not a whole number`);
   return limits;
+}
+
+/** The env every instance of `fn` would get (vars, and secrets over them) fits MAX_ENV_BYTES. */
+export function checkEnvSize(fn: string, vars: Record<string, string>, secrets: Record<string, string>): void {
+  let bytes = 0;
+  for (const [key, value] of Object.entries({ ...vars, ...secrets })) bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  if (bytes > MAX_ENV_BYTES) {
+    throw new WarrenError('WARREN_DEPLOY_ENV_TOO_LARGE', `function '${fn}': its vars and secrets come to ${bytes} bytes, over the ${MAX_ENV_BYTES} an instance's env may hold`);
+  }
 }
 
 function checkEgress(egress: FunctionEgress): FunctionEgress {

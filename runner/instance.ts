@@ -17,7 +17,7 @@
  * An instance never serves two functions nor two versions: specialize() happens once.
  */
 import type { Readable } from 'node:stream';
-import { WarrenError } from '../lib/errors.js';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
@@ -49,6 +49,8 @@ export type Phases = Array<[string, number]>;
 const BOOT_TIMEOUT_MS = 20_000;
 /** How long a scale-to-zero close lets waitUntil work finish before SIGKILL. */
 const CLOSE_GRACE_MS = 5_000;
+/** How long a broken load waits for the runtime's exit, to tell the module's fault from ours. */
+const LOAD_EXIT_WAIT_MS = 2_000;
 
 let counter = 0;
 
@@ -160,13 +162,30 @@ export class Instance {
       await this.sandbox.setLimits(spec.limits);
       if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
       lap('limits');
-      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) }, sent);
+      await this.#load(owner, spec, sent);
       lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');
       throw err;
     }
     this.#state = 'ready';
+  }
+
+  /**
+   * The load request. The module's top-level code runs inside it and can end the runtime before
+   * it answers (process.exit, an allocation past the memory cap): then the connection breaks, and
+   * that is the module failing to load, not the platform failing to start an instance.
+   */
+  async #load(owner: Owner, spec: Specialization, sent?: () => void): Promise<void> {
+    try {
+      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) }, sent);
+    } catch (err) {
+      if (isWarrenError(err, 'WARREN_RUNTIME_LOAD_FAILED')) throw err;
+      // the spawner reports the exit a moment after the socket closes
+      const exit = await Promise.race([this.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), LOAD_EXIT_WAIT_MS).unref())]);
+      if (exit === undefined) throw err;
+      throw new WarrenError('WARREN_RUNTIME_LOAD_FAILED', `the runtime ended (${endReason(exit)}) while loading module '${owner.fn}.mjs'`, { cause: err });
+    }
   }
 
   /** Serves no new request; ends once the last in flight did (gracefully: waitUntil work ends). */

@@ -39,6 +39,7 @@ const TEST_NAMES = [
   'wrntest-cron', 'wrntest-hostile', 'wrntest-deploy', 'wrntest-dev', 'wrntest-deploy-cron',
   'wrntest-ipv6', 'wrntest-lifecycle-cli', 'wrntest-vol', 'wrntest-fn-resources', 'wrntest-fn-network',
   'wrntest-fn-proc', 'wrntest-networks',
+  'wrntest-hostile-ctl', 'wrntest-hostile-names', 'wrntest-hostile-race', 'wrntest-regress-load',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
