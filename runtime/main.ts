@@ -24,6 +24,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { controlServer } from './control.js';
+import { Handoff } from './handoff.js';
 import { importModule, load, ModuleError, type Loaded } from './load.js';
 import { errorText, installConsole, report } from './log.js';
 import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
@@ -67,9 +68,10 @@ async function listenAs(server: http.Server, file: string): Promise<void> {
 /** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null;
  * while `held()` gives a promise (a load under way), a request waits for it first. The warm-up's
  * private server is made here too, so that it runs the very same code. */
-function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null): http.Server {
+function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null, handoff: () => Handoff | null = () => null): http.Server {
   const listener = workersListener(serving, pending);
   return http.createServer((req, res) => {
+    if (handoff()?.request(req, res)) return;
     const wait = held();
     if (wait) void wait.then(() => listener(req, res));
     else listener(req, res);
@@ -126,7 +128,8 @@ async function main(): Promise<void> {
   let loading: Promise<void> | null = null;
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener swaps in the Request and Response it captures
-  const server = workersServer(() => loaded, pending, () => loading);
+  let handoff: Handoff | null = null;
+  const server = workersServer(() => loaded, pending, () => loading, () => handoff);
   if (args.module) {
     try {
       loaded = { ...(await importModule(args.module)), env: {}, module: args.module };
@@ -146,6 +149,12 @@ async function main(): Promise<void> {
     answered: () => void warm(),
     warm: () => warm(),
     pending,
+    handoff: async (config) => {
+      if (handoff) return;
+      const h = new Handoff(server, config);
+      await h.connect();
+      handoff = h;
+    },
     hold: (settled) => {
       loading = settled;
       void settled.then(() => (loading = null));
