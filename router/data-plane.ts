@@ -72,7 +72,7 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
       return;
     }
     const handoff = opts.handoff === true && target.byHost === true;
-    if (handoff) countRequest(req);
+    if (handoff) countRequest(req, res);
     // the client may go away while the invocation waits for an instance (a queue, a cold start)
     const gone = clientGone(req.socket);
     invoker.acquire(target.fn, gone).then(

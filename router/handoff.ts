@@ -15,6 +15,8 @@ interface Counts {
   begun: number;
   /** Requests the data plane saw on it. */
   seen: number;
+  /** Of those, the ones not answered yet (node parses pipelined ones ahead of the answers). */
+  open: number;
 }
 
 const COUNTS = Symbol('warren.handoffCounts');
@@ -22,7 +24,7 @@ type Counted = Socket & { [COUNTS]?: Counts | null; parser?: Record<number, unkn
 
 /** Called for each request that may end in a handoff: counts it, and on the connection's first
  * one makes node's parser count the messages that begin. */
-export function countRequest(req: IncomingMessage): void {
+export function countRequest(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket as Counted;
   let counts = socket[COUNTS];
   if (counts === null) return;
@@ -33,7 +35,7 @@ export function countRequest(req: IncomingMessage): void {
       socket[COUNTS] = null; // another node: cannot tell, so never handed over
       return;
     }
-    const made: Counts = { begun: 1, seen: 0 };
+    const made: Counts = { begun: 1, seen: 0, open: 0 };
     const before = parser[key];
     // node's parser is freed (and this reset) when the connection closes: never another's
     parser[key] = function (this: unknown, ...args: unknown[]) {
@@ -43,6 +45,9 @@ export function countRequest(req: IncomingMessage): void {
     socket[COUNTS] = counts = made;
   }
   counts.seen++;
+  counts.open++;
+  const c = counts;
+  res.once('close', () => c.open--);
 }
 
 /**
@@ -64,7 +69,8 @@ export function releaseOrHandOff(req: IncomingMessage, res: ServerResponse, inv:
 function handOff(req: IncomingMessage, inv: Invocation): boolean {
   const socket = req.socket as Counted;
   const counts = socket[COUNTS];
-  if (!counts || counts.begun !== counts.seen || !req.complete || socket.destroyed || socket.writableEnded || !inv.handOff) return false;
+  // this answer is the only one under way, and no byte of a next request came
+  if (!counts || counts.open !== 1 || counts.begun !== counts.seen || !req.complete || socket.destroyed || socket.writableEnded || !inv.handOff) return false;
   if (!inv.handOff(socket)) return false;
   socket.destroy();
   return true;
