@@ -1,8 +1,15 @@
 /**
  * The host's end of an instance's handoff channel (runtime/handoff.ts draws the wire): a socket
  * in the instance's io dir that its runtime connects to when asked over the control socket, on
- * which client connections go over as descriptors ('h'), a drain is asked ('d'), and the runtime
- * tells when each connection it took has closed ('c <n> <requests> <ms>').
+ * which client connections go over as descriptors ('h'), a drain is asked ('d'), the runtime's
+ * event loop is checked while connections are open ('p', answered 'a'), and the runtime tells
+ * when each connection it took has closed ('c <n> <requests> <ms>').
+ *
+ * The router's clock cannot see requests on a handed-over connection: the runtime answers 504
+ * past the function's timeout itself, which a request blocking its event loop (a `for (;;)`)
+ * would prevent. So while connections are open the host asks every timeout whether the loop
+ * turns; no answer by the next ask and the instance is stuck (`stuck`: destroyed, as the router
+ * destroys an instance whose request timed out), found within twice the timeout.
  *
  * The listener takes one connection and is gone: it is the runtime's (anything else in the sandbox
  * is as trusted as the runtime, and one connection is all the sandbox ever gets).
@@ -26,9 +33,23 @@ export class HandoffChannel {
   #sent = 0;
   readonly #waiting = new Map<number, Closed>();
   #ended = false;
+  /** A 'p' went out and no 'a' came yet. */
+  #asked = false;
+  readonly #clock: NodeJS.Timeout;
 
-  private constructor(pipe: Socket) {
+  private constructor(pipe: Socket, timeoutMs: number, stuck: () => void) {
     this.#pipe = pipe;
+    this.#clock = setInterval(() => {
+      if (this.#waiting.size === 0) return;
+      if (this.#asked) {
+        // first: the instance is forgotten and dead before its connections' slots come back
+        stuck();
+        this.destroy();
+        return;
+      }
+      this.#asked = true;
+      pipe.write('p');
+    }, Math.max(100, timeoutMs)).unref();
     this.#fd = (pipe as unknown as { _handle: { fd: number } })._handle.fd;
     let buffered = '';
     pipe.setEncoding('latin1');
@@ -46,7 +67,7 @@ export class HandoffChannel {
   }
 
   /** Listens in `ioDir`, asks the runtime to connect, and resolves with the channel once it did. */
-  static async open(ioDir: string, conn: RuntimeConnection, config: HandoffRequest): Promise<HandoffChannel> {
+  static async open(ioDir: string, conn: RuntimeConnection, config: HandoffRequest, stuck: () => void): Promise<HandoffChannel> {
     const file = path.join(ioDir, HANDOFF_NAME);
     const server = net.createServer({ pauseOnConnect: true });
     try {
@@ -59,7 +80,7 @@ export class HandoffChannel {
       await conn.handoff(config);
       const pipe = await Promise.race([accepted, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no connection came')), 5000).unref())]);
       pipe.resume();
-      return new HandoffChannel(pipe);
+      return new HandoffChannel(pipe, config.timeoutMs, stuck);
     } catch (cause) {
       throw new WarrenError('WARREN_HOST_HANDOFF', `handoff socket '${file}' was not connected to`, { cause });
     } finally {
@@ -91,6 +112,7 @@ export class HandoffChannel {
   destroy(): void {
     if (this.#ended) return;
     this.#ended = true;
+    clearInterval(this.#clock);
     this.#pipe.destroy();
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
@@ -98,6 +120,10 @@ export class HandoffChannel {
   }
 
   #report(line: string): void {
+    if (line === 'a') {
+      this.#asked = false;
+      return;
+    }
     const m = /^c (\d+) (\d+) (\d+)$/.exec(line);
     const closed = m ? this.#waiting.get(Number(m[1])) : undefined;
     if (!m || !closed) {

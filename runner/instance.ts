@@ -174,15 +174,16 @@ export class Instance {
   }
 
   /**
-   * Hands a client's connection to the runtime (runner/handoff.ts); `closed` once it closed there.
+   * Hands a client's connection to the runtime (runner/handoff.ts); `closed` once it closed there;
+   * `stuck` when the runtime's event loop stopped answering (handoff.ts).
    * False when it did not go (the caller still has it): not ready, or the channel is not open
    * yet: the first call opens it, in the background.
    */
-  handOff(socket: Socket, config: HandoffRequest, closed: Closed): boolean {
+  handOff(socket: Socket, config: HandoffRequest, closed: Closed, stuck: () => void): boolean {
     if (this.#state !== 'ready') return false;
     if (this.#channel === undefined) {
       this.#channel = null;
-      HandoffChannel.open(this.sandbox.ioDir as string, this.conn, config).then(
+      HandoffChannel.open(this.sandbox.ioDir as string, this.conn, config, stuck).then(
         (c) => {
           if (this.#state === 'ready') this.#channel = c;
           else c.destroy();

@@ -246,11 +246,19 @@ export class Pool implements Invoker {
     const fn = g.version.fn;
     const config = { timeoutMs: g.version.timeoutMs, keepAliveMs: handoff.keepAliveMs, host: `${fn}.${handoff.domain}` };
     inst.busy++;
-    const sent = inst.handOff(socket, config, (requests, ms) => {
+    const closed = (requests: number, ms: number) => {
       // one count per request it served there, each with the mean time (the runtime sums them)
       for (let i = 0; i < requests; i++) this.#observer.finished(fn, 'ok', ms / requests);
       this.#free(g, inst);
-    });
+    };
+    const stuck = () => {
+      const why = `blocked its event loop past ${g.version.timeoutMs} ms`;
+      this.#observer.finished(fn, 'timeout', g.version.timeoutMs);
+      this.#logs.report({ fn, version: g.version.version, instance: inst.id }, `a request on a handed-over connection ${why}: the instance is destroyed`);
+      this.#forget(g, inst);
+      void inst.destroy(why);
+    };
+    const sent = inst.handOff(socket, config, closed, stuck);
     if (!sent) inst.busy--;
     void release('ok');
     return sent;
@@ -460,7 +468,11 @@ export class Pool implements Invoker {
     }
     this.#groups.clear();
     this.#idle.clear();
-    await Promise.all([...all.map((i) => i.destroy('warren shut down')), this.#generics.close()]);
+    // the router drained its own requests before this; connections handed over (serve --handoff)
+    // still hold their instances' slots: those instances close gracefully (the runtime answers
+    // what is in flight on them, within the instance's close grace), the rest go now
+    const end = (i: Instance) => (i.busy > 0 && this.#opts.handoff ? i.close() : i.destroy('warren shut down'));
+    await Promise.all([...all.map(end), this.#generics.close()]);
   }
 }
 

@@ -21,6 +21,10 @@
  *   POST CONTROL_HANDOFF_PATH         --->   connects an IPC pipe to HANDOFF_NAME, then answers
  *   'h' + a TCP socket (SCM_RIGHTS)   --->   the n-th one (from 1) joins the function's server
  *   'd'                               --->   drain
+ *   'p'                               --->   (while connections are open) is the event loop alive?
+ *                                     <---   'a\n': it is (no answer within the function's
+ *                                            timeout: a request blocks it, and the host
+ *                                            destroys the instance, as the router would)
  *                                     <---   'c <n> <requests> <ms>\n' once the n-th closed
  *
  * Node has no public API to receive a descriptor in a process it did not start: the pipe is
@@ -162,6 +166,7 @@ export class Handoff {
     }
     const bytes = new Uint8Array(buf, streamBaseState[kArrayBufferOffset] as number, nread);
     if (bytes.includes(0x64 /* 'd' */)) this.#drain();
+    if (bytes.includes(0x70 /* 'p' */)) this.#write('a\n');
     if (handle) this.#take(handle);
   }
 
@@ -190,6 +195,16 @@ export class Handoff {
     if (this.#draining) return;
     this.#draining = true;
     for (const s of this.#open) if (!s[HANDED]?.busy) s.destroy();
+  }
+
+  /** Drains (SIGTERM: the function's server closes) and resolves once every handed-over
+   * connection closed: their requests in flight are answered first. */
+  closed(): Promise<void> {
+    this.#drain();
+    if (this.#open.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      for (const s of this.#open) s.once('close', () => this.#open.size === 0 && resolve());
+    });
   }
 
   #write(line: string): void {

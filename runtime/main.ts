@@ -169,8 +169,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => {
     control.close();
     control.closeAllConnections();
+    // connections handed over are not the listener's: they drain now, their requests in flight
+    // finish too
+    const handed = handoff?.closed();
     server.close(() => {
-      void Promise.allSettled([...pending]).then(() => process.exit(0));
+      void Promise.allSettled([...pending, handed]).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   });

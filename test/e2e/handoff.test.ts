@@ -4,7 +4,9 @@
  * What a client and an operator must still see then: the function's answers, a request id on
  * each (in the logs too), the function's timeout, another host refused, the connection holding a
  * slot of its instance until it closes (then scale to zero), a deploy moving the connection's
- * traffic to the new version, and path-routed connections never handed over.
+ * traffic to the new version, a request that blocks the instance's event loop ending the
+ * instance, serve's SIGTERM letting a request in flight finish, and path-routed connections
+ * never handed over.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -21,6 +23,8 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === '/log') console.log('handed log', url.searchParams.get('n'));
     if (url.pathname === '/slow') await new Promise((r) => setTimeout(r, 3000));
+    if (url.pathname === '/wait') await new Promise((r) => setTimeout(r, 700));
+    if (url.pathname === '/loop') for (;;);
     return new Response('${v} ' + url.pathname + ' ' + (request.headers.get('x-warren-request-id') ?? '-'));
   },
 };`;
@@ -51,7 +55,7 @@ async function handed(c: Client, p = '/'): Promise<Got> {
   throw new Error('no request was served on a handed-over connection');
 }
 
-type Sandboxes = { sandboxes: Array<{ fn: string | null; version: number | null; busy: number }> };
+type Sandboxes = { sandboxes: Array<{ id: string; fn: string | null; version: number | null; busy: number }> };
 
 t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (t) => {
   const s: Server = await startServe(dirs, ports(20480), ['--domain', 'fn.test', '--handoff', '--pool', '1', '--keep-alive', '2s', '--no-demo']);
@@ -138,11 +142,25 @@ t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (
     const c = new Client(s.data, { pipelining: 1 });
     t.teardown(() => c.close());
     t.match((await handed(c)).text, /^v1 /);
-    t.equal((await deploy(s, 'app', app('v2'))).status, 201);
+    t.equal((await deploy(s, 'app', app('v2'), { limits: { timeout_ms: 1000, concurrency: 4 } })).status, 201);
     await until('v2 on the same client', async () => /^v2 /.test((await get(c, '/').catch(() => ({ text: '' }))).text), 20_000);
     t.pass('v2 answers');
     await until('no v1 instance left', async () => !(await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.some((x) => x.fn === 'app' && x.version === 1), 20_000);
     t.pass('the old instance ended');
+  });
+
+  await t.test('a request that blocks the event loop ends its instance, as a timeout does', async (t) => {
+    const c = new Client(s.data, { pipelining: 1 });
+    t.teardown(() => c.destroy());
+    await handed(c);
+    const before = (await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.filter((x) => x.fn === 'app').map((x) => x.id);
+    const looped = await get(c, '/loop').catch((err: Error) => err);
+    t.ok(looped instanceof Error, `the connection was cut (${String(looped)})`);
+    const after = (await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.map((x) => x.id);
+    t.same(before.filter((id) => after.includes(id)), [], 'the instance is gone');
+    const c2 = new Client(s.data, { pipelining: 1 });
+    t.teardown(() => c2.close());
+    t.equal((await get(c2, '/')).status, 200, 'the function serves again');
   });
 
   await t.test('a closed connection frees its slot: idle instances end (scale to zero)', async (t) => {
@@ -151,5 +169,18 @@ t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (
     await c.close();
     await until('no instance of app', async () => !(await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.some((x) => x.fn === 'app'), 30_000);
     t.pass('none left');
+  });
+
+  await t.test("serve's SIGTERM lets a request in flight on a handed-over connection finish", async (t) => {
+    const c = new Client(s.data, { pipelining: 1 });
+    t.teardown(() => c.destroy());
+    await handed(c);
+    const inFlight = get(c, '/wait');
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = s.stop();
+    const got = await inFlight;
+    t.equal(got.status, 200, 'answered');
+    t.match(got.text, /^v2 \/wait /);
+    t.equal(await stopped, 0, 'serve exits 0');
   });
 });
