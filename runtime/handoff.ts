@@ -128,6 +128,8 @@ export class Handoff {
       res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8' }).end(`this connection serves ${this.#config.host} only\n`);
       return true;
     }
+    // the idle clock of take(): a long answer must not be cut by it
+    req.socket.setTimeout(0);
     const id = this.#nextId();
     req.headers[REQUEST_ID_HEADER] = id;
     res.setHeader(RESPONSE_ID_HEADER, id);
@@ -176,9 +178,10 @@ export class Handoff {
     socket[HANDED] = h;
     // a socket made from a descriptor has node's defaults, not the ones the router set
     socket.setNoDelay(true);
-    socket.setTimeout(this.#config.keepAliveMs, () => {
-      if (!h.busy) socket.destroy();
-    });
+    // idle until its next request: closed after the keep-alive (node's server destroys a socket
+    // whose timeout fires with no one listening); disarmed when a request comes (request()), and
+    // from then on node arms its own keep-alive after each answer
+    socket.setTimeout(this.#config.keepAliveMs);
     this.#open.add(socket);
     socket.once('close', () => {
       this.#open.delete(socket);

@@ -163,6 +163,30 @@ t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (
     t.equal((await get(c2, '/')).status, 200, 'the function serves again');
   });
 
+  await t.test('an idle handed-over connection is closed by the server after the keep-alive, and frees its slot', async (t) => {
+    // a raw socket: undici would close an idle connection itself, before the server's clock
+    const sock = net.connect(Number(new URL(s.data).port), '127.0.0.1');
+    t.teardown(() => sock.destroy());
+    let got = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (got += d));
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    for (let i = 0; i < 100; i++) {
+      got = '';
+      sock.write('GET / HTTP/1.1\r\nHost: app.fn.test\r\n\r\n');
+      await until('an answer', () => /\r\n\r\nv2 \/ /.test(got), 10_000);
+      if (!/x-warren-start/i.test(got)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.notMatch(got, /x-warren-start/i, 'handed over');
+    const busy = async () => (await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.filter((x) => x.fn === 'app').reduce((n, x) => n + x.busy, 0);
+    t.equal(await busy(), 1, 'held while open');
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not closed within 15 s')), 15_000))]);
+    t.pass('the server closed it');
+    await until('its slot free', async () => (await busy()) === 0, 5_000);
+    t.pass('freed');
+  });
+
   await t.test('a closed connection frees its slot: idle instances end (scale to zero)', async (t) => {
     const c = new Client(s.data, { pipelining: 1 });
     await handed(c);
