@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Client } from 'undici';
 import { NEEDS_ROOT } from '../integration/helpers.js';
 import { api, deploy, ports, serveDirs, startServe, until, type Server } from './serve-helpers.js';
@@ -53,6 +53,16 @@ async function handed(c: Client, p = '/'): Promise<Got> {
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('no request was served on a handed-over connection');
+}
+
+/** A bare TCP connection to the data plane, and what came back on it so far. */
+function rawClient(t: Test, s: Server): { sock: net.Socket; got: string } {
+  const sock = net.connect(Number(new URL(s.data).port), '127.0.0.1');
+  t.teardown(() => sock.destroy());
+  const raw = { sock, got: '' };
+  sock.setEncoding('latin1');
+  sock.on('data', (d: string) => (raw.got += d));
+  return raw;
 }
 
 type Sandboxes = { sandboxes: Array<{ id: string; fn: string | null; version: number | null; busy: number }> };
@@ -127,15 +137,11 @@ t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (
   });
 
   await t.test('a pipelined request is never lost to a handoff', async (t) => {
-    const sock = net.connect(Number(new URL(s.data).port), '127.0.0.1');
-    t.teardown(() => sock.destroy());
-    let got = '';
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => (got += d));
+    const raw = rawClient(t, s);
     const req = (p: string) => `GET ${p} HTTP/1.1\r\nHost: app.fn.test\r\n\r\n`;
-    sock.write(req('/p1') + req('/p2') + req('/p3'));
-    await until('three answers', () => (got.match(/HTTP\/1\.1 200/g) ?? []).length === 3, 20_000);
-    t.match(got, /v1 \/p1[\s\S]*v1 \/p2[\s\S]*v1 \/p3/, 'in order');
+    raw.sock.write(req('/p1') + req('/p2') + req('/p3'));
+    await until('three answers', () => (raw.got.match(/HTTP\/1\.1 200/g) ?? []).length === 3, 20_000);
+    t.match(raw.got, /v1 \/p1[\s\S]*v1 \/p2[\s\S]*v1 \/p3/, 'in order');
   });
 
   await t.test('a deploy moves a handed-over connection to the new version', async (t) => {
@@ -165,20 +171,16 @@ t.test('warren serve --handoff', { skip: NEEDS_ROOT, timeout: 300_000 }, async (
 
   await t.test('an idle handed-over connection is closed by the server after the keep-alive, and frees its slot', async (t) => {
     // a raw socket: undici would close an idle connection itself, before the server's clock
-    const sock = net.connect(Number(new URL(s.data).port), '127.0.0.1');
-    t.teardown(() => sock.destroy());
-    let got = '';
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => (got += d));
-    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    const raw = rawClient(t, s);
+    const closed = new Promise<void>((resolve) => raw.sock.once('close', () => resolve()));
     for (let i = 0; i < 100; i++) {
-      got = '';
-      sock.write('GET / HTTP/1.1\r\nHost: app.fn.test\r\n\r\n');
-      await until('an answer', () => /\r\n\r\nv2 \/ /.test(got), 10_000);
-      if (!/x-warren-start/i.test(got)) break;
+      raw.got = '';
+      raw.sock.write('GET / HTTP/1.1\r\nHost: app.fn.test\r\n\r\n');
+      await until('an answer', () => /\r\n\r\nv2 \/ /.test(raw.got), 10_000);
+      if (!/x-warren-start/i.test(raw.got)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    t.notMatch(got, /x-warren-start/i, 'handed over');
+    t.notMatch(raw.got, /x-warren-start/i, 'handed over');
     const busy = async () => (await api(s, 'GET', '/v1/sandboxes')).json<Sandboxes>().sandboxes.filter((x) => x.fn === 'app').reduce((n, x) => n + x.busy, 0);
     t.equal(await busy(), 1, 'held while open');
     await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not closed within 15 s')), 15_000))]);
