@@ -14,6 +14,8 @@ import { performance } from 'node:perf_hooks';
 export interface LoadConfig {
   url: string;
   socketPath?: string;
+  /** The Host header, when not the URL's (a host-routed function). */
+  host?: string;
   connections: number;
   seconds: number;
 }
@@ -41,7 +43,7 @@ function main(): void {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const inst = autocannon(
-    { url: cfg.url, socketPath: cfg.socketPath, connections: cfg.connections, duration: cfg.seconds, pipelining: 1, timeout: 30 },
+    { url: cfg.url, socketPath: cfg.socketPath, ...(cfg.host && { headers: { host: cfg.host } }), connections: cfg.connections, duration: cfg.seconds, pipelining: 1, timeout: 30 },
     (err, result) => {
       out.wallMs = performance.now() - t0;
       if (err) {

@@ -31,6 +31,8 @@ export interface ServeArgs {
   maxConnections: number;
   /** No demo `hello` function on first start. */
   noDemo: boolean;
+  /** Hand host-routed client connections to their instance after the first answer. */
+  handoff: boolean;
   /** The first host uid of the sandboxes' span (default: WARREN_UID_BASE, else 1000000000). */
   uidBase: number | undefined;
 }
@@ -57,6 +59,13 @@ export const SERVE_USAGE = `usage: warren serve [options]
                          WARREN_UID_BASE); refused when the span overlaps the host's users,
                          groups or /etc/subuid ranges
   --no-demo              do not deploy the demo function 'hello' on first start
+  --handoff              (needs --domain) after the first answer on a connection to
+                         <function>.D, hand the connection itself to the instance, which serves
+                         its later requests with no hop through the router: each such connection
+                         holds one of the instance's concurrency slots until it closes (idle
+                         after the keep-alive timeout); the instance keeps the function's
+                         timeout, request ids and logs; a request there naming another host is
+                         answered 421 and the connection closed
 `;
 
 const DEFAULTS: ServeArgs = {
@@ -77,6 +86,7 @@ const DEFAULTS: ServeArgs = {
   requestTimeoutMs: 300_000,
   maxConnections: 4096,
   noDemo: false,
+  handoff: false,
   uidBase: undefined,
 };
 
@@ -92,6 +102,10 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     }
     if (flag === '--no-demo') {
       out.noDemo = true;
+      continue;
+    }
+    if (flag === '--handoff') {
+      out.handoff = true;
       continue;
     }
     const take = (): string => {
@@ -161,6 +175,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
   }
   if (out.poolMax < out.pool) bad(`--pool-max ${out.poolMax} is below --pool ${out.pool}`);
   if (out.headerTimeoutMs > out.requestTimeoutMs) bad(`--header-timeout is longer than --request-timeout`);
+  if (out.handoff && !out.domain) bad('--handoff needs --domain: only host-routed connections are handed over');
   return out;
 }
 

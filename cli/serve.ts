@@ -21,7 +21,7 @@ import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
 import { openRegistry } from '../registry/index.js';
 import { Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/index.js';
 import { LogStore } from '../runner/logs.js';
-import { loadOrCreateToken, startRouter } from '../router/index.js';
+import { DEFAULT_DATA_LIMITS, loadOrCreateToken, startRouter } from '../router/index.js';
 import { imageLayers, openHost } from './wiring.js';
 import { localUrl, SERVER_FILE, writeServerInfo } from '../client/index.js';
 import { parseServeArgs, type ServeArgs } from './serve-args.js';
@@ -99,6 +99,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       keepAliveMs: args.keepAliveMs,
       memoryBudgetBytes: args.memoryBudgetBytes,
       pids: FUNCTION_PIDS,
+      ...(args.handoff && args.domain && { handoff: { domain: args.domain.toLowerCase(), keepAliveMs: DEFAULT_DATA_LIMITS.keepAliveTimeoutMs } }),
     });
     functions.attach(pool);
     closers.push(() => (pool as Pool).close());
@@ -112,6 +113,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       dataListen: args.listen,
       controlListen: args.control,
       domain: args.domain,
+      handoff: args.handoff,
       limits: { maxBodyBytes: args.maxBodyBytes, headersTimeoutMs: args.headerTimeoutMs, requestTimeoutMs: args.requestTimeoutMs, maxConnections: args.maxConnections },
     });
     closers.push(async () => {

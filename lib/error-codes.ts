@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   WARREN_FN_VERSION_NOT_FOUND: 'user',
   // the host
   WARREN_HOST_CLOSED: 'platform',
+  // serve --handoff cannot pass connections to sandboxes (koffi or libc's sendmsg missing)
+  WARREN_HOST_HANDOFF: 'platform',
   WARREN_HOST_KERNEL: 'platform',
   WARREN_HOST_NOT_ROOT: 'platform',
   // the sandboxes' uid span overlaps ids the host uses: the operator moves it (--uid-base)

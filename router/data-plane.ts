@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { answerError } from './errors.js';
 import type { Invoker } from './invoker.js';
+import { countRequest } from './handoff.js';
 import { hasBody, startExchange } from './proxy.js';
 import { route } from './routing.js';
 
@@ -39,6 +40,9 @@ export interface DataPlaneOptions {
   /** Route `Host: <fn>.<domain>` too. */
   domain?: string;
   limits?: Partial<DataLimits>;
+  /** Hand host-routed connections to their instance after their first answer (serve --handoff,
+   * handoff.ts); only where the invoker can take them. */
+  handoff?: boolean;
   /** Errors no one expected (a bug in the invoker): answered 500, reported here. */
   onUnexpected?: (err: unknown) => void;
 }
@@ -67,6 +71,8 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
       answerError(res, err, requestId, true);
       return;
     }
+    const handoff = opts.handoff === true && target.byHost === true;
+    if (handoff) countRequest(req, res);
     // the client may go away while the invocation waits for an instance (a queue, a cold start)
     const gone = clientGone(req.socket);
     invoker.acquire(target.fn, gone).then(
@@ -75,7 +81,7 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
           void inv.release('ok');
           return;
         }
-        startExchange(req, res, inv, { requestId, path: target.path, maxBodyBytes: limits.maxBodyBytes });
+        startExchange(req, res, inv, { requestId, path: target.path, maxBodyBytes: limits.maxBodyBytes, handoff });
       },
       (err: unknown) => {
         if (gone.aborted) return;

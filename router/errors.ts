@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { isWarrenError, type ErrorCode } from '../lib/errors.js';
+import { RESPONSE_ID_HEADER } from '../runtime/protocol.js';
 
 export type Plane = 'data' | 'control';
 export type Side = 'function' | 'user' | 'platform';
@@ -45,8 +46,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 /** The header that says who failed, on every error answer: function or platform on the data
  * plane, user or platform on the control API. */
 export const FAULT_HEADER = 'x-warren-fault';
-/** The request id every data-plane answer carries. */
-export const RESPONSE_ID_HEADER = 'x-request-id';
+/** The request id every data-plane answer carries (runtime/protocol.ts: a runtime sets it too,
+ * on a connection handed over). */
+export { RESPONSE_ID_HEADER };
 
 export function toHttpError(err: unknown, plane: Plane): HttpError {
   if (!isWarrenError(err)) {

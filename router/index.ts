@@ -43,6 +43,8 @@ export interface RouterOptions {
   controlListen?: Listen;
   /** Route `Host: <fn>.<domain>` too. */
   domain?: string;
+  /** Hand host-routed connections to their instance (data-plane.ts). */
+  handoff?: boolean;
   limits?: Partial<DataLimits>;
   /** Errors no one expected (bugs): answered 500 and reported here; default console.error. */
   onUnexpected?: (err: unknown) => void;
@@ -57,7 +59,7 @@ export interface Router {
 }
 
 export async function startRouter(opts: RouterOptions): Promise<Router> {
-  const data = createDataPlane({ invoker: opts.invoker, domain: opts.domain, limits: opts.limits, onUnexpected: opts.onUnexpected });
+  const data = createDataPlane({ invoker: opts.invoker, domain: opts.domain, handoff: opts.handoff, limits: opts.limits, onUnexpected: opts.onUnexpected });
   const dataUrl = await listen(data, opts.dataListen ?? DEFAULT_DATA_LISTEN);
   const closing = new AbortController();
   const app = controlApi({

@@ -14,6 +14,7 @@
  *                                             destroyed; 'broken': it is destroyed, and the
  *                                             promise says why it failed, as a client reads it
  */
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 
 /** How an instance came to serve a request: a live one of this version (warm), a generic
@@ -55,6 +56,15 @@ export interface Invocation {
    * with undefined.
    */
   release(outcome: Outcome): Promise<string | undefined>;
+  /**
+   * Present when the invoker can take client connections (serve --handoff): once the exchange's
+   * answer went out whole, the router may give the client's connection to the instance, which
+   * serves its later requests itself (runtime/handoff.ts). Releases the invocation 'ok' either
+   * way. True: the connection is the instance's now, and the caller closes its own copy with
+   * destroy() (never end(): a FIN would end it for the instance too). False: it stayed the
+   * caller's (the instance cannot take one now).
+   */
+  handOff?(socket: Socket): boolean;
 }
 
 export interface Invoker {

@@ -26,6 +26,7 @@ import type { Dispatcher } from 'undici';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { answerError, RESPONSE_ID_HEADER } from './errors.js';
+import { releaseOrHandOff } from './handoff.js';
 import type { Invocation, Outcome, Start } from './invoker.js';
 
 /** The start label of the instance that answered. */
@@ -45,6 +46,8 @@ export interface ExchangeOptions {
   /** The URL the function sees. */
   path: string;
   maxBodyBytes: number;
+  /** The connection may go to the instance after this answer (serve --handoff, router/handoff.ts). */
+  handoff?: boolean;
 }
 
 export function hasBody(req: IncomingMessage): boolean {
@@ -138,7 +141,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     if (this.done) return;
-    this.finish('ok');
+    if (this.opts.handoff && this.inv.handOff) {
+      this.finish('ok', false);
+      releaseOrHandOff(this.req, this.res, this.inv);
+    } else {
+      this.finish('ok');
+    }
     this.res.end();
   }
 
@@ -198,8 +206,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.abortRequest?.(reason);
   }
 
-  /** The one place the exchange ends: the clock stops, the body detaches, the release goes out. */
-  private finish(outcome: Outcome): Promise<string | undefined> {
+  /** The one place the exchange ends: the clock stops, the body detaches, the release goes out
+   * (unless `release` is false: releaseOrHandOff then does it). */
+  private finish(outcome: Outcome, release = true): Promise<string | undefined> {
     this.done = true;
     clearTimeout(this.timer);
     this.res.off('close', this.onClientClose);
@@ -209,7 +218,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       // an unread rest of the upload is read and dropped, so node can close or reuse the connection
       if (!this.req.complete && !this.req.destroyed) this.req.resume();
     }
-    return this.inv.release(outcome);
+    return release ? this.inv.release(outcome) : Promise.resolve(undefined);
   }
 }
 

@@ -19,9 +19,9 @@ t.test('path and host routing', async (t) => {
     ['http://evil/hello/', undefined, undefined, { missing: '' }],
     ['*', undefined, undefined, { missing: '' }],
     // host routing: the URL is the function's, whole
-    ['/a/b?x=1', 'hello.fn.example', 'fn.example', { fn: 'hello', path: '/a/b?x=1' }],
-    ['/', 'HELLO.Fn.Example:8080', 'fn.example', { fn: 'hello', path: '/' }],
-    ['/', 'hello.fn.example.', 'fn.example', { fn: 'hello', path: '/' }],
+    ['/a/b?x=1', 'hello.fn.example', 'fn.example', { fn: 'hello', path: '/a/b?x=1', byHost: true }],
+    ['/', 'HELLO.Fn.Example:8080', 'fn.example', { fn: 'hello', path: '/', byHost: true }],
+    ['/', 'hello.fn.example.', 'fn.example', { fn: 'hello', path: '/', byHost: true }],
     ['/x', 'a.b.fn.example', 'fn.example', { missing: 'a.b' }],
     // the domain itself, another host, or a look-alike fall back to path routing
     ['/hello/x', 'fn.example', 'fn.example', { fn: 'hello', path: '/x' }],

@@ -10,13 +10,14 @@
  */
 import { FUNCTION_NAME } from './control.js';
 
-export type Route = { fn: string; path: string } | { missing: string };
+/** `byHost`: routed by its Host header (a connection handed over stays with one host: handoff.ts). */
+export type Route = { fn: string; path: string; byHost?: true } | { missing: string };
 
 /** `domain` lower case, without a leading dot. */
 export function route(url: string, host: string | undefined, domain: string | undefined): Route {
   if (domain !== undefined && host !== undefined) {
     const name = hostFunction(host, domain);
-    if (name !== undefined) return FUNCTION_NAME.test(name) ? { fn: name, path: url } : { missing: name };
+    if (name !== undefined) return FUNCTION_NAME.test(name) ? { fn: name, path: url, byHost: true } : { missing: name };
   }
   // origin-form only ('/...'): an absolute-form or '*' target names no function
   if (url.charCodeAt(0) !== 0x2f) return { missing: '' };

@@ -16,11 +16,13 @@
  *
  * An instance never serves two functions nor two versions: specialize() happens once.
  */
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
-import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds } from '../runtime/index.js';
+import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds, type HandoffRequest } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
+import { HandoffChannel, type Closed } from './handoff.js';
 
 export type InstanceState = 'booting' | 'generic' | 'specializing' | 'ready' | 'draining' | 'dead';
 
@@ -68,6 +70,9 @@ export class Instance {
   end: string | undefined;
   /** A number for the pool's maps and logs, unique in this process. */
   readonly seq = ++counter;
+  /** Its handoff channel (serve --handoff): undefined until asked for, null while it opens or
+   * after it failed to (connections are then proxied, as without --handoff). */
+  #channel: HandoffChannel | null | undefined;
 
   private constructor(sandbox: Sandbox, conn: RuntimeConnection) {
     this.sandbox = sandbox;
@@ -188,9 +193,34 @@ export class Instance {
     }
   }
 
+  /**
+   * Hands a client's connection to the runtime (runner/handoff.ts); `closed` once it closed there;
+   * `stuck` when the runtime's event loop stopped answering (handoff.ts).
+   * False when it did not go (the caller still has it): not ready, or the channel is not open
+   * yet: the first call opens it, in the background.
+   */
+  handOff(socket: Socket, config: HandoffRequest, closed: Closed, stuck: () => void): boolean {
+    if (this.#state !== 'ready') return false;
+    if (this.#channel === undefined) {
+      this.#channel = null;
+      HandoffChannel.open(this.sandbox.ioDir as string, this.conn, config, stuck).then(
+        (c) => {
+          if (this.#state === 'ready') this.#channel = c;
+          else c.destroy();
+        },
+        () => {
+          // stays null: this instance's connections are proxied
+        },
+      );
+      return false;
+    }
+    return this.#channel?.send(socket, closed) ?? false;
+  }
+
   /** Serves no new request; ends once the last in flight did (gracefully: waitUntil work ends). */
   drain(): void {
     if (this.#state === 'dead') return;
+    this.#channel?.drain();
     this.#state = 'draining';
     if (this.busy === 0) void this.close();
   }
@@ -215,6 +245,7 @@ export class Instance {
     if (this.#state === 'dead') return;
     this.#state = 'dead';
     this.end = why;
+    this.#channel?.destroy();
   }
 }
 

@@ -56,4 +56,10 @@ export interface PoolOptions {
   readonly memoryBudgetBytes: number;
   /** Tasks per instance at most (a fork bomb stops there). */
   readonly pids: number;
+  /**
+   * serve --handoff: a host-routed client connection goes to its instance after its first
+   * answer (router/invoker.ts handOff), and holds one of its concurrency slots until it closes.
+   * `domain` as the router routes it; `keepAliveMs`: the router's idle-connection timeout.
+   */
+  readonly handoff?: { readonly domain: string; readonly keepAliveMs: number };
 }

@@ -10,6 +10,7 @@
  * used first. A timed-out, crashed or OOM-killed instance is destroyed; the next request of
  * that function gets a fresh one, and nothing of another function's is touched.
  */
+import type { Socket } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { WarrenError } from '../lib/errors.js';
 import type { Invocation, Invoker, Outcome, Start, StartLabel } from '../router/invoker.js';
@@ -198,29 +199,69 @@ export class Pool implements Invoker {
     inst.busy++;
     const owner = inst.owner as Owner;
     let released = false;
+    const handoff = this.#opts.handoff;
+    const release = (outcome: Outcome): Promise<string | undefined> => {
+      if (released) return NO_REASON;
+      released = true;
+      // a start that failed was counted and its instance destroyed where it failed
+      if (held?.failed) return NO_REASON;
+      onRelease?.();
+      const now = performance.now();
+      this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, now - handedAt);
+      if (outcome !== 'ok') {
+        inst.busy--;
+        inst.lastUsed = now;
+        return this.#releaseFailed(g, inst, outcome);
+      }
+      this.#free(g, inst);
+      return NO_REASON;
+    };
     return {
+      ...(handoff && { handOff: (socket: Socket) => this.#handOff(g, inst, socket, handoff, release) }),
       dispatcher: held ? afterStart(inst.conn.http, held.done) : inst.conn.http,
       fn: owner.fn,
       version: owner.version,
       instance: inst.id,
       start,
       timeoutMs: g.version.timeoutMs,
-      release: (outcome: Outcome) => {
-        if (released) return NO_REASON;
-        released = true;
-        // a start that failed was counted and its instance destroyed where it failed
-        if (held?.failed) return NO_REASON;
-        onRelease?.();
-        const now = performance.now();
-        this.#observer.finished(g.version.fn, outcome === 'broken' ? 'error' : outcome, now - handedAt);
-        inst.busy--;
-        inst.lastUsed = now;
-        if (outcome !== 'ok') return this.#releaseFailed(g, inst, outcome);
-        if (inst.state === 'draining' && inst.busy === 0) void inst.close();
-        else if (inst.state === 'ready') this.#pump(g, inst);
-        return NO_REASON;
-      },
+      release,
     };
+  }
+
+  /** A slot of `inst` is free again: a draining instance with none busy ends, a ready one serves
+   * the queue. */
+  #free(g: Group, inst: Instance): void {
+    inst.busy--;
+    inst.lastUsed = performance.now();
+    if (inst.state === 'draining' && inst.busy === 0) void inst.close();
+    else if (inst.state === 'ready') this.#pump(g, inst);
+  }
+
+  /**
+   * The client's connection goes to the instance: the invocation is released as answered, and
+   * the connection takes a slot of its own until the runtime reports it closed. The slot is
+   * taken first, so the release cannot give it to a waiter in between.
+   */
+  #handOff(g: Group, inst: Instance, socket: Socket, handoff: NonNullable<PoolOptions['handoff']>, release: (o: Outcome) => Promise<string | undefined>): boolean {
+    const fn = g.version.fn;
+    const config = { timeoutMs: g.version.timeoutMs, keepAliveMs: handoff.keepAliveMs, host: `${fn}.${handoff.domain}` };
+    inst.busy++;
+    const closed = (requests: number, ms: number) => {
+      // one count per request it served there, each with the mean time (the runtime sums them)
+      for (let i = 0; i < requests; i++) this.#observer.finished(fn, 'ok', ms / requests);
+      this.#free(g, inst);
+    };
+    const stuck = () => {
+      const why = `blocked its event loop past ${g.version.timeoutMs} ms`;
+      this.#observer.finished(fn, 'timeout', g.version.timeoutMs);
+      this.#logs.report({ fn, version: g.version.version, instance: inst.id }, `a request on a handed-over connection ${why}: the instance is destroyed`);
+      this.#forget(g, inst);
+      void inst.destroy(why);
+    };
+    const sent = inst.handOff(socket, config, closed, stuck);
+    if (!sent) inst.busy--;
+    void release('ok');
+    return sent;
   }
 
   /** A release after a timeout or a broken exchange: the instance is destroyed. */
@@ -427,7 +468,11 @@ export class Pool implements Invoker {
     }
     this.#groups.clear();
     this.#idle.clear();
-    await Promise.all([...all.map((i) => i.destroy('warren shut down')), this.#generics.close()]);
+    // the router drained its own requests before this; connections handed over (serve --handoff)
+    // still hold their instances' slots: those instances close gracefully (the runtime answers
+    // what is in flight on them, within the instance's close grace), the rest go now
+    const end = (i: Instance) => (i.busy > 0 && this.#opts.handoff ? i.close() : i.destroy('warren shut down'));
+    await Promise.all([...all.map(end), this.#generics.close()]);
   }
 }
 

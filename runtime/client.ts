@@ -17,10 +17,12 @@ import { WarrenError, errnoOf } from '../lib/errors.js';
 import {
   CONTROL_HEALTH_PATH,
   CONTROL_LOAD_PATH,
+  CONTROL_HANDOFF_PATH,
   CONTROL_NAME,
   CONTROL_SCHEDULED_PATH,
   CONTROL_WARM_PATH,
   SOCKET_NAME,
+  type HandoffRequest,
   type HealthAnswer,
   type LoadRequest,
   type ScheduledAnswer,
@@ -219,6 +221,12 @@ export class RuntimeConnection implements AsyncDisposable {
     const answer = await this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), open ? sent : undefined);
     if (!open) sent?.();
     return answer;
+  }
+
+  /** Has the runtime connect to the host's handoff socket (protocol.ts CONTROL_HANDOFF_PATH), which
+   * the caller listens on in the io dir; resolves once it did. */
+  async handoff(req: HandoffRequest): Promise<HealthAnswer> {
+    return this.#ask('POST', CONTROL_HANDOFF_PATH, JSON.stringify(req));
   }
 
   /**

@@ -3,14 +3,17 @@
  * own that only the host is given, so that no request to the function's socket can reach them.
  */
 import http from 'node:http';
+import { parseHandoffRequest } from './handoff.js';
 import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
 import {
+  CONTROL_HANDOFF_PATH,
   CONTROL_HEALTH_PATH,
   CONTROL_LOAD_PATH,
   CONTROL_SCHEDULED_PATH,
   CONTROL_WARM_PATH,
   MAX_LOAD_BYTES,
   type ErrorAnswer,
+  type HandoffRequest,
   type HealthAnswer,
   type ScheduledAnswer,
 } from './protocol.js';
@@ -37,6 +40,9 @@ export interface ControlState {
    * so the host may send a function's first request right behind its load instead of after the
    * load's answer. */
   hold(settled: Promise<void>): void;
+  /** Take client connections the host hands over from now on (handoff.ts); resolves once the
+   * host's socket accepted. */
+  handoff(config: HandoffRequest): Promise<void>;
 }
 
 export function controlServer(state: ControlState): http.Server {
@@ -75,6 +81,13 @@ export function controlServer(state: ControlState): http.Server {
       void scheduled(req, state).then(
         ([status, body]) => answer(status, body),
         (err: unknown) => answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
+    }
+    if (req.method === 'POST' && req.url === CONTROL_HANDOFF_PATH) {
+      void handoff(req, state).then(
+        ([status, body]) => answer(status, body),
+        (err: unknown) => answer(502, { ok: false, error: err instanceof Error ? err.message : String(err) }),
       );
       return;
     }
@@ -128,16 +141,11 @@ export function controlServer(state: ControlState): http.Server {
 
 /** A cron firing: the answer's status and body once the run settled (protocol.ts). */
 async function scheduled(req: http.IncomingMessage, state: ControlState): Promise<[number, ScheduledAnswer | ErrorAnswer]> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= MAX_SCHEDULED_BYTES) chunks.push(chunk);
-  }
-  if (size > MAX_SCHEDULED_BYTES) return [413, { ok: false, error: `the scheduled request exceeds ${MAX_SCHEDULED_BYTES} bytes` }];
+  const text = await bodyText(req, MAX_SCHEDULED_BYTES);
+  if (text === null) return [413, { ok: false, error: `the scheduled request exceeds ${MAX_SCHEDULED_BYTES} bytes` }];
   let run;
   try {
-    run = parseScheduledRequest(Buffer.concat(chunks).toString('utf8'));
+    run = parseScheduledRequest(text);
   } catch (err) {
     if (err instanceof BadScheduledRequest) return [400, { ok: false, error: err.message }];
     throw err;
@@ -146,4 +154,28 @@ async function scheduled(req: http.IncomingMessage, state: ControlState): Promis
   if (!loaded) return [409, { ok: false, error: 'no module is loaded in this runtime' }];
   if (!loaded.scheduled) return [501, { ok: false, error: `module '${loaded.module}' has no scheduled() handler in its default export` }];
   return [200, await runScheduled(loaded.scheduled, loaded.env, run, state.pending)];
+}
+
+/** A handoff request is two numbers. */
+const MAX_HANDOFF_BYTES = 1024;
+
+/** Connects to the host's handoff socket: the answer's status and body once connected. */
+async function handoff(req: http.IncomingMessage, state: ControlState): Promise<[number, HealthAnswer | ErrorAnswer]> {
+  const text = await bodyText(req, MAX_HANDOFF_BYTES);
+  if (text === null) return [413, { ok: false, error: `the handoff request exceeds ${MAX_HANDOFF_BYTES} bytes` }];
+  const config = parseHandoffRequest(text);
+  if (typeof config === 'string') return [400, { ok: false, error: config }];
+  await state.handoff(config);
+  return [200, { ok: true, module: state.loaded()?.module ?? null }];
+}
+
+/** A request's body as text, read to its end; null when it is longer than `max` bytes. */
+async function bodyText(req: http.IncomingMessage, max: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= max) chunks.push(chunk);
+  }
+  return size > max ? null : Buffer.concat(chunks).toString('utf8');
 }

@@ -24,6 +24,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { controlServer } from './control.js';
+import { Handoff } from './handoff.js';
 import { importModule, load, ModuleError, type Loaded } from './load.js';
 import { errorText, installConsole, report } from './log.js';
 import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
@@ -74,9 +75,10 @@ async function listenAs(server: http.Server, file: string): Promise<void> {
 /** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null;
  * while `held()` gives a promise (a load under way), a request waits for it first. The warm-up's
  * private server is made here too, so that it runs the very same code. */
-function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null): http.Server {
+function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null, handoff: () => Handoff | null = () => null): http.Server {
   const listener = workersListener(serving, pending);
   return http.createServer((req, res) => {
+    if (handoff()?.request(req, res)) return;
     const wait = held();
     if (wait) void wait.then(() => listener(req, res));
     else listener(req, res);
@@ -137,7 +139,8 @@ async function main(): Promise<void> {
   let loading: Promise<void> | null = null;
   const pending = new Set<Promise<unknown>>();
   // made before a module is imported: the listener puts in the Request and Response globals (web.ts)
-  const server = workersServer(() => loaded, pending, () => loading);
+  let handoff: Handoff | null = null;
+  const server = workersServer(() => loaded, pending, () => loading, () => handoff);
   // a generic runtime waits for its load for minutes: the host's connection to the function's
   // socket, opened at boot, must still be open then (node's default closes it after 5 s idle, and
   // tells the host so in its answers' Keep-Alive), or the function's first request pays for a new
@@ -165,6 +168,12 @@ async function main(): Promise<void> {
     answered: () => void warm(),
     warm: () => warm(),
     pending,
+    handoff: async (config) => {
+      if (handoff) return;
+      const h = new Handoff(server, config);
+      await h.connect();
+      handoff = h;
+    },
     hold: (settled) => {
       loading = settled;
       void settled.then(() => (loading = null));
@@ -179,8 +188,11 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => {
     control.close();
     control.closeAllConnections();
+    // connections handed over are not the listener's: they drain now, their requests in flight
+    // finish too
+    const handed = handoff?.closed();
     server.close(() => {
-      void Promise.allSettled([...pending]).then(() => process.exit(0));
+      void Promise.allSettled([...pending, handed]).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   });

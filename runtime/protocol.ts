@@ -38,6 +38,14 @@
  *                                            409 ErrorAnswer: no module is loaded
  *                                            501 ErrorAnswer: the module has no scheduled handler
  *
+ *   POST CONTROL_HANDOFF_PATH          --->  200 HealthAnswer once connected to HANDOFF_NAME, which
+ *        HandoffRequest                          the host listens on in the io dir: from then on the
+ *                                                host may hand client connections over (serve
+ *                                                --handoff; the wire is drawn in handoff.ts)
+ *                                            400 ErrorAnswer: the request itself is malformed
+ *                                            413 ErrorAnswer: the body exceeds 1 KiB
+ *                                            502 ErrorAnswer: HANDOFF_NAME did not accept
+ *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
  *   fetch(request, env, ctx); 503 while no module is loaded, until the warm-up was answered:
  *   from then on (and while a load is under way) a request waits for the next load's answer:
@@ -70,6 +78,9 @@ export const CONTROL_HEALTH_PATH = '/health';
 export const CONTROL_LOAD_PATH = '/load';
 export const CONTROL_WARM_PATH = '/warm';
 export const CONTROL_SCHEDULED_PATH = '/scheduled';
+export const CONTROL_HANDOFF_PATH = '/handoff';
+/** The host's socket in the io dir that hands client connections over (handoff.ts). */
+export const HANDOFF_NAME = 'handoff.sock';
 /** The largest load request the runtime reads (a module's source travels in it). */
 export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
 /**
@@ -187,3 +198,23 @@ export interface ScheduledAnswer {
   /** The handler called event.noRetry() (warren never retries a run: told for the log). */
   noRetry: boolean;
 }
+
+/**
+ * What the host does for a request and the runtime must do itself on a connection handed over
+ * (POST CONTROL_HANDOFF_PATH): the function's clock, and how long an idle connection is kept.
+ */
+export interface HandoffRequest {
+  /** The function's per-request timeout, ms: past it the request is answered 504 (or its
+   * connection cut, once its head went out). */
+  timeoutMs: number;
+  /** An idle handed-over connection closes after this, ms (the router's keep-alive timeout). */
+  keepAliveMs: number;
+  /** The function's host name (`<fn>.<domain>`, lower case): a request on a handed-over connection
+   * naming another Host is answered 421 and its connection closed (the client may retry on a new
+   * one, which the router routes). */
+  host: string;
+}
+
+/** The id a response carries of the request it answers (the router sets it; on a handed-over
+ * connection the runtime does). */
+export const RESPONSE_ID_HEADER = 'x-request-id';

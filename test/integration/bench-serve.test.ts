@@ -88,7 +88,7 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
   const out = JSON.parse(r.stdout) as { scenario: string; results: Row[]; params: Record<string, unknown> };
   t.match(out.params, { connections: [1, 4], duration_s: 1 });
   const names = out.results.map((row) => row.name);
-  const per = ['warren', 'node', 'runtime', ...(WORKERD ? ['workerd'] : [])];
+  const per = ['warren', 'warren handoff', 'node', 'runtime', ...(WORKERD ? ['workerd'] : [])];
   t.same(names, [1, 4].flatMap((c) => per.map((n) => `${n} c=${c}`)));
   for (const row of out.results) {
     figures(t, row);
@@ -97,8 +97,9 @@ t.test('a tiny warm bench: each connection count a group of rows, compared withi
     t.match(row.extra_p50, { server_cpu_us: Number, loadgen_cpu_us: Number }, `${row.name}: server and load generator CPU`);
   }
   t.match(out.results[0]?.extra_p50, { serve_cpu_us: Number, sandboxes_cpu_us: Number }, 'warren: the serve process and its sandboxes apart');
+  t.match(out.results[1]?.extra_p50, { serve_cpu_us: Number, sandboxes_cpu_us: Number }, 'warren handoff: the same');
   const warren4 = out.results[per.length];
-  t.same(Object.keys(warren4?.vs ?? {}).sort(), per.slice(1).sort(), 'ratios to every baseline of its group');
+  t.same(Object.keys(warren4?.vs ?? {}).sort(), per.slice(2).sort(), 'ratios to every baseline of its group');
   t.same(leftovers(), [], 'nothing left behind');
 });
 

@@ -40,6 +40,7 @@ const TEST_NAMES = [
   'wrntest-ipv6', 'wrntest-lifecycle-cli', 'wrntest-vol', 'wrntest-fn-resources', 'wrntest-fn-network',
   'wrntest-fn-proc', 'wrntest-networks',
   'wrntest-hostile-ctl', 'wrntest-hostile-names', 'wrntest-hostile-race', 'wrntest-regress-load',
+  'wrntest-handoff',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
