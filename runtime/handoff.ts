@@ -132,6 +132,8 @@ export class Handoff {
     req.socket.setTimeout(0);
     const id = this.#nextId();
     req.headers[REQUEST_ID_HEADER] = id;
+    // the function's Headers read rawHeaders (headers.ts): a client's own id must go from there too
+    replaceRaw(req.rawHeaders, REQUEST_ID_HEADER, id);
     res.setHeader(RESPONSE_ID_HEADER, id);
     if (this.#draining) res.shouldKeepAlive = false;
     h.busy = true;
@@ -254,4 +256,12 @@ export function parseHandoffRequest(text: string): HandoffRequest | string {
   if (!ok(timeoutMs) || !ok(keepAliveMs)) return 'the handoff request needs timeoutMs and keepAliveMs, positive ms';
   if (typeof host !== 'string' || host === '' || host !== host.toLowerCase()) return 'the handoff request needs host, a lower-case name';
   return { timeoutMs, keepAliveMs, host };
+}
+
+/** Sets `name` (lower case) to `value` in node's [name, value, ...] list: every other copy goes. */
+function replaceRaw(raw: string[], name: string, value: string): void {
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
+  }
+  raw.push(name, value);
 }
