@@ -203,6 +203,9 @@ export const ERROR_CODES = {
   WARREN_SECCOMP_COMPILE: 'platform',
   WARREN_SECCOMP_LIBRARY: 'platform',
   WARREN_SECCOMP_POLICY: 'platform',
+  // the soak driver (bench/soak/)
+  WARREN_SOAK_SERVE: 'platform',
+  WARREN_SOAK_SETUP: 'platform',
   // the spawner
   WARREN_SPAWNER_CLOSED: 'platform',
   WARREN_SPAWNER_GONE: 'platform',
