@@ -118,6 +118,9 @@ export class Instance {
     } catch (err) {
       await conn?.destroy();
       await sandbox.destroy();
+      // the sandbox ended first (its runtime or the spawner killed): that says why, not the wait
+      // that noticed it (a 503 WARREN_FN_START, where the wait's own error was a bare 500)
+      if (ended.signal.aborted) throw ended.signal.reason;
       throw err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `runtime in sandbox '${sandbox.id}' did not start`, { cause: err });
     }
     function lap(): number {
