@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   // serving)
   WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
+  WARREN_DEPLOY_NO_SPACE: 'platform',
   // `warren dev`'s own server did not start, or ended by itself
   WARREN_DEV_SERVER: 'platform',
   // functions, as the data plane serves them and the pool runs them
