@@ -65,8 +65,9 @@ async function ask(server: Server, fn: string): Promise<{ status: number; text: 
   }
 }
 
-/** Polls every benign function until each answered 200; the ms from `from`, or undefined. */
-async function recovered(server: Server, from: number, fns = BENIGN.map((f) => f.name)): Promise<number | undefined> {
+/** Polls every benign function until each answered 200; the ms from `from`, or undefined.
+ * `each` gets each function's own figure. */
+async function recovered(server: Server, from: number, fns = BENIGN.map((f) => f.name), each?: string[]): Promise<number | undefined> {
   const done = await Promise.all(
     fns.map(async (fn) => {
       while (performance.now() - from < RECOVERY_GIVE_UP_MS) {
@@ -76,6 +77,7 @@ async function recovered(server: Server, from: number, fns = BENIGN.map((f) => f
       return undefined;
     }),
   );
+  each?.push(fns.map((fn, i) => `${fn} ${done[i] === undefined ? 'never' : `${Math.round((done[i] as number) - from)} ms`}`).join(', '));
   if (done.some((t) => t === undefined)) return undefined;
   return Math.max(...(done as number[])) - from;
 }
@@ -91,7 +93,9 @@ async function killFault(kind: FaultKind, ctx: FaultContext, kill: (r: FaultRepo
   const window = ctx.load.fault(kind, { kill: true });
   r.inFlight = window.inFlight;
   const from = await kill(r);
-  const ms = await recovered(ctx.server, from);
+  const each: string[] = [];
+  const ms = await recovered(ctx.server, from, undefined, each);
+  r.notes.push(`back: ${each.join('')}`);
   window.until = performance.now();
   if (ms === undefined) r.problems.push(`service not back within ${RECOVERY_GIVE_UP_MS} ms`);
   else {
@@ -152,9 +156,10 @@ async function diskFull(ctx: FaultContext): Promise<FaultReport> {
       r.notes.push('the deploy went through on a full disk');
     } else {
       if (d.status < 500) r.problems.push(`a deploy on a full disk answered ${d.status}: the platform's fault should be a 5xx`);
+      else if (!/"code":"WARREN_DEPLOY_NO_SPACE"/.test(d.text)) r.problems.push(`a deploy on a full disk was refused without saying why: ${d.status} ${d.text.slice(0, 160)}`);
       const during = await deployed(ctx.server);
       r.lost.push(...lost(before, during));
-      for (const [name, fn] of Object.entries(during)) if (!before[name]) r.problems.push(`the refused deploy left function '${name}'`);
+      for (const name of Object.keys(during)) if (!before[name]) r.problems.push(`the refused deploy left function '${name}'`);
     }
     // the functions keep answering on a full disk (their logs are dropped, not their requests)
     const answers = await Promise.all(BENIGN.map((f) => ask(ctx.server, f.name)));

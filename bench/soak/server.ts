@@ -27,7 +27,7 @@ export interface ApiAnswer {
 export class Server {
   readonly #places: Places;
   readonly #args: readonly string[];
-  readonly #agent = new Agent({ connections: 4 });
+  #agent = new Agent({ connections: 4 });
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #out = '';
@@ -101,6 +101,10 @@ export class Server {
     this.#stopping = true;
     this.#child?.kill('SIGKILL');
     await this.#exited;
+    // its kept-alive connections died with it: the next incarnation gets new ones
+    const old = this.#agent;
+    this.#agent = new Agent({ connections: 4 });
+    await old.destroy().catch(() => {});
   }
 
   /** SIGTERM (drain), SIGKILL after a grace; its exit code. Idempotent. */
