@@ -106,10 +106,8 @@ export class SandboxNetwork {
     // without its table the bridge's traffic is forwarded unfiltered, and without its bridge no
     // sandbox can start: checked every second, put back when someone else removed them
     this.#watch = setInterval(() => {
-      this.repair().then(
-        (restored) => restored.length && process.stderr.write(`warren: ${restored.join(' and ')} had been removed by someone else: restored\n`),
-        (err) => process.stderr.write(`warren: could not restore the network: ${err instanceof Error ? err.message : String(err)}\n`),
-      );
+      if (this.#repairing) return; // a look per second at most
+      this.repair().catch((err) => process.stderr.write(`warren: could not restore the network: ${err instanceof Error ? err.message : String(err)}\n`));
     }, WATCH_MS);
     this.#watch.unref();
   }
@@ -137,6 +135,7 @@ export class SandboxNetwork {
         await applyRules(rulesetScript({ table, bridge, subnet }) + elements.join(''));
         restored.push(`nftables table '${table}'`);
       }
+      if (restored.length) process.stderr.write(`warren: ${restored.join(' and ')} had been removed by someone else: restored\n`);
       return restored;
     })().finally(() => (this.#repairing = undefined));
     return this.#repairing;

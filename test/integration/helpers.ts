@@ -37,7 +37,7 @@ const TEST_NAMES = [
   'wrntest-regress-io', 'wrntest-regress-sock', 'wrntest-runtime', 'wrntest-serve', 'wrntest-spares',
   'wrntest-spawner-death', 'wrntest-stdio', 'wrntest-tenant', 'wrntest-bench-serve', 'wrntest-fw',
   'wrntest-cron', 'wrntest-hostile', 'wrntest-deploy', 'wrntest-dev', 'wrntest-deploy-cron',
-  'wrntest-ipv6', 'wrntest-lifecycle-cli',
+  'wrntest-ipv6', 'wrntest-lifecycle-cli', 'wrntest-net-repair',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
