@@ -8,7 +8,7 @@
  * cycles; every cycle done.
  */
 import { formatMiB } from '../../lib/size.js';
-import { RECOVERY_TARGET_MS } from './faults.js';
+import { RECOVERY_TARGET_MS } from './options.js';
 import type { SoakReport } from './soak.js';
 
 export const RSS_GROWTH_TARGET_PCT = 10;
@@ -17,6 +17,7 @@ export function judge(r: SoakReport): SoakReport['targets'] {
   const t: SoakReport['targets'] = [];
   const add = (name: string, met: boolean, detail: string) => t.push({ name, met, detail });
   if (r.options.durationS > 0) {
+    if (r.options.recoveryTargetMs !== RECOVERY_TARGET_MS) add('recovery target', true, `relaxed to ${r.options.recoveryTargetMs} ms (--recovery-target): the issue's ${RECOVERY_TARGET_MS} ms is not judged in this run`);
     add('no unexpected error', r.unexpected.total === 0 && r.churn.failures.length === 0, `${r.unexpected.total} unexpected answers of ${r.requests}, ${r.churn.failures.length} failed deploys/rollbacks/deletes`);
     for (const f of r.faults) {
       const figures = [f.recoveryMs !== undefined ? `back in ${f.recoveryMs} ms` : '', f.listenMs !== undefined ? `listening ${f.listenMs} ms after the restart` : '', Object.keys(f.inFlight).length ? `in flight: ${Object.entries(f.inFlight).map(([c, n]) => `${n} ${c}`).join(', ')}` : ''].filter(Boolean).join('; ');
@@ -40,6 +41,8 @@ export function judge(r: SoakReport): SoakReport['targets'] {
 export function formatReport(r: SoakReport): string {
   const lines: string[] = [];
   lines.push(`warren soak, ${r.startedAt}: ${r.durationS} s of load, ${r.requests} requests, ${r.faults.length} faults${r.cycles ? `, ${r.cycles.count} cycles` : ''}`);
+  const la = r.loadAverage;
+  if (la.mean) lines.push(`machine: ${la.cores} cores, load average ${la.min.toFixed(1)} to ${la.max.toFixed(1)} (mean ${la.mean}) during the load`);
   lines.push('');
   lines.push('answers by function and class (expected: ok, thrown, timeout, oom, and what a kill causes):');
   for (const [fn, classes] of Object.entries(r.classes)) lines.push(`  ${fn.padEnd(7)} ${Object.entries(classes).map(([c, n]) => `${c} ${n}`).join(', ')}`);

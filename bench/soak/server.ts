@@ -130,6 +130,9 @@ export class Server {
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
+      // a connection each: one kept alive may be closed by serve while the soak's event loop is
+      // busy (filling the disk) and the next call sent on it ("other side closed")
+      reset: true,
     });
     const text = await res.body.text();
     let parsed: unknown;

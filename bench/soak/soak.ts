@@ -6,6 +6,7 @@
  * same state dir for the node image) and their leftovers; everything the soak made removed.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Churn, Lock } from './churn.js';
@@ -34,6 +35,8 @@ export interface SoakReport {
   churn: { deploys: number; rollbacks: number; deletes: number; failures: string[] };
   faults: FaultReport[];
   rss: { samples: RssSample[]; growth: RssGrowth };
+  /** The machine's 1-minute load average, sampled with the RSS: timing figures depend on it. */
+  loadAverage: { min: number; mean: number; max: number; cores: number };
   serve: { restarts: number; exitCode: number | null; unexpectedExit?: string };
   leftovers: string[];
   cycles?: CyclesReport & { leftovers: string[] };
@@ -57,7 +60,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
   statefs.mount();
   const report: SoakReport = {
     startedAt: new Date().toISOString(),
-    options: { durationS: opts.durationS, cycles: opts.cycles, ...(opts.json ? { json: opts.json } : {}) },
+    options: { durationS: opts.durationS, cycles: opts.cycles, recoveryTargetMs: opts.recoveryTargetMs, ...(opts.json ? { json: opts.json } : {}) },
     places: { state: p.dirs.state, run: p.dirs.run, cgroupParent: p.dirs.cgroupParent, bridge: p.dirs.net.bridge, subnet: p.dirs.net.subnet, data: p.data },
     durationS: 0,
     requests: 0,
@@ -66,6 +69,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
     churn: { deploys: 0, rollbacks: 0, deletes: 0, failures: [] },
     faults: [],
     rss: { samples: [], growth: { judged: false } },
+    loadAverage: { min: 0, mean: 0, max: 0, cores: os.cpus().length },
     serve: { restarts: 0, exitCode: null },
     leftovers: [],
     targets: [],
@@ -82,7 +86,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
     if (opts.cycles > 0) {
       log(`${opts.cycles} sandbox cycles`);
       const cycles = await runCycles(p.cycles, opts.cycles, (n) => log(`cycles: ${n} done`));
-      report.cycles = { ...cycles, leftovers: await settled(() => leftovers(p.cycles)) };
+      report.cycles = { ...cycles, leftovers: await settled(() => leftovers(p.cycles, { ownMount: p.dirs.state })) };
     }
   } finally {
     await server.stop().catch(() => null);
@@ -126,13 +130,15 @@ async function soakServe(opts: SoakOptions, p: Places, server: Server, statefs: 
   load.onUnexpected = (s) => log(`unexpected at ${s.atS} s, ${s.fn}: ${s.cls}: ${s.detail.slice(0, 300)}`);
   const t0 = performance.now();
   const sampleEvery = opts.durationS >= 600 ? 5000 : 1000;
+  const loads: number[] = [];
   const sampler = setInterval(() => {
+    loads.push(os.loadavg()[0] as number);
     const rss = server.rss();
     if (rss !== undefined) report.rss.samples.push({ atS: Math.round((performance.now() - t0) / 100) / 10, pid: server.pid, rssBytes: rss });
   }, sampleEvery);
   const progress = setInterval(() => {
     const rss = server.rss();
-    log(`${Math.round(load.now())} s: ${load.total()} requests, ${load.unexpectedTotal} unexpected, serve RSS ${rss ? Math.round(rss / 2 ** 20) : '?'} MiB`);
+    log(`${Math.round(load.now())} s: ${load.total()} requests, ${load.unexpectedTotal} unexpected, serve RSS ${rss ? Math.round(rss / 2 ** 20) : '?'} MiB, load average ${os.loadavg()[0]?.toFixed(1)}`);
   }, opts.durationS >= 600 ? 60_000 : 15_000);
   load.start([...FUNCTIONS, CHURN]);
   churn.start(opts.durationS >= 600 ? 5000 : 2000);
@@ -142,7 +148,7 @@ async function soakServe(opts: SoakOptions, p: Places, server: Server, statefs: 
       await sleep(atS * 1000 - (performance.now() - t0), opts.signal);
       if (opts.signal?.aborted) break;
       log(`${Math.round(load.now())} s: ${kind}`);
-      const r = await lock.run(() => FAULTS[kind]({ server, load, lock, churn, places: p, statefs })).catch((err): FaultReport => ({ kind, atS: load.now(), lost: [], inFlight: {}, problems: [`the fault failed: ${err instanceof Error ? err.message : String(err)}`], notes: [] }));
+      const r = await lock.run(() => FAULTS[kind]({ server, load, lock, churn, places: p, statefs, recoveryTargetMs: opts.recoveryTargetMs })).catch((err): FaultReport => ({ kind, atS: load.now(), lost: [], inFlight: {}, problems: [`the fault failed: ${err instanceof Error ? err.message : String(err)}`], notes: [] }));
       for (const line of [...r.notes, ...r.problems]) log(`  ${line}`);
       report.faults.push(r);
     }
@@ -159,6 +165,7 @@ async function soakServe(opts: SoakOptions, p: Places, server: Server, statefs: 
   report.unexpected = { total: load.unexpectedTotal, samples: load.unexpected };
   report.churn = { ...churn.ops, failures: churn.failures };
   report.rss.growth = rssGrowth(report.rss.samples);
+  if (loads.length) report.loadAverage = { min: Math.min(...loads), mean: Math.round((loads.reduce((a, b) => a + b, 0) / loads.length) * 10) / 10, max: Math.max(...loads), cores: os.cpus().length };
   report.serve.restarts = server.lives.length - 1;
   report.serve.unexpectedExit = server.unexpectedExit;
   log('stopping warren serve (SIGTERM)');
