@@ -53,6 +53,7 @@ export function formatReport(r: SoakReport): string {
     const step = Math.max(1, Math.floor(r.rss.samples.length / 12));
     lines.push(`serve RSS over time: ${r.rss.samples.filter((_, i) => i % step === 0).map((s) => `${Math.round(s.atS)}s ${Math.round(s.rssBytes / 2 ** 20)}M`).join(', ')}`);
   }
+  for (const [label, phases] of Object.entries(r.startPhases)) lines.push(`${label} starts (mean ms a phase): ${Object.entries(phases).map(([p, x]) => `${p} ${x.meanMs} (${x.count})`).join(', ')}`);
   lines.push('');
   lines.push('targets:');
   for (const x of r.targets) lines.push(`  ${x.met ? 'met   ' : 'MISSED'} ${x.name}: ${x.detail}`);

@@ -18,6 +18,7 @@ import { places, type Places } from './places.js';
 import { rssGrowth, type RssGrowth, type RssSample } from './rss.js';
 import { runCycles, type CyclesReport } from './cycles.js';
 import { Server } from './server.js';
+import { startPhases, type StartPhases } from './start-phases.js';
 import { StateFs } from './statefs.js';
 import type { SoakOptions } from './options.js';
 
@@ -37,6 +38,8 @@ export interface SoakReport {
   rss: { samples: RssSample[]; growth: RssGrowth };
   /** The machine's 1-minute load average, sampled with the RSS: timing figures depend on it. */
   loadAverage: { min: number; mean: number; max: number; cores: number };
+  /** Mean time of each phase of an instance start, by kind, over the last incarnation. */
+  startPhases: StartPhases;
   serve: { restarts: number; exitCode: number | null; unexpectedExit?: string };
   leftovers: string[];
   cycles?: CyclesReport & { leftovers: string[] };
@@ -70,6 +73,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
     faults: [],
     rss: { samples: [], growth: { judged: false } },
     loadAverage: { min: 0, mean: 0, max: 0, cores: os.cpus().length },
+    startPhases: {},
     serve: { restarts: 0, exitCode: null },
     leftovers: [],
     targets: [],
@@ -168,6 +172,7 @@ async function soakServe(opts: SoakOptions, p: Places, server: Server, statefs: 
   if (loads.length) report.loadAverage = { min: Math.min(...loads), mean: Math.round((loads.reduce((a, b) => a + b, 0) / loads.length) * 10) / 10, max: Math.max(...loads), cores: os.cpus().length };
   report.serve.restarts = server.lives.length - 1;
   report.serve.unexpectedExit = server.unexpectedExit;
+  report.startPhases = startPhases((await server.api('GET', '/metrics').catch(() => ({ text: '' }))).text);
   log('stopping warren serve (SIGTERM)');
   report.serve.exitCode = await server.stop();
   report.leftovers = await settled(() => leftovers(p.dirs, { ownMount: p.dirs.state }));
