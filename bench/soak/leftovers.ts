@@ -1,8 +1,8 @@
 /**
  * Everything a server (or the cycles' host) of the soak left once it ended: processes, sandbox
- * cgroups, mounts, veths on its bridge, named netns, address and uid leases, layer records and
- * any other file in its run dir. A list of lines, [] when nothing; cleanup() then removes what the
- * soak made itself (bridge, table, empty cgroup parents, run dirs).
+ * cgroups, mounts, veths on its bridge, named netns, address and uid leases, layer records, temp
+ * layers in its state dir and any other file in its run dir. A list of lines, [] when nothing;
+ * cleanup() then removes what the soak made itself (bridge, table, empty cgroup parents, run dirs).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +14,14 @@ function read(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch {
     return '';
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
@@ -74,6 +82,8 @@ export function leftovers(dirs: Dirs, opts: { cgroupRoot?: string; ownMount?: st
   out.push(...netns.map((n) => `netns ${n}`));
   for (const sub of ['ips', 'uids']) for (const f of files(path.join(dirs.run, sub))) out.push(`lease ${f}`);
   for (const f of files(path.join(dirs.run, 'layers'))) out.push(`layer record ${f}`);
+  // a deploy's layer is written under a temp name first: one left means a failed deploy leaked it
+  for (const d of safeList(path.join(dirs.state, 'layers')).filter((n) => n.startsWith('.tmp'))) out.push(`temp layer ${path.join(dirs.state, 'layers', d)}`);
   for (const sub of ['sandboxes', 'io', 'nft']) for (const f of [...files(path.join(dirs.run, sub)), ...subdirs(path.join(dirs.run, sub))]) out.push(`run dir entry ${f}`);
   const known = new Set(['ips', 'uids', 'layers', 'sandboxes', 'io', 'nft']);
   for (const f of files(dirs.run)) if (!known.has(path.relative(dirs.run, f).split('/')[0] as string)) out.push(`file ${f}`);
