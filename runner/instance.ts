@@ -17,7 +17,7 @@
  * An instance never serves two functions nor two versions: specialize() happens once.
  */
 import type { Readable } from 'node:stream';
-import { WarrenError } from '../lib/errors.js';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { IO_DIR, RuntimeConnection, runtimeArgv } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
@@ -166,6 +166,9 @@ export class Instance {
       lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');
+      // its sandbox ended under it (the spawner or its runtime killed): the platform failed, not
+      // the function (WARREN_SANDBOX_EXITED is the user's fault when it is their own sandbox)
+      if (isWarrenError(err, 'WARREN_SANDBOX_EXITED')) throw new WarrenError('WARREN_FN_START', `the runtime of instance '${this.id}' ended before it took '${owner.fn}'`, { cause: err });
       throw err;
     }
     this.#state = 'ready';
