@@ -39,3 +39,17 @@ export function defaultDirs(env: NodeJS.ProcessEnv = process.env): Dirs {
     },
   };
 }
+
+/** The environment that makes defaultDirs() give `dirs` back: for a `warren` process started
+ * with these dirs (the tests' servers, the soak's). `resolvConf` unset stays unset. */
+export function dirsEnv(dirs: Dirs): Record<string, string> {
+  return {
+    WARREN_STATE_DIR: dirs.state,
+    WARREN_RUN_DIR: dirs.run,
+    WARREN_CGROUP_PARENT: dirs.cgroupParent,
+    WARREN_BRIDGE: dirs.net.bridge,
+    WARREN_NFT_TABLE: dirs.net.table,
+    WARREN_SUBNET: dirs.net.subnet,
+    ...(dirs.net.resolvConf ? { WARREN_RESOLV_CONF: dirs.net.resolvConf } : {}),
+  };
+}

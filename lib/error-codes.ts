@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   WARREN_DEPLOY_ENV_TOO_LARGE: 'user',
   WARREN_DEPLOY_INVALID: 'user',
   WARREN_DEPLOY_LOAD: 'user',
+  WARREN_DEPLOY_NO_SPACE: 'platform',
   // `warren dev`'s own server did not start, or ended by itself
   WARREN_DEV_SERVER: 'platform',
   // functions, as the data plane serves them and the pool runs them
@@ -221,6 +222,9 @@ export const ERROR_CODES = {
   WARREN_SECCOMP_COMPILE: 'platform',
   WARREN_SECCOMP_LIBRARY: 'platform',
   WARREN_SECCOMP_POLICY: 'platform',
+  // the soak driver (bench/soak/)
+  WARREN_SOAK_SERVE: 'platform',
+  WARREN_SOAK_SETUP: 'platform',
   // the spawner
   WARREN_SPAWNER_CLOSED: 'platform',
   WARREN_SPAWNER_GONE: 'platform',

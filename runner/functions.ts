@@ -114,8 +114,14 @@ export class Functions implements Control, Versions {
     const crons = checkCrons(spec.crons ?? []);
     return this.#serial(name, async () => {
       checkEnvSize(name, spec.vars, this.#secrets(name));
-      const bundle = await this.#bundles.put(spec.module);
-      const stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars }, crons });
+      let stored: StoredVersion;
+      try {
+        const bundle = await this.#bundles.put(spec.module);
+        stored = this.#registry.addVersion(name, { ...bundle, limits, egress, vars: { ...spec.vars }, crons });
+      } catch (err) {
+        if (outOfSpace(err)) throw new WarrenError('WARREN_DEPLOY_NO_SPACE', `no space left in the state dir for a new version of '${name}': the live version stays`, { cause: err });
+        throw err;
+      }
       try {
         await this.#goLive(stored, 'deploy', spec.module);
       } catch (err) {
@@ -328,4 +334,14 @@ function publicVersion(v: StoredVersion): VersionInfo {
 
 function info(f: StoredFunction): FunctionInfo {
   return { name: f.name, createdAt: f.createdAt, live: publicVersion(f.live), secrets: f.secrets };
+}
+
+/** Whether `err` or one of its causes is a full filesystem: ENOSPC from a write, SQLITE_FULL from
+ * the registry. */
+function outOfSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'SQLITE_FULL') return true;
+  }
+  return false;
 }

@@ -126,6 +126,9 @@ export class Instance {
     } catch (err) {
       await conn?.destroy();
       await sandbox.destroy();
+      // the sandbox ended first (its runtime or the spawner killed): that says why, not the wait
+      // that noticed it (a 503 WARREN_FN_START, where the wait's own error was a bare 500)
+      if (ended.signal.aborted) throw ended.signal.reason;
       throw err instanceof WarrenError ? err : new WarrenError('WARREN_FN_START', `runtime in sandbox '${sandbox.id}' did not start`, { cause: err });
     }
     function lap(): number {
@@ -171,6 +174,9 @@ export class Instance {
       lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');
+      // its sandbox ended under it (the spawner or its runtime killed): the platform failed, not
+      // the function (WARREN_SANDBOX_EXITED is the user's fault when it is their own sandbox)
+      if (isWarrenError(err, 'WARREN_SANDBOX_EXITED')) throw new WarrenError('WARREN_FN_START', `the runtime of instance '${this.id}' ended before it took '${owner.fn}'`, { cause: err });
       throw err;
     }
     this.#state = 'ready';

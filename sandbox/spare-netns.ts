@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SpareLists } from '../lib/spares.js';
-import type { AddressLease, SandboxNetwork } from './network/index.js';
+import { hostVeth, type AddressLease, type SandboxNetwork } from './network/index.js';
 import type { Spawner } from './spawner.js';
 
 export type NetnsKind = 'loopback' | 'bridge';
@@ -120,7 +120,7 @@ export class SpareNetns {
     slot.address?.release();
   }
 
-  async #make(kind: NetnsKind): Promise<Slot> {
+  async #make(kind: NetnsKind, again = true): Promise<Slot> {
     const id = `n${randomBytes(6).toString('hex')}`;
     if (kind === 'loopback') {
       await this.#spawner.addNetns({ id });
@@ -131,10 +131,12 @@ export class SpareNetns {
     try {
       // host end names are never reused: a discarded netns frees its veth only when the kernel gets to it
       // a user network's ports are not isolated: its sandboxes talk to each other
-      const veth = { hostIf: `wrn${id.slice(1)}`, bridge: network.config.bridge, cidr: address.cidr, gateway: address.gateway, peers: network.config.user !== undefined };
+      const veth = { hostIf: hostVeth(id), bridge: network.config.bridge, cidr: address.cidr, gateway: address.gateway, peers: network.config.user !== undefined };
       await this.#spawner.addNetns({ id, veth });
     } catch (err) {
       address.release();
+      // the bridge removed by someone else: put back (network.repair), then once more
+      if (again && (await network.repair().catch(() => [])).length > 0) return this.#make(kind, false);
       throw err;
     }
     return { id, kind, address, used: false };

@@ -6,7 +6,7 @@
  * does not know gets nothing. The elements' delete script is kept in the run dir beside the
  * lease, so a crash leaves what `warren gc` needs to undo them.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
@@ -43,6 +43,19 @@ export interface NetworkConfig {
   user?: { name: string; internal: boolean };
 }
 
+/** How often a serving warren checks that its bridge and table are still there (repair()). */
+export const WATCH_MS = 1000;
+
+/** The host end of a bridged namespace's veth (spare-netns.ts names it so; repair() puts it back
+ * on a bridge made again). */
+export function hostVeth(netnsId: string): string {
+  return `wrn${netnsId.slice(1)}`;
+}
+
+function tableExists(table: string): Promise<boolean> {
+  return new Promise((resolve) => execFile('nft', ['list', 'table', 'inet', table], (err) => resolve(!err)));
+}
+
 export interface AttachOptions {
   egress: Egress;
   publish?: readonly Publish[];
@@ -74,6 +87,20 @@ async function forgetFlows(ip: string, flags: ReadonlyArray<'-s' | '-r'> = ['-s'
   }
 }
 
+/** `ip link set VETH master BRIDGE up`; a veth gone meanwhile (its netns ended) is fine. */
+function ip(args: string[]): Promise<void> {
+  return new Promise((resolve) => execFile('ip', args, () => resolve()));
+}
+
+/** Makes `veth` a port of `bridge` again: isolated (the default bridge's sandboxes never reach
+ * each other) before it is up, unless it is a user network's port, where they are meant to. */
+async function setMaster(veth: string, bridge: string, isolated: boolean): Promise<void> {
+  await ip(['link', 'set', veth, 'down']);
+  await ip(['link', 'set', veth, 'master', bridge]);
+  if (isolated) await ip(['link', 'set', veth, 'type', 'bridge_slave', 'isolated', 'on']);
+  await ip(['link', 'set', veth, 'up']);
+}
+
 export class SandboxNetwork {
   readonly config: NetworkConfig;
   /** The bridge's address: the sandboxes' default route and nameserver. */
@@ -82,6 +109,10 @@ export class SandboxNetwork {
   readonly #ipam: Ipam;
   readonly #undoDir: string;
   readonly #dns: DnsForwarder;
+  /** Owners (netns ids) of this process's address leases: their veths are on the bridge. */
+  readonly #owners = new Set<string>();
+  #watch: NodeJS.Timeout | undefined;
+  #repairing: Promise<string[]> | undefined;
 
   private constructor(config: NetworkConfig, dns: DnsForwarder) {
     this.config = config;
@@ -91,6 +122,44 @@ export class SandboxNetwork {
     this.#ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
     this.#undoDir = path.join(config.runDir, 'nft');
     fs.mkdirSync(this.#undoDir, { recursive: true, mode: 0o700 });
+    // without its table the bridge's traffic is forwarded unfiltered, and without its bridge no
+    // sandbox can start: checked every second, put back when someone else removed them
+    this.#watch = setInterval(() => {
+      if (this.#repairing) return; // a look per second at most
+      this.repair().catch((err) => process.stderr.write(`warren: could not restore the network: ${err instanceof Error ? err.message : String(err)}\n`));
+    }, WATCH_MS);
+    this.#watch.unref();
+  }
+
+  /**
+   * Puts back what someone else removed while warren serves: the bridge (its address, up, its
+   * route_localnet, and the veths of this process's namespaces as its ports again), and the
+   * table (its rules, and the elements of the sandboxes running now, from their undo files). What
+   * was removed is found by looking; nothing is touched when both are there. Returns the names of
+   * what it restored.
+   */
+  repair(): Promise<string[]> {
+    this.#repairing ??= (async () => {
+      const { bridge, table, subnet } = this.config;
+      const restored: string[] = [];
+      if (!fs.existsSync(path.join('/sys/class/net', bridge))) {
+        const net = parseCidr(subnet, { strict: true });
+        await ensureBridge({ name: bridge, address: `${this.gateway}/${net.prefix}` });
+        writeSysctl(`net.ipv4.conf.${bridge}.route_localnet`, '1');
+        for (const owner of this.#owners) await setMaster(hostVeth(owner), bridge, this.config.user === undefined);
+        restored.push(`bridge '${bridge}'`);
+      }
+      if (!(await tableExists(table))) {
+        const elements = fs.readdirSync(this.#undoDir).map((ip) => fs.readFileSync(path.join(this.#undoDir, ip), 'utf8').replace(/^delete element /gm, 'add element '));
+        // the same ruleset open() applies: a user network's peers and `internal` included
+        const user = this.config.user;
+        await applyRules(rulesetScript({ table, bridge, subnet, peers: user !== undefined, internal: user?.internal }) + elements.join(''));
+        restored.push(`nftables table '${table}'`);
+      }
+      if (restored.length) process.stderr.write(`warren: ${restored.join(' and ')} had been removed by someone else: restored\n`);
+      return restored;
+    })().finally(() => (this.#repairing = undefined));
+    return this.#repairing;
   }
 
   /**
@@ -126,12 +195,22 @@ export class SandboxNetwork {
    * processes (`warren gc` removes them when none is left). Idempotent.
    */
   async close(): Promise<void> {
+    clearInterval(this.#watch);
+    await this.#repairing?.catch(() => {});
     await this.#dns.close();
   }
 
   /** An address on the bridge's subnet, for one pooled network namespace. */
   address(owner: string): AddressLease {
-    return this.#ipam.allocate(owner);
+    const lease = this.#ipam.allocate(owner);
+    this.#owners.add(owner);
+    return {
+      ...lease,
+      release: () => {
+        this.#owners.delete(owner);
+        lease.release();
+      },
+    };
   }
 
   /**
@@ -163,7 +242,10 @@ export class SandboxNetwork {
     if (add) {
       fs.writeFileSync(undoFile, sandboxElements('delete', sandboxNet, this.config.table));
       try {
-        await applyRules(add);
+        // a table removed by someone else is put back (with this element) before the watch sees it
+        await applyRules(add).catch(async (err) => {
+          if (!(await this.repair()).some((r) => r.startsWith('nftables'))) await applyRules(add).catch(() => Promise.reject(err));
+        });
       } catch (err) {
         // before anything else: this undo would delete the other sandbox's element (keys match)
         fs.rmSync(undoFile, { force: true });

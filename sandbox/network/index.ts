@@ -35,7 +35,7 @@ export {
 } from './nftables.js';
 export { hostPortInUse, portInUse, servingPorts, takenBy } from './ports.js';
 export { type BridgeOptions, ensureBridge, removeBridge } from './bridge.js';
-export { type AttachOptions, type NetworkConfig, SandboxNetwork } from './host-network.js';
+export { type AttachOptions, type NetworkConfig, hostVeth, SandboxNetwork } from './host-network.js';
 export { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
 export { LiveEgress } from './live-egress.js';
 export { DnsForwarder, type DnsForwarderOptions, type DnsStats } from './dns-forwarder.js';

@@ -4,7 +4,7 @@
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Dirs } from '../../lib/dirs.js';
+import { dirsEnv, type Dirs } from '../../lib/dirs.js';
 import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
 import type { SpawnRequest } from '../../sandbox/spawner.js';
 import { ensureProbe, PROBE_DIR_IN_SANDBOX } from '../probe/probe.js';
@@ -41,6 +41,7 @@ const TEST_NAMES = [
   'wrntest-fn-proc', 'wrntest-networks',
   'wrntest-hostile-ctl', 'wrntest-hostile-names', 'wrntest-hostile-race', 'wrntest-regress-load',
   'wrntest-handoff',
+  'wrntest-net-repair',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */
 const TAKEN = new Set([13, 14, 15]);
@@ -74,16 +75,7 @@ export function testDirs(name = 'wrntest'): Dirs {
 }
 
 export function testEnv(dirs: Dirs = testDirs()): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    WARREN_STATE_DIR: dirs.state,
-    WARREN_RUN_DIR: dirs.run,
-    WARREN_CGROUP_PARENT: dirs.cgroupParent,
-    WARREN_BRIDGE: dirs.net.bridge,
-    WARREN_NFT_TABLE: dirs.net.table,
-    WARREN_SUBNET: dirs.net.subnet,
-    WARREN_RESOLV_CONF: dirs.net.resolvConf ?? NO_RESOLVER,
-  };
+  return { ...process.env, ...dirsEnv(dirs), WARREN_RESOLV_CONF: dirs.net.resolvConf ?? NO_RESOLVER };
 }
 
 export interface Result {
