@@ -73,9 +73,11 @@ export class HandoffChannel {
     try {
       fs.rmSync(file, { force: true });
       await new Promise<void>((resolve, reject) => server.once('error', reject).listen(file, resolve));
-      // the runtime's uid owns the io dir; the socket is made by root
+      // the runtime's uid owns the io dir; the socket is made by root. lchown, never chown: the
+      // sandbox can swap the name for a symlink between listen() and here, and root must not
+      // then hand it the file the link names (a host file)
       const dir = fs.statSync(ioDir);
-      fs.chownSync(file, dir.uid, dir.gid);
+      fs.lchownSync(file, dir.uid, dir.gid);
       const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
       await conn.handoff(config);
       const pipe = await Promise.race([accepted, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no connection came')), 5000).unref())]);
