@@ -1,7 +1,8 @@
 /**
  * The few libc calls Node lacks, bound once with koffi on first use (loading koffi costs 13-26 ms,
  * so nothing that does not need one of these pays it): mknod and xattrs for overlay's marks, flock
- * for a kept sandbox's lock, mount/umount2 for io dirs, pipe2 for a sandbox's stdio. koffi.errno()
+ * for a kept sandbox's lock, mount/umount2 for io dirs, pipe2 for a sandbox's stdio, sendmsg for
+ * a handed-over connection's descriptor (runner/send-fd.ts). koffi.errno()
  * is errno right after the last call.
  */
 import { createRequire } from 'node:module';
@@ -17,6 +18,8 @@ export interface Libc {
   mount(src: string, target: string, fstype: string, flags: number, data: string): number;
   umount2(target: string, flags: number): number;
   pipe2(fds: number[], flags: number): number;
+  /** sendmsg(2); `msg` is a struct msghdr as an object (runner/send-fd.ts) */
+  sendmsg(fd: number, msg: object, flags: number): number | bigint;
   errno(): number;
 }
 
@@ -25,6 +28,15 @@ export const LOCK_NB = 4;
 export const EWOULDBLOCK = 11;
 
 let bound: Libc | undefined;
+
+/** struct msghdr; anonymous types: koffi registers named types process-wide (libseccomp.ts) */
+function msghdr(koffi: typeof koffiApi): ReturnType<typeof koffiApi.struct> {
+  const iovec = koffi.struct({ iov_base: 'void *', iov_len: 'size_t' });
+  return koffi.struct({
+    msg_name: 'void *', msg_namelen: 'uint32', msg_iov: koffi.pointer(iovec), msg_iovlen: 'size_t',
+    msg_control: 'void *', msg_controllen: 'size_t', msg_flags: 'int',
+  });
+}
 
 export function libc(): Libc {
   if (bound) return bound;
@@ -40,6 +52,7 @@ export function libc(): Libc {
       mount: lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)') as Libc['mount'],
       umount2: lib.func('int umount2(const char *target, int flags)') as Libc['umount2'],
       pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)') as Libc['pipe2'],
+      sendmsg: lib.func('sendmsg', 'intptr_t', ['int', koffi.pointer(msghdr(koffi)), 'int']) as Libc['sendmsg'],
       errno: () => koffi.errno(),
     };
     return bound;
