@@ -28,3 +28,19 @@ t.test('Ctrl-C cancels and gives the terminal back', async (t) => {
   await t.rejects(value, { code: 'WARREN_ARG_CANCELLED' });
   t.same(term.modes, [true, false]);
 });
+
+t.test('echo is off before the prompt shows, so a value typed at once is never echoed', async (t) => {
+  const events: string[] = [];
+  const input = Object.assign(new PassThrough(), { isRaw: false, setRawMode: (raw: boolean) => events.push(`raw ${raw}`) });
+  const output = new PassThrough();
+  output.on('data', (d: Buffer) => events.push(`shown ${JSON.stringify(String(d))}`));
+  const origWrite = output.write.bind(output);
+  output.write = ((chunk: string) => {
+    events.push(`write ${JSON.stringify(chunk)}`);
+    return origWrite(chunk);
+  }) as typeof output.write;
+  const value = readHidden('value: ', input, output);
+  input.write('x\r');
+  await value;
+  t.same(events.filter((e) => e.startsWith('raw') || e.startsWith('write')).slice(0, 2), ['raw true', 'write "value: "']);
+});

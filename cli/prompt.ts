@@ -16,9 +16,11 @@ const BACKSPACE = ['\u007f', '\b'];
 
 /** Reads one line from `input` with echo off; Enter ends it, Ctrl-C cancels (WARREN_ARG_CANCELLED). */
 export function readHidden(prompt: string, input: RawInput, output: NodeJS.WritableStream): Promise<string> {
-  output.write(prompt);
+  // Echo goes off before the prompt shows: a value typed as soon as the prompt appears (or typed
+  // ahead) would otherwise be echoed by the terminal in the moment between the two.
   const wasRaw = input.isRaw ?? false;
   input.setRawMode(true);
+  output.write(prompt);
   input.resume();
   let value = '';
   return new Promise<string>((resolve, reject) => {
