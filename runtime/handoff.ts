@@ -31,7 +31,6 @@
  * node's own pipe_wrap in IPC mode (what child_process's channel is made of), whose reads take
  * the descriptors that came with the bytes.
  */
-import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -82,6 +81,9 @@ export class Handoff {
   readonly #open = new Set<HandedSocket>();
   #idPrefix = '';
   #idCount = 2 ** 48;
+  #randomUUID: () => string = () => {
+    throw new Error('the handoff is not connected');
+  };
 
   constructor(server: http.Server, config: HandoffRequest) {
     this.#server = server;
@@ -89,7 +91,10 @@ export class Handoff {
   }
 
   /** Connects to the host's HANDOFF_NAME; resolves once connected. */
-  connect(ioDir: string = IO_DIR): Promise<void> {
+  async connect(ioDir: string = IO_DIR): Promise<void> {
+    // node:crypto is imported here, not at the top: it is 5 ms of a runtime's boot, and only the
+    // runtimes that take connections over (serve --handoff) use it
+    this.#randomUUID = (await import('node:crypto')).randomUUID;
     const { Pipe, PipeConnectWrap, constants } = (process as unknown as { binding(name: string): Bindings }).binding('pipe_wrap');
     const pipe = new Pipe(constants.IPC);
     return new Promise<void>((resolve, reject) => {
@@ -236,7 +241,7 @@ export class Handoff {
   /** Ids shaped as the router's (router/data-plane.ts): a random prefix, a count. */
   #nextId(): string {
     if (this.#idCount >= 2 ** 48) {
-      this.#idPrefix = randomUUID().slice(0, 24);
+      this.#idPrefix = this.#randomUUID().slice(0, 24);
       this.#idCount = 0;
     }
     return this.#idPrefix + (this.#idCount++).toString(16).padStart(12, '0');
