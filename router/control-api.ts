@@ -67,6 +67,9 @@ export function controlApi(opts: ControlApiOptions): Hono {
     const e = toHttpError(err, 'control');
     const headers: Record<string, string> = { ...errorHeaders(e), 'content-type': 'application/json' };
     if (e.status === 401) headers['www-authenticate'] = 'Bearer realm="warren"';
+    // the rest of a body past its limit is never read: ending the connection keeps it from being
+    // taken as the next request's bytes (the data plane does the same, errors.ts answerError)
+    if (e.status === 413) headers.connection = 'close';
     return c.body(errorBody(e), e.status as 400, headers);
   });
   app.notFound((c) => {

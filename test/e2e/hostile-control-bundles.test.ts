@@ -90,6 +90,8 @@ t.test('hostile bundles: each is refused with a clear 4xx and the live version k
     t.equal(result.declared.status, 413, 'a declared 1 GiB body: 413');
     t.ok(result.declared.sentBeforeAnswer < 8 * MiB, `answered after ${result.declared.sentBeforeAnswer} bytes, from its Content-Length alone`);
     t.match(result.declared.text, /"code":"WARREN_API_BODY_TOO_LARGE"/);
+    t.match(result.declared.text, /\r\nconnection: close\r\n/i, 'the connection ends with the 413: the unread rest is never taken for a next request');
+    t.match(result.chunked.text, /\r\nconnection: close\r\n/i, 'also for the chunked body');
     t.equal(result.chunked.status, 413, 'a chunked body past 32 MiB: 413');
     t.ok(result.chunked.sentBeforeAnswer < 48 * MiB, `answered after ${result.chunked.sentBeforeAnswer} bytes of 64 MiB: at the limit, not the end`);
     const grown = rssOf(s.child.pid as number) - rssBefore;
