@@ -141,6 +141,8 @@ export class Functions implements Control, Versions {
       this.#must(name);
       const stored = version === undefined ? this.#registry.rollbackTarget(name) : this.#registry.version(name, version);
       if (!stored) throw new WarrenError('WARREN_FN_VERSION_NOT_FOUND', `function '${name}' has no earlier version to roll back to`);
+      // its vars with the secrets set since
+      checkEnvSize(name, stored.vars, this.#secrets(name));
       await this.#goLive(stored, 'rollback');
       return publicVersion(stored);
     });
@@ -187,19 +189,26 @@ export class Functions implements Control, Versions {
     return this.#registry.versions(name).map(publicVersion);
   }
 
-  async putSecret(name: string, key: string, value: string): Promise<void> {
+  /** In the function's queue with its deploys: a secret put while a deploy was on its way was
+   * checked against the live version's vars, the deploy against the secrets before it, and
+   * together they could pass the env's cap. */
+  putSecret(name: string, key: string, value: string): Promise<void> {
     this.#checkKey(key);
-    const fn = this.#must(name);
-    checkEnvSize(name, fn.live.vars, { ...this.#registry.secrets(name), [key]: value });
-    this.#registry.putSecret(name, key, value);
-    this.#refresh(name);
+    return this.#serial(name, async () => {
+      const fn = this.#must(name);
+      checkEnvSize(name, fn.live.vars, { ...this.#registry.secrets(name), [key]: value });
+      this.#registry.putSecret(name, key, value);
+      this.#refresh(name);
+    });
   }
 
-  async deleteSecret(name: string, key: string): Promise<void> {
+  deleteSecret(name: string, key: string): Promise<void> {
     this.#checkKey(key);
-    this.#must(name);
-    if (!this.#registry.deleteSecret(name, key)) throw new WarrenError('WARREN_FN_SECRET_NOT_FOUND', `function '${name}' has no secret '${key}'`);
-    this.#refresh(name);
+    return this.#serial(name, async () => {
+      this.#must(name);
+      if (!this.#registry.deleteSecret(name, key)) throw new WarrenError('WARREN_FN_SECRET_NOT_FOUND', `function '${name}' has no secret '${key}'`);
+      this.#refresh(name);
+    });
   }
 
   async secretNames(name: string): Promise<string[]> {

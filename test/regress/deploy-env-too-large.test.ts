@@ -6,7 +6,10 @@
  * each but unbounded in number, could do the same to a function already live: every later start
  * would fail, and the data plane answer 503. Now the env (vars and secrets, names and values) is
  * capped at MAX_ENV_BYTES (1 MiB): a deploy or a secret that would pass it is refused with 413
- * WARREN_DEPLOY_ENV_TOO_LARGE, and the live version keeps serving.
+ * WARREN_DEPLOY_ENV_TOO_LARGE, and the live version keeps serving. Two ways past the cap stayed:
+ * a secret put while a deploy was going live (each checked against what the other had not yet
+ * written), and a rollback to a version whose vars, with the secrets set since, pass it; secrets
+ * now wait in the function's queue with its deploys, and a rollback is checked too.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,8 +43,19 @@ t.test('vars and secrets past MAX_ENV_BYTES are refused, not left to fail every 
     },
   };
   const prepared: number[] = [];
+  // while set, a version's going live waits here: the moment a racing call can come in
+  let hold: { reached: () => void; go: Promise<void> } | null = null;
   const functions = new Functions(registry, bundles, { read: async function* () {}, remove() {} }, { pids: 128, metrics: async () => ({ contentType: 'text/plain', text: '' }) });
-  functions.attach({ prepare: async (v: { version: number }) => void prepared.push(v.version), retire() {} } as unknown as Pool);
+  functions.attach({
+    prepare: async (v: { version: number }) => {
+      prepared.push(v.version);
+      if (hold) {
+        hold.reached();
+        await hold.go;
+      }
+    },
+    retire() {},
+  } as unknown as Pool);
 
   const refused = async (what: string, p: Promise<unknown>) => {
     try {
@@ -64,4 +78,31 @@ t.test('vars and secrets past MAX_ENV_BYTES are refused, not left to fail every 
   await refused('a deploy whose vars with the secrets pass it', functions.deploy('app', { module: MOD, vars: { A: 'x'.repeat(MAX_ENV_BYTES - 4000) }, limits: {} }));
   t.equal((await functions.get('app')).live.version, 1, 'the live version is unchanged');
 
+  // a secret put while a deploy is on its way (between its check and its going live) was checked
+  // against the live version's vars, the deploy against the secrets before the put: each fit, and
+  // together they passed the cap
+  const half = MAX_ENV_BYTES / 2;
+  await functions.deploy('race', { module: MOD, vars: {}, limits: {} });
+  let go = () => {};
+  const reached = new Promise<void>((resolve) => (hold = { reached: resolve, go: new Promise<void>((r) => (go = r)) }));
+  const deploying = functions.deploy('race', { module: MOD, vars: { V: 'v'.repeat(half) }, limits: {} });
+  await reached;
+  const secretsPut = Array.from({ length: 9 }, (_, i) => functions.putSecret('race', `S${i}`, 's'.repeat(60 * 1024)));
+  await new Promise((r) => setTimeout(r, 50));
+  go();
+  hold = null;
+  const settled = await Promise.allSettled([deploying, ...secretsPut]);
+  const secrets = await functions.secretNames('race');
+  const fn = await functions.get('race');
+  const varBytes = fn.live.version === 2 ? half + 1 : 0;
+  const secretBytes = secrets.length * (60 * 1024 + 2);
+  t.ok(varBytes + secretBytes <= MAX_ENV_BYTES, `a deploy racing secret puts: the env that went live holds ${varBytes + secretBytes} bytes, within the cap`);
+  t.ok(settled.filter((r) => r.status === 'rejected').every((r) => isWarrenError((r as PromiseRejectedResult).reason, 'WARREN_DEPLOY_ENV_TOO_LARGE')), 'what was refused was refused for the cap');
+
+  // a rollback to a version whose vars, with the secrets set since, pass the cap
+  await functions.deploy('back', { module: MOD, vars: { V: 'v'.repeat(MAX_ENV_BYTES - 1024) }, limits: {} });
+  await functions.deploy('back', { module: MOD, vars: {}, limits: {} });
+  await functions.putSecret('back', 'S', 's'.repeat(60 * 1024));
+  await refused('a rollback to vars that, with the secrets, pass the cap', functions.rollback('back', 1));
+  t.equal((await functions.get('back')).live.version, 2, 'the live version is unchanged');
 });
