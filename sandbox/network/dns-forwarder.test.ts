@@ -182,6 +182,25 @@ t.test('one source holding TCP connections gets at most its share; another sourc
   t.equal(await askTcp(fwd, query(10), '127.0.0.1'), undefined, 'the first, at its share, is refused');
 });
 
+t.test('sources that together hold every TCP connection, each within its share, cannot shut a third out', async (t) => {
+  const port = await freePort();
+  await upstream(t, '127.0.0.1', port);
+  const fwd = await forwarder(t, ['127.0.0.1'], { upstreamPort: port, maxConnections: 6, maxConnectionsPerSource: 3 });
+  const hold = (from: string) =>
+    new Promise<net.Socket>((resolve) => {
+      const s = net.connect({ port: fwd.port, host: fwd.address, localAddress: from }, () => resolve(s));
+      s.on('error', () => {});
+    });
+  const held = [...(await Promise.all([1, 2, 3].map(() => hold('127.0.0.1')))), ...(await Promise.all([1, 2, 3].map(() => hold('127.0.0.2'))))];
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(held.filter((s) => !s.destroyed && s.readyState === 'open').length, 6, 'two sources hold all six');
+  t.same(await askTcp(fwd, query(11), '127.0.0.3'), answerTo(query(11)), 'a third source is answered over TCP');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(held.filter((s) => !s.destroyed && s.readyState === 'open').length, 5, 'by taking the oldest connection of one that held the most');
+  t.equal(await askTcp(fwd, query(12), '127.0.0.2'), undefined, 'a source at its share is still refused');
+});
+
 t.test('queries over the in-flight bound are dropped, not queued', async (t) => {
   const port = await freePort();
   await upstream(t, '127.0.0.3', port, true);

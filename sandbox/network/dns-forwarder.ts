@@ -50,7 +50,7 @@ export interface DnsForwarderOptions {
   timeoutMs?: number;
   /** queries relayed at once, UDP and TCP together; 256 */
   maxInFlight?: number;
-  /** TCP connections at once; 64 */
+  /** TCP connections at once; 64 (past it, a new one takes the oldest of the source holding the most) */
   maxConnections?: number;
   /** TCP connections at once from one address (one sandbox); 8 */
   maxConnectionsPerSource?: number;
@@ -104,7 +104,6 @@ export class DnsForwarder {
     udp.on('error', () => {}); // a send to a sandbox gone meanwhile: its answer is lost, as over any network
     // a client may half-close after its queries (RFC 7766 §6.2.4): it still gets their answers
     this.#tcp = net.createServer({ allowHalfOpen: true }, (sock) => this.#onConnection(sock));
-    this.#tcp.maxConnections = opts.maxConnections;
     this.#tcp.on('error', () => {}); // handled where it is listened on
   }
 
@@ -193,7 +192,7 @@ export class DnsForwarder {
     // a cap per source too: one sandbox holding every connection would leave its neighbours no
     // DNS over TCP (the fallback for answers too big for UDP)
     const from = sock.remoteAddress ?? '';
-    if (this.#closed || !this.#fromSubnet(from) || this.#connectionsFrom(from) >= this.#opts.maxConnectionsPerSource) {
+    if (this.#closed || !this.#fromSubnet(from) || this.#connectionsFrom(from) >= this.#opts.maxConnectionsPerSource || !this.#roomFor(from)) {
       this.stats.refused++;
       sock.destroy();
       return;
@@ -214,6 +213,28 @@ export class DnsForwarder {
       if (pending.length > 2 + MAX_QUERY_BYTES) sock.destroy(); // a query bigger than any we take
     });
     sock.on('end', () => void chain.then(() => sock.end()));
+  }
+
+  /**
+   * At the total cap, a source with fewer connections than the one holding the most takes the
+   * oldest of that one's: a few sandboxes together, each within its own share, could otherwise
+   * hold every connection and leave the rest no DNS over TCP. False when no source holds more.
+   */
+  #roomFor(from: string): boolean {
+    if (this.#conns.size < this.#opts.maxConnections) return true;
+    const held = new Map<string, net.Socket[]>();
+    for (const c of this.#conns) {
+      const list = held.get(c.remoteAddress ?? '') ?? [];
+      list.push(c);
+      held.set(c.remoteAddress ?? '', list);
+    }
+    let most: net.Socket[] = [];
+    for (const list of held.values()) if (list.length > most.length) most = list;
+    if (most.length <= (held.get(from)?.length ?? 0) + 1) return false;
+    const oldest = most[0] as net.Socket;
+    this.#conns.delete(oldest);
+    oldest.destroy();
+    return true;
   }
 
   #connectionsFrom(address: string): number {
