@@ -27,6 +27,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   try {
     const network = claimed && networkConfig(dirs, claimed.record);
     if (network && args.name !== undefined) checkNameFree(network, args.name);
+    // nothing of an internal network is reachable from outside it, the host's ports included
+    // (Docker's --internal publishes nothing either): said, not silently ignored
+    if (network?.user?.internal && args.publish.length > 0) {
+      throw new WarrenError('WARREN_NETWORK_INTERNAL_PUBLISH', `network '${network.user.name}' is internal: nothing on it can be published (-p ${args.publish.map((p) => `${p.hostPort}:${p.port}`).join(', -p ')})`);
+    }
     return await runSandbox(args, dirs, network, names);
   } finally {
     claimed?.release();

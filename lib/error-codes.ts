@@ -167,6 +167,7 @@ export const ERROR_CODES = {
   WARREN_NETWORK_BRIDGE_NAME: 'user',
   WARREN_NETWORK_EXISTS: 'user',
   WARREN_NETWORK_IN_USE: 'user',
+  WARREN_NETWORK_INTERNAL_PUBLISH: 'user',
   // --name of a running sandbox on that network
   WARREN_NETWORK_NAME_TAKEN: 'user',
   WARREN_NETWORK_NOT_FOUND: 'user',

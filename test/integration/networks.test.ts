@@ -176,6 +176,9 @@ t.test('user networks', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
   t.test('--internal: peers and names, no egress at all', async (t) => {
     t.equal(fromI.inner, 'hello from inner');
     t.not(fromI[outside.ip], 'hello from outside', 'egress public on an internal network reaches nothing outside');
+    const published = await warren(['run', '--network', I, '-p', '18080:80', '--', 'true'], { env });
+    t.equal(published.code, 125, '-p on an internal network is refused');
+    t.match(published.stderr, /network 'wrntest-int' is internal: nothing on it can be published \(-p 18080:80\)/);
   });
 
   await t.test('rm is refused while a sandbox uses the network; so is a second sandbox by one name', async (t) => {
