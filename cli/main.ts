@@ -49,7 +49,9 @@ sandboxes:
   volume create [--size SIZE] [--inodes N] NAME
                         a named volume, capped at SIZE (default 1g) and N files (default one per 16 KiB)
   volume ls [--json]    volumes: name, size, used on disk, sandboxes using it, created
+  volume inspect NAME...  volumes' details as JSON, with the file holding each one's data
   volume rm NAME...     remove volumes and their data (refused while a sandbox uses one)
+  volume prune [-f]     remove every volume no sandbox uses, and its data (asks first; -f does not)
   image import [--max-size SIZE] NAME FILE
                         a root fs tarball (.tar, .tar.gz or /dev/stdin) becomes image NAME
                         (--max-size: compressed and uncompressed limit, default 2g)

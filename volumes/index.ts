@@ -4,7 +4,7 @@
  * bound into each idmapped (use.ts). It mounts and locks; the sandbox layer only binds.
  */
 export {
-  checkVolumeName, listVolumes, readVolume, volumeCap, volumeUsedBytes, DEFAULT_VOLUME_BYTES, MIN_VOLUME_BYTES, MAX_VOLUME_BYTES,
+  checkVolumeName, listVolumes, readVolume, volumeCap, volumeImage, volumeUsedBytes, DEFAULT_VOLUME_BYTES, MIN_VOLUME_BYTES, MAX_VOLUME_BYTES,
   type Volume,
 } from './store.js';
 export { createVolume, useVolume, removeVolume, sweepVolumeMounts, volumeUsers, type VolumeDirs, type VolumeUse, type VolumeUser } from './use.js';

@@ -194,6 +194,33 @@ t.test('volumes', { skip: NEEDS_ROOT }, async (t) => {
     }
   });
 
+  t.test('inspect shows each volume; prune removes those no sandbox uses, after asking', async (t) => {
+    const idle = `${tag}-idle`;
+    const busy = `${tag}-inuse`;
+    t.equal((await warren(['volume', 'create', '--size', '8m', idle], { env })).code, 0);
+    const run = startRun([...probeVolume(), '-v', `${busy}:/data`, '--', '/probe/probe', 'signals'], env);
+    await run.ready;
+    const shown = await warren(['volume', 'inspect', idle, busy], { env });
+    t.equal(shown.code, 0, shown.stderr);
+    const [a, b] = JSON.parse(shown.stdout) as Array<LsRow & { image: string }>;
+    t.match(a, { name: idle, size: 8 * MiB, inUseBy: [] });
+    t.ok(fs.existsSync((a as { image: string }).image), `its data is in ${(a as { image: string }).image}`);
+    t.equal((b as LsRow).inUseBy.length, 1, 'the one in use names its sandbox');
+    t.equal((await warren(['volume', 'inspect', `${tag}-nosuch`], { env })).code, 125, 'inspect of no such volume fails');
+
+    const unasked = await warren(['volume', 'prune'], { env });
+    t.equal(unasked.code, 125, 'not on a terminal and without -f: refused');
+    t.match(unasked.stderr, /give -f to go on/);
+    t.ok((await ls()).some((v) => v.name === idle), 'nothing was removed');
+    const pruned = await warren(['volume', 'prune', '-f'], { env });
+    t.equal(pruned.code, 0, pruned.stderr);
+    t.ok(pruned.stdout.split('\n').includes(idle), `it names what it removed: ${pruned.stdout.trim()}`);
+    t.same((await ls()).map((v) => v.name), [busy], 'only the volume in use is left');
+    run.kill('SIGTERM');
+    t.equal((await run.ended).code, 0);
+    t.equal((await warren(['volume', 'rm', busy], { env })).code, 0);
+  });
+
   t.test('nothing is left: no mount, no loop device', async (t) => {
     for (const v of await ls()) t.equal((await warren(['volume', 'rm', v.name], { env })).code, 0, `rm ${v.name}`);
     t.same(volumesLeft(), { mounts: [], loops: [], dirs: [] });
