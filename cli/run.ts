@@ -8,7 +8,7 @@ import os from 'node:os';
 import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { formatMiB } from '../lib/size.js';
-import { checkName, checkNameFree, claimNetwork, SpawnError, DEFAULT_LIMITS, networkConfig, type NetworkConfig, type Sandbox } from '../sandbox/index.js';
+import { checkName, claimSandboxName, claimNetwork, SpawnError, DEFAULT_LIMITS, networkConfig, type NetworkConfig, type Sandbox } from '../sandbox/index.js';
 import { claimKept, readImage, removeKept, type Kept, type KeptLock } from '../snapshots/index.js';
 import { parseRunArgs, type RunArgs } from './args.js';
 import { holdVolumes, type HeldVolumes } from './run-volumes.js';
@@ -24,9 +24,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   // --network NAME: the network's record says which bridge, subnet and DNS server (made if
   // absent); claimed until the sandbox is gone, so `warren network rm` refuses meanwhile
   const claimed = args.network === undefined ? undefined : claimNetwork(dirs, args.network);
+  let releaseName: (() => void) | undefined;
   try {
     const network = claimed && networkConfig(dirs, claimed.record);
-    if (network && args.name !== undefined) checkNameFree(network, args.name);
+    if (network && args.name !== undefined) releaseName = claimSandboxName(network, args.name);
     // nothing of an internal network is reachable from outside it, the host's ports included
     // (Docker's --internal publishes nothing either): said, not silently ignored
     if (network?.user?.internal && args.publish.length > 0) {
@@ -34,6 +35,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     return await runSandbox(args, dirs, network, names);
   } finally {
+    releaseName?.();
     claimed?.release();
   }
 }

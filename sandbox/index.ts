@@ -6,7 +6,7 @@ export { DEFAULT_LIMITS, DEFAULT_PATH, DEFAULT_RLIMITS, MASKED_PATHS, READONLY_P
 export { parseCidr, type Egress, type Publish } from './network/index.js';
 export {
   checkName,
-  checkNameFree,
+  claimSandboxName,
   claimNetwork,
   collectNetworks,
   createNetwork,

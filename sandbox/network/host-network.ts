@@ -21,10 +21,15 @@ import { applyRules, checkSandboxNet, deleteTableScript, listJson, listPublished
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 import { HOST_RESOLV_CONF } from './resolv-conf.js';
-import { publishNames, sweepNames } from './names.js';
+import { publishNames, sweepClaims, sweepNames } from './names.js';
 
 function namesDir(config: NetworkConfig): string {
   return path.join(config.runDir, 'names');
+}
+
+/** Where the names being run by are claimed (names.ts claimName). */
+export function claimsDir(config: NetworkConfig): string {
+  return path.join(config.runDir, 'claims');
 }
 
 export interface NetworkConfig {
@@ -323,7 +328,10 @@ export class SandboxNetwork {
    * `keep`). Returns how many addresses it freed.
    */
   static async collect(config: NetworkConfig, isAlive = pidAlive, keep = false): Promise<number> {
-    if (config.user) sweepNames(namesDir(config), isAlive);
+    if (config.user) {
+      sweepNames(namesDir(config), isAlive);
+      sweepClaims(claimsDir(config), isAlive);
+    }
     if (!fs.existsSync(path.join(config.runDir, 'ips'))) return 0;
     const ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
     const freed = ipam.reclaim(isAlive);

@@ -51,4 +51,4 @@ export {
   type NetworkRecord,
   type PlanContext,
 } from './user-networks.js';
-export { checkNameFree, claimNetwork, collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';
+export { claimSandboxName, claimNetwork, collectNetworks, createNetwork, type CreateNetworkOptions, networkConfig, removeNetwork } from './user-network-ops.js';

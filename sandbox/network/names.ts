@@ -72,6 +72,57 @@ export function readNames(dir: string, isAlive: (pid: number) => boolean = pidAl
   return table;
 }
 
+/**
+ * Takes `name` on a network for the warren process that runs a sandbox by it, from before the
+ * sandbox is made until `release()`: `<claims>/<name>` made with O_EXCL holds the claimant's pid,
+ * so of two runs that start at once with one name exactly one gets it (a check of the records
+ * alone let both pass: neither had written its record yet). A dead claimant's file is taken over.
+ */
+export function claimName(claims: string, name: string, networkName: string): () => void {
+  checkName(name);
+  fs.mkdirSync(claims, { recursive: true, mode: 0o755 });
+  const file = path.join(claims, name.toLowerCase());
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o644 });
+      return () => {
+        if (claimantOf(file) === process.pid) fs.rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    const holder = claimantOf(file);
+    if (holder !== undefined && pidAlive(holder)) {
+      throw new WarrenError('WARREN_NETWORK_NAME_TAKEN', `name '${name}' is taken on network '${networkName}' by a running sandbox (warren pid ${holder})`);
+    }
+    // a dead claimant's (or a file half-written this very moment: the next turn reads it whole)
+    if (holder !== undefined) fs.rmSync(file, { force: true });
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  throw new WarrenError('WARREN_NETWORK_NAME_TAKEN', `name '${name}' on network '${networkName}': its claim '${file}' could not be taken`);
+}
+
+function claimantOf(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `warren gc`: removes the name claims of dead claimants; returns how many. */
+export function sweepClaims(claims: string, isAlive: (pid: number) => boolean = pidAlive): number {
+  let removed = 0;
+  for (const f of safeReaddir(claims)) {
+    const pid = claimantOf(path.join(claims, f));
+    if (pid !== undefined && isAlive(pid)) continue;
+    fs.rmSync(path.join(claims, f), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
 /** `warren gc`: removes the records of dead owners (and half-written temp files); returns how many. */
 export function sweepNames(dir: string, isAlive: (pid: number) => boolean = pidAlive): number {
   let removed = 0;

@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import type { Dirs } from '../../lib/dirs.js';
 import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
-import { type NetworkConfig, SandboxNetwork } from './host-network.js';
-import { readNames } from './names.js';
+import { claimsDir, type NetworkConfig, SandboxNetwork } from './host-network.js';
+import { claimName, readNames } from './names.js';
 import { readRoutes } from './routes.js';
 import { DEFAULT_POOL, isNetworkOf, type NetworkRecord, NetworkStore, planNetwork } from './user-networks.js';
 
@@ -84,13 +84,17 @@ export function networkConfig(dirs: Dirs, record: NetworkRecord): NetworkConfig 
 
 /**
  * A sandbox's --name is its own on its network, as a container's is Docker's (aliases may be
- * shared: both answer). Checked before the sandbox is made; two runs starting at once with one
- * name may both pass, and then the name answers both.
+ * shared: both answer): claimed before the sandbox is made, by this process until `release()`.
  */
-export function checkNameFree(config: NetworkConfig, name: string): void {
+export function claimSandboxName(config: NetworkConfig, name: string): () => void {
+  const network = config.user?.name ?? config.bridge;
+  const release = claimName(claimsDir(config), name, network);
+  // a sandbox by that name from before claims were made (an older warren still running)
   if (readNames(path.join(config.runDir, 'names')).byName.has(name.toLowerCase())) {
-    throw new WarrenError('WARREN_NETWORK_NAME_TAKEN', `name '${name}' is taken on network '${config.user?.name ?? config.bridge}' by a running sandbox`);
+    release();
+    throw new WarrenError('WARREN_NETWORK_NAME_TAKEN', `name '${name}' is taken on network '${network}' by a running sandbox`);
   }
+  return release;
 }
 
 /**

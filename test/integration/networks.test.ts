@@ -190,6 +190,31 @@ t.test('user networks', { skip: NEEDS_ROOT, timeout: 600_000 }, async (t) => {
     t.match(twin.stderr, /name 'db' is taken on network 'wrntest-a' by a running sandbox/);
   });
 
+  await t.test('three runs started at once with one name: one runs, the others are refused', async (t) => {
+    const runs = [1, 2, 3].map(() => {
+      const child = spawn(process.execPath, [WARREN_BIN, 'run', '--network', B, '--name', 'twin', '--', 'node', '-e', SERVER, 'twin'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = { out: '', err: '', code: null as number | null, closed: new Promise<void>((resolve) => child.on('close', (code) => ((r.code = code), resolve()))), child };
+      child.stdout.on('data', (d: Buffer) => (r.out += d));
+      child.stderr.on('data', (d: Buffer) => (r.err += d));
+      t.teardown(async () => {
+        child.kill('SIGTERM');
+        await r.closed;
+      });
+      return r;
+    });
+    for (const end = Date.now() + 180_000; Date.now() < end && runs.filter((r) => r.code !== null).length < 2; ) await sleep(50);
+    const refused = runs.filter((r) => r.code !== null);
+    t.equal(refused.length, 2, 'two ended');
+    t.ok(refused.every((r) => r.code === 125 && /name 'twin' is taken on network 'wrntest-b'/.test(r.err)), `refused for the name: ${refused.map((r) => r.err.trim()).join(' | ')}`);
+    const running = runs.find((r) => r.code === null);
+    for (const end = Date.now() + 180_000; running && Date.now() < end && !/up \S+\n/.test(running.out); ) await sleep(50);
+    t.match(running?.out, /up \S+\n/, 'the one that got the name runs');
+    running?.child.kill('SIGTERM');
+    await running?.closed;
+    const again = await warren(['run', '--network', B, '--name', 'twin', '--', 'node', '-e', '0'], { env });
+    t.equal(again.code, 0, `the name is free once it ended: ${again.stderr}`);
+  });
+
   await t.test('a name disappears when its sandbox ends', async (t) => {
     await db.stop();
     const got = await reach(['--network', A], ['db', 'database']);
