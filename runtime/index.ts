@@ -13,12 +13,12 @@ export * from './protocol.js';
 
 /**
  * The esbuild bundle of main.ts (`npm run build` writes it), the same from source and from dist/.
- * CommonJS, not an ES module: node's ES module loader costs a boot more (its module jobs, the
- * facades of every builtin imported, fs/promises to read the entry): to the control socket
- * listening, 110 against 126 ms of wall time on this VM (5 interleaved runs each). A function's
- * module is still imported as an ES module (load.ts), and the warm-up pays that loader's start.
+ * An ES module. Bundled as CommonJS it reached its control socket ~7 ms sooner, but its warm-up
+ * took ~7 ms longer (the first import() of a function's module starts node's ES module loader
+ * then): a cold start's total was the same (12 interleaved boots outside a sandbox), and in a
+ * sandbox a cold start's load phase grew from 5.7 to 10 ms.
  */
-export const RUNTIME_BUNDLE = path.join(packageRoot(import.meta.url), 'runtime', 'build', 'runtime.cjs');
+export const RUNTIME_BUNDLE = path.join(packageRoot(import.meta.url), 'runtime', 'build', 'runtime.mjs');
 
 /** The bundle's path, or a clear error when it was never built. */
 export function runtimeBundle(): string {
