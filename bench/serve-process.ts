@@ -23,7 +23,7 @@ import { request } from 'undici';
 import type { Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
-import { applyRules, deleteTableScript, formatCidr, overlaps, parseCidr, parseRoutes, readRoutes, removeBridge } from '../sandbox/network/index.js';
+import { formatCidr, overlaps, parseCidr, parseRoutes, readRoutes, SandboxNetwork } from '../sandbox/network/index.js';
 import { sweepCgroups } from './baselines/crun.js';
 
 const WARREN = path.join(packageRoot(import.meta.url), 'bin', 'warren.js');
@@ -87,13 +87,9 @@ function names(tag: string, pid = process.pid): { bridge: string; cgroupParent: 
   };
 }
 
+/** The server's bridge and table, and any iptables rules it added for them (what is absent is fine). */
 async function removeNetwork(bridge: string): Promise<void> {
-  await removeBridge(bridge);
-  try {
-    await applyRules(deleteTableScript(bridge));
-  } catch {
-    // no such table: the server never made it
-  }
+  await SandboxNetwork.remove({ bridge, table: bridge });
 }
 
 export async function startServe(o: ServeOptions): Promise<ServeProcess> {

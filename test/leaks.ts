@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { SandboxNetwork } from '../sandbox/network/index.js';
 import { isOwn, ownSlot } from './owned.js';
 
 const PREFIX = 'wrntest';
@@ -81,7 +82,9 @@ t.test('no sandbox left anything behind', { skip: process.getuid?.() !== 0 && 'n
   t.same(stateDirs.flatMap((d) => safeList(d).map((f) => path.join(d, f))), [], 'no network record');
   for (const d of stateDirs) fs.rmSync(d, { recursive: true, force: true });
   // the tests' bridges and tables stay while sandboxes run, like warren0; now they go
-  for (const b of bridges) execFileSync('ip', ['link', 'del', b]);
+  // with any iptables rules warren added for them (another firewall on the host: foreign-firewall.ts)
+  for (const b of bridges) await SandboxNetwork.remove({ bridge: b });
+  t.same(firewallRules().filter((b) => isOwn(b)), [], 'no iptables rule for a test bridge left');
   for (const m of execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).matchAll(/^table inet ((?:wrntest\d*|wrnts\d+b\d+)(?:n\d+)?)$/gm)) {
     if (isOwn(m[1] as string)) execFileSync('nft', ['delete', 'table', 'inet', m[1] as string]);
   }
@@ -116,4 +119,20 @@ function ownProcess(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The bridges named by warren's iptables rules (commented `warren:<bridge>`), in the chains it
+ * uses; none when iptables is not installed. */
+function firewallRules(): string[] {
+  const out: string[] = [];
+  for (const chain of ['DOCKER-USER', 'FORWARD']) {
+    let listed = '';
+    try {
+      listed = execFileSync('iptables', ['-w', '-S', chain], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      continue;
+    }
+    for (const m of listed.matchAll(/--comment "?warren:([^"\s]+)"?/g)) out.push(m[1] as string);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Dirs } from '../../lib/dirs.js';
+import { SandboxNetwork } from '../../sandbox/network/index.js';
 
 function read(file: string): string {
   try {
@@ -90,8 +91,9 @@ export function leftovers(dirs: Dirs, opts: { cgroupRoot?: string; ownMount?: st
   return out;
 }
 
-/** Removes what the soak made: the bridge, the table, the (empty) cgroup parents, the run dir. */
-export function cleanup(dirs: Dirs, cgroupRoot = '/sys/fs/cgroup'): void {
+/** Removes what the soak made: the bridge, the table (and iptables rules warren added for the
+ * bridge), the (empty) cgroup parents, the run dir. */
+export async function cleanup(dirs: Dirs, cgroupRoot = '/sys/fs/cgroup'): Promise<void> {
   const quiet = (cmd: string, args: string[]) => {
     try {
       execFileSync(cmd, args, { stdio: 'ignore' });
@@ -99,8 +101,7 @@ export function cleanup(dirs: Dirs, cgroupRoot = '/sys/fs/cgroup'): void {
       // absent already
     }
   };
-  quiet('ip', ['link', 'del', dirs.net.bridge]);
-  quiet('nft', ['delete', 'table', 'inet', dirs.net.table]);
+  await SandboxNetwork.remove({ bridge: dirs.net.bridge, table: dirs.net.table });
   for (const root of cgroupRoots(cgroupRoot)) {
     try {
       fs.rmdirSync(path.join(root, dirs.cgroupParent));

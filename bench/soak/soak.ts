@@ -58,8 +58,8 @@ async function deployMix(server: Server): Promise<void> {
 
 export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<SoakReport> {
   const statefs = new StateFs(p.image, p.dirs.state);
-  cleanup(p.dirs);
-  cleanup(p.cycles);
+  await cleanup(p.dirs);
+  await cleanup(p.cycles);
   statefs.mount();
   const report: SoakReport = {
     startedAt: new Date().toISOString(),
@@ -94,8 +94,8 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
     }
   } finally {
     await server.stop().catch(() => null);
-    cleanup(p.dirs);
-    cleanup(p.cycles);
+    await cleanup(p.dirs);
+    await cleanup(p.cycles);
     statefs.unmount();
   }
   return report;
