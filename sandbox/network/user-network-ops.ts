@@ -152,11 +152,13 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   const removed: string[] = [];
   const bridges = new Set(records.map((r) => r.bridge));
   const tables = new Set(records.map((r) => r.table));
-  for (const b of (await listBridges()).filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
+  // both listings at once: each is a process to spawn, on the path of serve's start
+  const [allBridges, allTables] = await Promise.all([listBridges(), listTables()]);
+  for (const b of allBridges.filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
     await SandboxNetwork.remove({ bridge: b });
     removed.push(`bridge ${b}`);
   }
-  for (const t of (await listTables()).filter((t) => isNetworkOf(dirs.net.table, t) && !tables.has(t))) {
+  for (const t of allTables.filter((t) => isNetworkOf(dirs.net.table, t) && !tables.has(t))) {
     await SandboxNetwork.remove({ table: t });
     removed.push(`table ${t}`);
   }
