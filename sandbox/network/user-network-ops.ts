@@ -129,7 +129,7 @@ export async function removeNetwork(dirs: Dirs, name: string, isAlive = pidAlive
     fs.renameSync(hidden, file);
     throw new WarrenError('WARREN_NETWORK_IN_USE', `network '${name}' is in use by ${users} sandbox${users === 1 ? '' : 'es'}: stop ${users === 1 ? 'it' : 'them'} first`);
   }
-  await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, true); // a crashed owner's elements
+  await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, 'keep'); // a crashed owner's elements
   await SandboxNetwork.remove(record);
   store.remove(name);
   fs.rmSync(hidden, { force: true });
@@ -145,7 +145,7 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   const records = store.list();
   let addresses = 0;
   for (const r of records) {
-    addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, true);
+    addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, 'keep');
     const users = path.join(store.runDir(r.name), 'users');
     for (const pid of safeReaddir(users).filter((p) => !isAlive(Number(p)))) fs.rmSync(path.join(users, pid), { force: true }); // a crashed run's claim
   }
