@@ -142,6 +142,21 @@ export class Pool implements Invoker {
     if ('error' in started) throw started.error;
   }
 
+  /** Starts an instance of each version, in this order, unless it has one or one is starting: a
+   * restarted server's functions that were running before (cli/serve.ts). Their boots take turns
+   * at the boot gate in this order, and requests that come meanwhile wait for them. */
+  prestart(versions: readonly Version[]): void {
+    for (const v of versions) {
+      const g = this.#group(v);
+      if (g.instances.size === 0 && g.starting === 0) void this.#start(g);
+    }
+  }
+
+  /** Functions with instances, ready or starting (live-record.ts). */
+  *live(): Iterable<string> {
+    for (const g of this.#groups.values()) if (g.instances.size > 0 || g.starting > 0) yield g.version.fn;
+  }
+
   /** Traffic of `fn` now goes to `live` (or nowhere): instances of its other versions drain, and
    * their waiters move to the live version's queue. */
   retire(fn: string, live?: Version): void {
