@@ -148,7 +148,7 @@ export class Pool implements Invoker {
   prestart(versions: readonly Version[]): void {
     for (const v of versions) {
       const g = this.#group(v);
-      if (g.instances.size === 0 && g.starting === 0) void this.#start(g);
+      if (g.instances.size === 0 && g.starting === 0) void this.#start(g, true);
     }
   }
 
@@ -351,10 +351,11 @@ export class Pool implements Invoker {
   /**
    * One more instance for `g`: a generic runtime specialized (prewarm), or one booted now
    * (cold). It serves the first waiter, with this start's label and phases; with no waiter it
-   * goes idle. A failed start fails the first waiter (the one that asked for it), and every
+   * goes idle. A prestart (a restart's) does not raise the generic pool's target as a cold start
+   * does. A failed start fails the first waiter (the one that asked for it), and every
    * waiter when nothing else of `g` could serve them. Never rejects: resolves with the error.
    */
-  async #start(g: Group): Promise<{ inst: Instance } | { error: WarrenError }> {
+  async #start(g: Group, prestart = false): Promise<{ inst: Instance } | { error: WarrenError }> {
     g.starting++;
     const t0 = performance.now();
     const phases: Phases = [];
@@ -379,7 +380,8 @@ export class Pool implements Invoker {
       if (inst) phases.push(['take', performance.now() - t0]);
       else {
         label = 'cold';
-        this.#generics.coldStart();
+        // a restart's prestarts are no burst of demand for the generic pool to follow
+        if (!prestart) this.#generics.coldStart();
         inst = await this.#generics.boot(phases);
       }
       const owner: Owner = { fn: g.version.fn, version: g.version.version, key: g.key };
