@@ -26,10 +26,12 @@ export interface GenericsOptions extends GenericSizing {
   readonly boots?: BootLimits;
 }
 
-/** One cold boot per core at once (two at least: a boot also waits, on the spawner and on node's
- * socket, and another fills that time), measured with `warren bench spawn --level runtime`:
- * more at once did not boot more a second on 2 cores, only each one later. */
-export const DEFAULT_BOOT_LIMITS: BootLimits = { coldParallel: Math.max(2, os.availableParallelism()), patienceMs: 3000 };
+/** Two cold boots per core at once: a boot also waits (on the spawner, on node's socket, on nft),
+ * and another fills that time. Measured with the soak's serve and spawner kills on 2 cores
+ * (bench/soak, --faults): two at once left the last function to start waiting for three rounds
+ * (a spawner kill's recovery 5.1-5.8 s at load 11, where ten at once took 3.8-5.5 s); four at
+ * once took 1.6-2.1 s at load 5.5, and a serve restart 2.2-2.4 s at load 3.8. */
+export const DEFAULT_BOOT_LIMITS: BootLimits = { coldParallel: 2 * os.availableParallelism(), patienceMs: 3000 };
 
 export interface GenericsEvents {
   /** A boot failed (logged by the caller; the pool tries again on the next refill). */
