@@ -6,9 +6,13 @@
  *
  * Start, in this order: open the registry, which locks the state dir (one server per state dir,
  * WARREN_REGISTRY_LOCKED for a second); sweep what a killed server
- * left (its sandboxes died with its spawner; cgroups, run dirs, leases and temp layers stay);
- * open the host and the image; load the registry (every deployed function comes back); fill the
- * generic pool; listen; deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
+ * left (its sandboxes died with its spawner; cgroups, run dirs, leases and temp layers stay; its
+ * table is emptied, and the bridge and table kept for this one; user networks' leftovers, none of
+ * them serve's, are swept meanwhile);
+ * open the host and the image; load the registry (every deployed function comes back); start the
+ * functions the killed server had running (its live record, runner/live-record.ts), busiest
+ * first, since they are the likeliest to be asked first; fill the generic pool (its boots wait
+ * for those); listen; deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
  * let requests in flight finish, destroy every sandbox, close the registry, exit 0.
  */
 import fs from 'node:fs';
@@ -16,10 +20,10 @@ import path from 'node:path';
 import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
-import { collectGarbage } from '../sandbox/index.js';
+import { collectGarbage, collectNetworks } from '../sandbox/index.js';
 import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
 import { openRegistry } from '../registry/index.js';
-import { Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS } from '../runner/index.js';
+import { Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS, LiveRecord, prestartOrder, readLiveRecord, type Version } from '../runner/index.js';
 import { LogStore } from '../runner/logs.js';
 import { DEFAULT_DATA_LIMITS, loadOrCreateToken, startRouter } from '../router/index.js';
 import { imageLayers, openHost } from './wiring.js';
@@ -32,6 +36,8 @@ const FUNCTION_PIDS = 128;
 /** How long a shutdown waits for requests in flight before it cuts them (scripts/warren.service's
  * TimeoutStopSec must be longer). */
 export const DRAIN_MS = 30_000;
+/** Functions a restart starts before anything asks for them, at most. */
+const PRESTART_MAX = 8;
 const DEMO = path.join(packageRoot(import.meta.url), 'examples', 'hello', 'worker.js');
 
 export async function serve(argv: readonly string[]): Promise<number> {
@@ -73,7 +79,10 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     for (const close of closers.reverse()) await close();
   };
   try {
-    await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+    await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+    // what crashed `warren run`s left on user networks: nothing of serve's, so not on its way
+    const networks = collectNetworks(dirs).catch((err) => process.stderr.write(`warren serve: sweeping user networks: ${err instanceof Error ? err.message : String(err)}\n`));
+    closers.push(() => networks.then(() => {}));
     await new LayerStore(dirs.state).sweepTemp();
     const host = await openHost({ dirs, ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}) });
     closers.push(() => host.close());
@@ -103,7 +112,14 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     });
     functions.attach(pool);
     closers.push(() => (pool as Pool).close());
+    const before = readLiveRecord(dirs.run, dirs.state).flatMap((b) => {
+      const v = functions.live(b.fn);
+      return v ? [{ ...b, memoryBytes: v.memoryBytes }] : [];
+    });
+    pool.prestart(prestartOrder(before, PRESTART_MAX, args.memoryBudgetBytes).map((fn) => functions.live(fn) as Version));
     generics.fill();
+    const record = new LiveRecord(dirs.run, dirs.state, { live: () => (pool as Pool).live(), requests: () => metrics.requests() });
+    closers.push(() => record.close());
 
     const token = loadOrCreateToken(dirs.state);
     const router = await startRouter({

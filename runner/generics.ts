@@ -4,20 +4,34 @@
  * instead of spawning (a cold start). How many to keep follows demand (policy.ts genericTarget:
  * each cold start raises the target for a TTL, up to a cap; then back to the floor); how many to
  * start now is lib/spares.ts sparesToMake, the policy the sandbox layer's spares share. Taking
- * one starts its replacement off the request path.
+ * one starts its replacement off the request path. Every boot, a cold start's too, takes its turn
+ * at the boot gate (boot-gate.ts): cold starts a few at a time, refills behind them.
  */
+import os from 'node:os';
 import { sparesToMake } from '../lib/spares.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
+import { WarrenError } from '../lib/errors.js';
 import type { SandboxHost } from '../sandbox/index.js';
+import { BootGate } from './boot-gate.js';
 import { Instance, type Phases } from './instance.js';
-import { genericTarget, recentColdStarts, type GenericSizing } from './policy.js';
+import { genericTarget, recentColdStarts, type BootLimits, type GenericSizing } from './policy.js';
 
 export interface GenericsOptions extends GenericSizing {
   /** The limits a generic runtime boots with (a function's own are set when it is specialized). */
   readonly limits: CgroupLimits;
-  /** Boots at once at most (a boot is CPU work: node starting). */
+  /** Generic boots at once at most (a boot is CPU work: node starting). */
   readonly parallel: number;
+  /** Cold boots at once, and how long a boot waits for its turn at most (policy.ts nextBoot);
+   * DEFAULT_BOOT_LIMITS when not given. */
+  readonly boots?: BootLimits;
 }
+
+/** Two cold boots per core at once: a boot also waits (on the spawner, on node's socket, on nft),
+ * and another fills that time. Measured with the soak's serve and spawner kills on 2 cores
+ * (bench/soak, --faults): two at once left the last function to start waiting for three rounds
+ * (a spawner kill's recovery 5.1-5.8 s at load 11, where ten at once took 3.8-5.5 s); four at
+ * once took 1.6-2.1 s at load 5.5, and a serve restart 2.2-2.4 s at load 3.8. */
+export const DEFAULT_BOOT_LIMITS: BootLimits = { coldParallel: 2 * os.availableParallelism(), patienceMs: 3000 };
 
 export interface GenericsEvents {
   /** A boot failed (logged by the caller; the pool tries again on the next refill). */
@@ -36,6 +50,7 @@ export class Generics {
   /** After a failed boot, none before then (performance.now()): a broken image does not spin. */
   #retryAt = 0;
   readonly #boots = new Set<Promise<unknown>>();
+  readonly #gate: BootGate;
   #closed = false;
   readonly #sweep: NodeJS.Timeout;
 
@@ -44,6 +59,7 @@ export class Generics {
     this.#layers = layers;
     this.#opts = opts;
     this.#events = events;
+    this.#gate = new BootGate(opts.boots ?? DEFAULT_BOOT_LIMITS);
     // the TTL's end lowers the target: retire the extra ones then
     this.#sweep = setInterval(() => this.#resize(), Math.max(250, Math.min(opts.ttlMs / 4, 10_000))).unref();
   }
@@ -80,9 +96,21 @@ export class Generics {
     this.#coldStarts.push(performance.now());
   }
 
-  /** Boots one on the request path (a cold start), outside the pool's count. */
+  /** Boots one on the request path (a cold start), outside the pool's count. `phases` gets
+   * `wait` first when it waited for its turn. */
   async boot(phases: Phases): Promise<Instance> {
-    return Instance.boot(this.#host, await this.#layers(), this.#opts.limits, phases);
+    return this.#boot('cold', phases);
+  }
+
+  async #boot(kind: 'cold' | 'generic', phases: Phases): Promise<Instance> {
+    const turn = await this.#gate.enter(kind);
+    try {
+      if (turn.waitedMs > 0) phases.push(['wait', turn.waitedMs]);
+      if (kind === 'generic' && this.#closed) throw new WarrenError('WARREN_HOST_CLOSED', 'the generic pool closed');
+      return await Instance.boot(this.#host, await this.#layers(), this.#opts.limits, phases);
+    } finally {
+      turn.release();
+    }
   }
 
   #resize(): void {
@@ -99,7 +127,7 @@ export class Generics {
 
   #bootOne(): void {
     this.#booting++;
-    const boot = this.boot([]).then(
+    const boot = this.#boot('generic', []).then(
       (inst) => {
         this.#booting--;
         this.#failures = 0;
@@ -118,6 +146,7 @@ export class Generics {
       },
       (err: unknown) => {
         this.#booting--;
+        if (this.#closed) return;
         this.#failures++;
         this.#events.bootFailed(err);
         // back off: the next try after a pause that grows with the failures, capped

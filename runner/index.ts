@@ -5,4 +5,6 @@ export { Functions, DEFAULT_LIMITS, type Bundles, type CronTriggers, type Functi
 export { Crons, MAX_CRONS, checkCrons, type CronOutcome, type CronsOptions } from './crons.js';
 export type { ScheduledOutcome, ScheduledResult, ScheduledRun } from './scheduled-run.js';
 export { Metrics } from './metrics.js';
+export { LiveRecord, readLiveRecord } from './live-record.js';
+export { prestartOrder } from './policy.js';
 export { type InstanceState } from './instance.js';

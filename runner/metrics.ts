@@ -95,6 +95,13 @@ export class Metrics implements PoolObserver {
     c.count++;
   }
 
+  /** Requests answered so far, by function (live-record.ts scores how busy each was lately). */
+  requests(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [fn, c] of this.#fns) out.set(fn, c.count);
+    return out;
+  }
+
   /** A cron firing, by how it went (crons.ts). */
   scheduled(fn: string, outcome: CronOutcome): void {
     this.#scheduled.inc({ function: fn, outcome });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { bytesToFree, genericTarget, pick, route, type InstanceView, type RouteInput } from './policy.js';
+import { bytesToFree, genericTarget, nextBoot, pick, prestartOrder, route, type BootWait, type InstanceView, type RouteInput } from './policy.js';
 
 const ready = (id: string, busy: number, lastUsed = 0): InstanceView => ({ id, state: 'ready', busy, lastUsed });
 const starting = (id: string): InstanceView => ({ id, state: 'starting', busy: 0, lastUsed: 0 });
@@ -49,4 +49,29 @@ t.test('genericTarget follows cold starts up to the cap, back to the floor after
 t.test('bytesToFree', async (t) => {
   t.equal(bytesToFree(100, 50, 200), 0, 'fits');
   t.equal(bytesToFree(180, 50, 200), 30, 'frees the overflow');
+});
+
+t.test('nextBoot: cold starts first, a few at a time, in order; refills once none waits', async (t) => {
+  const limits = { coldParallel: 2, patienceMs: 3000 };
+  const cold = (since: number): BootWait => ({ kind: 'cold', since });
+  const generic = (since: number): BootWait => ({ kind: 'generic', since });
+  const rows: Array<[string, BootWait[], number, number | undefined, number?]> = [
+    ['nothing waits', [], 0, undefined],
+    ['a cold start with a slot free goes', [cold(0)], 1, 0],
+    ['the oldest cold start first', [cold(0), cold(1)], 0, 0],
+    ['no cold slot free: it waits', [cold(0)], 2, undefined],
+    ['a refill waits behind a cold start', [generic(0), cold(1)], 0, 1],
+    ['a refill waits while a cold start waits for a slot', [generic(0), cold(1)], 2, undefined],
+    ['a refill goes when no cold start waits, whatever runs', [generic(0)], 2, 0],
+    ['past its patience a boot goes anyway', [cold(10), generic(0)], 2, 1, 3000],
+  ];
+  for (const [name, waiting, running, want, now = 100] of rows) t.equal(nextBoot(waiting, running, limits, now), want, name);
+});
+
+t.test('prestartOrder: the busiest first, within the count and the memory budget', async (t) => {
+  const f = (fn: string, score: number, memoryBytes = 100) => ({ fn, score, memoryBytes });
+  t.same(prestartOrder([], 8, 1000), []);
+  t.same(prestartOrder([f('a', 1), f('b', 30), f('c', 5)], 8, 1000), ['b', 'c', 'a']);
+  t.same(prestartOrder([f('a', 1), f('b', 30), f('c', 5)], 2, 1000), ['b', 'c'], 'at most max');
+  t.same(prestartOrder([f('a', 1, 300), f('b', 30, 600), f('c', 5, 600)], 8, 1000), ['b', 'a'], 'one that does not fit is passed over for a smaller one');
 });

@@ -10,6 +10,10 @@
  *   genericTarget how many generic runtimes to keep: the floor, plus one per cold start seen
  *                within the TTL (OpenWhisk's reactive prewarm), up to the cap
  *   bytesToFree  how much idle memory to evict before an instance of `need` bytes starts
+ *   nextBoot     which waiting runtime boot goes now: cold starts first, a few at a time, in
+ *                the order they came; the generic pool's refills once no cold start waits
+ *   prestartOrder which functions a restarted server starts before anything asks: those that
+ *                had instances when the last one died, busiest first, within a count and budget
  */
 
 /** What routing knows of one instance of the function's live version. */
@@ -95,4 +99,58 @@ export function recentColdStarts(coldStarts: readonly number[], ttlMs: number, n
 /** Bytes of idle instances to evict so that `need` more fits under `budget`; 0 when it fits. */
 export function bytesToFree(used: number, need: number, budget: number): number {
   return Math.max(0, used + need - budget);
+}
+
+/** A runtime boot waiting for its turn (boot-gate.ts): a cold start, which a request waits on, or
+ * a generic runtime for the pool, which nothing waits on. */
+export interface BootWait {
+  readonly kind: 'cold' | 'generic';
+  /** performance.now() when it began to wait. */
+  readonly since: number;
+}
+
+export interface BootLimits {
+  /** Cold boots at once at most. */
+  readonly coldParallel: number;
+  /** A boot that waited this long goes whatever runs (a gate that held boots long, behind a
+   * wedged one, would be worse than none). */
+  readonly patienceMs: number;
+}
+
+/**
+ * The index in `waiting` (oldest first) of the boot to start now, or undefined: none goes. A boot
+ * is mostly CPU (the spawner's setup, node starting), so on a small machine ten at once each take
+ * about ten times as long, and the first is answered no sooner than the last; a few at a time
+ * answers the first ones early and the last no later. Cold starts go first, in order, up to
+ * `coldParallel`; a generic only when no cold start waits; anything past its patience goes.
+ */
+export function nextBoot(waiting: readonly BootWait[], coldRunning: number, limits: BootLimits, now: number): number | undefined {
+  const overdue = waiting.findIndex((w) => now - w.since >= limits.patienceMs);
+  if (overdue >= 0) return overdue;
+  const cold = waiting.findIndex((w) => w.kind === 'cold');
+  if (cold >= 0) return coldRunning < limits.coldParallel ? cold : undefined;
+  return waiting.length > 0 ? 0 : undefined;
+}
+
+/** A function that had instances when the last server died, with how busy it was then. */
+export interface LiveBefore {
+  readonly fn: string;
+  /** Requests lately (a decaying count: live-record.ts). */
+  readonly score: number;
+  /** Its live version's memory limit, bytes. */
+  readonly memoryBytes: number;
+}
+
+/** Which functions to start at a restart, in order: the busiest first (they are the likeliest to
+ * be asked first, and by the most clients), at most `max`, their memory limits within `budget`. */
+export function prestartOrder(before: readonly LiveBefore[], max: number, budget: number): string[] {
+  const out: string[] = [];
+  let bytes = 0;
+  for (const f of [...before].sort((a, b) => b.score - a.score)) {
+    if (out.length >= max) break;
+    if (bytes + f.memoryBytes > budget) continue;
+    bytes += f.memoryBytes;
+    out.push(f.fn);
+  }
+  return out;
 }

@@ -142,6 +142,21 @@ export class Pool implements Invoker {
     if ('error' in started) throw started.error;
   }
 
+  /** Starts an instance of each version, in this order, unless it has one or one is starting: a
+   * restarted server's functions that were running before (cli/serve.ts). Their boots take turns
+   * at the boot gate in this order, and requests that come meanwhile wait for them. */
+  prestart(versions: readonly Version[]): void {
+    for (const v of versions) {
+      const g = this.#group(v);
+      if (g.instances.size === 0 && g.starting === 0) void this.#start(g, true);
+    }
+  }
+
+  /** Functions with instances, ready or starting (live-record.ts). */
+  *live(): Iterable<string> {
+    for (const g of this.#groups.values()) if (g.instances.size > 0 || g.starting > 0) yield g.version.fn;
+  }
+
   /** Traffic of `fn` now goes to `live` (or nowhere): instances of its other versions drain, and
    * their waiters move to the live version's queue. */
   retire(fn: string, live?: Version): void {
@@ -336,10 +351,11 @@ export class Pool implements Invoker {
   /**
    * One more instance for `g`: a generic runtime specialized (prewarm), or one booted now
    * (cold). It serves the first waiter, with this start's label and phases; with no waiter it
-   * goes idle. A failed start fails the first waiter (the one that asked for it), and every
+   * goes idle. A prestart (a restart's) does not raise the generic pool's target as a cold start
+   * does. A failed start fails the first waiter (the one that asked for it), and every
    * waiter when nothing else of `g` could serve them. Never rejects: resolves with the error.
    */
-  async #start(g: Group): Promise<{ inst: Instance } | { error: WarrenError }> {
+  async #start(g: Group, prestart = false): Promise<{ inst: Instance } | { error: WarrenError }> {
     g.starting++;
     const t0 = performance.now();
     const phases: Phases = [];
@@ -364,7 +380,8 @@ export class Pool implements Invoker {
       if (inst) phases.push(['take', performance.now() - t0]);
       else {
         label = 'cold';
-        this.#generics.coldStart();
+        // a restart's prestarts are no burst of demand for the generic pool to follow
+        if (!prestart) this.#generics.coldStart();
         inst = await this.#generics.boot(phases);
       }
       const owner: Owner = { fn: g.version.fn, version: g.version.version, key: g.key };

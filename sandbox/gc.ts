@@ -25,7 +25,16 @@ export interface GcReport {
   networks: string[];
 }
 
-export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive): Promise<GcReport> {
+export interface GcOptions {
+  /** The caller opens the network again next (serve's start): when no sandbox is left, the
+   * table is emptied and the bridge and table kept, not removed to be made again at once. */
+  reopen?: boolean;
+  /** false: the user networks' leftovers are not looked for here (serve sweeps them with
+   * collectNetworks while it starts: it makes nothing on them, and the look spawns ip and nft). */
+  userNetworks?: boolean;
+}
+
+export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive, opts: GcOptions = {}): Promise<GcReport> {
   const leases = new LeaseSet(path.join(dirs.run, UID_LEASES), UID_SLOTS_DEFAULT);
   const entries = leases.entries(isAlive);
   const stale = entries.filter((e) => !e.alive);
@@ -64,9 +73,11 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     leases.drop(s.n);
     report.leases++;
   }
-  report.addresses = await SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive);
-  const networks = await collectNetworks(dirs, isAlive);
-  report.addresses += networks.addresses;
+  // the default bridge's and the user networks' (<bridge>n<N>) are apart: both at once, each
+  // waits on processes it spawns (ip, nft)
+  const none = { addresses: 0, removed: [] };
+  const [addresses, networks] = await Promise.all([SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive, opts.reopen ? 'empty' : 'remove'), opts.userNetworks === false ? none : collectNetworks(dirs, isAlive)]);
+  report.addresses = addresses + networks.addresses;
   report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
   return report;

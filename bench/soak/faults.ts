@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { deployed, lost } from './deployed.js';
 import type { Churn, Lock } from './churn.js';
 import { FUNCTIONS } from './functions.js';
-import type { FaultKind, Load } from './load.js';
+import { FAULT_KINDS, type FaultKind, type Load } from './load.js';
 import type { Places } from './places.js';
 import { childrenNamed, runtimePid, sandboxPids } from './procs.js';
 import type { Server } from './server.js';
@@ -220,19 +220,22 @@ export const FAULTS: Record<FaultKind, (ctx: FaultContext) => Promise<FaultRepor
   'table-removed': (ctx) => removal('table-removed', ctx),
 };
 
-export const FAULT_ORDER: readonly FaultKind[] = ['runtime-kill', 'spawner-kill', 'serve-kill', 'disk-full', 'bridge-removed', 'table-removed'];
+export const FAULT_ORDER: readonly FaultKind[] = FAULT_KINDS;
 
-/** When each fault happens, seconds from the start: in FAULT_ORDER round after round, one every
- * `interval` (the duration over 20, at most 90 s; a run under 10 minutes has each fault once);
- * serve is killed only in the first half, so the last incarnation carries most of the run (its RSS
- * is what is judged). */
-export function schedule(durationS: number): Array<{ atS: number; kind: FaultKind }> {
-  const interval = durationS < 600 ? durationS / (FAULT_ORDER.length + 1) : Math.min(90, durationS / 20);
+/** When each fault happens, seconds from the start: `order` round after round, one every
+ * `interval` (the duration over the count plus one in a run under 10 minutes, which has each
+ * fault of `order` once; else the duration over 20, at most 90 s). Serve is killed only in the
+ * first half, so the last incarnation carries most of the run (its RSS is what is
+ * judged); a run of serve kills alone (--faults serve-kill) has nothing else to put there and
+ * kills it all along. */
+export function schedule(durationS: number, order: readonly FaultKind[] = FAULT_ORDER): Array<{ atS: number; kind: FaultKind }> {
+  const interval = durationS < 600 ? durationS / (order.length + 1) : Math.min(90, durationS / 20);
+  const others = order.some((k) => k !== 'serve-kill');
   const out: Array<{ atS: number; kind: FaultKind }> = [];
   let k = 0;
   for (let at = interval; at <= durationS - interval / 2; at += interval) {
-    let kind = FAULT_ORDER[k++ % FAULT_ORDER.length] as FaultKind;
-    if (kind === 'serve-kill' && at > durationS / 2) kind = FAULT_ORDER[k++ % FAULT_ORDER.length] as FaultKind;
+    let kind = order[k++ % order.length] as FaultKind;
+    if (others) while (kind === 'serve-kill' && at > durationS / 2) kind = order[k++ % order.length] as FaultKind;
     out.push({ atS: at, kind });
   }
   return out;

@@ -14,7 +14,8 @@ import { startPhases } from './start-phases.js';
 t.test('options', async (t) => {
   t.match(parseSoakArgs(['--duration', '30m', '--cycles', '10000', '--json', 'r.json']), { durationS: 1800, cycles: 10000, json: 'r.json', recoveryTargetMs: 2000 });
   t.match(parseSoakArgs(['--duration=60s']), { durationS: 60, cycles: 0 });
-  for (const bad of [['--duration', 'soon'], ['--cycles', '-1'], ['--what'], ['--json']]) t.throws(() => parseSoakArgs(bad), { code: 'WARREN_ARG_INVALID' }, bad.join(' '));
+  t.same(parseSoakArgs(['--faults', 'serve-kill,runtime-kill,serve-kill']).faults, ['serve-kill', 'runtime-kill', 'serve-kill']);
+  for (const bad of [['--duration', 'soon'], ['--cycles', '-1'], ['--what'], ['--json'], ['--faults', 'serve-kill,meteor']]) t.throws(() => parseSoakArgs(bad), { code: 'WARREN_ARG_INVALID' }, bad.join(' '));
 });
 
 t.test('schedule: each fault once in a short run; serve killed only in the first half of a long one', async (t) => {
@@ -23,6 +24,8 @@ t.test('schedule: each fault once in a short run; serve killed only in the first
   t.ok(long.length >= 18, `${long.length} faults in 30 minutes`);
   t.ok(long.filter((f) => f.kind === 'serve-kill').every((f) => f.atS <= 900), 'serve killed in the first half only');
   t.ok(long.every((f) => f.atS < 1800), 'all within the run');
+  t.same(schedule(180, ['serve-kill', 'serve-kill', 'serve-kill']), [45, 90, 135].map((atS) => ({ atS, kind: 'serve-kill' })), '--faults serve-kill: serve kills only, evenly spaced');
+  t.ok(schedule(1800, ['serve-kill']).every((f) => f.kind === 'serve-kill') && schedule(1800, ['serve-kill']).length >= 18, 'a long run of serve kills kills it all along');
 });
 
 t.test('an error answer says why: a 502/503 with JSON naming the error and its code', async (t) => {

@@ -19,7 +19,9 @@ import type { SoakFunction } from './functions.js';
 export const HANG_MS = 30_000;
 const SAMPLES_KEPT = 40;
 
-export type FaultKind = 'runtime-kill' | 'spawner-kill' | 'serve-kill' | 'disk-full' | 'bridge-removed' | 'table-removed';
+/** Every fault the soak injects (faults.ts), in the order a run injects them by default. */
+export const FAULT_KINDS = ['runtime-kill', 'spawner-kill', 'serve-kill', 'disk-full', 'bridge-removed', 'table-removed'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
 
 interface Flight {
   fn: SoakFunction;

@@ -2,10 +2,13 @@
  * `npm run soak -- [--duration 30m] [--cycles N] [--json FILE]`: split before anything acts.
  * --duration 0 runs no load (cycles only); --cycles 0 (the default) runs none. --recovery-target
  * relaxes the 2 s recovery target (the CI run on a shared machine; the report says which held).
+ * --faults KIND[,KIND...] runs only those faults, in that order, round after round (a kind may be
+ * named twice): `--faults serve-kill --duration 3m` measures serve's restart alone, several times.
  */
 import { WarrenError } from '../../lib/errors.js';
+import { FAULT_KINDS, type FaultKind } from './load.js';
 
-export const USAGE = 'npm run soak -- [--duration 30m|60s] [--cycles N] [--json FILE] [--recovery-target MS]';
+export const USAGE = 'npm run soak -- [--duration 30m|60s] [--cycles N] [--json FILE] [--recovery-target MS] [--faults KIND,...]';
 
 /** Service back within this long of a kill (of the restart, for serve): the issue's target. */
 export const RECOVERY_TARGET_MS = 2000;
@@ -16,6 +19,8 @@ export interface SoakOptions {
   json?: string;
   /** The recovery target, ms (RECOVERY_TARGET_MS unless given: CI on a shared machine gives more). */
   recoveryTargetMs: number;
+  /** The faults to inject, in order (faults.ts FAULT_ORDER unless given). */
+  faults?: FaultKind[];
   /** Aborted (SIGINT, SIGTERM): the run ends early, still stopping serve and cleaning up. */
   signal?: AbortSignal;
 }
@@ -48,8 +53,15 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
       const v = value();
       if (!/^\d+$/.test(v) || Number(v) < 1) invalid(`--recovery-target '${v}' must be milliseconds`);
       out.recoveryTargetMs = Number(v);
-    } else if (flag === '--json') out.json = value();
+    } else if (flag === '--faults') out.faults = parseFaults(value());
+    else if (flag === '--json') out.json = value();
     else invalid(`unknown option '${arg}'`);
   }
   return out;
+}
+
+function parseFaults(text: string): FaultKind[] {
+  const kinds = text.split(',').map((k) => k.trim());
+  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) invalid(`--faults: '${k}' is not a fault (${FAULT_KINDS.join(', ')})`);
+  return kinds as FaultKind[];
 }

@@ -63,7 +63,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
   statefs.mount();
   const report: SoakReport = {
     startedAt: new Date().toISOString(),
-    options: { durationS: opts.durationS, cycles: opts.cycles, recoveryTargetMs: opts.recoveryTargetMs, ...(opts.json ? { json: opts.json } : {}) },
+    options: { durationS: opts.durationS, cycles: opts.cycles, recoveryTargetMs: opts.recoveryTargetMs, ...(opts.json ? { json: opts.json } : {}), ...(opts.faults ? { faults: opts.faults } : {}) },
     places: { state: p.dirs.state, run: p.dirs.run, cgroupParent: p.dirs.cgroupParent, bridge: p.dirs.net.bridge, subnet: p.dirs.net.subnet, data: p.data },
     durationS: 0,
     requests: 0,
@@ -151,7 +151,7 @@ async function soakServe(opts: SoakOptions, p: Places, server: Server, statefs: 
   load.start([...FUNCTIONS, CHURN]);
   churn.start(opts.durationS >= 600 ? 5000 : 2000);
   try {
-    for (const { atS, kind } of schedule(opts.durationS)) {
+    for (const { atS, kind } of schedule(opts.durationS, opts.faults)) {
       if (opts.signal?.aborted) break;
       await sleep(atS * 1000 - (performance.now() - t0), opts.signal);
       if (opts.signal?.aborted) break;

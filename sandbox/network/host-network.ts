@@ -17,7 +17,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
 import { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
-import { applyRules, checkSandboxNet, deleteTableScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
+import { applyRules, checkSandboxNet, deleteTableScript, emptyElementsScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 import { HOST_RESOLV_CONF } from './resolv-conf.js';
@@ -175,15 +175,19 @@ export class SandboxNetwork {
     const net = parseCidr(config.subnet, { strict: true });
     checkSubnetFree(config.subnet, await readRoutes(), { bridge: config.bridge });
     const gateway = formatIpv4(net.base + 1);
-    await ensureBridge({ name: config.bridge, address: `${gateway}/${net.prefix}` });
-    writeSysctl('net.ipv4.ip_forward', '1');
-    // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
-    writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
     const user = config.user;
-    await applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet, peers: user !== undefined, internal: user?.internal }));
+    // the bridge, the table and another firewall's admission are apart, and each is processes to
+    // spawn (ip, nft, iptables): made at once, on the way to a server's first sandbox
+    const bridge = async () => {
+      await ensureBridge({ name: config.bridge, address: `${gateway}/${net.prefix}` });
+      writeSysctl('net.ipv4.ip_forward', '1');
+      // the host's own `curl 127.0.0.1:HOSTPORT` to a published port is routed out of the bridge
+      writeSysctl(`net.ipv4.conf.${config.bridge}.route_localnet`, '1');
+    };
+    const table = applyRules(rulesetScript({ table: config.table, bridge: config.bridge, subnet: config.subnet, peers: user !== undefined, internal: user?.internal }));
     // another firewall's FORWARD DROP (Docker's) would drop what the table lets through: say so
     // once, when rules are added for it (foreign-firewall.ts)
-    const admitted = await admitBridge(config.bridge);
+    const [, , admitted] = await Promise.all([bridge(), table, admitBridge(config.bridge)]);
     if (admitted.length > 0) process.stderr.write(`warren: iptables drops forwarded traffic on this host (Docker?): added ${admitted.map((r) => `'${r}'`).join(' and ')}\n`);
     const names = user ? { dir: namesDir(config), internal: user.internal } : undefined;
     const dns = await DnsForwarder.start({ address: gateway, subnet: config.subnet, resolvConf: config.resolvConf ?? HOST_RESOLV_CONF, ...(names ? { names } : {}) });
@@ -323,11 +327,13 @@ export class SandboxNetwork {
   }
 
   /**
-   * `warren gc`: frees the addresses of dead owners and undoes their elements; when no sandbox
-   * is left, removes the table and the bridge too, but a user network's (its record claims them:
-   * `keep`). Returns how many addresses it freed.
+   * `warren gc`: frees the addresses of dead owners and undoes their elements. When no sandbox is
+   * left, `ifLast` says what becomes of the table and the bridge: 'remove' them; 'keep' them (a
+   * user network's: its record claims them); 'empty' the table's element sets and keep both (a
+   * server about to open them again: what `remove` deletes, open() would make again, one process
+   * to spawn at a time, on the path of its start). Returns how many addresses it freed.
    */
-  static async collect(config: NetworkConfig, isAlive = pidAlive, keep = false): Promise<number> {
+  static async collect(config: NetworkConfig, isAlive = pidAlive, ifLast: 'remove' | 'keep' | 'empty' = 'remove'): Promise<number> {
     if (config.user) {
       sweepNames(namesDir(config), isAlive);
       sweepClaims(claimsDir(config), isAlive);
@@ -336,12 +342,18 @@ export class SandboxNetwork {
     const ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
     const freed = ipam.reclaim(isAlive);
     const undoDir = path.join(config.runDir, 'nft');
+    // no sandbox left: the table goes or is emptied, and the dead ones' elements with it. Undoing
+    // them first, one nft run each, was most of a restart's sweep after a SIGKILLed serve
+    // (180-620 ms for 13-16 sandboxes under load), for elements deleted a moment later anyway.
+    const last = ifLast !== 'keep' && fs.readdirSync(path.join(config.runDir, 'ips')).length === 0;
     for (const { ip } of freed) {
       const file = path.join(undoDir, ip);
-      if (fs.existsSync(file)) await applyRules(fs.readFileSync(file, 'utf8')).catch(() => {});
+      if (!last && fs.existsSync(file)) await applyRules(fs.readFileSync(file, 'utf8')).catch(() => {});
       fs.rmSync(file, { force: true });
     }
-    if (!keep && fs.readdirSync(path.join(config.runDir, 'ips')).length === 0) await SandboxNetwork.remove(config);
+    if (last && ifLast === 'remove') await SandboxNetwork.remove(config);
+    // no table (someone removed it): open() makes it, empty
+    if (last && ifLast === 'empty') await applyRules(emptyElementsScript(config.table)).catch(() => {});
     return freed.length;
   }
 

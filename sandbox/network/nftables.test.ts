@@ -1,5 +1,5 @@
 import t from 'tap';
-import { checkSandboxNet, parsePublishMap, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
+import { checkSandboxNet, emptyElementsScript, parsePublishMap, rulesetScript, sandboxElements, type SandboxNet } from './nftables.js';
 
 const script = rulesetScript({ table: 'wrntest', bridge: 'wrntest-br2', subnet: '10.213.0.0/16' });
 const lines = script.split('\n');
@@ -71,6 +71,18 @@ t.test('per-sandbox elements', async (t) => {
     t.equal(sandboxElements('add', spec), want, JSON.stringify(spec));
     t.equal(sandboxElements('delete', spec), want.replaceAll('add element', 'delete element'), `delete ${spec.ip}`);
   }
+});
+
+t.test('emptying the table empties every set a sandbox puts elements in, and nothing else', async (t) => {
+  const all: SandboxNet[] = [
+    { ip: '10.88.0.6', egress: { allow: ['1.2.3.0/24'] } },
+    { ip: '10.88.0.7', egress: 'public', publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }] },
+  ];
+  const used = new Set(all.flatMap((spec) => [...sandboxElements('add', spec).matchAll(/^add element inet warren (\w+) /gm)].map((m) => m[1])));
+  const flushed = new Set([...emptyElementsScript().matchAll(/^flush (?:set|map) inet warren (\w+)$/gm)].map((m) => m[1]));
+  t.same([...flushed].sort(), [...used].sort());
+  t.notMatch(emptyElementsScript(), /blocked|delete|chain/, 'the rules and the blocked ranges stay');
+  t.throws(() => emptyElementsScript('warren; flush ruleset'), { code: 'WARREN_NET_NFT_NAME' });
 });
 
 t.test('bad sandbox specs are refused', async (t) => {

@@ -175,6 +175,14 @@ export function deleteTableScript(table = 'warren'): string {
   return `delete table inet ${table}\n`;
 }
 
+/** Empties the sets and the map that hold sandboxes' elements, and keeps the table's rules (no
+ * sandbox left, and a server about to use the table again: host-network.ts collect). */
+export function emptyElementsScript(table = 'warren'): string {
+  if (!NAME.test(table)) throw new WarrenError('WARREN_NET_NFT_NAME', `table name '${table}' must be letters, digits, _`);
+  const T = `inet ${table}`;
+  return `flush set ${T} egress_public\nflush set ${T} egress_allow\nflush set ${T} dns_allowed\nflush map ${T} publish\n`;
+}
+
 /** Checks a sandbox's network spec; allowlist entries must not fall in a blocked range. */
 export function checkSandboxNet(s: SandboxNet): void {
   parseIpv4(s.ip);

@@ -133,7 +133,7 @@ export async function removeNetwork(dirs: Dirs, name: string, isAlive = pidAlive
     fs.renameSync(hidden, file);
     throw new WarrenError('WARREN_NETWORK_IN_USE', `network '${name}' is in use by ${users} sandbox${users === 1 ? '' : 'es'}: stop ${users === 1 ? 'it' : 'them'} first`);
   }
-  await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, true); // a crashed owner's elements
+  await SandboxNetwork.collect(networkConfig(dirs, record), isAlive, 'keep'); // a crashed owner's elements
   await SandboxNetwork.remove(record);
   store.remove(name);
   fs.rmSync(hidden, { force: true });
@@ -149,18 +149,20 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   const records = store.list();
   let addresses = 0;
   for (const r of records) {
-    addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, true);
+    addresses += await SandboxNetwork.collect(networkConfig(dirs, r), isAlive, 'keep');
     const users = path.join(store.runDir(r.name), 'users');
     for (const pid of safeReaddir(users).filter((p) => !isAlive(Number(p)))) fs.rmSync(path.join(users, pid), { force: true }); // a crashed run's claim
   }
   const removed: string[] = [];
   const bridges = new Set(records.map((r) => r.bridge));
   const tables = new Set(records.map((r) => r.table));
-  for (const b of (await listBridges()).filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
+  // both listings at once: each is a process to spawn, on the path of serve's start
+  const [allBridges, allTables] = await Promise.all([listBridges(), listTables()]);
+  for (const b of allBridges.filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
     await SandboxNetwork.remove({ bridge: b });
     removed.push(`bridge ${b}`);
   }
-  for (const t of (await listTables()).filter((t) => isNetworkOf(dirs.net.table, t) && !tables.has(t))) {
+  for (const t of allTables.filter((t) => isNetworkOf(dirs.net.table, t) && !tables.has(t))) {
     await SandboxNetwork.remove({ table: t });
     removed.push(`table ${t}`);
   }

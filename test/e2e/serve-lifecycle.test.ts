@@ -1,7 +1,8 @@
 /**
  * `warren serve`'s life (needs root): the demo on a first start; a restart keeps every function;
- * SIGTERM leaves nothing behind; a SIGKILLed server leaves no sandbox running and the next start
- * sweeps what it left; two servers with their own ports and dirs run side by side.
+ * SIGTERM leaves nothing behind; a SIGKILLed server leaves no sandbox running, and after the next
+ * start every function it served answers (those it had running are started first) and what it
+ * left is swept; two servers with their own ports and dirs run side by side.
  */
 import fs from 'node:fs';
 import t from 'tap';
@@ -46,6 +47,16 @@ t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, tim
   t.equal((await invoke(s, '/kept/')).text, 'still here', 'a restart keeps every function');
   t.equal((await invoke(s, '/hello/')).status, 200);
 
+  // a few functions running when it is killed, one with egress (its elements in the table)
+  const running: Record<string, string> = { kept: 'still here' };
+  for (const name of ['one', 'two', 'three']) {
+    t.equal((await deploy(s, name, `export default { fetch: () => new Response("${name} here") }`)).status, 201);
+    running[name] = `${name} here`;
+  }
+  t.equal((await deploy(s, 'out', 'export default { fetch: () => new Response("out here") }', { egress: 'public' })).status, 201);
+  running.out = 'out here';
+  for (const [name, text] of Object.entries(running)) t.equal((await invoke(s, `/${name}/`)).text, text, `${name} answers before the kill`);
+
   const spawner = spawnerOf(s.child.pid as number);
   t.equal(spawner.length, 1, 'the server has its spawner');
   await s.kill();
@@ -53,7 +64,10 @@ t.test('warren serve: start, restart, SIGKILL, SIGTERM', { skip: NEEDS_ROOT, tim
   t.pass('SIGKILL of warren serve leaves no sandbox running');
 
   s = await startServe(dirs, port, ['--pool', '1']);
-  t.equal((await invoke(s, '/kept/')).text, 'still here', 'the next start serves');
+  // asked all at once, as clients that were waiting for it do
+  const answers = await Promise.all(Object.keys(running).map((name) => invoke(s, `/${name}/`)));
+  for (const [i, [name, text]] of Object.entries(running).entries()) t.equal(answers[i]?.text, text, `after the SIGKILL and a restart, ${name} answers`);
+  t.equal((await invoke(s, '/hello/')).status, 200, 'and so does one it had no instance of');
   t.equal(await s.stop(), 0);
   t.same(processesOf(dirs.cgroupParent), [], 'nothing running');
   t.same(sandboxCgroups(dirs.cgroupParent), [], 'and the killed server\'s cgroups were swept');
