@@ -21,7 +21,7 @@ export async function withLive<T>(s: Server, fn: string, tags: readonly string[]
   // a GET that meets a reset is asked once more, as an HTTP client does for an idempotent request
   // on a reused connection: the server may close a keep-alive connection as the request goes out
   // (seen once under load: read ECONNRESET), which says nothing of the function
-  const ask = () => invoke(s, `/${fn}/`).catch((err: Error & { code?: string }) => (err.code === 'ECONNRESET' ? invoke(s, `/${fn}/`) : Promise.reject(err)));
+  const ask = () => invoke(s, `/${fn}/`).catch((err: Error & { code?: string }) => (err.code === 'ECONNRESET' || err.code === 'UND_ERR_SOCKET' ? invoke(s, `/${fn}/`) : Promise.reject(err)));
   const poll = (async () => {
     while (running) {
       statuses.push(await ask().then((a) => (tags.includes(a.text) ? a.status : -a.status), (err: Error) => (process.stderr.write(`withLive: ${err.message}\n`), 0)));
