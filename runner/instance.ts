@@ -201,6 +201,9 @@ export class Instance {
       // the spawner reports the exit a moment after the socket closes
       const exit = await Promise.race([this.sandbox.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), LOAD_EXIT_WAIT_MS).unref())]);
       if (exit === undefined) throw err;
+      // the spawner's death took it (a SIGKILL too, but not the module's doing): the platform's
+      // failure, a 503, not the module failing to load (seen in the soak: a 400 for a spawner kill)
+      if (exit.spawnerGone) throw new WarrenError('WARREN_FN_START', `the runtime of instance '${this.id}' ended with its spawner while loading module '${owner.fn}.mjs'`, { cause: err });
       throw new WarrenError('WARREN_RUNTIME_LOAD_FAILED', `the runtime ended (${endReason(exit)}) while loading module '${owner.fn}.mjs'`, { cause: err });
     }
   }
@@ -264,6 +267,7 @@ export class Instance {
 /** Why a sandbox ended, as a client reads it. */
 export function endReason(exit: SandboxExit): string {
   if (exit.oomKilled) return 'out of memory';
+  if (exit.spawnerGone) return 'its spawner died';
   if (exit.signal !== null) return `killed by signal ${exit.signal}`;
   return `exited with code ${exit.code}`;
 }

@@ -25,6 +25,8 @@ export interface SandboxExit {
   readonly signal: number | null;
   /** The kernel's OOM killer acted in the sandbox's cgroup. */
   readonly oomKilled: boolean;
+  /** It died because the spawner did (killed, crashed): the platform's failure, not its command's. */
+  readonly spawnerGone?: boolean;
   readonly stats: CgroupStats | null;
   /**
    * What could not be released (WARREN_SANDBOX_RELEASE, naming each part), when anything; the
@@ -262,7 +264,7 @@ export class Sandbox {
     const signal = info.signal;
     const code = info.code ?? 128 + (signal ?? SIGKILL);
     const oomKilled = ((stats as CgroupStats | null)?.oomKills ?? 0) > 0;
-    return { code, signal, oomKilled, stats, ...(releaseError ? { releaseError } : {}) };
+    return { code, signal, oomKilled, stats, ...(info.spawnerGone ? { spawnerGone: true } : {}), ...(releaseError ? { releaseError } : {}) };
   }
 }
 

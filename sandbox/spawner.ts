@@ -59,6 +59,8 @@ export interface ExitInfo {
   signal: number | null;
   /** For a sandbox in a pooled netns: whether the netns was clean and may serve again. */
   netns?: 'reused' | 'discarded';
+  /** The spawner died, and the sandbox with it: its signal 9 is that death, not its command's. */
+  spawnerGone?: boolean;
 }
 
 /** A pooled network namespace: loopback only, or with a veth on `bridge` and eth0 = `cidr`. */
@@ -328,7 +330,7 @@ export class Spawner {
     this.#netns.clear();
     for (const [id, p] of this.#pending) {
       if (!p.settled) p.reject(err);
-      this.#finish(id, { code: null, signal: 9 });
+      this.#finish(id, { code: null, signal: 9, spawnerGone: true });
     }
   }
 

@@ -55,6 +55,7 @@ t.test('a spawner killed under load fails what was in flight, and the host start
   }
   const exits = await Promise.all(running.map((s) => s.exited));
   for (const e of exits) t.equal(e.signal, 9, 'a running sandbox ends killed');
+  for (const e of exits) t.equal(e.spawnerGone, true, "and its exit says the spawner's death took it (the platform's failure, not its command's)");
   for (const o of outcomes) if (o.status === 'fulfilled') t.equal((await o.value.exited).signal, 9, 'a started one ends killed');
   for (const e of exits) t.equal(e.releaseError, undefined, 'and releases all it held');
   const driver = detectCgroups({ parent: dirs.cgroupParent });
@@ -63,7 +64,9 @@ t.test('a spawner killed under load fails what was in flight, and the host start
 
   const again = await host.create(spec(['exit', '7']));
   t.not(host.spawnerPid, first, 'a new spawner');
-  t.equal((await again.exited).code, 7, 'the next sandbox runs to its end');
+  const next = await again.exited;
+  t.equal(next.code, 7, 'the next sandbox runs to its end');
+  t.equal(next.spawnerGone, undefined, 'an exit of its own says nothing of a spawner');
   await host.close();
   t.same(list('uids'), [], 'no uid lease left after close');
   t.same(list('ips'), [], 'no address left after close');
