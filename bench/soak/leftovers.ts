@@ -62,6 +62,10 @@ function processes(dirs: Dirs): string[] {
   return out;
 }
 
+function under(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(`${dir}/`);
+}
+
 function veths(bridge: string): string[] {
   return execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })
     .split('\n')
@@ -76,7 +80,9 @@ export function leftovers(dirs: Dirs, opts: { cgroupRoot?: string; ownMount?: st
   for (const line of read('/proc/self/mountinfo').split('\n')) {
     const at = line.split(' ')[4] ?? '';
     if (at === opts.ownMount) continue;
-    if (at.startsWith(dirs.run) || at.startsWith(dirs.state) || line.includes(`${dirs.run}/`)) out.push(`mount ${at}`);
+    // under the dir, not merely named like it: slot 0's /run/wrntest-soak is a prefix of slot 9's
+    // /run/wrntest-soak-s9 (seen: a CI-sized soak counted another slot's running soak as its leftovers)
+    if (under(at, dirs.run) || under(at, dirs.state) || line.includes(`${dirs.run}/`)) out.push(`mount ${at}`);
   }
   out.push(...veths(dirs.net.bridge));
   const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(dirs.cgroupParent));
