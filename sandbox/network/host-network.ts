@@ -17,7 +17,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
 import { egressChangeScript, egressNarrows, purgeScript } from './egress-change.js';
-import { applyRules, checkSandboxNet, deleteTableScript, emptyElementsScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
+import { applyRules, checkSandboxNet, nftCommand, deleteTableScript, emptyElementsScript, listJson, listPublished, rulesetScript, sandboxElements, type Egress, type Publish, type SandboxNet } from './nftables.js';
 import { hostPortInUse, portInUse, takenBy } from './ports.js';
 import { checkSubnetFree, readRoutes } from './routes.js';
 import { HOST_RESOLV_CONF } from './resolv-conf.js';
@@ -58,7 +58,10 @@ export function hostVeth(netnsId: string): string {
 }
 
 function tableExists(table: string): Promise<boolean> {
-  return new Promise((resolve) => execFile('nft', ['list', 'table', 'inet', table], (err) => resolve(!err)));
+  return nftCommand('list', 'table', 'inet', table).then(
+    () => true,
+    () => false,
+  );
 }
 
 export interface AttachOptions {

@@ -32,6 +32,7 @@
 import { spawn } from 'node:child_process';
 import { WarrenError } from '../../lib/errors.js';
 import { formatCidr, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+import { libnftables, NftFailed } from './libnftables.js';
 
 /** The forwarder's port on the gateway (dns-forwarder.ts). */
 export const DNS_PORT = 53;
@@ -286,9 +287,25 @@ function concatOf(x: unknown): unknown[] {
   return Array.isArray(parts) ? parts : [];
 }
 
-/** Runs nft once, `input` on its stdin; resolves with its stdout. */
+/**
+ * Runs nft once, `input` on its stdin (`-f -`); resolves with its stdout. In process through
+ * libnftables when it loads (libnftables.ts: no fork and exec of warren per run), else the tool.
+ */
 function runNft(nftBinary: string, args: readonly string[], input = ''): Promise<string> {
   const what = `'${[nftBinary, ...args].join(' ')}'`;
+  const lib = nftBinary === 'nft' ? libnftables() : null;
+  if (lib) {
+    const json = args[0] === '-j';
+    const rest = json ? args.slice(1) : args;
+    const script = rest[0] === '-f' && rest[1] === '-' ? input : rest.join(' ');
+    try {
+      return Promise.resolve(lib.run(script, { json }));
+    } catch (err) {
+      if (!(err instanceof NftFailed)) throw err;
+      const first = err.message.split('\n').slice(0, 3).join(' | ');
+      return Promise.reject(new WarrenError('WARREN_NET_NFT', `${what} failed: ${first}`));
+    }
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(nftBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -299,9 +316,14 @@ function runNft(nftBinary: string, args: readonly string[], input = ''): Promise
     child.on('close', (code) => {
       if (code === 0) return resolve(stdout);
       const first = stderr.trim().split('\n').slice(0, 3).join(' | ');
-      reject(new WarrenError('WARREN_NET_NFT', `${what} exited with ${code}: ${first}`));
+      reject(new WarrenError('WARREN_NET_NFT', `${what} failed (exit ${code}): ${first}`));
     });
     child.stdin.on('error', () => {}); // an early exit is reported by 'close'
     child.stdin.end(input);
   });
+}
+
+/** `nft ARGS...` (no script): its output; rejects WARREN_NET_NFT as applyRules does. */
+export function nftCommand(...args: string[]): Promise<string> {
+  return runNft('nft', args);
 }

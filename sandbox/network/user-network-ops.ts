@@ -13,6 +13,7 @@ import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { claimsDir, type NetworkConfig, SandboxNetwork } from './host-network.js';
 import { claimName, readNames } from './names.js';
+import { nftCommand } from './nftables.js';
 import { readRoutes } from './routes.js';
 import { DEFAULT_POOL, isNetworkOf, type NetworkRecord, NetworkStore, planNetwork } from './user-networks.js';
 
@@ -181,7 +182,7 @@ async function listBridges(): Promise<string[]> {
 }
 
 async function listTables(): Promise<string[]> {
-  const { stdout } = await run('nft', ['-j', 'list', 'tables', 'inet']);
+  const stdout = await nftCommand('-j', 'list', 'tables', 'inet');
   const doc = JSON.parse(stdout) as { nftables?: Array<{ table?: { name?: string } }> };
   return (doc.nftables ?? []).flatMap((o) => (o.table?.name ? [o.table.name] : []));
 }
