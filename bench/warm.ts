@@ -26,6 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WarrenError } from '../lib/errors.js';
+import { packageRoot } from '../lib/package-root.js';
 import { DEFAULT_PATH } from '../sandbox/index.js';
 import { CONTROL_NAME, RUNTIME_NODE_FLAGS, runtimeBundle, waitForSocket } from '../runtime/index.js';
 import { answerHead } from './answer.js';
@@ -66,7 +67,9 @@ interface LoadSubject extends Subject {
   settle(signal: AbortSignal): Promise<void>;
 }
 
-const LOAD_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './load.ts' : './load.js', import.meta.url));
+// load.ts beside this file when run from source; else tsc's dist/bench/load.js, whether this module
+// runs from dist/bench/ or bundled into the CLI (dist/warren/: scripts/bundle-cli.mjs)
+const LOAD_SCRIPT = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('./load.ts', import.meta.url)) : path.join(packageRoot(import.meta.url), 'dist', 'bench', 'load.js');
 
 /** One run of the load generator; its CPU comes back in the result. */
 async function runLoad(cfg: LoadConfig, signal: AbortSignal): Promise<LoadResult> {

@@ -47,7 +47,7 @@ if [ "$mode" = --uninstall ]; then
   exit 0
 fi
 
-[ -f "$root/dist/cli/main.js" ] || { echo "install-service: warren is not built here: run npm ci (or scripts/setup.sh) first" >&2; exit 1; }
+[ -f "$root/dist/warren/main.js" ] || { echo "install-service: warren is not built here: run npm ci (or scripts/setup.sh) first" >&2; exit 1; }
 fill > "$unit.tmp"
 mv "$unit.tmp" "$unit"
 systemctl daemon-reload
