@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import type { Dirs } from '../../lib/dirs.js';
-import { claimNetwork, createNetwork, removeNetwork } from './user-network-ops.js';
+import { claimNetwork, createNetwork, listBridges, removeNetwork } from './user-network-ops.js';
 import { NetworkStore } from './user-networks.js';
 
 t.test("a dead holder's lock is taken over; records never share a bridge or subnet", async (t) => {
@@ -38,4 +38,14 @@ t.test('rm refuses while a run claims the network; a run cannot claim one being 
   t.throws(() => new NetworkStore(dirs).get('a'), { code: 'WARREN_NETWORK_NOT_FOUND' });
   t.notOk(fs.existsSync(path.join(dirs.run, 'networks', 'a')), 'its run dir is gone');
   claim.release();
+});
+
+t.test('the bridges listed are the links with a bridge/ dir in sysfs', async (t) => {
+  const net = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-netops-'));
+  t.teardown(() => fs.rmSync(net, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(net, 'wrntb1', 'bridge'), { recursive: true });
+  fs.mkdirSync(path.join(net, 'veth0'));
+  fs.mkdirSync(path.join(net, 'eth0', 'device'), { recursive: true });
+  t.same(listBridges(net), ['wrntb1']);
+  t.same(listBridges(path.join(net, 'gone')), [], 'no sysfs: none');
 });

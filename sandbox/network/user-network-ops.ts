@@ -4,10 +4,8 @@
  * writes the record: the bridge, table and DNS server come with the network's first sandbox
  * (SandboxNetwork.open is idempotent), so a record also brings them back after a reboot.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Dirs } from '../../lib/dirs.js';
 import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
@@ -16,8 +14,6 @@ import { claimName, readNames } from './names.js';
 import { nftCommand } from './nftables.js';
 import { readRoutes } from './routes.js';
 import { DEFAULT_POOL, isNetworkOf, type NetworkRecord, NetworkStore, planNetwork } from './user-networks.js';
-
-const run = promisify(execFile);
 
 export interface CreateNetworkOptions {
   name: string;
@@ -157,8 +153,8 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   const removed: string[] = [];
   const bridges = new Set(records.map((r) => r.bridge));
   const tables = new Set(records.map((r) => r.table));
-  // both listings at once: each is a process to spawn, on the path of serve's start
-  const [allBridges, allTables] = await Promise.all([listBridges(), listTables()]);
+  const allBridges = listBridges();
+  const allTables = await listTables();
   for (const b of allBridges.filter((b) => isNetworkOf(dirs.net.bridge, b) && !bridges.has(b))) {
     await SandboxNetwork.remove({ bridge: b });
     removed.push(`bridge ${b}`);
@@ -176,9 +172,10 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
   return { addresses, removed };
 }
 
-async function listBridges(): Promise<string[]> {
-  const { stdout } = await run('ip', ['-j', 'link', 'show', 'type', 'bridge']);
-  return (JSON.parse(stdout || '[]') as Array<{ ifname?: string }>).flatMap((l) => (l.ifname ? [l.ifname] : []));
+/** The host's bridges: the links with a bridge/ dir in sysfs. Read there, not from `ip -j link`:
+ * this runs on serve's way to listening, and spawning a process blocked it for 15-40 ms here. */
+export function listBridges(netDir = '/sys/class/net'): string[] {
+  return safeReaddir(netDir).filter((l) => fs.existsSync(path.join(netDir, l, 'bridge')));
 }
 
 async function listTables(): Promise<string[]> {
