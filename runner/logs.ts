@@ -16,7 +16,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import readline from 'node:readline';
 import { WarrenError } from '../lib/errors.js';
 import type { LogLine } from '../router/control.js';
 import { splitLines } from '../lib/bounded-lines.js';
@@ -377,10 +376,12 @@ function openForReading(file: string): { fd: number; size: number } | null {
 /** The LogLines in the first `size` bytes of `fd`; a line that does not parse (a write cut short
  * by a crash) is skipped. */
 async function* linesOf(fd: number, size: number): AsyncGenerator<LogLine> {
+  // loaded here, not at the top: only a log read needs it, and serve's start paid 4 ms for it
+  const { createInterface } = await import('node:readline');
   const input = fs.createReadStream('', { fd, start: 0, end: Math.max(size - 1, 0) });
   if (size === 0) return void input.destroy();
   try {
-    for await (const text of readline.createInterface({ input, crlfDelay: Infinity })) {
+    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
       const line = parseStored(text);
       if (line) yield line;
     }

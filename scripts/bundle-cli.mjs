@@ -20,9 +20,18 @@
 // package root from there as from dist/<dir>/ or the sources, and bench/warm.ts finds its load
 // child in dist/bench/ (tsc still compiles every module there, for the benches run from dist/).
 import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const OUT = 'dist/warren';
+
+/** 'prom-client' is its four classes warren uses (prom-client-core.mjs says why). */
+const promClientCore = {
+  name: 'prom-client-core',
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, () => ({ path: fileURLToPath(new URL('./prom-client-core.mjs', import.meta.url)) }));
+  },
+};
 
 // stale chunks (their names carry a hash) would pile up otherwise
 rmSync(OUT, { recursive: true, force: true });
@@ -39,5 +48,6 @@ await build({
   // the CommonJS dependencies (prom-client...) call require() for node's modules; an ES module
   // has none, so each chunk makes one
   banner: { js: "import { createRequire as __warrenRequire } from 'node:module'; const require = __warrenRequire(import.meta.url);" },
+  plugins: [promClientCore],
   logLevel: 'warning',
 });
