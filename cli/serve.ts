@@ -7,12 +7,12 @@
  * Start, in this order: open the registry, which locks the state dir (one server per state dir,
  * WARREN_REGISTRY_LOCKED for a second); sweep what a killed server
  * left (its sandboxes died with its spawner; cgroups, run dirs, leases and temp layers stay; its
- * table is emptied, and the bridge and table kept for this one; user networks' leftovers, none of
- * them serve's, are swept meanwhile);
+ * table is emptied, and the bridge and table kept for this one);
  * open the host and the image; load the registry (every deployed function comes back); start the
  * functions the killed server had running (its live record, runner/live-record.ts), busiest
  * first, since they are the likeliest to be asked first; fill the generic pool (its boots wait
- * for those); listen; deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
+ * for those); listen; sweep user networks' leftovers (none of them serve's); deploy the demo on a
+ * first start. SIGTERM or SIGINT: stop accepting,
  * let requests in flight finish, destroy every sandbox, close the registry, exit 0.
  */
 import fs from 'node:fs';
@@ -80,9 +80,6 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
   };
   try {
     await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
-    // what crashed `warren run`s left on user networks: nothing of serve's, so not on its way
-    const networks = collectNetworks(dirs).catch((err) => process.stderr.write(`warren serve: sweeping user networks: ${err instanceof Error ? err.message : String(err)}\n`));
-    closers.push(() => networks.then(() => {}));
     await new LayerStore(dirs.state).sweepTemp();
     const host = await openHost({ dirs, ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}) });
     closers.push(() => host.close());
@@ -138,6 +135,11 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       await router.close();
       clearTimeout(timer);
     });
+    // what crashed `warren run`s left on user networks: nothing of serve's, so after it listens:
+    // listing the host's nftables tables (in process, so it holds the event loop) took 40-200 ms
+    // here, and clients refused before the listen back off, while those after it only queue
+    const networks = collectNetworks(dirs).catch((err) => process.stderr.write(`warren serve: sweeping user networks: ${err instanceof Error ? err.message : String(err)}\n`));
+    closers.push(() => networks.then(() => {}));
 
     // local commands (`warren deploy`, `warren ls`...) find this server through this file
     writeServerInfo(dirs.state, { controlUrl: localUrl(router.controlUrl), dataUrl: localUrl(router.dataUrl), pid: process.pid });
