@@ -45,6 +45,9 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['better-sqlite3', 'koffi', 'esbuild', 'undici'],
+  // a package's ES build first: jsonc-parser's main is a UMD whose require() calls esbuild cannot
+  // follow (they would look for ./impl/*.js beside the chunk); the others name theirs in exports
+  mainFields: ['module', 'main'],
   // the CommonJS dependencies (prom-client...) call require() for node's modules; an ES module
   // has none, so each chunk makes one
   banner: { js: "import { createRequire as __warrenRequire } from 'node:module'; const require = __warrenRequire(import.meta.url);" },
