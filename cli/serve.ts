@@ -10,9 +10,9 @@
  * table is emptied, and the bridge and table kept for this one);
  * open the host and the image; load the registry (every deployed function comes back); start the
  * functions the killed server had running (its live record, runner/live-record.ts), busiest
- * first, since they are the likeliest to be asked first; fill the generic pool (its boots wait
- * for those); listen; sweep user networks' leftovers (none of them serve's); deploy the demo on a
- * first start. SIGTERM or SIGINT: stop accepting,
+ * first, since they are the likeliest to be asked first, and fill the generic pool (its boots wait
+ * for those), both right after it listens; sweep user networks' leftovers (none of them serve's);
+ * deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
  * let requests in flight finish, destroy every sandbox, close the registry, exit 0.
  */
 import fs from 'node:fs';
@@ -113,8 +113,6 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       const v = functions.live(b.fn);
       return v ? [{ ...b, memoryBytes: v.memoryBytes }] : [];
     });
-    pool.prestart(prestartOrder(before, PRESTART_MAX, args.memoryBudgetBytes).map((fn) => functions.live(fn) as Version));
-    generics.fill();
     const record = new LiveRecord(dirs.run, dirs.state, { live: () => (pool as Pool).live(), requests: () => metrics.requests() });
     closers.push(() => record.close());
 
@@ -135,6 +133,11 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       await router.close();
       clearTimeout(timer);
     });
+    // once listening, not before: a sandbox's start holds the event loop in parts (its nftables
+    // rules are set in process), and begun before the listen, they put it off by 30-40 ms here
+    // (a request that comes first starts its function itself, and prestart skips one starting)
+    pool.prestart(prestartOrder(before, PRESTART_MAX, args.memoryBudgetBytes).map((fn) => functions.live(fn) as Version));
+    generics.fill();
     // what crashed `warren run`s left on user networks: nothing of serve's, so after it listens:
     // listing the host's nftables tables (in process, so it holds the event loop) took 40-200 ms
     // here, and clients refused before the listen back off, while those after it only queue
