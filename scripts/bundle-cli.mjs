@@ -2,14 +2,16 @@
 // into dist/warren/, which bin/warren.js runs; `npm run build` and the install script call it
 // after tsc.
 //
-// Why: before, node loaded ~180 modules compiled by tsc, and the dependencies' own trees, before
-// `warren serve` could do anything; that start is on the way back after a restart (issue 13:
-// service back within 2 s). One chunk per command, the dependencies inside, cut `warren serve`'s
-// exec-to-listening time here by about a third (README, Development).
+// Why: node loaded ~180 modules compiled by tsc, and the dependencies' own trees (prom-client's
+// alone took 70 ms), before `warren serve` could do anything, and that start is on the way back
+// after a restart (issue 13: service back within 2 s). One chunk per command, the JS dependencies
+// inside: serve's CPU time from exec to its control API answering, after a SIGKILL, went from
+// 710-830 ms to 430-520 ms on this 2-core VM (medians of 10, A/B interleaved), its wall time by
+// the same third.
 //
 // Splitting keeps each command's modules lazy (cli/main.ts imports them on demand): without it,
 // every command would load what `serve` needs (and the externals below, which ESM imports at the
-// top of the bundle), and `warren --help` took three times as long.
+// top of the bundle), and `warren --help` took three times as long (and serve was slower too).
 //
 // External, loaded from node_modules at run time:
 //   better-sqlite3, koffi  native addons (.node files found from their own directory)
