@@ -5,7 +5,7 @@
  * where the host asks its health, loads the module and runs its cron firings (protocol.ts). Bundled on its own by esbuild into one file that the base image
  * carries; it imports nothing from the host side but protocol.ts.
  *
- *   node /warren/runtime.mjs [--listen SOCKET] [--control SOCKET] [--module FILE]
+ *   node --experimental-vm-modules /warren/runtime.cjs [--listen SOCKET] [--control SOCKET] [--module FILE]
  *
  * Without --module it is a generic warm runtime: 503 on its function socket until the host loads a
  * module over the control socket. Order at start: load --module first (a bad module exits 65

@@ -146,7 +146,7 @@ export function parseLogRecord(line: string): LogRecord | null {
 export const MAX_LOG_LINE_BYTES = 6 * MAX_LOG_TEXT_BYTES + 1024;
 
 /** Where the base image holds the runtime's bundle. */
-export const RUNTIME_IN_IMAGE = '/warren/runtime.mjs';
+export const RUNTIME_IN_IMAGE = '/warren/runtime.cjs';
 
 /** The runtime's exit codes, so the host can tell a bad module from a crash. */
 export const EXIT_BAD_USAGE = 64;
