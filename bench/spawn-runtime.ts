@@ -2,7 +2,7 @@
  * `spawn --level runtime`: from the request to warren's node runtime answering on its socket.
  * Rows:
  *
- *   warren  SandboxHost.create() with full isolation running `node /warren/runtime.mjs` from the
+ *   warren  SandboxHost.create() with full isolation running `node /warren/runtime.cjs` from the
  *           base image, its io dir bind-mounted; ready = its control socket's name appeared
  *           (inotify: it appears last, after the runtime warmed its HTTP path) and the control
  *           health `GET` answered 200 over it (answer.ts: a bare socket, like the driver's)

@@ -10,7 +10,7 @@
  *            the connection handed to the instance (runtime/handoff.ts), which serves the rest
  *   node     baseline: plain node, a raw (req, res) handler answering the same bytes on
  *            127.0.0.1 (the ratio the target is set against: >= 0.5x at 50 connections)
- *   runtime  baseline: the same module in warren's runtime (runtime/build/runtime.mjs --module)
+ *   runtime  baseline: the same module in warren's runtime (runtime/build/runtime.cjs --module)
  *            on its unix socket, no router, no sandbox: what the router and sandbox cost
  *   workerd  baseline, when installed (npm package workerd): the same module served by workerd on
  *            127.0.0.1 (its own event loop: the ">= workerd" target's row)

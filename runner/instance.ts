@@ -7,7 +7,7 @@
  *      └───────────┴─────────────┴─────────────┴────────────────────┘ (crash, OOM, destroy)
  *
  *   booting       the sandbox is made and the runtime starts; ready when its control socket
- *                 answers (it then warms its HTTP path while nothing is asked of it)
+ *                 answers that it warmed its HTTP path
  *   generic       booted, no function: waiting in the generic pool (generics.ts)
  *   specializing  given to one function version: its limits, egress, env and module go in
  *   ready         serves that version's requests, up to its concurrency at once
@@ -47,7 +47,7 @@ export interface Specialization {
 /** Phases of a start, in order, ms each. */
 export type Phases = Array<[string, number]>;
 
-/** A runtime that has not answered its health check by then is broken (node boots in tens of ms). */
+/** A runtime that has not answered its warm request by then is broken (node boots in tens of ms). */
 const BOOT_TIMEOUT_MS = 20_000;
 /** How long a scale-to-zero close lets waitUntil work finish before SIGKILL. */
 const CLOSE_GRACE_MS = 5_000;
@@ -94,7 +94,8 @@ export class Instance {
   /**
    * A new sandbox running the runtime with no function, on the bridge with no egress (a
    * function's egress is set when it is specialized), its stdout and stderr pipes left unread
-   * until then. Resolves once the runtime answered its health check; `phases` gets spawn and boot.
+   * until then. Resolves once the runtime answered that it is warm; `phases` gets spawn, boot (to
+   * its control socket's name) and warm.
    */
   static async boot(host: SandboxHost, layers: readonly string[], limits: CgroupLimits, phases: Phases): Promise<Instance> {
     let t = performance.now();
@@ -115,8 +116,9 @@ export class Instance {
     try {
       await sandbox.ready();
       phases.push(['spawn', lap()]);
+      // its control socket's name appears once both sockets accept: no health round trip (the
+      // warm answer below is one), and the runtime begins its warm-up then, on its own
       conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
-      await conn.health();
       phases.push(['boot', lap()]);
       // the host's connection to the function's socket, open before a request needs it (the
       // runtime answers 503 while no function is loaded; once warm, it holds requests instead,

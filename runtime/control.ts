@@ -29,8 +29,6 @@ export interface ControlState {
   serve(loaded: Loaded): void;
   /** A load failed: answered already, the runtime ends with this message. */
   fail(message: string): void;
-  /** An answer went out (the host waits for nothing of ours until its next request). */
-  answered(): void;
   /** The warm-up, started now if it was not yet; resolves once it ran. */
   warm(): Promise<void>;
   /** The runtime's waitUntil work, which a drain waits for: scheduled runs join it. */
@@ -61,10 +59,7 @@ export function controlServer(state: ControlState): http.Server {
   };
   const server = http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer | ScheduledAnswer, then?: () => void) => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), () => {
-        state.answered();
-        then?.();
-      });
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), then);
     };
     if (req.method === 'GET' && req.url === CONTROL_HEALTH_PATH) {
       answer(200, { ok: true, module: state.loaded()?.module ?? null });

@@ -93,8 +93,9 @@ export class Handoff {
   /** Connects to the host's HANDOFF_NAME; resolves once connected. */
   async connect(ioDir: string = IO_DIR): Promise<void> {
     // node:crypto is imported here, not at the top: it is 5 ms of a runtime's boot, and only the
-    // runtimes that take connections over (serve --handoff) use it
-    this.#randomUUID = (await import('node:crypto')).randomUUID;
+    // runtimes that take connections over (serve --handoff) use it; not by import(), which would
+    // start node's ES module loader in a runtime that has none (source-module.ts)
+    this.#randomUUID = process.getBuiltinModule('node:crypto').randomUUID;
     const { Pipe, PipeConnectWrap, constants } = (process as unknown as { binding(name: string): Bindings }).binding('pipe_wrap');
     const pipe = new Pipe(constants.IPC);
     return new Promise<void>((resolve, reject) => {

@@ -13,12 +13,12 @@ export * from './protocol.js';
 
 /**
  * The esbuild bundle of main.ts (`npm run build` writes it), the same from source and from dist/.
- * An ES module. Bundled as CommonJS it reached its control socket ~7 ms sooner, but its warm-up
- * took ~7 ms longer (the first import() of a function's module starts node's ES module loader
- * then): a cold start's total was the same (12 interleaved boots outside a sandbox), and in a
- * sandbox a cold start's load phase grew from 5.7 to 10 ms.
+ * CommonJS: node runs an ES module entry through its ES module loader, 15 ms more CPU than the same
+ * file as CommonJS (node v20.20 here, medians of 20 interleaved starts); a function's module is
+ * evaluated without that loader too (source-module.ts). As an ES module the bundle reached its
+ * control socket ~7 ms later.
  */
-export const RUNTIME_BUNDLE = path.join(packageRoot(import.meta.url), 'runtime', 'build', 'runtime.mjs');
+export const RUNTIME_BUNDLE = path.join(packageRoot(import.meta.url), 'runtime', 'build', 'runtime.cjs');
 
 /** The bundle's path, or a clear error when it was never built. */
 export function runtimeBundle(): string {
@@ -32,7 +32,9 @@ export function runtimeBundle(): string {
 export const NODE_IN_IMAGE = '/usr/local/bin/node';
 
 /**
- * node's flags for the runtime, in a sandbox and in the benches' host baselines alike: none, and
+ * node's flags for the runtime, in a sandbox and in the benches' host baselines alike: only
+ * --experimental-vm-modules (a flag of node's, not V8's: it makes vm.SourceTextModule, which
+ * source-module.ts evaluates a function's module with; it costs no measurable CPU at start), and
  * no V8 flag may be added here. node's builtins (node:http, the fetch classes...) are compiled
  * from a code cache built into the binary, which V8 accepts only under the flags it was made with:
  * any V8 flag makes it compile them from source. Loading node:http and Request took 57-80 ms of
@@ -47,7 +49,7 @@ export const NODE_IN_IMAGE = '/usr/local/bin/node';
  * file's) and V8 copies the builtins instead: 1.6 MB of private memory per instance. The flag
  * kept them shared, at the cost above; runtimeBinds() makes the check pass instead.
  */
-export const RUNTIME_NODE_FLAGS: readonly string[] = [];
+export const RUNTIME_NODE_FLAGS: readonly string[] = ['--experimental-vm-modules'];
 
 /** The command that starts the runtime in a sandbox from the base image, with `args` for it. */
 export function runtimeArgv(...args: string[]): string[] {

@@ -5,7 +5,7 @@
  * where the host asks its health, loads the module and runs its cron firings (protocol.ts). Bundled on its own by esbuild into one file that the base image
  * carries; it imports nothing from the host side but protocol.ts.
  *
- *   node /warren/runtime.mjs [--listen SOCKET] [--control SOCKET] [--module FILE]
+ *   node --experimental-vm-modules /warren/runtime.cjs [--listen SOCKET] [--control SOCKET] [--module FILE]
  *
  * Without --module it is a generic warm runtime: 503 on its function socket until the host loads a
  * module over the control socket. Order at start: load --module first (a bad module exits 65
@@ -161,11 +161,6 @@ async function main(): Promise<void> {
       server.keepAliveTimeout = FUNCTION_KEEP_ALIVE_MS;
     },
     fail: (message) => die(EXIT_BAD_MODULE, message),
-    // once the host has its first answer (its health check): the warm-up then runs while the host
-    // has nothing for us (a runtime made ahead waits for its load), not in the way of that answer
-    // (its compile would delay it by as much); a load that comes meanwhile waits on the event
-    // loop, no longer than the warm-up would have made the function's first request wait
-    answered: () => void warm(),
     warm: () => warm(),
     pending,
     handoff: async (config) => {
@@ -184,6 +179,11 @@ async function main(): Promise<void> {
   let warming: Promise<void> | undefined;
   await listenAs(server, args.listen);
   await listenAs(control, args.control ?? path.join(path.dirname(args.listen), CONTROL_NAME));
+  // now, not at the host's first control request: the host's wake-up on the name's appearance
+  // and its request's way here are then no longer ahead of the warm-up, which a pool waits for
+  // (the host opens its function connection meanwhile); a load that comes during the warm-up
+  // waits on the event loop, no longer than the warm-up would have made its first request wait
+  void warm();
 
   process.once('SIGTERM', () => {
     control.close();

@@ -5,20 +5,19 @@
  *   host                                     runtime (in the sandbox)
  *   bind-mounts its io dir at IO_DIR   --->  listens on SOCKET_NAME.tmp, renames it to SOCKET_NAME;
  *                                            then the same for CONTROL_NAME (a name appears only
- *                                            once it accepts). After its first control answer it
- *                                            warms its HTTP path with one request of its own on a
- *                                            private server (node compiles that path and loads
- *                                            Request/Response then, not on the function's first
- *                                            request)
+ *                                            once it accepts). Then it warms its HTTP path with
+ *                                            one request of its own on a private server (node
+ *                                            compiles that path and loads Request/Response then,
+ *                                            not on the function's first request)
  *   sees CONTROL_NAME appear: both     <---  (rename: a name appears only once it accepts)
  *   accept; opens each by fd, never by path (client.ts)
  *
  *   on CONTROL_NAME (HTTP/1.1, JSON bodies; the function's socket never reaches it):
  *   GET  CONTROL_HEALTH_PATH           --->  200 HealthAnswer
- *   GET  CONTROL_WARM_PATH             --->  200 HealthAnswer once the warm-up has run (started
- *                                            now if no answer started it yet): a pool counts a
- *                                            runtime ready only then, so that no function's first
- *                                            request pays node's lazy compile
+ *   GET  CONTROL_WARM_PATH             --->  200 HealthAnswer once the warm-up has run (it
+ *                                            starts as the control socket's name appears): a pool
+ *                                            counts a runtime ready only then, so that no
+ *                                            function's first request pays node's lazy compile
  *   POST CONTROL_LOAD_PATH LoadRequest --->  200 HealthAnswer: the module serves from now on
  *                                            400 ErrorAnswer: the request itself is malformed
  *                                            409 ErrorAnswer: a module is loaded already (one per
@@ -146,7 +145,7 @@ export function parseLogRecord(line: string): LogRecord | null {
 export const MAX_LOG_LINE_BYTES = 6 * MAX_LOG_TEXT_BYTES + 1024;
 
 /** Where the base image holds the runtime's bundle. */
-export const RUNTIME_IN_IMAGE = '/warren/runtime.mjs';
+export const RUNTIME_IN_IMAGE = '/warren/runtime.cjs';
 
 /** The runtime's exit codes, so the host can tell a bad module from a crash. */
 export const EXIT_BAD_USAGE = 64;

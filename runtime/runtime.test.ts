@@ -74,6 +74,50 @@ t.test('a module sent as source is named by its name in stack traces, and no fil
   t.same(fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-')), tmpBefore, 'nothing in tmp');
 });
 
+t.test('a module sent as source is an ES module: built-ins by either name, top-level await, import.meta.url, import()', async (t) => {
+  const { conn, client, records, stderr } = await listening(t, null);
+  const source = [
+    "import { Buffer } from 'node:buffer';",
+    "import path, { basename } from 'path';",
+    'const late = await Promise.resolve(7);',
+    'export default {',
+    '  async fetch() {',
+    "    const fs = await import('node:fs');",
+    "    let relative = 'resolved';",
+    "    try { await import('./other.mjs'); } catch (err) { relative = err.message; }",
+    '    const strict = (function () { return this; })() === undefined;',
+    "    return Response.json({ b: Buffer.from('hi').toString('hex'), base: basename('/a/b.txt'), join: path.join('a', 'b'), late, url: import.meta.url.slice(0, 28), fs: typeof fs.readFileSync, relative, strict });",
+    '  },',
+    '};',
+  ].join('\n');
+  t.same(await conn.load({ source, name: 'esm.mjs' }), { ok: true, module: 'esm.mjs' });
+  const res = await client.request({ method: 'GET', path: '/' });
+  t.same(await res.body.json(), {
+    b: '6869',
+    base: 'b.txt',
+    join: 'a/b',
+    late: 7,
+    url: 'data:text/javascript;base64,',
+    fs: 'function',
+    relative: 'Failed to resolve module specifier "./other.mjs" from "esm.mjs": a module loaded from its source imports only node\'s built-in modules and absolute URLs',
+    strict: true,
+  });
+  t.same(records(), [], 'nothing logged');
+  t.equal(stderr(), '', "no line outside a record (node's warning that vm modules are experimental)");
+});
+
+t.test('a module importing a relative or bare name does not load, and says which', async (t) => {
+  for (const spec of ['./lib.mjs', 'left-pad']) {
+    const { conn, child } = await listening(t, null);
+    const exited = once(child, 'exit');
+    await t.rejects(conn.load({ source: `import x from '${spec}';\nexport default { fetch() { return new Response(x); } };`, name: 'imp.mjs' }), {
+      code: 'WARREN_RUNTIME_LOAD_FAILED',
+      message: new RegExp(`422: cannot load module 'imp.mjs': Failed to resolve module specifier "${spec.replace('.', '\\.')}"`),
+    });
+    t.equal(((await exited) as [number | null])[0], EXIT_BAD_MODULE);
+  }
+});
+
 t.test('a request sent right behind a load waits for the module; behind a load that fails it gets a 503', async (t) => {
   const { conn, client } = await listening(t, null);
   // as the pool boots one: its function connection open (a 503 before any load), then warmed

@@ -34,7 +34,7 @@ t.test('warren --help runs from the bundle', { skip: NOT_BUILT }, async (t) => {
 
 t.test('what bundled modules find from the package root is there', { skip: NOT_BUILT }, async (t) => {
   // runtime/index.ts, sandbox/spawner.ts, cli/serve.ts and bench/warm.ts, as they name them
-  for (const file of ['runtime/build/runtime.mjs', 'sandbox/native/build/warren-spawner', 'examples/hello/worker.js', 'dist/bench/load.js', 'bin/warren.js']) {
+  for (const file of ['runtime/build/runtime.cjs', 'sandbox/native/build/warren-spawner', 'examples/hello/worker.js', 'dist/bench/load.js', 'bin/warren.js']) {
     t.ok(fs.existsSync(path.join(ROOT, file)), file);
   }
   t.notOk(fs.existsSync(path.join(ROOT, 'dist', 'package.json')), 'no package.json under dist/: packageRoot() goes up to this one');

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
-import { RuntimeConnection, SOCKET_NAME, runtimeBundle, type LogRecord } from '../runtime/index.js';
+import { RUNTIME_NODE_FLAGS, RuntimeConnection, SOCKET_NAME, runtimeBundle, type LogRecord } from '../runtime/index.js';
 
 export interface Running {
   child: ChildProcess;
@@ -23,7 +23,7 @@ export interface Running {
 export async function start(t: Test, moduleText: string | null, extra: string[] = []): Promise<Running> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-rt-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const args = [runtimeBundle(), '--listen', path.join(dir, SOCKET_NAME), ...extra];
+  const args = [...RUNTIME_NODE_FLAGS, runtimeBundle(), '--listen', path.join(dir, SOCKET_NAME), ...extra];
   if (moduleText !== null) {
     fs.writeFileSync(path.join(dir, 'fn.mjs'), moduleText);
     args.push('--module', path.join(dir, 'fn.mjs'));
