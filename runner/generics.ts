@@ -26,15 +26,12 @@ export interface GenericsOptions extends GenericSizing {
   readonly boots?: BootLimits;
 }
 
-/** One cold boot per core at once. Boots are mostly CPU, and all sandboxes share one cgroup's
- * weight against the host's own processes, so more boots at once do not get more CPU: with eight
- * functions to start, four at once finished the first four together and left the fifth to share
- * with three others (and the pool's refills), where two at once answer the first ones sooner and
- * the fifth no later. Measured with the soak's serve kills on 2 cores (bench/soak, `--faults
- * serve-kill x3`, two runs each, interleaved, load 2.3-3.7): the busiest function back in 0.81-1.07 s
- * against 1.0-1.24 s with two per core, the last benign one in 1.73-2.31 s (mean 2.00) against
- * 1.88-2.51 s (mean 2.16). Earlier: ten at once 3.8-5.5 s at load 11 for a spawner kill. */
-export const DEFAULT_BOOT_LIMITS: BootLimits = { coldParallel: os.availableParallelism(), patienceMs: 3000 };
+/** Two cold boots per core at once: a boot also waits (on the spawner, on node's socket, on nft),
+ * and another fills that time. Measured with the soak's serve and spawner kills on 2 cores
+ * (bench/soak, --faults): two at once left the last function to start waiting for three rounds
+ * (a spawner kill's recovery 5.1-5.8 s at load 11, where ten at once took 3.8-5.5 s); four at
+ * once took 1.6-2.1 s at load 5.5, and a serve restart 2.2-2.4 s at load 3.8. */
+export const DEFAULT_BOOT_LIMITS: BootLimits = { coldParallel: 2 * os.availableParallelism(), patienceMs: 3000 };
 
 export interface GenericsEvents {
   /** A boot failed (logged by the caller; the pool tries again on the next refill). */
