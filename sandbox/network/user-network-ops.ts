@@ -173,7 +173,7 @@ export async function collectNetworks(dirs: Dirs, isAlive = pidAlive): Promise<{
 }
 
 /** The host's bridges: the links with a bridge/ dir in sysfs. Read there, not from `ip -j link`:
- * this runs on serve's way to listening, and spawning a process blocked it for 15-40 ms here. */
+ * serve runs this at every start, and spawning a process blocked its event loop 15-40 ms here. */
 export function listBridges(netDir = '/sys/class/net'): string[] {
   return safeReaddir(netDir).filter((l) => fs.existsSync(path.join(netDir, l, 'bridge')));
 }
