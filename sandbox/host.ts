@@ -86,6 +86,12 @@ export interface SandboxOptions {
    * used is reused only for later sandboxes of the same tenant; without one, never.
    */
   tenant?: string;
+  /**
+   * Plain JSON the owner keeps with the sandbox (the runner: what it runs). It is written to the
+   * sandbox's host-side record, so that with HostOptions.liveRestore the next process that opens
+   * the host gets it back on the adopted sandbox (`sandbox.record`).
+   */
+  record?: Readonly<Record<string, unknown>>;
 }
 
 export interface HostOptions {
@@ -100,6 +106,13 @@ export interface HostOptions {
   /** The network bridged sandboxes join: a user network (`warren run --network NAME`, from
    * user-networks.ts); default the dirs' bridge. */
   network?: NetworkConfig;
+  /**
+   * Live restore: the sandboxes outlive this process when it dies without close() (SIGKILL, a
+   * crash). The spawner keeps them running for `graceMs`, waiting for the next process to open a
+   * host on the same run dir with liveRestore, which adopts them (adopted()); nobody in time, it
+   * kills them, and the next sweep frees their host side. close() still ends everything.
+   */
+  liveRestore?: { graceMs: number };
 }
 
 export class SandboxHost {
@@ -137,6 +150,14 @@ export class SandboxHost {
     fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
     const spawner = await Spawner.start();
     return new SandboxHost(opts, cgroups, seccompPath, spawner);
+  }
+
+  /**
+   * The sandboxes the last process left running, adopted at open (liveRestore only; else empty).
+   * Each works as a created one; the caller must take each (keep it, or destroy it).
+   */
+  adopted(): readonly Sandbox[] {
+    return [];
   }
 
   /** The spawner's pid (tests kill it to see the host recover). */
@@ -281,7 +302,7 @@ export class SandboxHost {
       },
     };
     const fail = this.#opts.faults?.release;
-    const parts = { id, spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, ...(fail ? { fault: fail } : {}) };
+    const parts = { id, spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, record: opts.record, ...(fail ? { fault: fail } : {}) };
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';

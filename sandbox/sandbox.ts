@@ -65,6 +65,8 @@ export interface SandboxParts {
   fault?: (step: ReleaseStep) => void;
   /** performance.now() when host.create() was called: the origin of its events' times. */
   createdAt?: number;
+  /** SandboxOptions.record, as given at create (or read back at adoption). */
+  record?: Readonly<Record<string, unknown>>;
 }
 
 const SIGKILL = 9;
@@ -78,6 +80,8 @@ export class Sandbox {
   readonly ip: string | undefined;
   /** The host path of its io dir, when it asked for one. */
   readonly ioDir: string | undefined;
+  /** What its owner stored with it (SandboxOptions.record): given back on an adopted sandbox too. */
+  readonly record: Readonly<Record<string, unknown>> | undefined;
   /** Host pid of the sandbox's init, once running. */
   pid = -1;
   /** From the spawn request to the command exec'd, microseconds. */
@@ -95,6 +99,7 @@ export class Sandbox {
     this.ip = parts.net.ip;
     this.ioDir = parts.ioDir;
     this.uidBase = parts.uidBase;
+    this.record = parts.record;
     this.#parts = parts;
     // the spawner settles `exited` with a signal when it dies, never with a rejection; a release
     // catches its own failures: `exited` never rejects
