@@ -80,14 +80,13 @@ export class Sandbox {
   readonly ip: string | undefined;
   /** The host path of its io dir, when it asked for one. */
   readonly ioDir: string | undefined;
-  /** What its owner stored with it (SandboxOptions.record): given back on an adopted sandbox too. */
-  readonly record: Readonly<Record<string, unknown>> | undefined;
   /** Host pid of the sandbox's init, once running. */
   pid = -1;
   /** From the spawn request to the command exec'd, microseconds. */
   setupUs = 0;
   #state: SandboxState = 'starting';
   #parts: SandboxParts;
+  #record: Readonly<Record<string, unknown>> | undefined;
   #memoryBytes: number;
   readonly #createdAt: number;
   readonly exited: Promise<SandboxExit>;
@@ -99,7 +98,7 @@ export class Sandbox {
     this.ip = parts.net.ip;
     this.ioDir = parts.ioDir;
     this.uidBase = parts.uidBase;
-    this.record = parts.record;
+    this.#record = parts.record;
     this.#parts = parts;
     // the spawner settles `exited` with a signal when it dies, never with a rejection; a release
     // catches its own failures: `exited` never rejects
@@ -113,6 +112,19 @@ export class Sandbox {
     parts.spawning.ready.then((s) => {
       if (channels.ready.hasSubscribers) channels.ready.publish({ id: this.id, pid: s.pid, setupUs: s.setupUs, readyMs: performance.now() - this.#createdAt } satisfies SandboxReadyEvent);
     }, () => {});
+  }
+
+  /** What its owner stored with it (SandboxOptions.record, or setRecord): given back on an
+   * adopted sandbox too. */
+  get record(): Readonly<Record<string, unknown>> | undefined {
+    return this.#record;
+  }
+
+  /** Replaces its record; with live restore, written to its host-side record before this returns,
+   * so that a process adopting it later reads this one. */
+  setRecord(record: Readonly<Record<string, unknown>>): void {
+    this.#live('set the record of');
+    this.#record = record;
   }
 
   /** Its memory limit, swap included, as set at create or by setLimits. */
