@@ -35,7 +35,13 @@ export interface ServeArgs {
   handoff: boolean;
   /** The first host uid of the sandboxes' span (default: WARREN_UID_BASE, else 1000000000). */
   uidBase: number | undefined;
+  /** Sandboxes outlive a killed server for this long (ms), for the next one to adopt; undefined:
+   * off (they die with it). */
+  liveRestoreGraceMs: number | undefined;
 }
+
+/** How long the sandboxes of a killed server wait for the next one by default (--live-restore). */
+export const LIVE_RESTORE_GRACE_MS = 30_000;
 
 export const SERVE_USAGE = `usage: warren serve [options]
   --port N               data-plane port (default 8080; --listen HOST:PORT for an address)
@@ -66,6 +72,12 @@ export const SERVE_USAGE = `usage: warren serve [options]
                          after the keep-alive timeout); the instance keeps the function's
                          timeout, request ids and logs; a request there naming another host is
                          answered 421 and the connection closed
+  --live-restore         sandboxes outlive a server that is killed (SIGKILL, a crash): the next
+                         \`warren serve --live-restore\` on the same run dir adopts them, so every
+                         function that had instances answers at once, warm; nobody within the
+                         grace and they are killed. A stop (SIGTERM, SIGINT) still ends them all.
+                         Under systemd the unit needs KillMode=mixed (README)
+  --live-restore-grace DURATION  how long they wait for the next server (default 30s)
 `;
 
 const DEFAULTS: ServeArgs = {
@@ -88,10 +100,13 @@ const DEFAULTS: ServeArgs = {
   noDemo: false,
   handoff: false,
   uidBase: undefined,
+  liveRestoreGraceMs: undefined,
 };
 
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
   const out: ServeArgs = { ...DEFAULTS, listen: { ...DEFAULTS.listen }, control: { ...DEFAULTS.control } };
+  let liveRestore = false;
+  let grace: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i] as string;
     let value: string | undefined;
@@ -106,6 +121,10 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
     }
     if (flag === '--handoff') {
       out.handoff = true;
+      continue;
+    }
+    if (flag === '--live-restore') {
+      liveRestore = true;
       continue;
     }
     const take = (): string => {
@@ -169,12 +188,18 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
       case '--uid-base':
         out.uidBase = parseUidBase(take(), undefined, flag);
         break;
+      case '--live-restore-grace':
+        grace = duration(take(), flag);
+        if (grace < 1000 || grace > 3_600_000) bad(`${flag} must be from 1s to 1h`);
+        break;
       default:
         bad(`unknown option '${flag}'`);
     }
   }
   if (out.poolMax < out.pool) bad(`--pool-max ${out.poolMax} is below --pool ${out.pool}`);
   if (out.headerTimeoutMs > out.requestTimeoutMs) bad(`--header-timeout is longer than --request-timeout`);
+  if (grace !== undefined && !liveRestore) bad('--live-restore-grace needs --live-restore');
+  if (liveRestore) out.liveRestoreGraceMs = grace ?? LIVE_RESTORE_GRACE_MS;
   if (out.handoff && !out.domain) bad('--handoff needs --domain: only host-routed connections are handed over');
   return out;
 }

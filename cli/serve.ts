@@ -12,7 +12,9 @@
  * functions the killed server had running (its live record, runner/live-record.ts), busiest
  * first, since they are the likeliest to be asked first, and fill the generic pool (its boots wait
  * for those), both right after it listens; sweep user networks' leftovers (none of them serve's);
- * deploy the demo on a first start. SIGTERM or SIGINT: stop accepting,
+ * deploy the demo on a first start. With --live-restore, the sandboxes the killed server left
+ * running (the sandbox layer keeps them for the grace) are adopted before the prestarts and
+ * before it listens (runner/adopt.ts): the functions they served need no start. SIGTERM or SIGINT: stop accepting,
  * let requests in flight finish, destroy every sandbox, close the registry, exit 0.
  */
 import fs from 'node:fs';
@@ -23,7 +25,7 @@ import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage, collectNetworks } from '../sandbox/index.js';
 import { LayerStore, putBundle, readBundle } from '../snapshots/index.js';
 import { openRegistry } from '../registry/index.js';
-import { Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS, LiveRecord, prestartOrder, readLiveRecord, type Version } from '../runner/index.js';
+import { adoptAll, Crons, Functions, Generics, Metrics, Pool, DEFAULT_LIMITS, LiveRecord, prestartOrder, readLiveRecord, type Version } from '../runner/index.js';
 import { LogStore } from '../runner/logs.js';
 import { DEFAULT_DATA_LIMITS, loadOrCreateToken, startRouter } from '../router/index.js';
 import { imageLayers, openHost } from './wiring.js';
@@ -81,7 +83,11 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
   try {
     await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
     await new LayerStore(dirs.state).sweepTemp();
-    const host = await openHost({ dirs, ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}) });
+    const host = await openHost({
+      dirs,
+      ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}),
+      ...(args.liveRestoreGraceMs !== undefined ? { liveRestore: { graceMs: args.liveRestoreGraceMs } } : {}),
+    });
     closers.push(() => host.close());
     const layers = await imageLayers(dirs.state);
     const logs = new LogStore({ dir: path.join(dirs.state, 'logs') });
@@ -113,6 +119,10 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       const v = functions.live(b.fn);
       return v ? [{ ...b, memoryBytes: v.memoryBytes }] : [];
     });
+    // before the router listens and before the prestarts: a request that comes first finds its
+    // function's adopted instance (counted as starting until its runtime answered) and waits for
+    // it, and a prestart skips a function that has one
+    if (args.liveRestoreGraceMs !== undefined) adopt(host.adopted(), { versions: functions, pool, generics });
     const record = new LiveRecord(dirs.run, dirs.state, { live: () => (pool as Pool).live(), requests: () => metrics.requests() });
     closers.push(() => record.close());
 
@@ -160,6 +170,18 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     await closeAll();
     throw err;
   }
+}
+
+/** Adopts what the last server left running, and says what became of it. */
+function adopt(sandboxes: Parameters<typeof adoptAll>[0], into: Parameters<typeof adoptAll>[1]): void {
+  if (sandboxes.length === 0) return;
+  const a = adoptAll(sandboxes, into);
+  const fns = [...a.instances].map(([fn, n]) => (n > 1 ? `${fn} x${n}` : fn)).join(', ');
+  process.stdout.write(`warren serve: live restore: adopting ${sandboxes.length - a.destroyed.length} of ${sandboxes.length} sandboxes left running (${a.generics} generic${fns ? `; instances of ${fns}` : ''})\n`);
+  for (const d of a.destroyed) process.stdout.write(`warren serve: live restore: sandbox ${d.id} destroyed: ${d.why}\n`);
+  void a.settled.then((failed) => {
+    for (const f of failed) process.stderr.write(`warren serve: live restore: sandbox ${f.id} not adopted: ${f.why}\n`);
+  });
 }
 
 /** The demo `hello`, once: on the first start of a state dir (a marker says it was done, so a

@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   // `warren dev`'s own server did not start, or ended by itself
   WARREN_DEV_SERVER: 'platform',
   // functions, as the data plane serves them and the pool runs them
+  WARREN_FN_ADOPT: 'platform',
   WARREN_FN_BAD_REQUEST: 'user',
   WARREN_FN_BODY_TOO_LARGE: 'user',
   // the function's instance failed mid-exchange (an OOM, a crash): the function's doing

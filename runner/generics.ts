@@ -125,24 +125,58 @@ export class Generics {
     for (let i = 0; i < n; i++) this.#bootOne();
   }
 
+  /** The limits generic runtimes are made with. */
+  get limits(): CgroupLimits {
+    return this.#opts.limits;
+  }
+
+  /** A generic runtime the last server left running (serve --live-restore: adopt.ts), free once
+   * `adopted` resolves; counted as booting until then, so the pool does not boot one for it. */
+  adopt(adopted: Promise<Instance>): void {
+    this.#booting++;
+    this.#track(
+      adopted.then(
+        (inst) => {
+          this.#booting--;
+          return this.#join(inst);
+        },
+        () => {
+          // not adopted (it was destroyed): the pool boots one in its place
+          this.#booting--;
+          this.#resize();
+        },
+      ),
+    );
+  }
+
+  /** A booted or adopted generic runtime joins the free list. */
+  #join(inst: Instance): Promise<void> | undefined {
+    if (this.#closed) return inst.destroy('the pool closed');
+    // a generic that dies while it waits leaves the free list
+    void inst.sandbox.exited.then(() => {
+      const at = this.#free.indexOf(inst);
+      if (at < 0) return; // taken: its end is the pool's business
+      this.#free.splice(at, 1);
+      inst.died('it ended while generic');
+      this.#resize();
+    });
+    this.#free.push(inst);
+    this.#resize();
+    return undefined;
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#boots.add(work);
+    void work.finally(() => this.#boots.delete(work));
+  }
+
   #bootOne(): void {
     this.#booting++;
     const boot = this.#boot('generic', []).then(
       (inst) => {
         this.#booting--;
         this.#failures = 0;
-        if (this.#closed) return inst.destroy('the pool closed');
-        // a generic that dies while it waits leaves the free list
-        void inst.sandbox.exited.then(() => {
-          const at = this.#free.indexOf(inst);
-          if (at < 0) return; // taken: its end is the pool's business
-          this.#free.splice(at, 1);
-          inst.died('it ended while generic');
-          this.#resize();
-        });
-        this.#free.push(inst);
-        this.#resize();
-        return undefined;
+        return this.#join(inst);
       },
       (err: unknown) => {
         this.#booting--;
@@ -155,8 +189,7 @@ export class Generics {
         if (!this.#closed) setTimeout(() => this.#resize(), pause).unref();
       },
     );
-    this.#boots.add(boot);
-    void boot.finally(() => this.#boots.delete(boot));
+    this.#track(boot);
   }
 
   /** Destroys every free generic runtime; those still booting are destroyed when they finish. */

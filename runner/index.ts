@@ -8,3 +8,4 @@ export { Metrics } from './metrics.js';
 export { LiveRecord, readLiveRecord } from './live-record.js';
 export { prestartOrder } from './policy.js';
 export { type InstanceState } from './instance.js';
+export { adoptAll, ADOPT_TIMEOUT_MS, type Adopted } from './adopt.js';

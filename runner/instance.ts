@@ -15,6 +15,10 @@
  *   dead          its sandbox ended; `end` says why
  *
  * An instance never serves two functions nor two versions: specialize() happens once.
+ *
+ * With serve --live-restore, a server adopts what the last one left running (adopt()): a sandbox
+ * whose record (sandbox-record.ts) says generic comes back as a generic one, an instance's as
+ * ready, once its runtime answered on a new control connection.
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -23,6 +27,7 @@ import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds, type HandoffReque
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
 import { HandoffChannel, type Closed } from './handoff.js';
+import { GENERIC_RECORD, instanceRecord, moduleName } from './sandbox-record.js';
 
 export type InstanceState = 'booting' | 'generic' | 'specializing' | 'ready' | 'draining' | 'dead';
 
@@ -77,10 +82,15 @@ export class Instance {
   /** The cgroup limits it was made with, until its specialization sets a function's. */
   readonly #bootLimits: CgroupLimits;
 
-  private constructor(sandbox: Sandbox, conn: RuntimeConnection, bootLimits: CgroupLimits) {
+  private constructor(sandbox: Sandbox, conn: RuntimeConnection, bootLimits: CgroupLimits, owner?: Owner) {
     this.sandbox = sandbox;
     this.conn = conn;
     this.#bootLimits = { ...bootLimits };
+    // only adopt() gives an owner: an instance the last server had specialized
+    if (owner) {
+      this.owner = owner;
+      this.#state = 'ready';
+    }
   }
 
   get id(): string {
@@ -108,6 +118,7 @@ export class Instance {
       io: { dst: IO_DIR },
       net: { egress: 'none' },
       stdio: ['null', 'pipe', 'pipe'],
+      record: GENERIC_RECORD,
     });
     const ended = new AbortController();
     void sandbox.exited.then((exit) => ended.abort(new WarrenError('WARREN_FN_START', `the runtime ended (${endReason(exit)}) before it answered`)));
@@ -145,6 +156,36 @@ export class Instance {
     }
   }
 
+  /**
+   * A sandbox the last server left running (serve --live-restore), as an instance again: a
+   * generic runtime (no `owner`), or a ready instance of `owner`. Its runtime must answer on a new
+   * control connection within `timeoutMs`, a generic one once warm (which also has it hold
+   * requests for the load to come, as after a boot), and say it has loaded what the record says:
+   * nothing for a generic, the owner's module for an instance. Otherwise the sandbox is destroyed
+   * and this rejects with WARREN_FN_ADOPT. `limits`: those it was made with (generics').
+   */
+  static async adopt(sandbox: Sandbox, limits: CgroupLimits, owner: Owner | undefined, timeoutMs: number): Promise<Instance> {
+    const ended = new AbortController();
+    void sandbox.exited.then((exit) => ended.abort(new WarrenError('WARREN_FN_ADOPT', `the runtime of adopted sandbox '${sandbox.id}' ended (${endReason(exit)})`)));
+    const signal = AbortSignal.any([ended.signal, AbortSignal.timeout(timeoutMs)]);
+    let conn: RuntimeConnection | undefined;
+    try {
+      if (!sandbox.ioDir) throw new WarrenError('WARREN_FN_ADOPT', `adopted sandbox '${sandbox.id}' has no io dir`);
+      conn = await RuntimeConnection.open(sandbox.ioDir, signal);
+      const opened = conn;
+      const health = await untilAborted(owner ? opened.health() : opened.warm(), signal);
+      const want = owner ? moduleName(owner.fn) : null;
+      if (health.module !== want) throw new WarrenError('WARREN_FN_ADOPT', `the runtime of adopted sandbox '${sandbox.id}' serves ${health.module ?? 'no module'}, its record says ${want ?? 'none'}`);
+      return new Instance(sandbox, opened, limits, owner);
+    } catch (err) {
+      await conn?.destroy();
+      await sandbox.destroy();
+      if (err instanceof WarrenError && err.code === 'WARREN_FN_ADOPT') throw err;
+      const why = ended.signal.aborted ? ended.signal.reason : signal.aborted ? new WarrenError('WARREN_FN_ADOPT', `the runtime of adopted sandbox '${sandbox.id}' did not answer within ${timeoutMs} ms`) : undefined;
+      throw why ?? new WarrenError('WARREN_FN_ADOPT', `the runtime of adopted sandbox '${sandbox.id}' did not answer`, { cause: err });
+    }
+  }
+
   /** The pipes the runtime writes its log records to, for the log store once it is specialized. */
   get output(): { stdout: Readable | null; stderr: Readable | null } {
     return { stdout: this.sandbox.stdout, stderr: this.sandbox.stderr };
@@ -178,6 +219,9 @@ export class Instance {
       if (!sameLimits(this.#bootLimits, spec.limits)) await this.sandbox.setLimits(spec.limits);
       if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
       lap('limits');
+      // before the load goes out: from its first line on, the function's code runs here, and a
+      // server adopting this sandbox must never take it for a generic one (sandbox-record.ts)
+      this.sandbox.setRecord(instanceRecord(owner.fn, owner.version));
       await this.#load(owner, spec, sent);
       lap('load');
     } catch (err) {
@@ -197,7 +241,7 @@ export class Instance {
    */
   async #load(owner: Owner, spec: Specialization, sent?: () => void): Promise<void> {
     try {
-      await this.conn.load({ source: spec.source, name: `${owner.fn}.mjs`, env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) }, sent);
+      await this.conn.load({ source: spec.source, name: moduleName(owner.fn), env: spec.env, ...(spec.needsScheduled && { needsScheduled: true }) }, sent);
     } catch (err) {
       if (isWarrenError(err, 'WARREN_RUNTIME_LOAD_FAILED')) throw err;
       // the spawner reports the exit a moment after the socket closes
@@ -264,6 +308,16 @@ export class Instance {
     this.end = why;
     this.#channel?.destroy();
   }
+}
+
+/** `work`, or the abort's reason once `signal` aborts first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Why a sandbox ended, as a client reads it. */

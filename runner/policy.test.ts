@@ -1,5 +1,6 @@
 import t from 'tap';
-import { bytesToFree, genericTarget, nextBoot, pick, prestartOrder, route, type BootWait, type InstanceView, type RouteInput } from './policy.js';
+import { adoptAs, bytesToFree, genericTarget, nextBoot, pick, prestartOrder, route, type BootWait, type InstanceView, type RouteInput } from './policy.js';
+import { GENERIC_RECORD, instanceRecord, parseSandboxRecord } from './sandbox-record.js';
 
 const ready = (id: string, busy: number, lastUsed = 0): InstanceView => ({ id, state: 'ready', busy, lastUsed });
 const starting = (id: string): InstanceView => ({ id, state: 'starting', busy: 0, lastUsed: 0 });
@@ -74,4 +75,20 @@ t.test('prestartOrder: the busiest first, within the count and the memory budget
   t.same(prestartOrder([f('a', 1), f('b', 30), f('c', 5)], 8, 1000), ['b', 'c', 'a']);
   t.same(prestartOrder([f('a', 1), f('b', 30), f('c', 5)], 2, 1000), ['b', 'c'], 'at most max');
   t.same(prestartOrder([f('a', 1, 300), f('b', 30, 600), f('c', 5, 600)], 8, 1000), ['b', 'a'], 'one that does not fit is passed over for a smaller one');
+});
+
+t.test('adoptAs: what a sandbox the last server left running becomes', async (t) => {
+  const live: Record<string, number> = { api: 3, cron: 1 };
+  const liveVersion = (fn: string) => live[fn];
+  const rows: Array<[string, Readonly<Record<string, unknown>> | undefined, ReturnType<typeof adoptAs>]> = [
+    ['a generic runtime stays one', { kind: 'generic' }, GENERIC_RECORD],
+    ['an instance of the live version serves it again', { kind: 'instance', fn: 'api', version: 3 }, instanceRecord('api', 3)],
+    ['an older version (it was draining) goes', { kind: 'instance', fn: 'api', version: 2 }, { kind: 'destroy', why: "version 2 of 'api' is no longer live (3 is)" }],
+    ['a removed function goes', { kind: 'instance', fn: 'gone', version: 1 }, { kind: 'destroy', why: "function 'gone' is no longer deployed" }],
+    ['no record (not the runner\'s) goes', undefined, { kind: 'destroy', why: "its record is not a runner's" }],
+    ['a record of another shape goes', { kind: 'instance', fn: 'api' }, { kind: 'destroy', why: "its record is not a runner's" }],
+    ['an unknown kind goes', { kind: 'kept' }, { kind: 'destroy', why: "its record is not a runner's" }],
+    ['a version that is no whole number goes', { kind: 'instance', fn: 'api', version: 2.5 }, { kind: 'destroy', why: "its record is not a runner's" }],
+  ];
+  for (const [name, stored, want] of rows) t.same(adoptAs(parseSandboxRecord(stored), liveVersion), want, name);
 });

@@ -14,7 +14,10 @@
  *                the order they came; the generic pool's refills once no cold start waits
  *   prestartOrder which functions a restarted server starts before anything asks: those that
  *                had instances when the last one died, busiest first, within a count and budget
+ *   adoptAs      what a sandbox the last server left running becomes (serve --live-restore): a
+ *                generic runtime, an instance of its function's live version, or destroyed
  */
+import type { SandboxRecord } from './sandbox-record.js';
 
 /** What routing knows of one instance of the function's live version. */
 export interface InstanceView {
@@ -153,4 +156,23 @@ export function prestartOrder(before: readonly LiveBefore[], max: number, budget
     out.push(f.fn);
   }
   return out;
+}
+
+/** What an adopted sandbox becomes: the pool's generic runtime, a ready instance of its function's
+ * live version, or destroyed, with why. */
+export type Adoption = { readonly kind: 'generic' } | { readonly kind: 'instance'; readonly fn: string; readonly version: number } | { readonly kind: 'destroy'; readonly why: string };
+
+/**
+ * A sandbox the last server left running, by its record (undefined: none of the runner's), given
+ * the live version of each function now (undefined: no such function). Only the live version's
+ * instances serve: one of an older version was draining when the server died, or was rolled back
+ * from; a deleted function's is gone.
+ */
+export function adoptAs(record: SandboxRecord | undefined, liveVersion: (fn: string) => number | undefined): Adoption {
+  if (!record) return { kind: 'destroy', why: 'its record is not a runner\'s' };
+  if (record.kind === 'generic') return record;
+  const live = liveVersion(record.fn);
+  if (live === undefined) return { kind: 'destroy', why: `function '${record.fn}' is no longer deployed` };
+  if (live !== record.version) return { kind: 'destroy', why: `version ${record.version} of '${record.fn}' is no longer live (${live} is)` };
+  return record;
 }

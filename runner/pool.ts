@@ -152,6 +152,35 @@ export class Pool implements Invoker {
     }
   }
 
+  /**
+   * A ready instance of `version` that the last server left running (serve --live-restore:
+   * adopt.ts), once `adopted` resolves. Counted as starting until then, so that a request that
+   * comes first waits for it rather than start another, and a prestart skips the function.
+   * Resolves false when it did not come (its runtime did not answer: the waiters then start one),
+   * or came too late (the pool closed, or another version went live meanwhile: it is closed).
+   */
+  async adopt(version: Version, adopted: Promise<Instance>): Promise<boolean> {
+    const g = this.#group(version);
+    g.starting++;
+    let inst: Instance;
+    try {
+      inst = await adopted;
+    } catch {
+      g.starting--;
+      if (!this.#closed) this.#pump(g);
+      return false;
+    }
+    g.starting--;
+    if (this.#closed || this.#versions.live(version.fn) !== version) {
+      await inst.destroy(this.#closed ? 'warren shut down' : `version ${version.version} of '${version.fn}' is no longer live`);
+      return false;
+    }
+    this.#join(g, inst);
+    this.#logs.report({ fn: version.fn, version: version.version, instance: inst.id }, 'the instance was adopted from the last server (live restore)');
+    this.#pump(g, inst);
+    return true;
+  }
+
   /** Functions with instances, ready or starting (live-record.ts). */
   *live(): Iterable<string> {
     for (const g of this.#groups.values()) if (g.instances.size > 0 || g.starting > 0) yield g.version.fn;
@@ -418,7 +447,7 @@ export class Pool implements Invoker {
     if (first) g.handed--;
     const start: Start = { label, ms: performance.now() - t0, phases };
     this.#observer.started(g.version.fn, start);
-    this.#adopt(g, inst);
+    this.#join(g, inst);
     setTimeout(refill, REFILL_DELAY_MS).unref();
     const w = first ? undefined : g.queue.shift();
     if (first) first.start.ms = performance.now() - first.w.since;
@@ -430,7 +459,7 @@ export class Pool implements Invoker {
   }
 
   /** An instance joins its group: its output goes to the logs, its end is watched. */
-  #adopt(g: Group, inst: Instance): void {
+  #join(g: Group, inst: Instance): void {
     const meta = { fn: g.version.fn, version: g.version.version, instance: inst.id };
     const { stdout, stderr } = inst.output;
     if (stdout) this.#logs.attach(stdout, 'stdout', meta);

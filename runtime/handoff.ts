@@ -62,6 +62,9 @@ const streamBindings = () => (process as unknown as { binding(name: string): Str
 
 /** A connection the host handed over: its number and what it served. */
 interface Handed {
+  /** The channel it came on: a host that went away and came back (serve --live-restore) opens
+   * a new one, and the connections of the old one are still served by it. */
+  owner: Handoff;
   n: number;
   requests: number;
   ms: number;
@@ -78,6 +81,7 @@ export class Handoff {
   #pipe: PipeHandle | null = null;
   #received = 0;
   #draining = false;
+  #ended = false;
   readonly #open = new Set<HandedSocket>();
   #idPrefix = '';
   #idCount = 2 ** 48;
@@ -127,6 +131,7 @@ export class Handoff {
   request(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const h = (req.socket as HandedSocket)[HANDED];
     if (h === undefined) return false;
+    if (h.owner !== this) return h.owner.request(req, res);
     if (!this.#sameHost(req.headers.host)) {
       // another function's request on this function's connection (a proxy in front that pools
       // connections across hosts): refused, and the connection closed, so a retry goes to the router
@@ -172,6 +177,8 @@ export class Handoff {
     // nread < 0: the host's end (it went away or closed the instance): nothing more comes
     if (buf === undefined || nread < 0) {
       this.#drain();
+      this.#ended = true;
+      pipe.close();
       return;
     }
     const bytes = new Uint8Array(buf, streamBaseState[kArrayBufferOffset] as number, nread);
@@ -182,7 +189,7 @@ export class Handoff {
 
   #take(handle: unknown): void {
     const socket = new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts) as HandedSocket;
-    const h: Handed = { n: ++this.#received, requests: 0, ms: 0, busy: false };
+    const h: Handed = { owner: this, n: ++this.#received, requests: 0, ms: 0, busy: false };
     socket[HANDED] = h;
     // a socket made from a descriptor has node's defaults, not the ones the router set
     socket.setNoDelay(true);
@@ -218,9 +225,15 @@ export class Handoff {
     });
   }
 
+  /** The host's end closed: nothing more comes on this channel, and a host that comes back (serve
+   * --live-restore adopts this runtime) needs a new one. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
   #write(line: string): void {
     const pipe = this.#pipe;
-    if (!pipe) return;
+    if (!pipe || this.#ended) return;
     const { WriteWrap } = streamBindings();
     const req = new WriteWrap();
     req.handle = pipe;

@@ -164,9 +164,12 @@ async function main(): Promise<void> {
     warm: () => warm(),
     pending,
     handoff: async (config) => {
-      if (handoff) return;
+      // a new one only once the host's end of the last one closed: it went away and came back
+      // (serve --live-restore adopted this runtime); the old one's connections stay its own
+      if (handoff && !handoff.ended) return;
       const h = new Handoff(server, config);
-      await h.connect();
+      // beside the function's socket: the io dir (the default --listen) in a sandbox
+      await h.connect(path.dirname(args.listen));
       handoff = h;
     },
     hold: (settled) => {
