@@ -8,6 +8,7 @@ import { lost } from './deployed.js';
 import { FAULT_ORDER, schedule } from './faults.js';
 import { saysWhy } from './load.js';
 import { parseSoakArgs } from './options.js';
+import { serveArgs } from './soak.js';
 import { rssGrowth } from './rss.js';
 import { startPhases } from './start-phases.js';
 
@@ -15,7 +16,14 @@ t.test('options', async (t) => {
   t.match(parseSoakArgs(['--duration', '30m', '--cycles', '10000', '--json', 'r.json']), { durationS: 1800, cycles: 10000, json: 'r.json', recoveryTargetMs: 2000 });
   t.match(parseSoakArgs(['--duration=60s']), { durationS: 60, cycles: 0 });
   t.same(parseSoakArgs(['--faults', 'serve-kill,runtime-kill,serve-kill']).faults, ['serve-kill', 'runtime-kill', 'serve-kill']);
+  t.equal(parseSoakArgs([]).liveRestore, true, 'serve runs with --live-restore');
+  t.equal(parseSoakArgs(['--no-live-restore']).liveRestore, false, 'or without, to compare');
   for (const bad of [['--duration', 'soon'], ['--cycles', '-1'], ['--what'], ['--json'], ['--faults', 'serve-kill,meteor']]) t.throws(() => parseSoakArgs(bad), { code: 'WARREN_ARG_INVALID' }, bad.join(' '));
+});
+
+t.test('serve gets --live-restore unless the run is without it', async (t) => {
+  t.ok(serveArgs({ liveRestore: true }).includes('--live-restore'));
+  t.notOk(serveArgs({ liveRestore: false }).includes('--live-restore'));
 });
 
 t.test('schedule: each fault once in a short run; serve killed only in the first half of a long one', async (t) => {

@@ -4,11 +4,13 @@
  * relaxes the 2 s recovery target (the CI run on a shared machine; the report says which held).
  * --faults KIND[,KIND...] runs only those faults, in that order, round after round (a kind may be
  * named twice): `--faults serve-kill --duration 3m` measures serve's restart alone, several times.
+ * serve runs with --live-restore (its restart adopts the sandboxes the killed one left);
+ * --no-live-restore runs it without, as before (every function starts again after a serve kill).
  */
 import { WarrenError } from '../../lib/errors.js';
 import { FAULT_KINDS, type FaultKind } from './load.js';
 
-export const USAGE = 'npm run soak -- [--duration 30m|60s] [--cycles N] [--json FILE] [--recovery-target MS] [--faults KIND,...]';
+export const USAGE = 'npm run soak -- [--duration 30m|60s] [--cycles N] [--json FILE] [--recovery-target MS] [--faults KIND,...] [--no-live-restore]';
 
 /** Service back within this long of a kill (of the restart, for serve): the issue's target. */
 export const RECOVERY_TARGET_MS = 2000;
@@ -21,6 +23,8 @@ export interface SoakOptions {
   recoveryTargetMs: number;
   /** The faults to inject, in order (faults.ts FAULT_ORDER unless given). */
   faults?: FaultKind[];
+  /** serve runs with --live-restore (the default). */
+  liveRestore: boolean;
   /** Aborted (SIGINT, SIGTERM): the run ends early, still stopping serve and cleaning up. */
   signal?: AbortSignal;
 }
@@ -39,7 +43,7 @@ export function parseSeconds(text: string): number {
 }
 
 export function parseSoakArgs(argv: readonly string[]): SoakOptions {
-  const out: SoakOptions = { durationS: 60, cycles: 0, recoveryTargetMs: RECOVERY_TARGET_MS };
+  const out: SoakOptions = { durationS: 60, cycles: 0, recoveryTargetMs: RECOVERY_TARGET_MS, liveRestore: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -55,6 +59,7 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
       out.recoveryTargetMs = Number(v);
     } else if (flag === '--faults') out.faults = parseFaults(value());
     else if (flag === '--json') out.json = value();
+    else if (arg === '--no-live-restore') out.liveRestore = false;
     else invalid(`unknown option '${arg}'`);
   }
   return out;

@@ -42,6 +42,7 @@ export function formatReport(r: SoakReport): string {
   const lines: string[] = [];
   lines.push(`warren soak, ${r.startedAt}: ${r.durationS} s of load, ${r.requests} requests, ${r.faults.length} faults${r.cycles ? `, ${r.cycles.count} cycles` : ''}`);
   const la = r.loadAverage;
+  if (r.options.durationS > 0) lines.push(`warren serve ${r.options.liveRestore ? 'with --live-restore: a restart adopts the sandboxes a killed serve left' : 'without --live-restore (--no-live-restore): a restart starts every function again'}`);
   if (la.mean) lines.push(`machine: ${la.cores} cores, load average ${la.min.toFixed(1)} to ${la.max.toFixed(1)} (mean ${la.mean}) during the load`);
   lines.push('');
   lines.push('answers by function and class (expected: ok, thrown, timeout, oom, and what a kill causes):');

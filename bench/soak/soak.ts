@@ -24,6 +24,11 @@ import type { SoakOptions } from './options.js';
 
 export const SERVE_ARGS = ['--no-demo', '--pool', '2', '--keep-alive', '10s', '--max-instances', '4', '--memory-budget', '1g'];
 
+/** serve's arguments: SERVE_ARGS, with --live-restore unless the run is without it. */
+export function serveArgs(opts: Pick<SoakOptions, 'liveRestore'>): string[] {
+  return opts.liveRestore ? [...SERVE_ARGS, '--live-restore'] : [...SERVE_ARGS];
+}
+
 export interface SoakReport {
   startedAt: string;
   options: SoakOptions;
@@ -63,7 +68,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
   statefs.mount();
   const report: SoakReport = {
     startedAt: new Date().toISOString(),
-    options: { durationS: opts.durationS, cycles: opts.cycles, recoveryTargetMs: opts.recoveryTargetMs, ...(opts.json ? { json: opts.json } : {}), ...(opts.faults ? { faults: opts.faults } : {}) },
+    options: { durationS: opts.durationS, cycles: opts.cycles, recoveryTargetMs: opts.recoveryTargetMs, liveRestore: opts.liveRestore, ...(opts.json ? { json: opts.json } : {}), ...(opts.faults ? { faults: opts.faults } : {}) },
     places: { state: p.dirs.state, run: p.dirs.run, cgroupParent: p.dirs.cgroupParent, bridge: p.dirs.net.bridge, subnet: p.dirs.net.subnet, data: p.data },
     durationS: 0,
     requests: 0,
@@ -78,7 +83,7 @@ export async function runSoak(opts: SoakOptions, p: Places = places()): Promise<
     leftovers: [],
     targets: [],
   };
-  const server = new Server(p, SERVE_ARGS, path.join(p.root, 'serve.log'));
+  const server = new Server(p, serveArgs(opts), path.join(p.root, 'serve.log'));
   fs.rmSync(path.join(p.root, 'serve.log'), { force: true });
   try {
     if (opts.durationS > 0) await soakServe(opts, p, server, statefs, report);

@@ -1,0 +1,90 @@
+/**
+ * `warren serve --live-restore` (needs root): a SIGKILLed server's sandboxes keep running, and the
+ * next server adopts them. The first request after the restart is a warm start of the very
+ * instance that served before (its module state goes on counting), console output it wrote while
+ * no server was there reaches the logs, and a version that is no longer live is not adopted. A
+ * SIGTERM still leaves nothing; and a killed server that nobody restarts within the grace leaves
+ * nothing running once it passed.
+ */
+import fs from 'node:fs';
+import t from 'tap';
+import { NEEDS_ROOT } from '../integration/helpers.js';
+import { api, deploy, invoke, ports, processesOf, sandboxCgroups, serveDirs, startServe, until, type Server } from './serve-helpers.js';
+
+const dirs = serveDirs('wrntest-live-restore');
+const port = ports(22480);
+const GRACE_S = 4;
+const FLAGS = ['--pool', '1', '--no-demo', '--live-restore', '--live-restore-grace', `${GRACE_S}s`];
+
+// module state: an instance counts its requests, so a count that goes on is the same instance
+const COUNTER = 'let n = 0; export default { fetch: () => { n++; console.log("hit " + n); return new Response(String(n)); } };';
+// it answers, then writes a line half a second later (while no server is there, in the test)
+const LATE = 'export default { fetch: (req, env, ctx) => { ctx.waitUntil(new Promise((r) => setTimeout(() => { console.log("late line"); r(); }, 500))); return new Response("ok"); } };';
+
+async function sandboxes(s: Server): Promise<Array<{ id: string; fn: string | null; version: number | null; state: string }>> {
+  return (await api(s, 'GET', '/v1/sandboxes')).json().sandboxes;
+}
+
+async function logText(s: Server, fn: string): Promise<string> {
+  return (await api(s, 'GET', `/v1/functions/${fn}/logs`)).text;
+}
+
+t.test('warren serve --live-restore: SIGKILL, restart, the same instances serve warm', { skip: NEEDS_ROOT, timeout: 300_000 }, async (t) => {
+  t.teardown(() => fs.rmSync(dirs.state, { recursive: true, force: true }));
+  let s = await startServe(dirs, port, FLAGS);
+  t.teardown(() => s.stop());
+  t.equal((await deploy(s, 'count', COUNTER)).status, 201);
+  t.equal((await deploy(s, 'late', LATE)).status, 201);
+  t.equal((await deploy(s, 'old', 'export default { fetch: () => new Response("v1") }')).status, 201);
+  t.equal((await invoke(s, '/count/')).text, '1');
+  t.equal((await invoke(s, '/count/')).text, '2');
+  t.equal((await invoke(s, '/old/')).text, 'v1');
+  const before = await sandboxes(s);
+  const counter = before.find((x) => x.fn === 'count');
+  t.ok(counter, 'count has an instance');
+  t.equal((await invoke(s, '/late/')).text, 'ok');
+
+  await s.kill();
+  t.ok(processesOf(dirs.cgroupParent).length > 0, 'SIGKILL of serve: its sandboxes keep running');
+  // the late line is written now, while no server reads
+  await new Promise((r) => setTimeout(r, 800));
+
+  s = await startServe(dirs, port, FLAGS);
+  const again = await invoke(s, '/count/');
+  t.equal(again.text, '3', 'the first request after the restart reaches the same instance: its count goes on');
+  t.equal(again.headers['x-warren-start'], 'warm', 'a warm start: nothing booted for it');
+  const after = await sandboxes(s);
+  t.ok(after.some((x) => x.id === counter?.id && x.fn === 'count' && x.state === 'ready'), 'the adopted instance is listed under its own id');
+  t.ok(after.some((x) => x.fn === null), 'the generic runtime was adopted too');
+  t.match(s.output(), /live restore: adopting \d+ of \d+ sandboxes/, 'serve says what it adopted');
+  await until('the logs of the adopted instance', async () => (await logText(s, 'count')).includes('hit 3'), 10_000);
+  t.pass('console output of the adopted instance reaches the logs');
+  await until('the line written while no server was there', async () => (await logText(s, 'late')).includes('late line'), 10_000);
+  t.pass('and so does what it wrote while no server read it');
+
+  // a new version: the adopted instance of the old one drains, and a restart finds no other
+  t.equal((await deploy(s, 'old', 'export default { fetch: () => new Response("v2") }')).status, 201);
+  t.equal((await invoke(s, '/old/')).text, 'v2');
+
+  t.equal(await s.stop(), 0, 'SIGTERM: exit 0');
+  await until('no sandbox after SIGTERM', () => processesOf(dirs.cgroupParent).length === 0, 10_000);
+  t.same(sandboxCgroups(dirs.cgroupParent), [], 'no sandbox cgroup after SIGTERM');
+});
+
+t.test('a killed server that nobody restarts within the grace leaves nothing running', { skip: NEEDS_ROOT, timeout: 300_000 }, async (t) => {
+  t.teardown(() => fs.rmSync(dirs.state, { recursive: true, force: true }));
+  let s = await startServe(dirs, port, FLAGS);
+  t.teardown(() => s.stop());
+  t.equal((await deploy(s, 'count', COUNTER)).status, 201);
+  t.equal((await invoke(s, '/count/')).status, 200);
+  await s.kill();
+  t.ok(processesOf(dirs.cgroupParent).length > 0, 'running during the grace');
+  await until('every sandbox gone once the grace passed', () => processesOf(dirs.cgroupParent).length === 0, (GRACE_S + 10) * 1000);
+  t.pass(`nothing running ${GRACE_S} s after the kill`);
+  // the next start (without the flag) sweeps the host side, and starts the function afresh
+  s = await startServe(dirs, port, ['--pool', '0', '--no-demo']);
+  t.equal((await invoke(s, '/count/')).text, '1', 'a fresh instance');
+  t.equal(await s.stop(), 0);
+  t.same(processesOf(dirs.cgroupParent), [], 'nothing running');
+  t.same(sandboxCgroups(dirs.cgroupParent), [], 'no cgroup left');
+});
