@@ -23,7 +23,7 @@ import type { Churn, Lock } from './churn.js';
 import { FUNCTIONS } from './functions.js';
 import { FAULT_KINDS, type FaultKind, type Load } from './load.js';
 import type { Places } from './places.js';
-import { childrenNamed, runtimePid, sandboxPids } from './procs.js';
+import { runtimePid, sandboxPids, spawnersOf } from './procs.js';
 import type { Server } from './server.js';
 import type { StateFs } from './statefs.js';
 
@@ -124,7 +124,7 @@ async function runtimeKill(ctx: FaultContext): Promise<FaultReport> {
 
 async function spawnerKill(ctx: FaultContext): Promise<FaultReport> {
   return killFault('spawner-kill', ctx, async (r) => {
-    const pids = childrenNamed(ctx.server.pid, 'warren:[spawner');
+    const pids = spawnersOf(ctx.server.pid, ctx.places.dirs.cgroupParent);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     r.notes.push(pids.length ? `killed the spawner (pid ${pids.join(', ')})` : 'no spawner found: nothing killed');
     if (!pids.length) r.problems.push('no spawner found');

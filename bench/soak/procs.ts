@@ -1,7 +1,9 @@
 /**
  * Finding the processes the soak kills: a function instance's node runtime (in its sandbox's
- * cgroup) and the server's spawner (its child named warren:[spawner]). Reads /proc and cgroupfs
- * under roots given as parameters (STYLE rule 3).
+ * cgroup) and the server's spawner (its child named warren:[spawner], or, after a restart with
+ * --live-restore, the one the killed server left, which is no child of this one: the parent of
+ * the sandboxes' processes). Reads /proc and cgroupfs under roots given as parameters (STYLE
+ * rule 3).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,4 +37,26 @@ export function childrenNamed(ppid: number, name: string, procRoot = '/proc'): n
     const status = read(path.join(procRoot, String(pid), 'status'));
     return status !== undefined && new RegExp(`^Name:\\s+${name.replace(/[[\]]/g, '\\$&')}`, 'm').test(status) && new RegExp(`^PPid:\\s+${ppid}$`, 'm').test(status);
   });
+}
+
+/** The spawners of a server: its children named warren:[spawner], and the parents so named of the
+ * processes in its sandboxes' cgroups under `parent` (a spawner adopted after a restart). */
+export function spawnersOf(serverPid: number, parent: string, cgroupRoot = '/sys/fs/cgroup', procRoot = '/proc'): number[] {
+  const out = new Set(childrenNamed(serverPid, 'warren:[spawner', procRoot));
+  for (const root of [path.join(cgroupRoot, 'pids', parent), path.join(cgroupRoot, parent)]) {
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      for (const pid of sandboxPids(parent, id, cgroupRoot)) {
+        const ppid = /^PPid:\s+(\d+)$/m.exec(read(path.join(procRoot, String(pid), 'status')) ?? '')?.[1];
+        if (ppid && /^warren:\[spawner/.test(read(path.join(procRoot, ppid, 'comm'))?.trim() ?? '')) out.add(Number(ppid));
+      }
+    }
+    break;
+  }
+  return [...out];
 }
