@@ -8,12 +8,12 @@
  * destroyed. (The sandbox layer's part, sandboxes outliving the process, is its own tests'.)
  */
 import t from 'tap';
-import type { Readable } from 'node:stream';
 import { ensureNodeImage, openHost } from '../../cli/wiring.js';
-import { adoptAll, Generics, Pool, type Logs, type Version } from '../../runner/index.js';
+import { adoptAll, Generics, Pool, type Version } from '../../runner/index.js';
 import { Instance } from '../../runner/instance.js';
 import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
+import { observer, TestLogs } from './pool-helpers.js';
 
 const dirs = testDirs('wrntest-adopt');
 const MiB = 1024 * 1024;
@@ -31,18 +31,6 @@ function version(fn: string, v: number): Version {
     specialization: async () => ({ limits: LIMITS, egress: 'none', env: {}, source: COUNTER }),
   };
 }
-
-class TestLogs implements Logs {
-  readonly lines: string[] = [];
-  attach(stream: Readable): void {
-    stream.resume();
-  }
-  report(meta: { fn: string }, text: string): void {
-    this.lines.push(`${meta.fn}: ${text}`);
-  }
-}
-
-const observer = { started() {}, warm() {}, refused() {}, finished() {} };
 
 t.test('a new pool adopts what the last one left, by the records', { skip: NEEDS_ROOT, timeout: 180_000 }, async (t) => {
   await ensureNodeImage(dirs.state);

@@ -5,12 +5,12 @@
  * fresh one; the queue is bounded; idle instances end after the keep-alive; nothing is left.
  */
 import t, { type Test } from 'tap';
-import type { Readable } from 'node:stream';
 import { ensureNodeImage, openHost } from '../../cli/wiring.js';
-import { Generics, Pool, type Logs, type Version } from '../../runner/index.js';
+import { Generics, Pool, type Version } from '../../runner/index.js';
 import type { Invocation } from '../../router/invoker.js';
 import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
 import { NEEDS_ROOT, testDirs } from './helpers.js';
+import { observer, TestLogs } from './pool-helpers.js';
 
 const dirs = testDirs('wrntest-pool');
 const MiB = 1024 * 1024;
@@ -36,18 +36,6 @@ function version(fn: string, source: string, opts: Partial<Version> = {}): Versi
     ...opts,
   };
 }
-
-class TestLogs implements Logs {
-  readonly lines: string[] = [];
-  attach(stream: Readable): void {
-    stream.resume();
-  }
-  report(meta: { fn: string }, text: string): void {
-    this.lines.push(`${meta.fn}: ${text}`);
-  }
-}
-
-const observer = { started() {}, warm() {}, refused() {}, finished() {} };
 
 async function withPool(t: Test, opts: { floor: number; keepAliveMs?: number; maxInstances?: number; queueCap?: number; memoryBudgetBytes?: number }, versions: Version[]) {
   await ensureNodeImage(dirs.state);
