@@ -76,7 +76,7 @@ export const SERVE_USAGE = `usage: warren serve [options]
                          \`warren serve --live-restore\` on the same run dir adopts them, so every
                          function that had instances answers at once, warm; nobody within the
                          grace and they are killed. A stop (SIGTERM, SIGINT) still ends them all.
-                         Under systemd the unit needs KillMode=mixed (README)
+                         Under systemd the unit needs KillMode=process (README)
   --live-restore-grace DURATION  how long they wait for the next server (default 30s)
 `;
 
