@@ -2,7 +2,7 @@
 import { defaultDirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
-import { collectGarbage } from '../sandbox/index.js';
+import { collectGarbage, stopWaitingSpawner } from '../sandbox/index.js';
 import { LayerStore, sweepKeptMounts } from '../snapshots/index.js';
 import { sweepVolumeMounts } from '../volumes/index.js';
 
@@ -10,6 +10,9 @@ export async function gc(argv: readonly string[]): Promise<number> {
   if (argv.length) throw new WarrenError('WARREN_ARG_INVALID', `warren gc takes no arguments, got '${argv[0]}'`);
   if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren gc needs root (run it with sudo)');
   const dirs = defaultDirs();
+  // live restore: a spawner waiting for the next `warren serve` holds sandboxes; gc ends it first
+  const spawner = await stopWaitingSpawner(dirs);
+  if (spawner !== undefined) process.stdout.write(`stopped the spawner (pid ${spawner}) waiting for a restart, and its sandboxes\n`);
   const report = await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   const temp = await new LayerStore(dirs.state).sweepTemp();
   const mounts = sweepKeptMounts(dirs.state);

@@ -136,6 +136,7 @@ export const ERROR_CODES = {
   // libc through koffi (lib/libc.ts)
   WARREN_LIBC_LOAD: 'platform',
   // leases
+  WARREN_LEASE_ADOPT: 'platform',
   WARREN_LEASE_EXHAUSTED: 'platform',
   WARREN_LEASE_TAKE: 'platform',
   // function logs (runner/logs.ts)
@@ -191,6 +192,8 @@ export const ERROR_CODES = {
   // a second warren serve on a state dir another one uses
   WARREN_REGISTRY_LOCKED: 'user',
   WARREN_REGISTRY_OPEN: 'platform',
+  // live restore's host-side records (sandbox/restore-records.ts)
+  WARREN_RESTORE_RECORD_WRITE: 'platform',
   // an error the router did not expect (a bug): answered 500, its message kept out of the answer
   WARREN_ROUTER_INTERNAL: 'platform',
   // the node runtime
@@ -228,6 +231,7 @@ export const ERROR_CODES = {
   WARREN_SOAK_SERVE: 'platform',
   WARREN_SOAK_SETUP: 'platform',
   // the spawner
+  WARREN_SPAWNER_ATTACH: 'platform',
   WARREN_SPAWNER_CLOSED: 'platform',
   WARREN_SPAWNER_GONE: 'platform',
   WARREN_SPAWNER_PROTOCOL: 'platform',

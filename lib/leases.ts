@@ -53,6 +53,29 @@ export class LeaseSet {
       if (errnoOf(err) === 'EEXIST') return undefined;
       throw new WarrenError('WARREN_LEASE_TAKE', `take lease '${file}'`, { cause: err });
     }
+    return this.#lease(n, file);
+  }
+
+  /**
+   * Live restore: lease n, taken for `owner` by a process that died, becomes this process's (its
+   * pid written in; a lease already gone is taken again). Throws WARREN_LEASE_ADOPT when another
+   * owner holds n now.
+   */
+  adopt(n: number, owner: string): Lease {
+    const file = path.join(this.dir, String(n));
+    const [, held] = (safeRead(file) ?? '').trim().split(' ');
+    if (held !== undefined && held !== owner) throw new WarrenError('WARREN_LEASE_ADOPT', `adopt lease '${file}' for '${owner}': '${held}' holds it`);
+    try {
+      const tmp = `${file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, `${process.pid} ${owner}\n`, { mode: 0o600 });
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      throw new WarrenError('WARREN_LEASE_ADOPT', `adopt lease '${file}' for '${owner}'`, { cause: err });
+    }
+    return this.#lease(n, file);
+  }
+
+  #lease(n: number, file: string): Lease {
     let released = false;
     return {
       n,
@@ -74,7 +97,7 @@ export class LeaseSet {
 
   /** Every lease, with whether its owner process lives (an unreadable lease counts as dead). */
   entries(isAlive: (pid: number) => boolean = pidAlive): Array<{ n: number; owner: string; alive: boolean }> {
-    return safeReaddir(this.dir).map((name) => {
+    return safeReaddir(this.dir).filter((name) => !name.endsWith('.tmp')).map((name) => {
       const text = safeRead(path.join(this.dir, name));
       const [pid, owner = ''] = (text ?? '').trim().split(' ');
       return { n: Number(name), owner, alive: text !== undefined && isAlive(Number(pid)) };

@@ -40,3 +40,8 @@ export const UID_LEASES = 'uids';
 
 /** Under the run dir: one io dir per sandbox that asked for one (SandboxOptions.io). */
 export const IO_DIRS = 'io';
+
+/** Under the run dir, with live restore (HostOptions.liveRestore): a spawner whose runner died
+ * waits on this socket for the next one, and each sandbox's host side is recorded in this dir. */
+export const ATTACH_SOCKET = 'spawner.sock';
+export const RESTORE_RECORDS = 'restore';

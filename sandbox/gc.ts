@@ -1,8 +1,10 @@
 /**
  * What a crashed warren leaves, and its removal. A sandbox's spawner kills it when its runner
  * dies (control socket EOF, or the parent-death signal), so what remains is host-side state:
- * cgroups, run dirs and uid leases. A sandbox is garbage when no live process holds its lease.
- * Running it twice is harmless; it never touches a sandbox whose owner is alive.
+ * cgroups, run dirs and uid leases. A sandbox is garbage when no live process holds its lease,
+ * and, with live restore, no live spawner holds it waiting for the next runner (its restore
+ * record names it: restore-records.ts). Running it twice is harmless; it never touches a sandbox
+ * whose owner is alive. `warren gc` ends a waiting spawner first (stopWaitingSpawner).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +15,9 @@ import { IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 import { removeIoDir } from './io-dir.js';
 import { sweepLayerRecords } from './layer-use.js';
 import { collectNetworks, SandboxNetwork } from './network/index.js';
+import { heldNames } from './restore-records.js';
+import { Spawner } from './spawner.js';
+import { ATTACH_SOCKET } from './defaults.js';
 
 export interface GcReport {
   cgroups: string[];
@@ -36,9 +41,11 @@ export interface GcOptions {
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive, opts: GcOptions = {}): Promise<GcReport> {
   const leases = new LeaseSet(path.join(dirs.run, UID_LEASES), UID_SLOTS_DEFAULT);
+  // first: a record of a spawner gone is removed there, and its sandbox swept below
+  const held = heldNames(dirs.run, isAlive);
   const entries = leases.entries(isAlive);
-  const stale = entries.filter((e) => !e.alive);
-  const live = new Set(entries.filter((e) => e.alive).map((e) => e.owner));
+  const stale = entries.filter((e) => !e.alive && !held.has(e.owner));
+  const live = new Set([...entries.filter((e) => e.alive).map((e) => e.owner), ...held]);
   const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0, layerRecords: 0, networks: [] };
   for (const name of await cgroups.list()) {
     if (live.has(name)) continue;
@@ -68,7 +75,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     report.rundirs.push(`${IO_DIRS}/${name}`);
   }
   // not from `live`: it lists the records first and reads the leases after (see layer-use.ts)
-  report.layerRecords = sweepLayerRecords(dirs.run, isAlive);
+  report.layerRecords = sweepLayerRecords(dirs.run, isAlive, held);
   for (const s of stale) {
     leases.drop(s.n);
     report.leases++;
@@ -76,11 +83,25 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   // the default bridge's and the user networks' (<bridge>n<N>) are apart: both at once, each
   // waits on processes it spawns (ip, nft)
   const none = { addresses: 0, removed: [] };
-  const [addresses, networks] = await Promise.all([SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive, opts.reopen ? 'empty' : 'remove'), opts.userNetworks === false ? none : collectNetworks(dirs, isAlive)]);
+  const [addresses, networks] = await Promise.all([SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive, opts.reopen ? 'empty' : 'remove', held), opts.userNetworks === false ? none : collectNetworks(dirs, isAlive)]);
   report.addresses = addresses + networks.addresses;
   report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
   return report;
+}
+
+/**
+ * `warren gc`: a spawner that outlived its runner (live restore) and waits for the next one is
+ * attached to and told `close`: it kills its sandboxes and exits, and their host side becomes
+ * garbage like any other. Returns its pid, or undefined when none waited.
+ */
+export async function stopWaitingSpawner(dirs: Dirs, waitMs = 5000): Promise<number | undefined> {
+  const spawner = await Spawner.attach(path.join(dirs.run, ATTACH_SOCKET));
+  if (!spawner) return undefined;
+  await spawner.close();
+  // its socket closes as it exits; wait for the process itself, bounded
+  for (const end = Date.now() + waitMs; pidAlive(spawner.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  return spawner.pid;
 }
 
 function safeReaddir(dir: string): string[] {

@@ -19,6 +19,7 @@ import { compileSeccomp, defaultPolicy } from './seccomp/index.js';
 import { etcFiles, sandboxResolvConf } from './etc-files.js';
 import { forgetLayers, recordLayers } from './layer-use.js';
 import {
+  ATTACH_SOCKET,
   DEFAULT_LIMITS,
   DEFAULT_PATH,
   DEFAULT_RLIMITS,
@@ -32,7 +33,10 @@ import {
 import { channels, type SandboxCreateEvent } from './events.js';
 import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
-import { Spawner } from './spawner.js';
+import { Spawner, type Held, type SpawnerOptions } from './spawner.js';
+import { adoptSandbox } from './adopt.js';
+import { readRestoreRecords, recordSandbox, restoreDir, type RestoreHooks } from './restore-records.js';
+import { pidAlive } from '../lib/leases.js';
 import { SpareSandboxes, type SpareSandbox } from './spare-sandboxes.js';
 import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { validateOptions } from './validate.js';
@@ -130,6 +134,8 @@ export class SandboxHost {
   #spareSandboxes: SpareSandboxes;
   #restarting: Promise<void> | undefined;
   #closed = false;
+  /** Live restore: what open() adopted, still running then. */
+  #adopted: Sandbox[] = [];
 
   private constructor(opts: HostOptions, cgroups: CgroupDriver, seccompPath: string, spawner: Spawner) {
     this.dirs = opts.dirs;
@@ -148,16 +154,67 @@ export class SandboxHost {
     const cgroups = detectCgroups({ parent: opts.dirs.cgroupParent });
     const seccompPath = compileSeccomp(defaultPolicy(), path.join(opts.dirs.state, 'seccomp'));
     fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
-    const spawner = await Spawner.start();
-    return new SandboxHost(opts, cgroups, seccompPath, spawner);
+    if (!opts.liveRestore) return new SandboxHost(opts, cgroups, seccompPath, await Spawner.start());
+    // live restore: the spawner the last process left, if one waits; a new one otherwise
+    fs.mkdirSync(restoreDir(opts.dirs.run), { recursive: true, mode: 0o700 });
+    const spawner = (await Spawner.attach(path.join(opts.dirs.run, ATTACH_SOCKET))) ?? (await Spawner.start(spawnerOptions(opts)));
+    const host = new SandboxHost(opts, cgroups, seccompPath, spawner);
+    try {
+      await host.#adoptAll();
+    } catch (err) {
+      await host.close().catch(() => {});
+      throw err;
+    }
+    return host;
   }
 
   /**
    * The sandboxes the last process left running, adopted at open (liveRestore only; else empty).
-   * Each works as a created one; the caller must take each (keep it, or destroy it).
+   * Each works as a created one; the caller must take each (keep it, or destroy it). Those that
+   * ended while no process owned them were released during open(), and told on the exit channel.
    */
   adopted(): readonly Sandbox[] {
-    return [];
+    return this.#adopted;
+  }
+
+  /**
+   * Every restore record becomes a Sandbox: adopted when the spawner holds it, released at once
+   * when it does not or it ended meanwhile. What the spawner holds without a record (a spare
+   * whose owner died) is killed. A sandbox that cannot be adopted is killed and released.
+   */
+  async #adoptAll(): Promise<void> {
+    const spawner = this.#spawner;
+    const held = new Map<string, Held>(spawner.held.map((h) => [h.id, h]));
+    const ctx = {
+      run: this.dirs.run,
+      spawner,
+      uids: this.#uids,
+      cgroups: this.cgroups,
+      netns: this.#netns,
+      network: () => this.#openNetwork(),
+      ...(this.#opts.faults?.release ? { fault: this.#opts.faults.release } : {}),
+    };
+    const ended: Promise<unknown>[] = [];
+    for (const rec of readRestoreRecords(this.dirs.run)) {
+      const h = rec.spawner === spawner.pid ? held.get(rec.id) : undefined;
+      held.delete(rec.id);
+      // another spawner's that still lives: not ours to judge
+      if (!h && rec.spawner !== spawner.pid && pidAlive(rec.spawner)) continue;
+      let sandbox: Sandbox;
+      try {
+        sandbox = await adoptSandbox(ctx, rec, h);
+      } catch (err) {
+        if (h) spawner.kill(rec.id, SIGKILL);
+        process.stderr.write(`warren: cannot adopt sandbox ${rec.id}: ${messageOf(err)}\n`);
+        continue;
+      }
+      this.#live.add(sandbox);
+      void sandbox.exited.then(() => this.#live.delete(sandbox));
+      if (h && !h.exited) this.#adopted.push(sandbox);
+      else ended.push(sandbox.exited);
+    }
+    for (const h of held.values()) if (!h.exited) spawner.kill(h.id, SIGKILL);
+    await Promise.all(ended);
   }
 
   /** The spawner's pid (tests kill it to see the host recover). */
@@ -260,6 +317,8 @@ export class SandboxHost {
     const layerRecord = recordLayers(this.dirs.run, id, opts.layers);
     undo.push('layers', () => forgetLayers(layerRecord));
     enter('spawn');
+    // live restore: what adopting it would need, written before the spawn request goes out
+    const restore = this.#opts.liveRestore ? this.#record(opts, { id, spawner, lease, uidBase, cgroup: cgroup.name, memoryBytes: limits.memoryBytes, slot, rundir, ioDir, layerRecord }) : undefined;
     // from here the Sandbox owns everything: the spawner settles `exited` whatever happens
     const spawning = spawner.spawn({
       id,
@@ -282,6 +341,7 @@ export class SandboxHost {
       netns: slot.id,
       keep: opts.keep,
       prepped: spare !== undefined,
+      ...(restore ? { hold: stdio.readEnds } : {}),
     });
     // once its child has opened its ends of the pipes (or never will), the host's copies go
     if (stdio.hasPipes) {
@@ -291,7 +351,10 @@ export class SandboxHost {
     }
     const net = {
       ip: slot.address?.ip,
-      setEgress: egress?.set.bind(egress),
+      setEgress: egress && (async (e: Egress) => {
+        await (egress as LiveEgress).set(e);
+        restore?.update({ net: { ...opts.net, egress: e } });
+      }),
       release: async (reused: boolean) => {
         try {
           await egress?.close(); // a change in flight first: the undo must see what it left
@@ -302,7 +365,7 @@ export class SandboxHost {
       },
     };
     const fail = this.#opts.faults?.release;
-    const parts = { id, spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, record: opts.record, ...(fail ? { fault: fail } : {}) };
+    const parts = { id, spawner, spawning, stdio, cgroup, lease, net, rundir, ioDir, layerRecord, uidBase, memoryBytes: limits.memoryBytes, createdAt, record: opts.record, ...(restore ? { restore } : {}), ...(fail ? { fault: fail } : {}) };
     const sandbox = new Sandbox(parts);
     if (channels.create.hasSubscribers) {
       const network = slot.address ? 'bridge' : 'loopback';
@@ -313,6 +376,26 @@ export class SandboxHost {
     return sandbox;
   }
 
+  /** Writes a sandbox's restore record (restore-records.ts); throws before anything is sent. */
+  #record(opts: SandboxOptions, p: { id: string; spawner: Spawner; lease: { n: number }; uidBase: number; cgroup: string; memoryBytes: number; slot: NetnsSlot; rundir: string; ioDir: string | undefined; layerRecord: string }): RestoreHooks {
+    return recordSandbox(this.dirs.run, {
+      id: p.id,
+      spawner: p.spawner.pid,
+      lease: p.lease.n,
+      uidBase: p.uidBase,
+      cgroup: p.cgroup,
+      memoryBytes: p.memoryBytes,
+      netns: { id: p.slot.id, kind: p.slot.kind, ...(p.slot.address ? { ip: p.slot.address.ip } : {}) },
+      ...(opts.net && p.slot.address ? { net: { egress: opts.net.egress, ...(opts.net.publish ? { publish: opts.net.publish } : {}) } } : {}),
+      ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
+      rundir: p.rundir,
+      ...(p.ioDir ? { ioDir: p.ioDir } : {}),
+      layerRecord: p.layerRecord,
+      stdio: opts.stdio ?? ['null', 'null', 'null'],
+      ...(opts.record ? { record: opts.record } : {}),
+    });
+  }
+
   /**
    * A new spawner, after the old one died (every sandbox in it died with it, and their exits
    * released what they held): its pools go with it, and new ones start empty.
@@ -320,7 +403,7 @@ export class SandboxHost {
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
       await Promise.allSettled([this.#spareSandboxes.close(), this.#netns.close()]);
-      const spawner = await Spawner.start();
+      const spawner = await Spawner.start(spawnerOptions(this.#opts));
       this.#spawner = spawner;
       this.#netns = new SpareNetns(spawner, () => this.#openNetwork(), this.#opts.spare);
       this.#spareSandboxes = new SpareSandboxes(spawner, this.cgroups, this.#uids, this.#opts.spare ?? SPARE_DEFAULT);
@@ -362,6 +445,11 @@ export class SandboxHost {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Live restore: the spawner outlives this process and waits for the next on the run dir's socket. */
+function spawnerOptions(opts: HostOptions): SpawnerOptions {
+  return opts.liveRestore ? { attach: { path: path.join(opts.dirs.run, ATTACH_SOCKET), graceMs: opts.liveRestore.graceMs } } : {};
 }
 
 /**

@@ -18,7 +18,7 @@ export {
   type NetworkRecord,
 } from './network/index.js';
 export { layersInUse } from './layer-use.js';
-export { collectGarbage, type GcReport } from './gc.js';
+export { collectGarbage, stopWaitingSpawner, type GcReport } from './gc.js';
 export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';

@@ -19,6 +19,7 @@ import { errnoOf, WarrenError } from '../lib/errors.js';
 import { LeaseSet, pidAlive, unlinkQuiet } from '../lib/leases.js';
 import { realPath } from '../lib/real-path.js';
 import { UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
+import { heldNames } from './restore-records.js';
 
 export const LAYER_RECORDS = 'layers';
 const TMP = '.tmp';
@@ -69,7 +70,8 @@ export function layersInUse(runDir: string, isAlive: (pid: number) => boolean = 
   const ids = recordIds(runDir).filter((id) => !id.endsWith(TMP));
   const inUse = new Set<string>();
   if (ids.length === 0) return inUse;
-  const live = liveIds(runDir, isAlive);
+  // with those a waiting spawner runs (live restore): their leases' pids are dead
+  const live = new Set([...liveIds(runDir, isAlive), ...heldNames(runDir, isAlive)]);
   for (const id of ids) {
     if (!live.has(id)) continue;
     const file = path.join(runDir, LAYER_RECORDS, id);
@@ -86,11 +88,12 @@ export function layersInUse(runDir: string, isAlive: (pid: number) => boolean = 
 }
 
 /** `warren gc`: removes the records (and half-written temp files) of sandboxes no live process holds. */
-export function sweepLayerRecords(runDir: string, isAlive: (pid: number) => boolean = pidAlive): number {
+export function sweepLayerRecords(runDir: string, isAlive: (pid: number) => boolean = pidAlive, held: ReadonlySet<string> = new Set()): number {
   // listed before the leases are read, for the reason layersInUse gives
   const names = recordIds(runDir);
   if (names.length === 0) return 0;
-  const live = liveIds(runDir, isAlive);
+  // `held`: sandboxes a waiting spawner runs (live restore), their leases' pids dead
+  const live = new Set([...liveIds(runDir, isAlive), ...held]);
   let removed = 0;
   for (const name of names) {
     if (live.has(name.endsWith(TMP) ? name.slice(0, -TMP.length) : name)) continue;

@@ -40,6 +40,16 @@
  * |           |         | after stage=request, a refused request: any frame the spawner refuses,    |
  * |           |         | an unknown type or over 8192 fields, is answered so, under its id)        |
  * | from      | exit    | id, pid, code (-1 when killed), signal, netns (reused | discarded)        |
+ * | to        | close   | a clean stop: the spawner kills every sandbox and exits                  |
+ * | to        | spawn's hold_stdout/hold_stderr=N: live restore, the runner's read end, held   |
+ * | from      | hello   | ..., held=N to a runner that attached (live restore), then N `held`     |
+ * | from      | held    | id, pid, netns, stdout, stderr (its fds of the held ends, opened through |
+ * |           |         | /proc/<spawner>/fd/K); an exit right after when it ended meanwhile       |
+ *
+ * Live restore (SpawnerOptions.attach): the spawner outlives its runner. On EOF without `close`
+ * it ends the sandboxes not running yet, drops its free netns and listens on the attach socket
+ * (0600, root only) for the grace window; the next runner connects (Spawner.attach) and is told
+ * what it holds. Nobody in time: it kills every sandbox and exits.
  */
 import { WarrenError } from '../lib/errors.js';
 

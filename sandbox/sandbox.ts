@@ -16,6 +16,7 @@ import { forgetLayers } from './layer-use.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
 import type { SandboxStdio } from './stdio.js';
+import type { RestoreHooks } from './restore-records.js';
 
 export type SandboxState = 'starting' | 'running' | 'exited';
 
@@ -67,6 +68,8 @@ export interface SandboxParts {
   createdAt?: number;
   /** SandboxOptions.record, as given at create (or read back at adoption). */
   record?: Readonly<Record<string, unknown>>;
+  /** Live restore: its host-side record (restore-records.ts), kept up to date, removed last. */
+  restore?: RestoreHooks;
 }
 
 const SIGKILL = 9;
@@ -124,6 +127,7 @@ export class Sandbox {
    * so that a process adopting it later reads this one. */
   setRecord(record: Readonly<Record<string, unknown>>): void {
     this.#live('set the record of');
+    this.#parts.restore?.update({ record });
     this.#record = record;
   }
 
@@ -276,6 +280,12 @@ export class Sandbox {
         else throw new Error(`uid range ${this.uidBase} kept: its cgroup may still hold tasks`);
       }),
     ]);
+    // last: until now a process adopting it after this one died would need it to release the rest
+    try {
+      this.#parts.restore?.remove();
+    } catch (error) {
+      failed.push({ name: 'record', error });
+    }
     // a cgroup that vanished has no stats to give; the exit still counts
     const releaseError = failuresError('WARREN_SANDBOX_RELEASE', `sandbox ${this.id}: release`, failed.filter((f) => f.name !== 'stats'));
     const signal = info.signal;

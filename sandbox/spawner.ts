@@ -3,13 +3,13 @@
  * long-lived C process that clones sandboxes on request: a spawn costs a frame each way, not a
  * fork of Node. close() ends the control socket, on which the spawner kills what it started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../lib/package-root.js';
-import type { Socket } from 'node:net';
-import { WarrenError } from '../lib/errors.js';
+import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
 import { spawnStage, type SpawnStage } from './spawn-stages.js';
 import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
 import type { ChildStdio } from './stdio.js';
@@ -51,6 +51,21 @@ export interface SpawnRequest {
   keep?: string;
   /** Made ahead by prep() with this id and these cgroups: hand the request to that child. */
   prepped?: boolean;
+  /** Live restore: the runner's read ends of stdout and stderr, which the spawner holds. */
+  hold?: { stdout?: number; stderr?: number };
+}
+
+/** Live restore: a sandbox the spawner held while no runner was attached (protocol.ts). */
+export interface Held {
+  readonly id: string;
+  readonly pid: number;
+  readonly netns?: string;
+  /** The spawner's fds of its held stdout and stderr read ends: /proc/<spawner>/fd/N. */
+  readonly stdout?: number;
+  readonly stderr?: number;
+  /** It ended while no runner was attached: its exit is settled already. */
+  readonly exited: boolean;
+  readonly spawning: Spawning;
 }
 
 /** How init ended: `code` when it exited, `signal` when a signal killed it. */
@@ -136,16 +151,21 @@ function requestFields(r: SpawnRequest): Fields {
   if (r.keep) f.push(['keep', r.keep]);
   if (r.netns) f.push(['netns', r.netns]);
   if (r.prepped) f.push(['prepped', 1]);
+  if (r.hold?.stdout !== undefined) f.push(['hold_stdout', r.hold.stdout]);
+  if (r.hold?.stderr !== undefined) f.push(['hold_stderr', r.hold.stderr]);
   return f;
 }
 
 export interface SpawnerOptions {
   binary?: string;
+  /** Live restore: outlive this process, waiting `graceMs` on the socket `path` for the next
+   * one (Spawner.attach) when it dies without close(). */
+  attach?: { path: string; graceMs: number };
 }
 
 export class Spawner {
   readonly pid: number;
-  #child: ChildProcess;
+  readonly #kill: () => void;
   #ctrl: Socket;
   #pending = new Map<string, Pending>();
   #netns = new Map<string, { resolve(): void; reject(e: Error): void }>();
@@ -156,11 +176,18 @@ export class Spawner {
   #failure: WarrenError | undefined;
   #gone: Promise<void>;
 
-  private constructor(child: ChildProcess, ctrl: Socket) {
-    this.#child = child;
+  /** Live restore: what the spawner held when this process attached (empty otherwise). */
+  readonly held: readonly Held[];
+
+  /** `gone` settles with how the spawner ended (or this connection to it did). */
+  private constructor(pid: number, ctrl: Socket, kill: () => void, gone: Promise<string>, attached?: { decoder: FrameDecoder; held: Message[]; rest: Message[] }) {
+    this.#kill = kill;
     this.#ctrl = ctrl;
-    this.pid = child.pid ?? -1;
-    const decoder = new FrameDecoder();
+    this.pid = pid;
+    const decoder = attached?.decoder ?? new FrameDecoder();
+    const ended = new Set((attached?.rest ?? []).filter((m) => m.type === 'exit').map((m) => field(m, 'id')));
+    this.held = (attached?.held ?? []).map((m) => this.#adopt(m, ended.has(field(m, 'id'))));
+    for (const m of attached?.rest ?? []) this.#onMessage(m);
     ctrl.on('data', (chunk: Buffer) => {
       let messages: Message[];
       try {
@@ -168,17 +195,91 @@ export class Spawner {
       } catch (err) {
         // a spawner that breaks the protocol cannot be trusted with another request
         this.#failure = new WarrenError('WARREN_SPAWNER_PROTOCOL', 'the spawner sent a broken frame', { cause: err });
-        child.kill('SIGKILL');
+        kill();
         return;
       }
       for (const m of messages) this.#onMessage(m);
     });
     ctrl.on('error', () => {}); // the exit below reports it
-    this.#gone = once(child, 'exit').then(([code, signal]) => {
+    this.#gone = gone.then((how) => {
       this.#dead = true;
-      const how = signal ? `killed by ${String(signal)}` : `exited with ${String(code)}`;
       this.#failAll(this.#failure ?? new WarrenError('WARREN_SPAWNER_GONE', `the spawner (pid ${this.pid}) ${how}`));
     });
+  }
+
+  /** A held sandbox as a spawn that is running: its exit comes as any other's. */
+  #adopt(m: Message, exited: boolean): Held {
+    const id = field(m, 'id') ?? '';
+    const pid = Number(field(m, 'pid'));
+    const spawning = this.#register(id);
+    const p = this.#pending.get(id) as Pending;
+    p.settled = true;
+    p.resolve({ pid, setupUs: 0 });
+    const fd = (name: string) => (field(m, name) === undefined ? {} : { [name]: Number(field(m, name)) });
+    const netns = field(m, 'netns');
+    return { id, pid, ...(netns ? { netns } : {}), ...fd('stdout'), ...fd('stderr'), exited, spawning };
+  }
+
+  /**
+   * Live restore: connects to a spawner that outlived its runner and waits on `socketPath`, and
+   * becomes its runner; `held` says what it holds. Undefined when none waits there (a stale
+   * socket file is removed).
+   */
+  static async attach(socketPath: string): Promise<Spawner | undefined> {
+    const ctrl = net.createConnection(socketPath);
+    try {
+      await once(ctrl, 'connect');
+    } catch (err) {
+      ctrl.destroy();
+      const code = errnoOf(err);
+      if (code === 'ECONNREFUSED') fs.rmSync(socketPath, { force: true }); // its spawner is dead
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
+      throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
+    }
+    const decoder = new FrameDecoder();
+    const got: Message[] = [];
+    const closed = once(ctrl, 'close').then(() => 'closed its socket');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onData = (chunk: Buffer) => {
+          try {
+            got.push(...decoder.push(chunk));
+          } catch (err) {
+            return reject(err);
+          }
+          const held = Number(got[0] && field(got[0], 'held'));
+          if (got.length >= 1 + held) {
+            ctrl.off('data', onData);
+            resolve();
+          }
+        };
+        ctrl.on('data', onData);
+        void closed.then(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`)));
+      });
+    } catch (err) {
+      ctrl.destroy();
+      throw isWarrenError(err) ? err : new WarrenError('WARREN_SPAWNER_PROTOCOL', 'the spawner sent a broken frame', { cause: err });
+    }
+    const hello = got[0] as Message;
+    const pid = Number(field(hello, 'pid'));
+    if (hello.type !== 'hello' || field(hello, 'version') !== String(PROTOCOL_VERSION) || !(pid > 0)) {
+      ctrl.destroy();
+      throw new WarrenError('WARREN_SPAWNER_PROTOCOL', `expected hello version ${PROTOCOL_VERSION}, got ${hello.type} ${field(hello, 'version')}`);
+    }
+    // held frames and the exits among them, in order: each exit follows its held
+    const n = Number(field(hello, 'held'));
+    const frames = got.slice(1);
+    const held: Message[] = [];
+    const rest: Message[] = [];
+    for (const m of frames) (m.type === 'held' && held.length < n ? held : rest).push(m);
+    const kill = () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    };
+    return new Spawner(pid, ctrl, kill, closed, { decoder, held, rest });
   }
 
   /** False once the spawner was closed or died: a new one must be started. */
@@ -195,8 +296,12 @@ export class Spawner {
       // its own session: a Ctrl-C on the terminal reaches the runner, which forwards it to the
       // command, not the spawner (which would die of it and take every sandbox along)
       detached: true,
-      // nothing of ours reaches a sandbox; WARREN_TRACE=1 turns on the stage timings (trace.h)
-      env: process.env.WARREN_TRACE ? { WARREN_TRACE: '1' } : {},
+      // nothing of ours reaches a sandbox; WARREN_TRACE=1 turns on the stage timings (trace.h);
+      // live restore: where it waits for the next runner, and how long (protocol.ts)
+      env: {
+        ...(process.env.WARREN_TRACE ? { WARREN_TRACE: '1' } : {}),
+        ...(opts.attach ? { WARREN_ATTACH: opts.attach.path, WARREN_GRACE_MS: String(Math.max(0, Math.round(opts.attach.graceMs))) } : {}),
+      },
     });
     const ctrl = child.stdio[3] as Socket;
     const failed = once(child, 'error').then(([err]) => {
@@ -219,7 +324,8 @@ export class Spawner {
       child.kill('SIGKILL');
       throw new WarrenError('WARREN_SPAWNER_PROTOCOL', `expected hello version ${PROTOCOL_VERSION}, got ${m.type} ${field(m, 'version')}`);
     }
-    return new Spawner(child, ctrl);
+    const gone = once(child, 'exit').then(([code, signal]) => (signal ? `killed by ${String(signal)}` : `exited with ${String(code)}`));
+    return new Spawner(child.pid ?? -1, ctrl, () => child.kill('SIGKILL'), gone);
   }
 
   spawn(req: SpawnRequest): Spawning {
@@ -334,11 +440,12 @@ export class Spawner {
     }
   }
 
-  /** Ends the control socket: the spawner kills every sandbox it started and exits. Idempotent. */
+  /** Says `close` and ends the control socket: the spawner kills every sandbox it started and
+   * exits (with live restore too: only a runner that dies leaves them running). Idempotent. */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      this.#ctrl.end();
+      this.#ctrl.end(encodeFrame('close', []));
     }
     await this.#gone;
   }
@@ -346,7 +453,7 @@ export class Spawner {
   /** Kills the spawner now; its sandboxes die with it (their init has a parent-death signal). */
   async destroy(): Promise<void> {
     this.#closed = true;
-    this.#child.kill('SIGKILL');
+    this.#kill();
     await this.#gone;
   }
 

@@ -73,13 +73,46 @@ export class SandboxStdio {
   #relays: Promise<void>[] = [];
   #stdinSource: Readable | undefined;
 
+  /** This process's read ends of stdout and stderr, by fd (live restore: the spawner holds a
+   * copy of each, so that the sandbox's output outlives this process). */
+  readonly readEnds: { stdout?: number; stderr?: number } = {};
+
   /** Makes the pipes and starts the relays. `undefined`: all 'null'. Throws a WarrenError (and
    * holds nothing) when a file cannot be opened or a pipe made. */
   static open(specs?: readonly [StdioSpec, StdioSpec, StdioSpec]): SandboxStdio {
     return new SandboxStdio(specs ?? ['null', 'null', 'null']);
   }
 
-  private constructor(specs: readonly [StdioSpec, StdioSpec, StdioSpec]) {
+  /**
+   * Live restore: an adopted sandbox's stdout and stderr, from the read ends its spawner held
+   * (`ends`: fds this process opened), relayed as `specs` said at create. Its stdin is gone (it
+   * read EOF when its owner died). A file that cannot be opened again is given up, not thrown.
+   */
+  static adopt(specs: readonly [StdioSpec, StdioSpec, StdioSpec], ends: { stdout?: number; stderr?: number }): SandboxStdio {
+    return new SandboxStdio(specs, ends);
+  }
+
+  private constructor(specs: readonly [StdioSpec, StdioSpec, StdioSpec], adopted?: { stdout?: number; stderr?: number }) {
+    if (adopted) {
+      this.child = ['null', 'null', 'null'];
+      for (const fd of [1, 2] as const) {
+        const host = fd === 1 ? adopted.stdout : adopted.stderr;
+        const spec = specs[fd];
+        if (host === undefined) continue;
+        let file: number | undefined;
+        try {
+          file = typeof spec === 'object' ? openFile(spec.path, fd) : undefined;
+        } catch {
+          fs.closeSync(host);
+          continue;
+        }
+        const end = new net.Socket({ fd: host, readable: true, writable: false });
+        this.#hostEnds.push(end);
+        end.on('error', () => {});
+        this.#connect(spec === 'null' ? 'pipe' : spec, fd, end, file);
+      }
+      return;
+    }
     const files: Array<number | undefined> = [];
     const pipes: Array<[number, number] | undefined> = [];
     try {
@@ -96,6 +129,8 @@ export class SandboxStdio {
       if (s === 'null' || !pipe) return 'null';
       const [host, theirs] = fd === 0 ? [pipe[1], pipe[0]] : pipe;
       this.#childEnds.push(theirs);
+      if (fd === 1) this.readEnds.stdout = host;
+      if (fd === 2) this.readEnds.stderr = host;
       const end = new net.Socket({ fd: host, readable: fd !== 0, writable: fd === 0 });
       this.#hostEnds.push(end);
       // a pipe's error (EPIPE when the sandbox closed its stdin) is the sandbox's doing: it must

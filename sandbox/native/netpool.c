@@ -97,6 +97,11 @@ void netpool_del(struct netslot *slot) {
   *slot = slots[--nslots];
 }
 
+void netpool_drop_free(void) {
+  for (size_t i = nslots; i-- > 0;) /* counting down: a delete moves the last slot here */
+    if (!slots[i].in_use) netpool_del(&slots[i]);
+}
+
 /* Sockets in use in the current netns, from its sockstat counters ("TCP: inuse 0 orphan ..."):
  * per-netns counts that include orphaned connections. Reading /proc/net/tcp instead would walk
  * the kernel's whole socket hash, ~9 ms here, on every sandbox exit. */

@@ -42,5 +42,7 @@ struct netslot *netpool_find(const char *id);
  * and the runner must be told (netns_gone). */
 int netpool_release(struct netslot *slot, void (*report)(int reused, void *arg), void *arg);
 void netpool_del(struct netslot *slot);
+/* Drops every slot no sandbox is in (the runner that knew them is gone). */
+void netpool_drop_free(void);
 
 #endif

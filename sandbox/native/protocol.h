@@ -43,6 +43,10 @@
  *           made ahead, lo up; with veth, its host end on the bridge (isolated, unless peers=1: a
  *           user network's port) and eth0 = addr with a default route via gateway. Cleaned and reused after each sandbox (netpool.h).
  *   netns_del  id                             drop a pooled netns (once its sandbox ended)
+ *   close                                     a clean stop: kill every sandbox and exit (EOF
+ *                                             without it: see live restore below)
+ *   spawn's hold_stdout, hold_stderr = N      live restore: the runner's read end of that pipe, its
+ *                                             fd N, which the spawner holds (opened through /proc)
  * Spawner -> runner
  *   hello   version, pid                      once, at start
  *   spawned id, pid (host pid of init), us (request to command exec'd, microseconds)
@@ -55,6 +59,16 @@
  *   exit    id, pid, code, signal, netns      init ended: code = its exit status, or signal if killed;
  *                                             netns = reused | discarded for a pooled one
  *   netns_gone id                             a netns reported reused could not be reset: dropped
+ *   hello   ..., held=N                       to a runner that attached (live restore), then N of:
+ *   held    id, pid, netns, stdout, stderr    a sandbox the spawner holds; stdout/stderr: its fds of
+ *                                             the held ends, for /proc/<spawner>/fd/K; an exit right
+ *                                             after it when it ended while no runner was attached
+ *
+ * Live restore (WARREN_ATTACH=<socket path>, WARREN_GRACE_MS in the environment): the spawner has
+ * no parent-death signal. Control EOF without `close` (the runner was killed): it ends the
+ * sandboxes not yet running (parked, setting up), drops the free pooled netns, and listens on the
+ * socket (mode 0600, root peers only). A runner that connects becomes its runner (hello, held...).
+ * Nobody within the grace window: it kills every sandbox, removes the socket and exits.
  *
  * Spawner <-> child sync (SOCK_SEQPACKET, one message per packet)
  *   parent -> child  the spawn frame's payload, with SCM_RIGHTS fds: the user namespace, then the

@@ -29,6 +29,7 @@
 #include "netpool.h"
 #include "prep.h"
 #include "nofork.h"
+#include "attach.h"
 
 static char *name_area;
 static size_t name_len;
@@ -40,6 +41,14 @@ static struct msg *request; /* large: kept off the stack */
 static struct spec *spec;
 static struct pollfd *fds;
 static struct sandbox **owners;
+
+/* Live restore (protocol.h), from the environment at start: the attach socket's path (NULL: the
+ * spawner dies with its runner, as it always did) and the grace window. Written only as a runner
+ * goes or comes: rare writes to pages the children share are fine (nofork.h). */
+static const char *attach_path;
+static uint64_t grace_us;
+static int listen_fd = -1; /* >= 0 while detached: no runner, waiting for one */
+static uint64_t deadline_us;
 
 static void send_error(const char *id, const struct werr *err) {
   struct out o;
@@ -83,6 +92,27 @@ static void fail_spawn(struct sandbox *parked, const char *id, const struct werr
   out_add(&o, "code", "-1");
   out_add(&o, "signal", "0");
   out_send(&o, WARREN_CTRL_FD);
+}
+
+/* Live restore: the runner's read ends of the sandbox's stdout and stderr, opened anew through its
+ * /proc entry (as the child opens its own ends, child.c). Held while the sandbox lives, so that
+ * while no runner is attached its writes neither fail with EPIPE nor are lost (up to what the
+ * pipe holds), and handed to the next runner (its `held` frame). */
+static int open_held(const struct spec *s, int held[3], struct werr *err) {
+  for (int fd = 1; fd < 3; fd++) {
+    if (s->hold[fd] < 0) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, s->hold[fd]);
+    struct stat st;
+    held[fd] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (held[fd] < 0 || fstat(held[fd], &st) < 0 || !S_ISFIFO(st.st_mode)) {
+      werr_set(err, "stdio", held[fd] < 0 ? errno : EINVAL, "hold '%s' (the runner's end of fd %d)", path, fd);
+      for (int i = 1; i <= fd; i++)
+        if (held[i] >= 0) close(held[i]), held[i] = -1;
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* Every sandbox's child is made as prep makes one (prep.c) and handed its request over its sync
@@ -135,8 +165,14 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
       return fail_spawn(NULL, s->id, &err);
     }
   }
-  if (prep_hand_over(sb->sync_fd, s->id, raw->bytes, raw->len, userns_fd, slot ? slot->fd : -1, &err) < 0)
+  int held[3] = {-1, -1, -1};
+  if (open_held(s, held, &err) < 0) return fail_spawn(sb, s->id, &err);
+  if (prep_hand_over(sb->sync_fd, s->id, raw->bytes, raw->len, userns_fd, slot ? slot->fd : -1, &err) < 0) {
+    for (int i = 1; i < 3; i++)
+      if (held[i] >= 0) close(held[i]);
     return fail_spawn(sb, s->id, &err);
+  }
+  memcpy(sb->held, held, sizeof held);
   sb->parked = 0;
   if (slot) {
     slot->in_use = 1;
@@ -255,6 +291,12 @@ struct exit_report {
 
 static void send_exit(int reused, void *arg) {
   struct exit_report *r = arg;
+  if (listen_fd >= 0) { /* no runner: said at the next attach (say_held) */
+    r->sb->exited = 1;
+    r->sb->status = r->status;
+    r->sb->verdict = r->has_netns ? (reused ? 1 : 2) : 0;
+    return;
+  }
   struct out o;
   out_begin(&o, "exit");
   if (r->has_netns) out_add(&o, "netns", "%s", reused ? "reused" : "discarded");
@@ -280,12 +322,16 @@ static void reap(void) {
     if (!slot) {
       send_exit(0, &r);
     } else if (netpool_release(slot, send_exit, &r) == 1) {
+      if (sb->exited) { /* not said yet: say it as it is now */
+        sb->verdict = 2;
+        continue;
+      }
       struct out o;
       out_begin(&o, "netns_gone");
       out_add(&o, "id", "%s", sb->netns);
       out_send(&o, WARREN_CTRL_FD);
     }
-    table_remove(sandboxes, sb);
+    if (!sb->exited) table_remove(sandboxes, sb);
   }
 }
 
@@ -311,12 +357,13 @@ struct control_buf {
 };
 static struct control_buf *ctl;
 
-/* Reads what is there; dispatches every complete frame. Returns -1 on EOF or a broken frame. */
+/* Reads what is there; dispatches every complete frame. Returns -1 on a broken frame or `close`,
+ * -2 when the runner is gone (EOF, or ECONNRESET: it died with frames of ours unread). */
 static int read_control(void) {
   char *buf = ctl->bytes;
   ssize_t n = read(WARREN_CTRL_FD, buf + ctl->len, sizeof ctl->bytes - ctl->len);
-  if (n < 0) return errno == EINTR || errno == EAGAIN ? 0 : -1;
-  if (n == 0) return -1;
+  if (n < 0) return errno == EINTR || errno == EAGAIN ? 0 : -2;
+  if (n == 0) return -2;
   uint64_t t0 = now_us();
   size_t len = ctl->len + (size_t)n, off = 0;
   while (len - off >= 4) {
@@ -335,6 +382,7 @@ static int read_control(void) {
       else if (!strcmp(request->type, "kill")) handle_kill(request);
       else if (!strcmp(request->type, "netns_add")) handle_netns_add(request);
       else if (!strcmp(request->type, "netns_del")) handle_netns_del(request);
+      else if (!strcmp(request->type, "close")) return -1;
       else refuse_malformed(request);
     } else {
       refuse_malformed(request);
@@ -351,7 +399,8 @@ static int setup_self(char *argv0, int *sigfd) {
   name_len = strlen(argv0) + 1;
   prctl(PR_SET_NAME, "warren:[spawner]", 0, 0, 0);
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* with live restore (protocol.h) it outlives its runner, and waits for the next */
+  if (!attach_path) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   struct stat st;
   if (fstat(WARREN_CTRL_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "warren-spawner: fd %d is not the control socket; the runner starts this program\n", WARREN_CTRL_FD);
@@ -371,11 +420,82 @@ static int setup_self(char *argv0, int *sigfd) {
 
 static int sigfd;
 
-/* The loop, on a stack no child gets (nofork.h); returns when the runner is gone. */
+/* Live restore: the runner went away without `close` (killed, crashed). The sandboxes that run
+ * stay, and the next runner may attach within the grace window. Those not running yet (parked, or
+ * still setting up) are ended: nobody is left to finish their start, and their exits are said at
+ * the attach like any other. The free pooled netns go: the next runner does not know them. Fd 3
+ * becomes /dev/null, so that nothing said meanwhile reaches whatever reuses the number. */
+static int detach(struct werr *err) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || dup2(null, WARREN_CTRL_FD) < 0) return werr_set(err, "attach", errno, "put /dev/null on fd %d", WARREN_CTRL_FD);
+  close(null);
+  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
+  listen_fd = attach_listen(attach_path, err);
+  if (listen_fd < 0) return -1;
+  deadline_us = now_us() + grace_us;
+  ctl->len = 0;
+  for (size_t i = 0; i < sandboxes->n; i++) {
+    struct sandbox *sb = &sandboxes->items[i];
+    if (sb->parked || sb->sync_fd >= 0) kill(sb->pid, SIGKILL);
+  }
+  netpool_drop_free();
+  return 0;
+}
+
+/* A runner attached: it is the runner from now on. It is told every sandbox held (`held`, the
+ * fds it opens through our /proc entry), and right after its `held`, the exit of each that ended
+ * meanwhile, which is then forgotten here. */
+static void say_held(int conn, pid_t pid) {
+  dup2(conn, WARREN_CTRL_FD); /* the copy is not close-on-exec: no child execs before child.c closes it */
+  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
+  close(conn);
+  close(listen_fd);
+  listen_fd = -1;
+  unlink(attach_path);
+  runner_pid = pid; /* whose fds the `pipe:N` of later spawns name (child.c) */
+  struct out o;
+  out_begin(&o, "hello");
+  out_add(&o, "version", "%d", WARREN_PROTOCOL_VERSION);
+  out_add(&o, "pid", "%d", getpid());
+  out_add(&o, "held", "%zu", sandboxes->n);
+  out_send(&o, WARREN_CTRL_FD);
+  for (size_t i = sandboxes->n; i-- > 0;) {
+    struct sandbox *sb = &sandboxes->items[i];
+    out_begin(&o, "held");
+    out_add(&o, "id", "%s", sb->id);
+    out_add(&o, "pid", "%d", sb->pid);
+    if (sb->netns[0]) out_add(&o, "netns", "%s", sb->netns);
+    if (sb->held[1] >= 0) out_add(&o, "stdout", "%d", sb->held[1]);
+    if (sb->held[2] >= 0) out_add(&o, "stderr", "%d", sb->held[2]);
+    out_send(&o, WARREN_CTRL_FD);
+    if (!sb->exited) continue;
+    struct exit_report r = {sb, sb->pid, sb->status, sb->verdict != 0};
+    sb->exited = 0; /* said now, not kept */
+    send_exit(sb->verdict == 1, &r);
+    table_remove(sandboxes, sb); /* the last moves here: i counts down, so it was said already */
+  }
+}
+
+static void accept_runner(void) {
+  struct werr err = {0};
+  pid_t pid;
+  int conn = attach_accept(listen_fd, &pid, &err);
+  if (conn < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
+  else say_held(conn, pid);
+}
+
+static int poll_timeout(void) {
+  if (listen_fd < 0) return -1;
+  uint64_t now = now_us();
+  return now >= deadline_us ? 0 : (int)((deadline_us - now + 999) / 1000);
+}
+
+/* The loop, on a stack no child gets (nofork.h); returns when the runner is gone (or said
+ * `close`), or, with live restore, when nobody attached within the grace window. */
 static void serve(void) {
   for (;;) {
     nfds_t n = 0;
-    fds[n++] = (struct pollfd){.fd = WARREN_CTRL_FD, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = listen_fd >= 0 ? listen_fd : WARREN_CTRL_FD, .events = POLLIN};
     fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
     for (size_t i = 0; i < sandboxes->n; i++) {
       struct sandbox *sb = &sandboxes->items[i];
@@ -383,7 +503,8 @@ static void serve(void) {
       owners[n] = sb;
       fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
     }
-    if (poll(fds, n, -1) < 0) continue;
+    if (poll(fds, n, poll_timeout()) < 0) continue;
+    if (listen_fd >= 0 && poll_timeout() == 0) return; /* the grace window is over */
     /* sync sockets before the control socket: table slots move when a request adds or reaping removes */
     for (nfds_t i = 2; i < n; i++)
       if (fds[i].revents) handle_sync(owners[i]);
@@ -394,12 +515,26 @@ static void serve(void) {
       if (read(sigfd, &info, sizeof info) < 0) { /* EAGAIN: another wakeup read it */ }
       reap();
     }
-    if (fds[0].revents && read_control() < 0) return;
+    if (!fds[0].revents) continue;
+    if (listen_fd >= 0) {
+      accept_runner();
+      continue;
+    }
+    int r = read_control();
+    if (r == -1 || (r == -2 && !attach_path)) return;
+    struct werr err = {0};
+    if (r == -2 && detach(&err) < 0) {
+      fprintf(stderr, "warren-spawner: cannot wait for the next runner: %s\n", err.msg);
+      return;
+    }
   }
 }
 
 int main(int argc, char **argv) {
   (void)argc;
+  attach_path = getenv("WARREN_ATTACH");
+  const char *grace = getenv("WARREN_GRACE_MS");
+  grace_us = (grace ? strtoull(grace, NULL, 10) : 0) * 1000u;
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
   rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
@@ -424,7 +559,8 @@ int main(int argc, char **argv) {
   if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
   int rc = nofork_serve(serve, &err);
   if (rc < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
-  /* the runner is gone (or we cannot serve it): so are its sandboxes */
+  /* the runner is gone (or we cannot serve it, or nobody attached in time): so are its sandboxes */
   table_kill_all(sandboxes, SIGKILL);
+  if (listen_fd >= 0) unlink(attach_path);
   return rc < 0 ? 2 : 0;
 }

@@ -93,6 +93,7 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
   memset(s, 0, offsetof(struct spec, argv));
   s->cwd = "/";
   s->uid_count = 65536; /* stdio: all /dev/null (STDIO_NULL is 0) */
+  s->hold[0] = s->hold[1] = s->hold[2] = -1;
   for (size_t i = 0; i < m->nfields; i++) {
     const char *k = m->fields[i].key;
     char *v = (char *)m->fields[i].value;
@@ -129,6 +130,9 @@ int spec_parse(struct msg *m, struct spec *s, struct werr *err) {
     } else if (!strcmp(k, "stdin") || !strcmp(k, "stdout") || !strcmp(k, "stderr")) {
       int fd = k[3] == 'i' ? 0 : k[3] == 'o' ? 1 : 2;
       if (parse_stdio(v, &s->stdio[fd], err) < 0) return -1;
+    } else if (!strcmp(k, "hold_stdout") || !strcmp(k, "hold_stderr")) {
+      if (parse_u64(v, &n) < 0 || n < 3 || n >= 1u << 20) return werr_set(err, "request", EINVAL, "%s '%s' is not a fd", k, v);
+      s->hold[k[8] == 'o' ? 1 : 2] = (int)n;
     } else if (!strcmp(k, "tmpfs_size") || !strcmp(k, "tmpfs_inodes") || !strcmp(k, "uid_base") ||
                !strcmp(k, "uid_count")) {
       if (parse_u64(v, &n) < 0) return werr_set(err, "request", EINVAL, "%s '%s' is not a number", k, v);

@@ -64,6 +64,9 @@ struct spec {
   const char *netns;
   /* a dir on disk holding upper/ and work/ (made if missing): the sandbox's changes are kept */
   const char *keep;
+  /* live restore: the runner's read ends of stdout and stderr (index 1, 2; -1: none), which the
+   * spawner holds while no runner is attached (protocol.h) */
+  int hold[3];
   /* the big lists last: spec_parse clears only what comes before them (4096 entries each would
    * make every spawn clear ~100 KB twice, in the spawner and in the child: measured ~5% of a
    * cycle); argv and envp are NULL-terminated after parsing, layers counted by nlayers */

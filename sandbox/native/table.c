@@ -12,6 +12,7 @@ struct sandbox *table_add(struct table *t, const char *id, pid_t pid, int sync_f
   sb->pid = pid;
   sb->sync_fd = sync_fd;
   sb->t0 = t0;
+  sb->held[0] = sb->held[1] = sb->held[2] = -1;
   return sb;
 }
 
@@ -23,15 +24,18 @@ struct sandbox *table_find_id(struct table *t, const char *id) {
 
 struct sandbox *table_find_pid(struct table *t, pid_t pid) {
   for (size_t i = 0; i < t->n; i++)
-    if (t->items[i].pid == pid) return &t->items[i];
+    if (t->items[i].pid == pid && !t->items[i].exited) return &t->items[i];
   return NULL;
 }
 
 void table_remove(struct table *t, struct sandbox *sb) {
   if (sb->sync_fd >= 0) close(sb->sync_fd);
+  for (int i = 1; i < 3; i++)
+    if (sb->held[i] >= 0) close(sb->held[i]);
   *sb = t->items[--t->n];
 }
 
 void table_kill_all(struct table *t, int sig) {
-  for (size_t i = 0; i < t->n; i++) kill(t->items[i].pid, sig);
+  for (size_t i = 0; i < t->n; i++)
+    if (!t->items[i].exited) kill(t->items[i].pid, sig);
 }

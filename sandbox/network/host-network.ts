@@ -214,7 +214,16 @@ export class SandboxNetwork {
 
   /** An address on the bridge's subnet, for one pooled network namespace. */
   address(owner: string): AddressLease {
-    const lease = this.#ipam.allocate(owner);
+    return this.#owned(owner, this.#ipam.allocate(owner));
+  }
+
+  /** Live restore: the address of a pooled netns that a process which died leased. */
+  adoptAddress(owner: string, ip: string): AddressLease {
+    return this.#owned(owner, this.#ipam.adopt(owner, ip));
+  }
+
+  /** Its veth is this process's to put back on a bridge made again (repair()) until released. */
+  #owned(owner: string, lease: AddressLease): AddressLease {
     this.#owners.add(owner);
     return {
       ...lease,
@@ -223,6 +232,11 @@ export class SandboxNetwork {
         lease.release();
       },
     };
+  }
+
+  /** Live restore: the undo of the elements that a process which died allowed for `ip` (allow()). */
+  adoptElements(ip: string): () => Promise<void> {
+    return () => this.#undo(path.join(this.#undoDir, ip));
   }
 
   /**
@@ -336,14 +350,15 @@ export class SandboxNetwork {
    * server about to open them again: what `remove` deletes, open() would make again, one process
    * to spawn at a time, on the path of its start). Returns how many addresses it freed.
    */
-  static async collect(config: NetworkConfig, isAlive = pidAlive, ifLast: 'remove' | 'keep' | 'empty' = 'remove'): Promise<number> {
+  static async collect(config: NetworkConfig, isAlive = pidAlive, ifLast: 'remove' | 'keep' | 'empty' = 'remove', keep: ReadonlySet<string> = new Set()): Promise<number> {
     if (config.user) {
       sweepNames(namesDir(config), isAlive);
       sweepClaims(claimsDir(config), isAlive);
     }
     if (!fs.existsSync(path.join(config.runDir, 'ips'))) return 0;
     const ipam = new Ipam({ subnet: config.subnet, runDir: config.runDir });
-    const freed = ipam.reclaim(isAlive);
+    // `keep`: owners a waiting spawner still holds (live restore, restore-records.ts)
+    const freed = ipam.reclaim(isAlive, keep);
     const undoDir = path.join(config.runDir, 'nft');
     // no sandbox left: the table goes or is emptied, and the dead ones' elements with it. Undoing
     // them first, one nft run each, was most of a restart's sweep after a SIGKILLed serve

@@ -81,10 +81,19 @@ export class Ipam {
     return { ip, cidr: `${ip}/${this.subnet.prefix}`, gateway: this.gateway, release: lease.release };
   }
 
-  /** Drops the leases of dead owners (`warren gc`); returns the addresses it freed. */
-  reclaim(isAlive: (pid: number) => boolean = pidAlive): Array<{ ip: string; owner: string }> {
+  /** Live restore: the address `ip`, leased to `owner` by a process that died, becomes this one's. */
+  adopt(owner: string, ip: string): AddressLease {
+    const n = leaseOf(this.subnet, parseIpv4(ip));
+    if (n === undefined) throw new WarrenError('WARREN_NET_BAD_ADDRESS', `${ip} is not a sandbox address of ${this.#name()}`);
+    const lease = this.#leases.adopt(n, owner);
+    return { ip, cidr: `${ip}/${this.subnet.prefix}`, gateway: this.gateway, release: lease.release };
+  }
+
+  /** Drops the leases of dead owners (`warren gc`), but for owners in `keep`; returns the addresses it freed. */
+  reclaim(isAlive: (pid: number) => boolean = pidAlive, keep: ReadonlySet<string> = new Set()): Array<{ ip: string; owner: string }> {
     const out: Array<{ ip: string; owner: string }> = [];
     for (const { n, owner } of this.#leases.stale(isAlive)) {
+      if (keep.has(owner)) continue;
       this.#leases.drop(n);
       if (Number.isInteger(n) && n >= 0 && n < capacity(this.subnet)) out.push({ ip: formatIpv4(addressOf(this.subnet, n)), owner });
     }

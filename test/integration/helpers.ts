@@ -43,7 +43,7 @@ const TEST_NAMES = [
   'wrntest-fn-proc', 'wrntest-networks',
   'wrntest-hostile-ctl', 'wrntest-hostile-names', 'wrntest-hostile-race', 'wrntest-regress-load',
   'wrntest-handoff',
-  'wrntest-net-repair',
+  'wrntest-net-repair', 'wrntest-restore',
   'wrntest-live-restore', 'wrntest-adopt',
 ];
 /** Subnets the root tests of sandbox/network and bench name themselves (10.213-10.215). */

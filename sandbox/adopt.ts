@@ -1,0 +1,110 @@
+/**
+ * Live restore: a sandbox that a process which died left running becomes a Sandbox of this one,
+ * from its restore record (restore-records.ts) and what the spawner says it holds (Spawner.held).
+ * Each thing the record names changes hands: the uid and address leases get this process's pid,
+ * the cgroup, netns, nftables elements, run and io dirs and layer record are taken as they are,
+ * and stdout and stderr are the read ends the spawner held, opened again through its /proc entry.
+ * A record whose sandbox the spawner does not hold (its owner died before the spawn request went
+ * out, or its spawner is dead) becomes a Sandbox that has exited: its release frees the host side.
+ */
+import fs from 'node:fs';
+import type { CgroupDriver } from './cgroups/index.js';
+import type { LeaseSet } from '../lib/leases.js';
+import { LiveEgress, type AddressLease, type Egress, type SandboxNetwork } from './network/index.js';
+import { recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
+import { Sandbox, type ReleaseStep } from './sandbox.js';
+import type { SpareNetns, NetnsSlot } from './spare-netns.js';
+import type { Held, Spawner, Spawning } from './spawner.js';
+import { SandboxStdio } from './stdio.js';
+import { WarrenError } from '../lib/errors.js';
+
+export interface AdoptContext {
+  run: string;
+  spawner: Spawner;
+  uids: LeaseSet;
+  cgroups: CgroupDriver;
+  netns: SpareNetns;
+  network(): Promise<SandboxNetwork>;
+  fault?: (step: ReleaseStep) => void;
+}
+
+const SIGKILL = 9;
+
+/** Its Sandbox; `held` undefined: one that has exited, and releases the host side at once. */
+export async function adoptSandbox(ctx: AdoptContext, rec: RestoreRecord, held: Held | undefined): Promise<Sandbox> {
+  const lease = ctx.uids.adopt(rec.lease, rec.id);
+  let address: AddressLease | undefined;
+  let disallow: (() => Promise<void>) | undefined;
+  let egress: LiveEgress | undefined;
+  try {
+    if (rec.netns.ip) {
+      const network = await ctx.network();
+      address = network.adoptAddress(rec.netns.id, rec.netns.ip);
+      disallow = network.adoptElements(rec.netns.ip);
+      if (rec.net) egress = new LiveEgress(network, rec.netns.ip, rec.net);
+    }
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+  const slot = { id: rec.netns.id, kind: rec.netns.kind, ...(address ? { address } : {}), used: false } as NetnsSlot;
+  const pool = ctx.netns;
+  const stdio = SandboxStdio.adopt(rec.stdio, held ? openHeld(ctx.spawner.pid, held) : {});
+  const restore = held ? recordSandbox(ctx.run, { ...rec, spawner: ctx.spawner.pid }) : { update() {}, remove: () => removeRestoreRecord(ctx.run, rec.id) };
+  const net = {
+    ip: rec.netns.ip,
+    setEgress: egress
+      ? async (e: Egress) => {
+          await egress.set(e);
+          restore.update({ net: { ...rec.net, egress: e } });
+        }
+      : undefined,
+    release: async (reused: boolean) => {
+      try {
+        await egress?.close();
+        await disallow?.();
+      } finally {
+        pool.give(slot, reused ? 'clean' : 'dirty', rec.tenant);
+      }
+    },
+  };
+  const spawning: Spawning = held?.spawning ?? {
+    ready: Promise.reject(new WarrenError('WARREN_SANDBOX_EXITED', `sandbox '${rec.id}' ended while no process owned it`)),
+    exited: Promise.resolve({ code: null, signal: SIGKILL }),
+  };
+  const sandbox = new Sandbox({
+    id: rec.id,
+    spawner: ctx.spawner,
+    spawning,
+    stdio,
+    cgroup: ctx.cgroups.open(rec.cgroup),
+    lease,
+    net,
+    rundir: rec.rundir,
+    ioDir: rec.ioDir,
+    layerRecord: rec.layerRecord,
+    uidBase: rec.uidBase,
+    memoryBytes: rec.memoryBytes,
+    record: rec.record,
+    restore,
+    ...(ctx.fault ? { fault: ctx.fault } : {}),
+  });
+  if (held && !held.exited) await sandbox.ready();
+  return sandbox;
+}
+
+/** The read ends the spawner held, opened again through its /proc entry (a new open file of the
+ * same pipe: the spawner keeps its own). */
+function openHeld(spawnerPid: number, held: Held): { stdout?: number; stderr?: number } {
+  const open = (fd: number | undefined) => {
+    if (fd === undefined) return undefined;
+    try {
+      return fs.openSync(`/proc/${spawnerPid}/fd/${fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      return undefined; // its output is lost, not the sandbox
+    }
+  };
+  const stdout = open(held.stdout);
+  const stderr = open(held.stderr);
+  return { ...(stdout !== undefined ? { stdout } : {}), ...(stderr !== undefined ? { stderr } : {}) };
+}

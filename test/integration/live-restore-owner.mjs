@@ -1,0 +1,16 @@
+// The owner process of test/integration/live-restore.test.ts: opens a SandboxHost (from the build,
+// dist/), creates the sandboxes it is given, says what it made on one stdout line, then waits to
+// be killed. Its argument: JSON { dirs, liveRestore?, sandboxes: SandboxOptions[] }.
+import { SandboxHost } from '../../dist/sandbox/index.js';
+
+const cfg = JSON.parse(process.argv[2]);
+const host = await SandboxHost.open({ dirs: cfg.dirs, spare: 1, ...(cfg.liveRestore ? { liveRestore: cfg.liveRestore } : {}) });
+const made = [];
+for (const opts of cfg.sandboxes) {
+  const s = await host.create(opts);
+  await s.ready();
+  s.stdout?.resume(); // read and dropped: what it writes once this process is dead is the test's
+  made.push({ id: s.id, pid: s.pid, ip: s.ip, ioDir: s.ioDir });
+}
+process.stdout.write(`${JSON.stringify({ spawner: host.spawnerPid, sandboxes: made })}\n`);
+setInterval(() => {}, 1000);

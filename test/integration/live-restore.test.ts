@@ -1,0 +1,204 @@
+/**
+ * Live restore (HostOptions.liveRestore): the process that owns a SandboxHost dies by SIGKILL (a
+ * node process of its own, test/integration/live-restore-owner.mjs, run from the build in dist/),
+ * and the next one adopts what it left running: the same processes, reachable, their output of
+ * the gap readable, their record given back; destroy() then leaves nothing. Nobody adopting within
+ * the grace window leaves nothing after a gc; `warren gc`'s stop of a waiting spawner too; without
+ * liveRestore a killed owner's sandboxes die as they always did. Needs root and `npm run build`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { pidAlive } from '../../lib/leases.js';
+import { detectCgroups } from '../../sandbox/cgroups/index.js';
+import { collectGarbage, SandboxHost, stopWaitingSpawner, type SandboxOptions } from '../../sandbox/index.js';
+import { listJson } from '../../sandbox/network/nftables.js';
+import { ensureNodeImage } from '../../cli/wiring.js';
+import { imageLayerPaths, NODE_IMAGE } from '../../snapshots/index.js';
+import { NEEDS_ROOT, testDirs } from './helpers.js';
+
+const dirs = testDirs('wrntest-restore');
+const OWNER = fileURLToPath(new URL('./live-restore-owner.mjs', import.meta.url));
+const BUILT = fs.existsSync(fileURLToPath(new URL('../../dist/sandbox/index.js', import.meta.url)));
+const skip = NEEDS_ROOT || (BUILT ? false : 'needs `npm run build` (the owner process runs dist/)');
+
+/** Ticks on stdout every 20 ms (its number and the time), and answers `pong` on a unix socket in
+ * its io dir. */
+const TICKER = `const net = require('net'); let n = 0;
+net.createServer((c) => c.end('pong')).listen('/warren/io/s.sock');
+setInterval(() => process.stdout.write('tick ' + n++ + ' ' + Date.now() + '\\n'), 20);`;
+
+function opts(argv: string[], extra: Partial<SandboxOptions> = {}): SandboxOptions {
+  return { argv, layers: imageLayerPaths(dirs.state, NODE_IMAGE), io: { dst: '/warren/io' }, stdio: ['null', 'pipe', 'null'], ...extra };
+}
+
+interface Made {
+  spawner: number;
+  sandboxes: Array<{ id: string; pid: number; ip?: string; ioDir?: string }>;
+}
+
+/** Starts the owner; resolves with what it made once it said so. */
+async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
+  const log = fs.openSync(path.join('/tmp', `wrntest-restore-owner-${process.pid}.log`), 'a');
+  const child = spawn(process.execPath, [OWNER, JSON.stringify({ dirs, ...cfg })], { stdio: ['ignore', 'pipe', log] });
+  fs.closeSync(log);
+  t.teardown(() => void child.kill('SIGKILL'));
+  let out = '';
+  const made = await new Promise<Made>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0] as string) as Made);
+    });
+    child.on('exit', (code) => reject(new Error(`the owner exited with ${code} (see /tmp/wrntest-restore-owner-*.log)`)));
+  });
+  return { child, made };
+}
+
+async function killed(child: ChildProcess): Promise<number> {
+  const at = Date.now();
+  child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  return at;
+}
+
+async function until(what: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (what()) return true;
+  return what();
+}
+
+/** Field 22 of /proc/<pid>/stat: when it started, in clock ticks since boot. */
+function startTime(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const list = (sub: string) => {
+  try {
+    return fs.readdirSync(path.join(dirs.run, sub)).filter((n) => !n.endsWith('.sock'));
+  } catch {
+    return [];
+  }
+};
+
+/** Everything a sandbox could leave, as names: cgroups, run dir entries, io mounts, veths. */
+async function leftovers(): Promise<string[]> {
+  const out: string[] = [];
+  const cgroups = await detectCgroups({ parent: dirs.cgroupParent }).list().catch(() => []);
+  out.push(...cgroups.filter((n) => n.startsWith('w')).map((n) => `cgroup ${n}`));
+  for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'restore', 'nft']) out.push(...list(sub).map((n) => `${sub}/${n}`));
+  out.push(...fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(`${dirs.run}/`)).map((l) => `mount ${l.split(' ')[1]}`));
+  return out;
+}
+
+function pong(ioDir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(path.join(ioDir, 's.sock'));
+    let got = '';
+    c.on('data', (d) => (got += d));
+    c.on('end', () => resolve(got));
+    c.on('error', reject);
+  });
+}
+
+t.before(async () => {
+  if (!skip) await ensureNodeImage(dirs.state);
+});
+
+t.test('a killed owner\'s sandboxes are adopted: same processes, reachable, the gap\'s output read, destroy leaves nothing', { skip }, async (t) => {
+  const { child, made } = await owner(t, {
+    liveRestore: { graceMs: 30_000 },
+    sandboxes: [
+      opts(['node', '-e', TICKER], { net: { egress: 'public' }, record: { kind: 'ticker', n: 1 }, tenant: 'fn-a' }),
+      // ends while nobody owns it
+      opts(['node', '-e', 'setTimeout(() => process.exit(5), 1000)'], { record: { kind: 'short' } }),
+    ],
+  });
+  const [ticker, short] = made.sandboxes as [Made['sandboxes'][0], Made['sandboxes'][0]];
+  const started = startTime(ticker.pid);
+  const killedAt = await killed(child);
+  await new Promise((r) => setTimeout(r, 1800));
+  t.ok(pidAlive(made.spawner), 'the spawner outlived its owner');
+  t.ok(pidAlive(ticker.pid), 'and so did the sandbox');
+  // what serve does first: the sweep must keep what the waiting spawner holds
+  const cgroups = detectCgroups({ parent: dirs.cgroupParent });
+  await collectGarbage(dirs, cgroups, undefined, { reopen: true, userNetworks: false });
+  t.ok(fs.existsSync(path.join(dirs.run, 'io', ticker.id)), 'the start-up sweep left its io dir');
+  t.ok((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${ticker.ip as string}"`), 'and its nftables element');
+
+  const openedAt = Date.now();
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.equal(host.spawnerPid, made.spawner, 'the new host attached to the same spawner');
+  const adopted = host.adopted();
+  t.same(adopted.map((s) => s.id), [ticker.id], 'the running one is adopted; the one that ended is not');
+  const s = adopted[0]!;
+  t.same(s.record, { kind: 'ticker', n: 1 }, 'with its record');
+  t.equal(s.pid, ticker.pid, 'the same init');
+  t.equal(startTime(s.pid), started, 'the same process (its start time)');
+  t.equal(s.ip, ticker.ip, 'its address');
+  t.equal(s.ioDir, ticker.ioDir, 'its io dir');
+  t.equal(await pong(s.ioDir as string), 'pong', 'reachable through its io dir');
+  t.ok(s.stdout, 'its stdout');
+  const lines: string[] = [];
+  let buf = '';
+  s.stdout?.on('data', (d: Buffer) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  await until(() => lines.some((l) => Number(l.split(' ')[2]) > openedAt), 3000);
+  const times = lines.map((l) => Number(l.split(' ')[2]));
+  t.ok(times.some((x) => x > killedAt + 100 && x < openedAt), `the output written while nobody owned it is read (${lines.length} lines, first ${lines[0]})`);
+  const seq = lines.map((l) => Number(l.split(' ')[1]));
+  t.ok(seq.every((n, i) => i === 0 || n === (seq[i - 1] as number) + 1), 'none of it lost after the first line read');
+  t.notOk(fs.existsSync(path.join(dirs.run, 'io', short.id)), 'the one that ended meanwhile was released at attach');
+  t.notOk((await cgroups.list()).includes(short.id), 'its cgroup too');
+  s.setRecord({ kind: 'ticker', n: 2 });
+  t.same(JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', s.id), 'utf8')).record, { kind: 'ticker', n: 2 }, 'setRecord rewrites its restore record');
+
+  const exit = await s.destroy();
+  t.equal(exit.releaseError, undefined, 'destroy releases everything');
+  t.notOk(pidAlive(ticker.pid), 'its init is gone');
+  t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${ticker.ip as string}"`), 'its nftables element is gone');
+  await host.close();
+  t.notOk(await until(() => pidAlive(made.spawner), 0) && !(await until(() => !pidAlive(made.spawner), 3000)), 'close ends the spawner');
+  t.same(await leftovers(), [], 'nothing left: cgroups, run dirs, io dirs, leases, addresses, records, mounts');
+  const veths = fs.readdirSync('/sys/class/net').filter((n) => fs.existsSync(`/sys/class/net/${n}/master`) && fs.realpathSync(`/sys/class/net/${n}/master`).endsWith(`/${dirs.net.bridge}`));
+  t.same(veths, [], 'no veth left on the bridge');
+});
+
+t.test('nobody attaching within the grace window: everything ends, and a gc leaves nothing', { skip }, async (t) => {
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 800 }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' } })] });
+  await killed(child);
+  t.ok(await until(() => !pidAlive(made.spawner), 5000), 'the spawner exits once the grace window is over');
+  t.notOk(pidAlive(made.sandboxes[0]!.pid), 'its sandbox with it');
+  t.notOk(fs.existsSync(path.join(dirs.run, 'spawner.sock')), 'its socket is removed');
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+  t.same(await leftovers(), [], 'nothing left after a gc');
+});
+
+t.test('`warren gc` stops a waiting spawner first, then sweeps', { skip }, async (t) => {
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER])] });
+  await killed(child);
+  t.equal(await stopWaitingSpawner(dirs), made.spawner, 'it found the waiting spawner');
+  t.notOk(pidAlive(made.spawner), 'which is gone');
+  t.ok(await until(() => !pidAlive(made.sandboxes[0]!.pid), 2000), 'and its sandbox');
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+  t.same(await leftovers(), [], 'nothing left');
+});
+
+t.test('without liveRestore a killed owner\'s sandboxes die with it, as always', { skip }, async (t) => {
+  const { child, made } = await owner(t, { sandboxes: [opts(['node', '-e', TICKER])] });
+  await killed(child);
+  t.ok(await until(() => !pidAlive(made.spawner) && !pidAlive(made.sandboxes[0]!.pid), 3000), 'the spawner and its sandbox are gone');
+  t.notOk(fs.existsSync(path.join(dirs.run, 'spawner.sock')), 'no attach socket');
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+  t.same(await leftovers(), [], 'nothing left after a gc');
+});
