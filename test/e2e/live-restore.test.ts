@@ -1,15 +1,16 @@
 /**
  * `warren serve --live-restore` (needs root): a SIGKILLed server's sandboxes keep running, and the
  * next server adopts them. The first request after the restart is a warm start of the very
- * instance that served before (its module state goes on counting), console output it wrote while
- * no server was there reaches the logs, and a version that is no longer live is not adopted. A
- * SIGTERM still leaves nothing; and a killed server that nobody restarts within the grace leaves
- * nothing running once it passed.
+ * instance that served before (its module state goes on counting), the generic runtime is adopted
+ * too, and console output written while no server was there reaches the logs. A SIGTERM still
+ * leaves nothing, the spawner included; and a killed server that nobody restarts within the grace
+ * leaves nothing running once it passed. (What each sandbox becomes by its record, an old
+ * version's destroyed, is test/integration/adopt.test.ts.)
  */
 import fs from 'node:fs';
 import t from 'tap';
 import { NEEDS_ROOT } from '../integration/helpers.js';
-import { api, deploy, invoke, ports, processesOf, sandboxCgroups, serveDirs, startServe, until, type Server } from './serve-helpers.js';
+import { api, deploy, invoke, ports, processesOf, sandboxCgroups, serveDirs, spawnerOf, startServe, until, type Server } from './serve-helpers.js';
 
 const dirs = serveDirs('wrntest-live-restore');
 const port = ports(22480);
@@ -44,6 +45,8 @@ t.test('warren serve --live-restore: SIGKILL, restart, the same instances serve 
   t.ok(counter, 'count has an instance');
   t.equal((await invoke(s, '/late/')).text, 'ok');
 
+  const spawner = spawnerOf(s.child.pid as number);
+  t.equal(spawner.length, 1, 'the server has its spawner');
   await s.kill();
   t.ok(processesOf(dirs.cgroupParent).length > 0, 'SIGKILL of serve: its sandboxes keep running');
   // the late line is written now, while no server reads
@@ -67,7 +70,7 @@ t.test('warren serve --live-restore: SIGKILL, restart, the same instances serve 
   t.equal((await invoke(s, '/old/')).text, 'v2');
 
   t.equal(await s.stop(), 0, 'SIGTERM: exit 0');
-  await until('no sandbox after SIGTERM', () => processesOf(dirs.cgroupParent).length === 0, 10_000);
+  await until('no sandbox and no spawner after SIGTERM', () => processesOf(dirs.cgroupParent, spawner).length === 0, 10_000);
   t.same(sandboxCgroups(dirs.cgroupParent), [], 'no sandbox cgroup after SIGTERM');
 });
 
@@ -77,9 +80,10 @@ t.test('a killed server that nobody restarts within the grace leaves nothing run
   t.teardown(() => s.stop());
   t.equal((await deploy(s, 'count', COUNTER)).status, 201);
   t.equal((await invoke(s, '/count/')).status, 200);
+  const spawner = spawnerOf(s.child.pid as number);
   await s.kill();
   t.ok(processesOf(dirs.cgroupParent).length > 0, 'running during the grace');
-  await until('every sandbox gone once the grace passed', () => processesOf(dirs.cgroupParent).length === 0, (GRACE_S + 10) * 1000);
+  await until('every sandbox and the spawner gone once the grace passed', () => processesOf(dirs.cgroupParent, spawner).length === 0, (GRACE_S + 10) * 1000);
   t.pass(`nothing running ${GRACE_S} s after the kill`);
   // the next start (without the flag) sweeps the host side, and starts the function afresh
   s = await startServe(dirs, port, ['--pool', '0', '--no-demo']);
