@@ -30,13 +30,18 @@ export class Server {
   #agent = new Agent({ connections: 4 });
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
+  /** The process itself ended ('exit'): `#exited` also waits for its output pipes to close, which a
+   * spawner it left running for live restore may hold for its grace. */
+  #died: Promise<void> = Promise.resolve();
   #out = '';
   #token = '';
   /** Each incarnation's pid and start (performance.now()). */
   readonly lives: Array<{ pid: number; startedAt: number; listeningAt?: number }> = [];
   /** Set when an incarnation ended without the soak asking. */
   unexpectedExit: string | undefined;
-  #stopping = false;
+  /** The current incarnation's: set when the soak ends it (each its own: an old one's pipes may
+   * close long after the next one started, when the spawner it left for live restore ends). */
+  #ending = { stopping: false };
 
   readonly #logFile: string | undefined;
 
@@ -65,7 +70,8 @@ export class Server {
     const argv = [WARREN, 'serve', '--listen', `127.0.0.1:${p.data}`, '--control', `127.0.0.1:${p.control}`, '--state-dir', p.dirs.state, '--run-dir', p.dirs.run, ...this.#args];
     const child = spawn(process.execPath, argv, { env: warrenEnv(p.dirs), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.#child = child;
-    this.#stopping = false;
+    const ending = { stopping: false };
+    this.#ending = ending;
     const life: { pid: number; startedAt: number; listeningAt?: number } = { pid: child.pid as number, startedAt: performance.now() };
     this.lives.push(life);
     let said = '';
@@ -77,16 +83,17 @@ export class Server {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    this.#died = new Promise((resolve) => child.once('exit', () => resolve()));
     this.#exited = new Promise((resolve) =>
       child.once('close', (code, signal) => {
-        if (!this.#stopping) this.unexpectedExit ??= `warren serve (pid ${life.pid}) ended by itself (${code ?? signal}): ${said.trim().split('\n').slice(-5).join(' | ')}`;
+        if (!ending.stopping) this.unexpectedExit ??= `warren serve (pid ${life.pid}) ended by itself (${code ?? signal}): ${said.trim().split('\n').slice(-5).join(' | ')}`;
         resolve();
       }),
     );
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!said.includes('control API')) {
       if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-        this.#stopping = true;
+        ending.stopping = true;
         child.kill('SIGKILL');
         throw new WarrenError('WARREN_SOAK_SERVE', `warren serve did not start: ${said.trim().split('\n').slice(-8).join(' | ') || 'no output'}`);
       }
@@ -98,9 +105,9 @@ export class Server {
 
   /** SIGKILL, as a crash or the OOM killer would; resolves once it is gone. */
   async kill(): Promise<void> {
-    this.#stopping = true;
+    this.#ending.stopping = true;
     this.#child?.kill('SIGKILL');
-    await this.#exited;
+    await this.#died;
     // its kept-alive connections died with it: the next incarnation gets new ones
     const old = this.#agent;
     this.#agent = new Agent({ connections: 4 });
@@ -110,7 +117,7 @@ export class Server {
   /** SIGTERM (drain), SIGKILL after a grace; its exit code. Idempotent. */
   async stop(): Promise<number | null> {
     const child = this.#child;
-    this.#stopping = true;
+    this.#ending.stopping = true;
     if (!child) return null;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');

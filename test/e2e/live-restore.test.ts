@@ -22,6 +22,11 @@ const COUNTER = 'let n = 0; export default { fetch: () => { n++; console.log("hi
 // it answers, then writes a line half a second later (while no server is there, in the test)
 const LATE = 'export default { fetch: (req, env, ctx) => { ctx.waitUntil(new Promise((r) => setTimeout(() => { console.log("late line"); r(); }, 500))); return new Response("ok"); } };';
 
+/** Mounts under the run dir (each sandbox's io dir is a tmpfs there). */
+function ioMounts(run: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${run}/`));
+}
+
 async function sandboxes(s: Server): Promise<Array<{ id: string; fn: string | null; version: number | null; state: string }>> {
   return (await api(s, 'GET', '/v1/sandboxes')).json().sandboxes;
 }
@@ -72,6 +77,7 @@ t.test('warren serve --live-restore: SIGKILL, restart, the same instances serve 
   t.equal(await s.stop(), 0, 'SIGTERM: exit 0');
   await until('no sandbox and no spawner after SIGTERM', () => processesOf(dirs.cgroupParent, spawner).length === 0, 10_000);
   t.same(sandboxCgroups(dirs.cgroupParent), [], 'no sandbox cgroup after SIGTERM');
+  t.same(ioMounts(dirs.run), [], 'no io dir left mounted');
 });
 
 t.test('a killed server that nobody restarts within the grace leaves nothing running', { skip: NEEDS_ROOT, timeout: 300_000 }, async (t) => {
@@ -85,10 +91,13 @@ t.test('a killed server that nobody restarts within the grace leaves nothing run
   t.ok(processesOf(dirs.cgroupParent).length > 0, 'running during the grace');
   await until('every sandbox and the spawner gone once the grace passed', () => processesOf(dirs.cgroupParent, spawner).length === 0, (GRACE_S + 10) * 1000);
   t.pass(`nothing running ${GRACE_S} s after the kill`);
-  // the next start (without the flag) sweeps the host side, and starts the function afresh
-  s = await startServe(dirs, port, ['--pool', '0', '--no-demo']);
+  // the next start sweeps the host side (with the flag too: nothing waits for it), and starts the
+  // function afresh
+  s = await startServe(dirs, port, FLAGS);
+  t.notMatch(s.output(), /live restore: adopting/, 'nothing to adopt');
   t.equal((await invoke(s, '/count/')).text, '1', 'a fresh instance');
   t.equal(await s.stop(), 0);
   t.same(processesOf(dirs.cgroupParent), [], 'nothing running');
   t.same(sandboxCgroups(dirs.cgroupParent), [], 'no cgroup left');
+  t.same(ioMounts(dirs.run), [], 'no io dir left mounted');
 });
