@@ -74,7 +74,12 @@ interface Running {
   close(): Promise<void>;
 }
 
+/** WARREN_TRACE=1: the start's steps on stderr, ms since the process began (a restart's time
+ * to listen is the floor of its recovery). */
+const trace = process.env.WARREN_TRACE ? (step: string) => process.stderr.write(`warren serve: start: ${step} at ${Math.round(performance.now())} ms\n`) : () => {};
+
 async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
+  trace('begin');
   const registry = openRegistry(dirs.state);
   const closers: Array<() => Promise<void> | void> = [() => registry.close()];
   const closeAll = async () => {
@@ -83,13 +88,16 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
   try {
     await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
     await new LayerStore(dirs.state).sweepTemp();
+    trace('swept');
     const host = await openHost({
       dirs,
       ...(args.uidBase !== undefined ? { uidBase: args.uidBase } : {}),
       ...(args.liveRestoreGraceMs !== undefined ? { liveRestore: { graceMs: args.liveRestoreGraceMs } } : {}),
     });
     closers.push(() => host.close());
+    trace('host open');
     const layers = await imageLayers(dirs.state);
+    trace('image');
     const logs = new LogStore({ dir: path.join(dirs.state, 'logs') });
     closers.push(() => logs.close());
     const bundles = { put: (source: string) => putBundle(dirs.state, source), read: async (digest: string) => (await readBundle(dirs.state, digest)).toString('utf8') };
@@ -126,6 +134,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
     const record = new LiveRecord(dirs.run, dirs.state, { live: () => (pool as Pool).live(), requests: () => metrics.requests() });
     closers.push(() => record.close());
 
+    trace('adopted');
     const token = loadOrCreateToken(dirs.state);
     const router = await startRouter({
       invoker: pool,
@@ -143,6 +152,7 @@ async function start(args: ServeArgs, dirs: Dirs): Promise<Running> {
       await router.close();
       clearTimeout(timer);
     });
+    trace('listening');
     // once listening, not before: a sandbox's start holds the event loop in parts (its nftables
     // rules are set in process), and begun before the listen, they put it off by 30-40 ms here
     // (a request that comes first starts its function itself, and prestart skips one starting)
