@@ -41,7 +41,7 @@ interface Made {
 }
 
 /** Starts the owner; resolves with what it made once it said so. */
-async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
+async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[]; inFlight?: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
   const log = fs.openSync(path.join('/tmp', `wrntest-restore-owner-${process.pid}.log`), 'a');
   const child = spawn(process.execPath, [OWNER, JSON.stringify({ dirs, ...cfg })], { stdio: ['ignore', 'pipe', log] });
   fs.closeSync(log);
@@ -172,6 +172,23 @@ t.test('a killed owner\'s sandboxes are adopted: same processes, reachable, the 
   t.same(await leftovers(), [], 'nothing left: cgroups, run dirs, io dirs, leases, addresses, records, mounts');
   const veths = fs.readdirSync('/sys/class/net').filter((n) => fs.existsSync(`/sys/class/net/${n}/master`) && fs.realpathSync(`/sys/class/net/${n}/master`).endsWith(`/${dirs.net.bridge}`));
   t.same(veths, [], 'no veth left on the bridge');
+});
+
+t.test('an owner killed amid creates: what started is adopted, the rest released, nothing left', { skip }, async (t) => {
+  const sleeper = (n: number) => opts(['node', '-e', 'setInterval(() => {}, 1000)'], { net: { egress: n % 2 ? 'public' : 'none' }, record: { n } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [sleeper(0)], inFlight: [1, 2, 3, 4, 5].map(sleeper) });
+  await killed(child);
+  // as serve starts: what the creates had taken before their records were written has no owner left
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  const adopted = host.adopted();
+  t.ok(adopted.some((s) => s.id === made.sandboxes[0]!.id), `the one it had made is adopted (${adopted.length} in all)`);
+  for (const s of adopted) t.ok(pidAlive(s.pid) && s.record !== undefined, `${s.id} runs, with its record`);
+  const exits = await Promise.all(adopted.map((s) => s.destroy()));
+  t.same(exits.map((e) => e.releaseError), exits.map(() => undefined), 'each releases everything');
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left, whatever the creates had reached');
 });
 
 t.test('nobody attaching within the grace window: everything ends, and a gc leaves nothing', { skip }, async (t) => {
