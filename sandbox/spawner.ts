@@ -119,6 +119,8 @@ interface Pending {
 }
 
 const STDIO_FIELDS = ['stdin', 'stdout', 'stderr'];
+/** How long an attach waits for the spawner's hello and held list. */
+const ATTACH_TIMEOUT_MS = 10_000;
 
 /** A spawn refused before anything was sent: ready rejects, and nothing ran, so exited says so. */
 function refused(err: WarrenError): Spawning {
@@ -236,6 +238,7 @@ export class Spawner {
       if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
       throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
     }
+    ctrl.on('error', () => {}); // its close follows, and says it
     const decoder = new FrameDecoder();
     const got: Message[] = [];
     const closed = once(ctrl, 'close').then(() => 'closed its socket');
@@ -255,6 +258,8 @@ export class Spawner {
         };
         ctrl.on('data', onData);
         void closed.then(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`)));
+        // a spawner that accepts and says nothing is hung: never wait on it for ever
+        setTimeout(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' said nothing in ${ATTACH_TIMEOUT_MS} ms`)), ATTACH_TIMEOUT_MS).unref();
       });
     } catch (err) {
       ctrl.destroy();
