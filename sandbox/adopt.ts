@@ -11,12 +11,14 @@ import fs from 'node:fs';
 import type { CgroupDriver } from './cgroups/index.js';
 import type { LeaseSet } from '../lib/leases.js';
 import { LiveEgress, type AddressLease, type Egress, type SandboxNetwork } from './network/index.js';
-import { recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
+import { readRestoreRecords, recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import type { SpareNetns, NetnsSlot } from './spare-netns.js';
 import type { Held, Spawner, Spawning } from './spawner.js';
 import { SandboxStdio } from './stdio.js';
 import { WarrenError } from '../lib/errors.js';
+import { messageOf } from '../lib/cleanup.js';
+import { pidAlive } from '../lib/leases.js';
 
 export interface AdoptContext {
   run: string;
@@ -29,6 +31,34 @@ export interface AdoptContext {
 }
 
 const SIGKILL = 9;
+
+/**
+ * Every restore record becomes a Sandbox: adopted when the spawner holds it, released at once
+ * when it does not or it ended meanwhile (`ended`: their `exited` settles once released). What
+ * the spawner holds without a record (a spare whose owner died) is killed. A sandbox that cannot
+ * be adopted is killed, and left to the sweep.
+ */
+export async function adoptAll(ctx: AdoptContext): Promise<{ adopted: Sandbox[]; ended: Sandbox[] }> {
+  const spawner = ctx.spawner;
+  const held = new Map<string, Held>(spawner.held.map((h) => [h.id, h]));
+  const adopted: Sandbox[] = [];
+  const ended: Sandbox[] = [];
+  for (const rec of readRestoreRecords(ctx.run)) {
+    const h = rec.spawner === spawner.pid ? held.get(rec.id) : undefined;
+    held.delete(rec.id);
+    // another spawner's that still lives: not ours to judge
+    if (!h && rec.spawner !== spawner.pid && pidAlive(rec.spawner)) continue;
+    try {
+      const sandbox = await adoptSandbox(ctx, rec, h);
+      (h && !h.exited ? adopted : ended).push(sandbox);
+    } catch (err) {
+      if (h) spawner.kill(rec.id, SIGKILL);
+      process.stderr.write(`warren: cannot adopt sandbox ${rec.id}: ${messageOf(err)}\n`);
+    }
+  }
+  for (const h of held.values()) if (!h.exited) spawner.kill(h.id, SIGKILL);
+  return { adopted, ended };
+}
 
 /** Its Sandbox; `held` undefined: one that has exited, and releases the host side at once. */
 export async function adoptSandbox(ctx: AdoptContext, rec: RestoreRecord, held: Held | undefined): Promise<Sandbox> {
