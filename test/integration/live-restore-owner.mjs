@@ -14,5 +14,6 @@ for (const opts of cfg.sandboxes) {
   made.push({ id: s.id, pid: s.pid, ip: s.ip, ioDir: s.ioDir });
 }
 for (const opts of cfg.inFlight ?? []) host.create(opts).catch(() => {});
-process.stdout.write(`${JSON.stringify({ spawner: host.spawnerPid, sandboxes: made })}\n`);
+const adopted = host.adopted().map((s) => s.id);
+process.stdout.write(`${JSON.stringify({ spawner: host.spawnerPid, sandboxes: made, adopted })}\n`);
 setInterval(() => {}, 1000);

@@ -37,6 +37,7 @@ function opts(argv: string[], extra: Partial<SandboxOptions> = {}): SandboxOptio
 
 interface Made {
   spawner: number;
+  adopted: string[];
   sandboxes: Array<{ id: string; pid: number; ip?: string; ioDir?: string }>;
 }
 
@@ -189,6 +190,23 @@ t.test('an owner killed amid creates: what started is adopted, the rest released
   t.same(exits.map((e) => e.releaseError), exits.map(() => undefined), 'each releases everything');
   await host.close();
   t.same(await leftovers(), [], 'nothing left, whatever the creates had reached');
+});
+
+t.test('an adopter killed in its turn: the next one adopts the same sandboxes', { skip }, async (t) => {
+  const first = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' }, record: { n: 1 } })] });
+  const id = first.made.sandboxes[0]!.id;
+  await killed(first.child);
+  const second = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [] });
+  t.same(second.made.adopted, [id], 'the second owner adopted it');
+  t.equal(second.made.spawner, first.made.spawner, 'from the same spawner');
+  await killed(second.child);
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.same(host.adopted().map((s) => [s.id, s.pid, s.record]), [[id, first.made.sandboxes[0]!.pid, { n: 1 }]], 'the third adopts the same process, with its record');
+  t.equal(await pong(host.adopted()[0]!.ioDir as string), 'pong', 'still reachable');
+  await host.close();
+  t.same(await leftovers(), [], 'close leaves nothing');
 });
 
 t.test('nobody attaching within the grace window: everything ends, and a gc leaves nothing', { skip }, async (t) => {
