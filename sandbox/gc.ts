@@ -87,6 +87,8 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   report.addresses = addresses + networks.addresses;
   report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
+  // a spawner killed while it waited for a runner leaves its socket; none holds anything now
+  if (held.size === 0) fs.rmSync(path.join(dirs.run, ATTACH_SOCKET), { force: true });
   return report;
 }
 

@@ -224,8 +224,7 @@ export class Spawner {
 
   /**
    * Live restore: connects to a spawner that outlived its runner and waits on `socketPath`, and
-   * becomes its runner; `held` says what it holds. Undefined when none waits there (a stale
-   * socket file is removed).
+   * becomes its runner; `held` says what it holds. Undefined when none waits there.
    */
   static async attach(socketPath: string): Promise<Spawner | undefined> {
     const ctrl = net.createConnection(socketPath);
@@ -233,8 +232,9 @@ export class Spawner {
       await once(ctrl, 'connect');
     } catch (err) {
       ctrl.destroy();
+      // refused: a dead spawner's socket, or one between its bind and its listen (so the file is
+      // left alone: a spawner unlinks a stale one before it binds its own)
       const code = errnoOf(err);
-      if (code === 'ECONNREFUSED') fs.rmSync(socketPath, { force: true }); // its spawner is dead
       if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
       throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
     }

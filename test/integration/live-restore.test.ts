@@ -81,7 +81,7 @@ function startTime(pid: number): string | undefined {
 
 const list = (sub: string) => {
   try {
-    return fs.readdirSync(path.join(dirs.run, sub)).filter((n) => !n.endsWith('.sock'));
+    return fs.readdirSync(path.join(dirs.run, sub));
   } catch {
     return [];
   }
@@ -93,6 +93,7 @@ async function leftovers(): Promise<string[]> {
   const cgroups = await detectCgroups({ parent: dirs.cgroupParent }).list().catch(() => []);
   out.push(...cgroups.filter((n) => n.startsWith('w')).map((n) => `cgroup ${n}`));
   for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'restore', 'nft']) out.push(...list(sub).map((n) => `${sub}/${n}`));
+  if (fs.existsSync(path.join(dirs.run, 'spawner.sock'))) out.push('spawner.sock');
   out.push(...fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(`${dirs.run}/`)).map((l) => `mount ${l.split(' ')[1]}`));
   return out;
 }
@@ -163,6 +164,12 @@ t.test('a killed owner\'s sandboxes are adopted: same processes, reachable, the 
   t.notOk((await cgroups.list()).includes(short.id), 'its cgroup too');
   s.setRecord({ kind: 'ticker', n: 2 });
   t.same(JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', s.id), 'utf8')).record, { kind: 'ticker', n: 2 }, 'setRecord rewrites its restore record');
+
+  await s.setLimits({ pids: 100 });
+  t.ok(s.stats().pidsCurrent !== null, 'its cgroup: limits set, stats read');
+  await s.setEgress('none');
+  t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${ticker.ip as string}"`), 'setEgress changes its elements');
+  t.equal(JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', s.id), 'utf8')).net.egress, 'none', 'and its restore record');
 
   const exit = await s.destroy();
   t.equal(exit.releaseError, undefined, 'destroy releases everything');
