@@ -34,16 +34,13 @@ import { channels, type SandboxCreateEvent } from './events.js';
 import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import { Spawner, type SpawnerOptions } from './spawner.js';
-import { adoptAll } from './adopt.js';
-import { readRestoreRecords, recordSandbox, restoreDir, type RestoreHooks } from './restore-records.js';
-import { pidAlive } from '../lib/leases.js';
+import { adoptAll, attachWaiting } from './adopt.js';
+import { recordSandbox, restoreDir, type RestoreHooks } from './restore-records.js';
 import { SpareSandboxes, type SpareSandbox } from './spare-sandboxes.js';
 import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { validateOptions } from './validate.js';
 
 const SPARE_DEFAULT = 2;
-/** How long open() waits for a live spawner named by restore records to listen (attachWaiting). */
-const ATTACH_WAIT_MS = 3000;
 const SIGKILL = 9;
 
 /** The steps of a create, in order: each one's undo runs when a later one fails. */
@@ -427,21 +424,6 @@ export class SandboxHost {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/**
- * Live restore: the spawner the last process left, waiting on the run dir's socket. One that its
- * runner's death has not reached yet (its records name it, alive) listens a moment later: it is
- * waited for, up to ATTACH_WAIT_MS, rather than left to kill what it holds when its grace ends.
- */
-async function attachWaiting(run: string): Promise<Spawner | undefined> {
-  const socket = path.join(run, ATTACH_SOCKET);
-  const end = Date.now() + ATTACH_WAIT_MS;
-  for (;;) {
-    const spawner = await Spawner.attach(socket);
-    if (spawner || Date.now() > end || !readRestoreRecords(run).some((r) => pidAlive(r.spawner))) return spawner;
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -426,9 +426,8 @@ static int sigfd;
  * the attach like any other. The free pooled netns go: the next runner does not know them. Fd 3
  * becomes /dev/null, so that nothing said meanwhile reaches whatever reuses the number. */
 static int detach(struct werr *err) {
-  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  int null cleanup_close = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null < 0 || dup2(null, WARREN_CTRL_FD) < 0) return werr_set(err, "attach", errno, "put /dev/null on fd %d", WARREN_CTRL_FD);
-  close(null);
   fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
   listen_fd = attach_listen(attach_path, err);
   if (listen_fd < 0) return -1;
@@ -446,9 +445,13 @@ static int detach(struct werr *err) {
  * fds it opens through our /proc entry), and right after its `held`, the exit of each that ended
  * meanwhile, which is then forgotten here. */
 static void say_held(int conn, pid_t pid) {
-  dup2(conn, WARREN_CTRL_FD); /* the copy is not close-on-exec: no child execs before child.c closes it */
-  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
+  int moved = dup2(conn, WARREN_CTRL_FD);
   close(conn);
+  if (moved < 0) { /* still detached: the next runner may try again */
+    fprintf(stderr, "warren-spawner: move the runner's connection to fd %d: %s\n", WARREN_CTRL_FD, strerror(errno));
+    return;
+  }
+  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC); /* dup2's copy is not */
   close(listen_fd);
   listen_fd = -1;
   unlink(attach_path);
