@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { heldNames, readRestoreRecords, recordSandbox, type RestoreRecord } from './restore-records.js';
+import { heldNames, ownerlessSpawner, readRestoreRecords, recordSandbox, type RestoreRecord } from './restore-records.js';
 
 const run = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-restore-'));
@@ -47,4 +47,14 @@ t.test('what live spawners hold is kept; records of dead spawners and broken one
   const held = heldNames(d, (pid) => pid === 10);
   t.same([...held].sort(), ['nwlive', 'wlive'], 'the sandbox id and its netns id');
   t.same(fs.readdirSync(path.join(d, 'restore')), ['wlive']);
+});
+
+t.test('a live spawner is ownerless when the owner in its sandbox\'s uid lease is dead', async (t) => {
+  const d = run();
+  fs.mkdirSync(path.join(d, 'uids'));
+  recordSandbox(d, rec('wa', 10));
+  fs.writeFileSync(path.join(d, 'uids', '3'), '20 wa\n');
+  t.equal(ownerlessSpawner(d, (pid) => pid === 10 || pid === 20), false, 'its owner lives: attached');
+  t.equal(ownerlessSpawner(d, (pid) => pid === 10), true, 'its owner died: it waits, or is about to');
+  t.equal(ownerlessSpawner(d, () => false), false, 'the spawner died too: nothing waits');
 });
