@@ -72,3 +72,17 @@ t.test('a released number another process took meanwhile is skipped', async (t) 
   t.not(b.n, a.n);
   t.equal(fs.readFileSync(path.join(d, String(a.n)), 'utf8'), '1 other\n', "the other's lease is untouched");
 });
+
+t.test('live restore: a dead owner\'s lease is adopted by this process, and only for the same owner', async (t) => {
+  const d = dir();
+  const s = new LeaseSet(d, 4);
+  fs.writeFileSync(path.join(d, '2'), '999999999 w-sandbox\n'); // taken by a process that died
+  t.same(s.stale((pid) => pid === process.pid).map((e) => e.n), [2], 'stale before');
+  const lease = s.adopt(2, 'w-sandbox');
+  t.equal(fs.readFileSync(path.join(d, '2'), 'utf8'), `${process.pid} w-sandbox\n`, 'its pid is ours now');
+  t.same(s.stale((pid) => pid === process.pid), [], 'so it is live');
+  t.same(fs.readdirSync(d), ['2'], 'no temp file left');
+  t.throws(() => s.adopt(2, 'w-other'), { code: 'WARREN_LEASE_ADOPT' }, 'another owner cannot take it');
+  lease.release();
+  t.same(fs.readdirSync(d), [], 'released as any lease');
+});

@@ -11,12 +11,16 @@ import fs from 'node:fs';
 import type { CgroupDriver } from './cgroups/index.js';
 import type { LeaseSet } from '../lib/leases.js';
 import { LiveEgress, type AddressLease, type Egress, type SandboxNetwork } from './network/index.js';
-import { recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
+import { ownerlessSpawner, readRestoreRecords, recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import type { SpareNetns, NetnsSlot } from './spare-netns.js';
-import type { Held, Spawner, Spawning } from './spawner.js';
+import { Spawner, type Held, type Spawning } from './spawner.js';
+import path from 'node:path';
+import { ATTACH_SOCKET } from './defaults.js';
 import { SandboxStdio } from './stdio.js';
 import { WarrenError } from '../lib/errors.js';
+import { messageOf } from '../lib/cleanup.js';
+import { pidAlive } from '../lib/leases.js';
 
 export interface AdoptContext {
   run: string;
@@ -29,6 +33,52 @@ export interface AdoptContext {
 }
 
 const SIGKILL = 9;
+/** How long to wait for a spawner whose runner just died to listen (attachWaiting). */
+const ATTACH_WAIT_MS = 3000;
+
+/**
+ * The spawner the last process left, waiting on the run dir's socket; undefined when none does.
+ * One that its runner's death has not reached yet (records of its sandboxes name it, alive, and
+ * their owner dead) listens a moment later: it is waited for, up to ATTACH_WAIT_MS, rather than
+ * left to kill what it holds when its grace window ends.
+ */
+export async function attachWaiting(run: string): Promise<Spawner | undefined> {
+  const socket = path.join(run, ATTACH_SOCKET);
+  const end = Date.now() + ATTACH_WAIT_MS;
+  for (;;) {
+    const spawner = await Spawner.attach(socket);
+    if (spawner || Date.now() > end || !ownerlessSpawner(run)) return spawner;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Every restore record becomes a Sandbox: adopted when the spawner holds it, released at once
+ * when it does not or it ended meanwhile (`ended`: their `exited` settles once released). What
+ * the spawner holds without a record (a spare whose owner died) is killed. A sandbox that cannot
+ * be adopted is killed, and left to the sweep.
+ */
+export async function adoptAll(ctx: AdoptContext): Promise<{ adopted: Sandbox[]; ended: Sandbox[] }> {
+  const spawner = ctx.spawner;
+  const held = new Map<string, Held>(spawner.held.map((h) => [h.id, h]));
+  const adopted: Sandbox[] = [];
+  const ended: Sandbox[] = [];
+  for (const rec of readRestoreRecords(ctx.run)) {
+    const h = rec.spawner === spawner.pid ? held.get(rec.id) : undefined;
+    held.delete(rec.id);
+    // another spawner's that still lives: not ours to judge
+    if (!h && rec.spawner !== spawner.pid && pidAlive(rec.spawner)) continue;
+    try {
+      const sandbox = await adoptSandbox(ctx, rec, h);
+      (h && !h.exited ? adopted : ended).push(sandbox);
+    } catch (err) {
+      if (h) spawner.kill(rec.id, SIGKILL);
+      process.stderr.write(`warren: cannot adopt sandbox ${rec.id}: ${messageOf(err)}\n`);
+    }
+  }
+  for (const h of held.values()) if (!h.exited) spawner.kill(h.id, SIGKILL);
+  return { adopted, ended };
+}
 
 /** Its Sandbox; `held` undefined: one that has exited, and releases the host side at once. */
 export async function adoptSandbox(ctx: AdoptContext, rec: RestoreRecord, held: Held | undefined): Promise<Sandbox> {

@@ -11,13 +11,12 @@ import path from 'node:path';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
 import type { CgroupDriver } from './cgroups/index.js';
-import { IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
+import { ATTACH_SOCKET, IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 import { removeIoDir } from './io-dir.js';
 import { sweepLayerRecords } from './layer-use.js';
 import { collectNetworks, SandboxNetwork } from './network/index.js';
 import { heldNames } from './restore-records.js';
-import { Spawner } from './spawner.js';
-import { ATTACH_SOCKET } from './defaults.js';
+import { attachWaiting } from './adopt.js';
 
 export interface GcReport {
   cgroups: string[];
@@ -87,6 +86,8 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   report.addresses = addresses + networks.addresses;
   report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
+  // a spawner killed while it waited for a runner leaves its socket; none holds anything now
+  if (held.size === 0) fs.rmSync(path.join(dirs.run, ATTACH_SOCKET), { force: true });
   return report;
 }
 
@@ -96,7 +97,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
  * garbage like any other. Returns its pid, or undefined when none waited.
  */
 export async function stopWaitingSpawner(dirs: Dirs, waitMs = 5000): Promise<number | undefined> {
-  const spawner = await Spawner.attach(path.join(dirs.run, ATTACH_SOCKET));
+  const spawner = await attachWaiting(dirs.run);
   if (!spawner) return undefined;
   await spawner.close();
   // its socket closes as it exits; wait for the process itself, bounded

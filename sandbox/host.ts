@@ -33,10 +33,9 @@ import {
 import { channels, type SandboxCreateEvent } from './events.js';
 import { makeIoDir, removeIoDir } from './io-dir.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
-import { Spawner, type Held, type SpawnerOptions } from './spawner.js';
-import { adoptSandbox } from './adopt.js';
-import { readRestoreRecords, recordSandbox, restoreDir, type RestoreHooks } from './restore-records.js';
-import { pidAlive } from '../lib/leases.js';
+import { Spawner, type SpawnerOptions } from './spawner.js';
+import { adoptAll, attachWaiting } from './adopt.js';
+import { recordSandbox, restoreDir, type RestoreHooks } from './restore-records.js';
 import { SpareSandboxes, type SpareSandbox } from './spare-sandboxes.js';
 import { SandboxStdio, type StdioSpec } from './stdio.js';
 import { validateOptions } from './validate.js';
@@ -157,7 +156,7 @@ export class SandboxHost {
     if (!opts.liveRestore) return new SandboxHost(opts, cgroups, seccompPath, await Spawner.start());
     // live restore: the spawner the last process left, if one waits; a new one otherwise
     fs.mkdirSync(restoreDir(opts.dirs.run), { recursive: true, mode: 0o700 });
-    const spawner = (await Spawner.attach(path.join(opts.dirs.run, ATTACH_SOCKET))) ?? (await Spawner.start(spawnerOptions(opts)));
+    const spawner = (await attachWaiting(opts.dirs.run)) ?? (await Spawner.start(spawnerOptions(opts)));
     const host = new SandboxHost(opts, cgroups, seccompPath, spawner);
     try {
       await host.#adoptAll();
@@ -177,45 +176,26 @@ export class SandboxHost {
     return this.#adopted;
   }
 
-  /**
-   * Every restore record becomes a Sandbox: adopted when the spawner holds it, released at once
-   * when it does not or it ended meanwhile. What the spawner holds without a record (a spare
-   * whose owner died) is killed. A sandbox that cannot be adopted is killed and released.
-   */
+  /** Adopts what the spawner holds (adopt.ts); those that ended are released before open() returns. */
   async #adoptAll(): Promise<void> {
-    const spawner = this.#spawner;
-    const held = new Map<string, Held>(spawner.held.map((h) => [h.id, h]));
     const ctx = {
       run: this.dirs.run,
-      spawner,
+      spawner: this.#spawner,
       uids: this.#uids,
       cgroups: this.cgroups,
       netns: this.#netns,
       network: () => this.#openNetwork(),
       ...(this.#opts.faults?.release ? { fault: this.#opts.faults.release } : {}),
     };
-    const ended: Promise<unknown>[] = [];
-    for (const rec of readRestoreRecords(this.dirs.run)) {
-      const h = rec.spawner === spawner.pid ? held.get(rec.id) : undefined;
-      held.delete(rec.id);
-      // another spawner's that still lives: not ours to judge
-      if (!h && rec.spawner !== spawner.pid && pidAlive(rec.spawner)) continue;
-      let sandbox: Sandbox;
-      try {
-        sandbox = await adoptSandbox(ctx, rec, h);
-      } catch (err) {
-        if (h) spawner.kill(rec.id, SIGKILL);
-        process.stderr.write(`warren: cannot adopt sandbox ${rec.id}: ${messageOf(err)}\n`);
-        continue;
-      }
+    const { adopted, ended } = await adoptAll(ctx);
+    for (const sandbox of [...adopted, ...ended]) {
       this.#live.add(sandbox);
       void sandbox.exited.then(() => this.#live.delete(sandbox));
-      if (h && !h.exited) this.#adopted.push(sandbox);
-      else ended.push(sandbox.exited);
     }
-    for (const h of held.values()) if (!h.exited) spawner.kill(h.id, SIGKILL);
-    await Promise.all(ended);
+    this.#adopted = adopted;
+    await Promise.all(ended.map((s) => s.exited));
   }
+
 
   /** The spawner's pid (tests kill it to see the host recover). */
   get spawnerPid(): number {

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
 import { pidAlive, unlinkQuiet } from '../lib/leases.js';
-import { RESTORE_RECORDS } from './defaults.js';
+import { RESTORE_RECORDS, UID_LEASES } from './defaults.js';
 import type { Egress, Publish } from './network/index.js';
 import type { StdioSpec } from './stdio.js';
 
@@ -96,6 +96,24 @@ export function heldNames(run: string, isAlive: (pid: number) => boolean = pidAl
     held.add(rec.netns.id);
   }
   return held;
+}
+
+/**
+ * Whether a live spawner holds sandboxes whose owner is dead: it waits for the next runner, or is
+ * about to (its runner's death has not reached it yet). A record's owner is the pid in its uid
+ * lease: the process that created or last adopted it.
+ */
+export function ownerlessSpawner(run: string, isAlive: (pid: number) => boolean = pidAlive): boolean {
+  return readRestoreRecords(run).some((rec) => {
+    if (!isAlive(rec.spawner)) return false;
+    let owner = 0;
+    try {
+      owner = Number(fs.readFileSync(path.join(run, UID_LEASES, String(rec.lease)), 'utf8').split(' ')[0]);
+    } catch {
+      // no lease: nobody owns it
+    }
+    return !isAlive(owner);
+  });
 }
 
 function safeReaddir(dir: string): string[] {

@@ -12,6 +12,7 @@ import type { Lease } from '../lib/leases.js';
 import { channels, type SandboxEgressEvent, type SandboxExitEvent, type SandboxLimitsEvent, type SandboxOomEvent, type SandboxReadyEvent } from './events.js';
 import type { Egress } from './network/index.js';
 import { removeIoDir } from './io-dir.js';
+import { checkRecord } from './validate.js';
 import { forgetLayers } from './layer-use.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ExitInfo, Spawner, Spawning } from './spawner.js';
@@ -127,6 +128,7 @@ export class Sandbox {
    * so that a process adopting it later reads this one. */
   setRecord(record: Readonly<Record<string, unknown>>): void {
     this.#live('set the record of');
+    checkRecord(record);
     this.#parts.restore?.update({ record });
     this.#record = record;
   }

@@ -5,7 +5,7 @@
  * `request` a request the spawner refused before anything ran.
  */
 export const SPAWN_STAGES = [
-  'address', 'bind', 'bridge', 'bridge-port', 'caps', 'cgroup', 'cgroupns', 'clone', 'dev', 'exec',
+  'address', 'attach', 'bind', 'bridge', 'bridge-port', 'caps', 'cgroup', 'cgroupns', 'clone', 'dev', 'exec',
   'files', 'hostname', 'idmap', 'keep', 'kill', 'layer', 'link', 'link-del', 'loopback', 'mask', 'mount',
   'namespace', 'neigh', 'netns', 'overlay', 'pivot_root', 'proc', 'readonly', 'request', 'rlimit',
   'route', 'seccomp', 'setsid', 'setup', 'stdio', 'sync', 'sys', 'tmpfs', 'userns', 'veth',

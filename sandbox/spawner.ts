@@ -119,6 +119,8 @@ interface Pending {
 }
 
 const STDIO_FIELDS = ['stdin', 'stdout', 'stderr'];
+/** How long an attach waits for the spawner's hello and held list. */
+const ATTACH_TIMEOUT_MS = 10_000;
 
 /** A spawn refused before anything was sent: ready rejects, and nothing ran, so exited says so. */
 function refused(err: WarrenError): Spawning {
@@ -222,8 +224,7 @@ export class Spawner {
 
   /**
    * Live restore: connects to a spawner that outlived its runner and waits on `socketPath`, and
-   * becomes its runner; `held` says what it holds. Undefined when none waits there (a stale
-   * socket file is removed).
+   * becomes its runner; `held` says what it holds. Undefined when none waits there.
    */
   static async attach(socketPath: string): Promise<Spawner | undefined> {
     const ctrl = net.createConnection(socketPath);
@@ -231,11 +232,13 @@ export class Spawner {
       await once(ctrl, 'connect');
     } catch (err) {
       ctrl.destroy();
+      // refused: a dead spawner's socket, or one between its bind and its listen (so the file is
+      // left alone: a spawner unlinks a stale one before it binds its own)
       const code = errnoOf(err);
-      if (code === 'ECONNREFUSED') fs.rmSync(socketPath, { force: true }); // its spawner is dead
       if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
       throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
     }
+    ctrl.on('error', () => {}); // its close follows, and says it
     const decoder = new FrameDecoder();
     const got: Message[] = [];
     const closed = once(ctrl, 'close').then(() => 'closed its socket');
@@ -255,6 +258,8 @@ export class Spawner {
         };
         ctrl.on('data', onData);
         void closed.then(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`)));
+        // a spawner that accepts and says nothing is hung: never wait on it for ever
+        setTimeout(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' said nothing in ${ATTACH_TIMEOUT_MS} ms`)), ATTACH_TIMEOUT_MS).unref();
       });
     } catch (err) {
       ctrl.destroy();

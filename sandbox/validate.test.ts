@@ -28,6 +28,9 @@ const refused: Array<[string, Partial<SandboxOptions>, RegExp]> = [
   ['too many binds', { binds: Array.from({ length: 33 }, () => ({ src: '/a', dst: '/b', readonly: true })) }, /binds: 33 entries, at most 32/],
   ['an idmap flag that is not a boolean', { binds: [{ src: '/a', dst: '/b', readonly: false, idmap: 'yes' as unknown as boolean }] }, /binds idmap: expected a boolean/],
   ['a keep dir with a comma', { keep: '/var/a,b' }, /keep/],
+  ['a record that is not an object', { record: [1] as unknown as Record<string, unknown> }, /record: expected a plain object/],
+  ['a record that is not JSON', { record: { n: 1n } }, /record: not JSON/],
+  ['a record too big to keep', { record: { s: 'x'.repeat(70_000) } }, /record: \d+ bytes of JSON, over 65536/],
 ];
 
 t.test('options a user can get wrong are refused with WARREN_SANDBOX_BAD_OPTION naming the option', async (t) => {

@@ -90,4 +90,19 @@ export function validateOptions(o: SandboxOptions): void {
   }
   if (o.keep !== undefined) absPath('keep', o.keep, ',:');
   if (o.io) absPath('io.dst', o.io.dst, ':');
+  if (o.record !== undefined) checkRecord(o.record);
+}
+
+/** What a restore record holds of it (live restore): a plain JSON object, small. */
+const RECORD_MAX = 64 * 1024;
+
+export function checkRecord(record: unknown): void {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw bad('record', 'expected a plain object');
+  let json: string;
+  try {
+    json = JSON.stringify(record);
+  } catch (err) {
+    throw bad('record', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (json.length > RECORD_MAX) throw bad('record', `${json.length} bytes of JSON, over ${RECORD_MAX}`);
 }

@@ -42,14 +42,6 @@ static struct spec *spec;
 static struct pollfd *fds;
 static struct sandbox **owners;
 
-/* Live restore (protocol.h), from the environment at start: the attach socket's path (NULL: the
- * spawner dies with its runner, as it always did) and the grace window. Written only as a runner
- * goes or comes: rare writes to pages the children share are fine (nofork.h). */
-static const char *attach_path;
-static uint64_t grace_us;
-static int listen_fd = -1; /* >= 0 while detached: no runner, waiting for one */
-static uint64_t deadline_us;
-
 static void send_error(const char *id, const struct werr *err) {
   struct out o;
   out_begin(&o, "error");
@@ -94,26 +86,6 @@ static void fail_spawn(struct sandbox *parked, const char *id, const struct werr
   out_send(&o, WARREN_CTRL_FD);
 }
 
-/* Live restore: the runner's read ends of the sandbox's stdout and stderr, opened anew through its
- * /proc entry (as the child opens its own ends, child.c). Held while the sandbox lives, so that
- * while no runner is attached its writes neither fail with EPIPE nor are lost (up to what the
- * pipe holds), and handed to the next runner (its `held` frame). */
-static int open_held(const struct spec *s, int held[3], struct werr *err) {
-  for (int fd = 1; fd < 3; fd++) {
-    if (s->hold[fd] < 0) continue;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)runner_pid, s->hold[fd]);
-    struct stat st;
-    held[fd] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (held[fd] < 0 || fstat(held[fd], &st) < 0 || !S_ISFIFO(st.st_mode)) {
-      werr_set(err, "stdio", held[fd] < 0 ? errno : EINVAL, "hold '%s' (the runner's end of fd %d)", path, fd);
-      for (int i = 1; i <= fd; i++)
-        if (held[i] >= 0) close(held[i]), held[i] = -1;
-      return -1;
-    }
-  }
-  return 0;
-}
 
 /* Every sandbox's child is made as prep makes one (prep.c) and handed its request over its sync
  * socket: made ahead when the request says `prepped`, made now otherwise. The spawner's own parse
@@ -166,7 +138,7 @@ static void handle_spawn(struct msg *m, uint64_t t0) {
     }
   }
   int held[3] = {-1, -1, -1};
-  if (open_held(s, held, &err) < 0) return fail_spawn(sb, s->id, &err);
+  if (attach_open_held(s->hold, runner_pid, held, &err) < 0) return fail_spawn(sb, s->id, &err);
   if (prep_hand_over(sb->sync_fd, s->id, raw->bytes, raw->len, userns_fd, slot ? slot->fd : -1, &err) < 0) {
     for (int i = 1; i < 3; i++)
       if (held[i] >= 0) close(held[i]);
@@ -291,7 +263,7 @@ struct exit_report {
 
 static void send_exit(int reused, void *arg) {
   struct exit_report *r = arg;
-  if (listen_fd >= 0) { /* no runner: said at the next attach (say_held) */
+  if (attach_detached()) { /* no runner: said at the next attach (say_held) */
     r->sb->exited = 1;
     r->sb->status = r->status;
     r->sb->verdict = r->has_netns ? (reused ? 1 : 2) : 0;
@@ -400,7 +372,7 @@ static int setup_self(char *argv0, int *sigfd) {
   prctl(PR_SET_NAME, "warren:[spawner]", 0, 0, 0);
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   /* with live restore (protocol.h) it outlives its runner, and waits for the next */
-  if (!attach_path) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (!attach_enabled()) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   struct stat st;
   if (fstat(WARREN_CTRL_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "warren-spawner: fd %d is not the control socket; the runner starts this program\n", WARREN_CTRL_FD);
@@ -426,13 +398,7 @@ static int sigfd;
  * the attach like any other. The free pooled netns go: the next runner does not know them. Fd 3
  * becomes /dev/null, so that nothing said meanwhile reaches whatever reuses the number. */
 static int detach(struct werr *err) {
-  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0 || dup2(null, WARREN_CTRL_FD) < 0) return werr_set(err, "attach", errno, "put /dev/null on fd %d", WARREN_CTRL_FD);
-  close(null);
-  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
-  listen_fd = attach_listen(attach_path, err);
-  if (listen_fd < 0) return -1;
-  deadline_us = now_us() + grace_us;
+  if (attach_detach(now_us(), err) < 0) return -1;
   ctl->len = 0;
   for (size_t i = 0; i < sandboxes->n; i++) {
     struct sandbox *sb = &sandboxes->items[i];
@@ -446,12 +412,14 @@ static int detach(struct werr *err) {
  * fds it opens through our /proc entry), and right after its `held`, the exit of each that ended
  * meanwhile, which is then forgotten here. */
 static void say_held(int conn, pid_t pid) {
-  dup2(conn, WARREN_CTRL_FD); /* the copy is not close-on-exec: no child execs before child.c closes it */
-  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
+  int moved = dup2(conn, WARREN_CTRL_FD);
   close(conn);
-  close(listen_fd);
-  listen_fd = -1;
-  unlink(attach_path);
+  if (moved < 0) { /* still detached: the next runner may try again */
+    fprintf(stderr, "warren-spawner: move the runner's connection to fd %d: %s\n", WARREN_CTRL_FD, strerror(errno));
+    return;
+  }
+  fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC); /* dup2's copy is not */
+  attach_attached();
   runner_pid = pid; /* whose fds the `pipe:N` of later spawns name (child.c) */
   struct out o;
   out_begin(&o, "hello");
@@ -479,23 +447,18 @@ static void say_held(int conn, pid_t pid) {
 static void accept_runner(void) {
   struct werr err = {0};
   pid_t pid;
-  int conn = attach_accept(listen_fd, &pid, &err);
+  int conn = attach_accept(&pid, &err);
   if (conn < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
   else say_held(conn, pid);
 }
 
-static int poll_timeout(void) {
-  if (listen_fd < 0) return -1;
-  uint64_t now = now_us();
-  return now >= deadline_us ? 0 : (int)((deadline_us - now + 999) / 1000);
-}
 
 /* The loop, on a stack no child gets (nofork.h); returns when the runner is gone (or said
  * `close`), or, with live restore, when nobody attached within the grace window. */
 static void serve(void) {
   for (;;) {
     nfds_t n = 0;
-    fds[n++] = (struct pollfd){.fd = listen_fd >= 0 ? listen_fd : WARREN_CTRL_FD, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = attach_detached() ? attach_fd() : WARREN_CTRL_FD, .events = POLLIN};
     fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
     for (size_t i = 0; i < sandboxes->n; i++) {
       struct sandbox *sb = &sandboxes->items[i];
@@ -503,8 +466,8 @@ static void serve(void) {
       owners[n] = sb;
       fds[n++] = (struct pollfd){.fd = sb->sync_fd, .events = POLLIN};
     }
-    if (poll(fds, n, poll_timeout()) < 0) continue;
-    if (listen_fd >= 0 && poll_timeout() == 0) return; /* the grace window is over */
+    if (poll(fds, n, attach_timeout_ms(now_us())) < 0) continue;
+    if (attach_timeout_ms(now_us()) == 0) return; /* detached, and the grace window is over */
     /* sync sockets before the control socket: table slots move when a request adds or reaping removes */
     for (nfds_t i = 2; i < n; i++)
       if (fds[i].revents) handle_sync(owners[i]);
@@ -516,12 +479,12 @@ static void serve(void) {
       reap();
     }
     if (!fds[0].revents) continue;
-    if (listen_fd >= 0) {
+    if (attach_detached()) {
       accept_runner();
       continue;
     }
     int r = read_control();
-    if (r == -1 || (r == -2 && !attach_path)) return;
+    if (r == -1 || (r == -2 && !attach_enabled())) return;
     struct werr err = {0};
     if (r == -2 && detach(&err) < 0) {
       fprintf(stderr, "warren-spawner: cannot wait for the next runner: %s\n", err.msg);
@@ -532,9 +495,7 @@ static void serve(void) {
 
 int main(int argc, char **argv) {
   (void)argc;
-  attach_path = getenv("WARREN_ATTACH");
-  const char *grace = getenv("WARREN_GRACE_MS");
-  grace_us = (grace ? strtoull(grace, NULL, 10) : 0) * 1000u;
+  attach_init(getenv("WARREN_ATTACH"), getenv("WARREN_GRACE_MS"));
   if (setup_self(argv[0], &sigfd) < 0) return 2;
   trace_enabled = getenv("WARREN_TRACE") != NULL;
   rootfs_host_pid = getpid(); /* before any clone: every child resolves its binds where we are */
@@ -561,6 +522,6 @@ int main(int argc, char **argv) {
   if (rc < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
   /* the runner is gone (or we cannot serve it, or nobody attached in time): so are its sandboxes */
   table_kill_all(sandboxes, SIGKILL);
-  if (listen_fd >= 0) unlink(attach_path);
+  attach_end();
   return rc < 0 ? 2 : 0;
 }

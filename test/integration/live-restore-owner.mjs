@@ -1,6 +1,7 @@
 // The owner process of test/integration/live-restore.test.ts: opens a SandboxHost (from the build,
 // dist/), creates the sandboxes it is given, says what it made on one stdout line, then waits to
-// be killed. Its argument: JSON { dirs, liveRestore?, sandboxes: SandboxOptions[] }.
+// be killed. Its argument: JSON { dirs, liveRestore?, sandboxes: SandboxOptions[], inFlight?: SandboxOptions[] }:
+// inFlight ones are asked for, not waited for, as it says what it made (so it dies amid their creates).
 import { SandboxHost } from '../../dist/sandbox/index.js';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -12,5 +13,7 @@ for (const opts of cfg.sandboxes) {
   s.stdout?.resume(); // read and dropped: what it writes once this process is dead is the test's
   made.push({ id: s.id, pid: s.pid, ip: s.ip, ioDir: s.ioDir });
 }
-process.stdout.write(`${JSON.stringify({ spawner: host.spawnerPid, sandboxes: made })}\n`);
+for (const opts of cfg.inFlight ?? []) host.create(opts).catch(() => {});
+const adopted = host.adopted().map((s) => s.id);
+process.stdout.write(`${JSON.stringify({ spawner: host.spawnerPid, sandboxes: made, adopted })}\n`);
 setInterval(() => {}, 1000);

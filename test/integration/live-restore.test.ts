@@ -37,11 +37,12 @@ function opts(argv: string[], extra: Partial<SandboxOptions> = {}): SandboxOptio
 
 interface Made {
   spawner: number;
+  adopted: string[];
   sandboxes: Array<{ id: string; pid: number; ip?: string; ioDir?: string }>;
 }
 
 /** Starts the owner; resolves with what it made once it said so. */
-async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
+async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[]; inFlight?: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
   const log = fs.openSync(path.join('/tmp', `wrntest-restore-owner-${process.pid}.log`), 'a');
   const child = spawn(process.execPath, [OWNER, JSON.stringify({ dirs, ...cfg })], { stdio: ['ignore', 'pipe', log] });
   fs.closeSync(log);
@@ -80,7 +81,7 @@ function startTime(pid: number): string | undefined {
 
 const list = (sub: string) => {
   try {
-    return fs.readdirSync(path.join(dirs.run, sub)).filter((n) => !n.endsWith('.sock'));
+    return fs.readdirSync(path.join(dirs.run, sub));
   } catch {
     return [];
   }
@@ -92,6 +93,7 @@ async function leftovers(): Promise<string[]> {
   const cgroups = await detectCgroups({ parent: dirs.cgroupParent }).list().catch(() => []);
   out.push(...cgroups.filter((n) => n.startsWith('w')).map((n) => `cgroup ${n}`));
   for (const sub of ['sandboxes', 'io', 'layers', 'uids', 'ips', 'restore', 'nft']) out.push(...list(sub).map((n) => `${sub}/${n}`));
+  if (fs.existsSync(path.join(dirs.run, 'spawner.sock'))) out.push('spawner.sock');
   out.push(...fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(`${dirs.run}/`)).map((l) => `mount ${l.split(' ')[1]}`));
   return out;
 }
@@ -163,6 +165,12 @@ t.test('a killed owner\'s sandboxes are adopted: same processes, reachable, the 
   s.setRecord({ kind: 'ticker', n: 2 });
   t.same(JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', s.id), 'utf8')).record, { kind: 'ticker', n: 2 }, 'setRecord rewrites its restore record');
 
+  await s.setLimits({ pids: 100 });
+  t.ok(s.stats().pidsCurrent !== null, 'its cgroup: limits set, stats read');
+  await s.setEgress('none');
+  t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${ticker.ip as string}"`), 'setEgress changes its elements');
+  t.equal(JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', s.id), 'utf8')).net.egress, 'none', 'and its restore record');
+
   const exit = await s.destroy();
   t.equal(exit.releaseError, undefined, 'destroy releases everything');
   t.notOk(pidAlive(ticker.pid), 'its init is gone');
@@ -172,6 +180,69 @@ t.test('a killed owner\'s sandboxes are adopted: same processes, reachable, the 
   t.same(await leftovers(), [], 'nothing left: cgroups, run dirs, io dirs, leases, addresses, records, mounts');
   const veths = fs.readdirSync('/sys/class/net').filter((n) => fs.existsSync(`/sys/class/net/${n}/master`) && fs.realpathSync(`/sys/class/net/${n}/master`).endsWith(`/${dirs.net.bridge}`));
   t.same(veths, [], 'no veth left on the bridge');
+});
+
+t.test('an owner killed amid creates: what started is adopted, the rest released, nothing left', { skip }, async (t) => {
+  const sleeper = (n: number) => opts(['node', '-e', 'setInterval(() => {}, 1000)'], { net: { egress: n % 2 ? 'public' : 'none' }, record: { n } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [sleeper(0)], inFlight: [1, 2, 3, 4, 5].map(sleeper) });
+  await killed(child);
+  // as serve starts: what the creates had taken before their records were written has no owner left
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  const adopted = host.adopted();
+  t.ok(adopted.some((s) => s.id === made.sandboxes[0]!.id), `the one it had made is adopted (${adopted.length} in all)`);
+  for (const s of adopted) t.ok(pidAlive(s.pid) && s.record !== undefined, `${s.id} runs, with its record`);
+  const exits = await Promise.all(adopted.map((s) => s.destroy()));
+  t.same(exits.map((e) => e.releaseError), exits.map(() => undefined), 'each releases everything');
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left, whatever the creates had reached');
+});
+
+t.test('an adopter killed in its turn: the next one adopts the same sandboxes', { skip }, async (t) => {
+  const first = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' }, record: { n: 1 } })] });
+  const id = first.made.sandboxes[0]!.id;
+  await killed(first.child);
+  const second = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [] });
+  t.same(second.made.adopted, [id], 'the second owner adopted it');
+  t.equal(second.made.spawner, first.made.spawner, 'from the same spawner');
+  await killed(second.child);
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.same(host.adopted().map((s) => [s.id, s.pid, s.record]), [[id, first.made.sandboxes[0]!.pid, { n: 1 }]], 'the third adopts the same process, with its record');
+  t.equal(await pong(host.adopted()[0]!.ioDir as string), 'pong', 'still reachable');
+  await host.close();
+  t.same(await leftovers(), [], 'close leaves nothing');
+});
+
+t.test('with live restore, a failed create leaves no record, and a release that fails in part still removes it', { skip }, async (t) => {
+  let failCreate = true;
+  const host = await SandboxHost.open({
+    dirs,
+    spare: 0,
+    liveRestore: { graceMs: 30_000 },
+    faults: {
+      create: (step) => {
+        if (failCreate && step === 'spawn') throw new Error('injected');
+      },
+      release: (step) => {
+        if (step === 'layers') throw new Error('injected');
+      },
+    },
+  });
+  t.teardown(() => host.close());
+  await t.rejects(host.create(opts(['node', '-e', TICKER])), 'the create fails at its spawn step');
+  t.same(list('restore'), [], 'and leaves no record');
+  failCreate = false;
+  const s = await host.create(opts(['node', '-e', TICKER], { record: { n: 3 } }));
+  t.same(list('restore'), [s.id], 'a created one has its record');
+  const exit = await s.destroy();
+  t.match(exit.releaseError?.message ?? '', /layers/, 'its release failed in part');
+  t.same(list('restore'), [], 'its record is removed all the same');
+  await host.close();
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
+  t.same(await leftovers(), [], 'and a gc finds the rest');
 });
 
 t.test('nobody attaching within the grace window: everything ends, and a gc leaves nothing', { skip }, async (t) => {
