@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
-import { LOAD_PROOF_HEADER, REQUEST_ID_HEADER } from '../runtime/protocol.js';
+import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { answerError, RESPONSE_ID_HEADER } from './errors.js';
 import { releaseOrHandOff } from './handoff.js';
 import type { Invocation, Outcome, Start } from './invoker.js';
@@ -277,8 +277,7 @@ function upstreamHeaders(req: IncomingMessage, requestId: string): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    // the request id is the router's to give, the load's proof the pool's to ask (start-gate.ts)
-    if (HOP_BY_HOP.has(lower) || lower === REQUEST_ID_HEADER || lower === LOAD_PROOF_HEADER || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower === REQUEST_ID_HEADER || named?.has(lower)) continue;
     out.push(name, raw[i + 1] as string);
   }
   out.push(REQUEST_ID_HEADER, requestId);

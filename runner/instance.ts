@@ -158,13 +158,11 @@ export class Instance {
    *
    * `sent` is called once the load request has left (RuntimeConnection.load): a request sent to
    * the function's socket from then on waits in the runtime for the module, so the first one
-   * can go right behind the load (start-gate.ts holds its answer until this resolves, or until
-   * the answer proves the load itself). Never earlier: the load goes out only once the limits
-   * and egress apply, so no line of the function's code runs without them. `sent` is given
-   * `loaded`, to call when that answer proved the load before the load's own answer came: the
-   * `load` phase then ends there (the load sent to the host knowing it succeeded).
+   * can go right behind the load (start-gate.ts holds its answer until this resolves). Never
+   * earlier: the load goes out only once the limits and egress apply, so no line of the
+   * function's code runs without them.
    */
-  async specialize(owner: Owner, spec: Specialization, phases: Phases, sent?: (loaded: () => void) => void): Promise<void> {
+  async specialize(owner: Owner, spec: Specialization, phases: Phases, sent?: () => void): Promise<void> {
     if (this.#state !== 'generic') throw new WarrenError('WARREN_FN_START', `instance '${this.id}' is ${this.#state}, not generic`);
     this.#state = 'specializing';
     this.owner = owner;
@@ -180,14 +178,8 @@ export class Instance {
       if (!sameLimits(this.#bootLimits, spec.limits)) await this.sandbox.setLimits(spec.limits);
       if (spec.egress !== 'none') await this.sandbox.setEgress(spec.egress);
       lap('limits');
-      let known = false;
-      const loaded = () => {
-        if (known) return;
-        known = true;
-        lap('load');
-      };
-      await this.#load(owner, spec, sent && (() => sent(loaded)));
-      loaded();
+      await this.#load(owner, spec, sent);
+      lap('load');
     } catch (err) {
       await this.destroy('its specialization failed');
       // its sandbox ended under it (the spawner or its runtime killed): the platform failed, not

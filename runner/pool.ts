@@ -233,7 +233,7 @@ export class Pool implements Invoker {
     };
     return {
       ...(handoff && { handOff: (socket: Socket) => this.#handOff(g, inst, socket, handoff, release) }),
-      dispatcher: held ? afterStart(inst.conn.http, held) : inst.conn.http,
+      dispatcher: held ? afterStart(inst.conn.http, held.done) : inst.conn.http,
       fn: owner.fn,
       version: owner.version,
       instance: inst.id,
@@ -369,7 +369,7 @@ export class Pool implements Invoker {
     const refillSoon = () => void setTimeout(refill, REFILL_AFTER_ANSWER_MS).unref();
     // the first waiter's request goes out right behind the load, not after its answer (one round
     // trip to the runtime less); its answer waits for this start's outcome (start-gate.ts)
-    let first: { w: Waiter; start: Start; proved: boolean } | undefined;
+    let first: { w: Waiter; start: Start } | undefined;
     const outcome = startOutcome();
     let reserved = false;
     try {
@@ -389,20 +389,13 @@ export class Pool implements Invoker {
       const spec = await g.version.specialization();
       phases.push(['read', performance.now() - t1]);
       const taken = inst;
-      await inst.specialize(owner, spec, phases, (loaded) => {
+      await inst.specialize(owner, spec, phases, () => {
         const w = g.queue.shift();
         if (!w) return;
-        const f = { w, start: { label, ms: 0, phases }, proved: false };
-        first = f;
-        // its ms and the load's phase are filled in before its answer's head goes on: by the
-        // load's answer, or sooner by the answer's own proof of the load (start-gate.ts)
-        outcome.onProof = () => {
-          loaded();
-          f.proved = true;
-          f.start.ms = performance.now() - w.since;
-        };
+        // its ms and the load's phase are filled in before its answer's head is read
+        first = { w, start: { label, ms: 0, phases } };
         g.handed++;
-        w.resolve(this.#use(g, taken, f.start, refillSoon, outcome));
+        w.resolve(this.#use(g, taken, first.start, refillSoon, outcome));
       });
     } catch (err) {
       g.starting--;
@@ -428,7 +421,7 @@ export class Pool implements Invoker {
     this.#adopt(g, inst);
     setTimeout(refill, REFILL_DELAY_MS).unref();
     const w = first ? undefined : g.queue.shift();
-    if (first && !first.proved) first.start.ms = performance.now() - first.w.since;
+    if (first) first.start.ms = performance.now() - first.w.since;
     else if (w) w.resolve(this.#use(g, inst, { ...start, ms: performance.now() - w.since }, refillSoon));
     else refill();
     outcome.succeed();

@@ -5,21 +5,13 @@
  * knows the start succeeded. A start that failed fails the request with the start's own error,
  * which the router answers as it would acquire()'s (router/invoker.ts).
  *
- * The request asks the runtime for the load's proof (LOAD_PROOF_HEADER): an answer that carries
- * it is the loaded module's, so the load succeeded, and it goes on at once, without waiting for
- * the load's answer on the control socket (the runtime writes that one after it: a wake-up of
- * the host less before the client has its answer). The header is the runtime's word to the host,
- * never passed on.
- *
  *   request written       ──> runtime: waits for the load; serves it once the module serves
- *   answer with the proof ──> `outcome.prove()`, then on to the router as it comes
- *   answer without it     ──> held here (the connection paused) until `outcome.done` settles
- *   done resolves         ──> the held events go to the router in order, then the rest as they come
- *   done rejects          ──> the upstream request is aborted; the router gets the start's error
+ *   answer's events       ──> held here (the connection paused) until `started` settles
+ *   started resolves      ──> the held events go to the router in order, then the rest as they come
+ *   started rejects       ──> the upstream request is aborted; the router gets the start's error
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { LOAD_PROOF_HEADER } from '../runtime/index.js';
 
 type Controller = Dispatcher.DispatchController;
 type Handler = Dispatcher.DispatchHandler;
@@ -30,10 +22,6 @@ export interface StartOutcome {
   failed: boolean;
   succeed(): void;
   fail(err: Error): void;
-  /** The first request's answer proved the load (before `done`, or instead of waiting for it):
-   * calls `onProof` once, so the start's phases are complete before the answer's head goes on. */
-  prove(): void;
-  onProof: (() => void) | undefined;
 }
 
 export function startOutcome(): StartOutcome {
@@ -44,33 +32,13 @@ export function startOutcome(): StartOutcome {
     fail = reject;
   });
   done.catch(() => {}); // no request may have gone out to hear of it
-  let proved = false;
-  const outcome: StartOutcome = {
-    done,
-    failed: false,
-    succeed,
-    fail: (err) => ((outcome.failed = true), fail(err)),
-    prove: () => {
-      if (proved) return;
-      proved = true;
-      outcome.onProof?.();
-    },
-    onProof: undefined,
-  };
+  const outcome: StartOutcome = { done, failed: false, succeed, fail: (err) => ((outcome.failed = true), fail(err)) };
   return outcome;
 }
 
-/** `dispatcher`, with each request's answer held until `outcome` is known (see above). */
-export function afterStart(dispatcher: Dispatcher, outcome: StartOutcome): Dispatcher {
-  return dispatcher.compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: askingProof(opts.headers) }, new StartGate(handler, outcome)));
-}
-
-/** `headers` and LOAD_PROOF_HEADER, in the form undici was given: a flat name, value list (the
- * router's), pairs from an iterable, or an object. */
-function askingProof(headers: Dispatcher.DispatchOptions['headers']): Dispatcher.DispatchOptions['headers'] {
-  if (Array.isArray(headers)) return [...(headers as string[]), LOAD_PROOF_HEADER, '?'];
-  if (headers != null && Symbol.iterator in headers) return new Map([...(headers as Iterable<[string, string | string[] | undefined]>), [LOAD_PROOF_HEADER, '?']]);
-  return { ...headers, [LOAD_PROOF_HEADER]: '?' };
+/** `dispatcher`, with each request's answer held until `started` settles (see above). */
+export function afterStart(dispatcher: Dispatcher, started: Promise<void>): Dispatcher {
+  return dispatcher.compose((dispatch) => (opts, handler) => dispatch(opts, new StartGate(handler, started)));
 }
 
 class StartGate implements Handler {
@@ -86,11 +54,8 @@ class StartGate implements Handler {
   /** The controller the inner handler sees: its pauses are its own, ours stay ours. */
   readonly #view: Controller;
 
-  readonly #outcome: StartOutcome;
-
-  constructor(inner: Handler, outcome: StartOutcome) {
+  constructor(inner: Handler, started: Promise<void>) {
     this.#inner = inner;
-    this.#outcome = outcome;
     const gate = this;
     this.#view = {
       get aborted() {
@@ -112,7 +77,7 @@ class StartGate implements Handler {
         if (this.#state === 'open') this.#real?.resume();
       },
     };
-    outcome.done.then(
+    started.then(
       () => this.#open(),
       (err: unknown) => this.#fail(err instanceof Error ? err : new Error(String(err))),
     );
@@ -132,12 +97,6 @@ class StartGate implements Handler {
   }
 
   onResponseStart(_c: Controller, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    const proof = headers[LOAD_PROOF_HEADER] !== undefined;
-    delete headers[LOAD_PROOF_HEADER];
-    if (proof && this.#state === 'waiting' && statusCode >= 200) {
-      this.#outcome.prove();
-      this.#open();
-    }
     this.#pass(() => this.#inner.onResponseStart?.(this.#view, statusCode, headers, statusMessage), true);
   }
 

@@ -114,14 +114,7 @@ export function controlServer(state: ControlState): http.Server {
         try {
           const loaded = await load(parseLoadRequest(Buffer.concat(chunks).toString('utf8')));
           state.serve(loaded);
-          // the answer two turns of the event loop later: the host's first request, sent right
-          // behind the load, most often came while the module was evaluated; its bytes wait on
-          // the function socket, which the loop reads in the turn after this one (the check
-          // phase of this turn comes first). Answered before the load, with the module's proof
-          // on it (protocol.ts LOAD_PROOF_HEADER), it reaches the host in the wake-up the load's
-          // answer would have taken, and the host needs no second one before the client has it
-          const ok = { ok: true, module: loaded.module } as const;
-          setImmediate(() => setImmediate(() => answer(200, ok)));
+          answer(200, { ok: true, module: loaded.module });
         } catch (err) {
           loading = false;
           if (err instanceof BadLoadRequest) answer(400, { ok: false, error: err.message });

@@ -27,7 +27,7 @@ import { controlServer } from './control.js';
 import { Handoff } from './handoff.js';
 import { importModule, load, ModuleError, type Loaded } from './load.js';
 import { errorText, installConsole, report } from './log.js';
-import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, LOAD_PROOF_HEADER, SOCKET_NAME } from './protocol.js';
+import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
 import { workersListener, type FetchHandler, type Serving } from './serve.js';
 
 interface Args {
@@ -73,24 +73,15 @@ async function listenAs(server: http.Server, file: string): Promise<void> {
 }
 
 /** A Workers server: each request goes to what `serving()` gives, or is a 503 while it gives null;
- * while `held()` gives a promise (a load under way), a request waits for it first. A request that
- * asks (LOAD_PROOF_HEADER) and that a module serves is answered with the module's name in that
- * header: the host's proof that the load succeeded (protocol.ts). The warm-up's private server is
- * made here too, so that it runs the very same code. */
-function workersServer(serving: () => (Serving & { module?: string }) | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null, handoff: () => Handoff | null = () => null): http.Server {
+ * while `held()` gives a promise (a load under way), a request waits for it first. The warm-up's
+ * private server is made here too, so that it runs the very same code. */
+function workersServer(serving: () => Serving | null, pending: Set<Promise<unknown>>, held: () => Promise<void> | null = () => null, handoff: () => Handoff | null = () => null): http.Server {
   const listener = workersListener(serving, pending);
-  const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (req.headers[LOAD_PROOF_HEADER] !== undefined) {
-      const fn = serving();
-      if (fn) res.setHeader(LOAD_PROOF_HEADER, fn.module ?? 'warm');
-    }
-    listener(req, res);
-  };
   return http.createServer((req, res) => {
     if (handoff()?.request(req, res)) return;
     const wait = held();
-    if (wait) void wait.then(() => serve(req, res));
-    else serve(req, res);
+    if (wait) void wait.then(() => listener(req, res));
+    else listener(req, res);
   });
 }
 

@@ -50,12 +50,7 @@
  *   from then on (and while a load is under way) a request waits for the next load's answer:
  *   the module serves it, or after a failed load it is a 503 (and the runtime exits). So the
  *   host may send a function's first request right behind its load, once the load has left
- *   (node may read the function's socket before the control socket). A request carrying
- *   LOAD_PROOF_HEADER (the host's, on that first request) that the loaded module serves is
- *   answered with LOAD_PROOF_HEADER naming the module: the load succeeded, and this answer is the
- *   module's (a runtime's own 503 never has it), so the host need not wait for the load's answer
- *   on the control socket, which the runtime writes after such a waiting request's (one wake-up
- *   of the host for both instead of two). 501 when the module has no
+ *   (node may read the function's socket before the control socket). 501 when the module has no
  *   fetch handler (only a scheduled one). A throw, a rejected promise or a value that is not a
  *   Response is a 500 for that request only (its stack goes to the log).
  *
@@ -92,12 +87,6 @@ export const MAX_LOAD_BYTES = 32 * 1024 * 1024;
  * (a client's own value is replaced): console output written while handling it is tagged with it.
  */
 export const REQUEST_ID_HEADER = 'x-warren-request-id';
-/**
- * On a request to the function's socket: the host asks whether a module serves it. On its answer
- * (set by the runtime, only when the loaded module served it): the module's name (HealthAnswer.
- * module), which tells the host its load succeeded before the load's own answer comes.
- */
-export const LOAD_PROOF_HEADER = 'x-warren-loaded';
 /** The longest request id the runtime keeps (a longer header value is cut). */
 export const MAX_REQUEST_ID_LENGTH = 128;
 

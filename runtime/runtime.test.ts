@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { listening, start } from '../test/runtime-harness.js';
-import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, LOAD_PROOF_HEADER, SOCKET_NAME } from './index.js';
+import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME } from './index.js';
 
 const ECHO = `
 export default {
@@ -135,38 +135,6 @@ t.test('a request sent right behind a load waits for the module; behind a load t
   let refused: Promise<{ status: number; body: string }> | undefined;
   await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = failing.client.request({ method: 'GET', path: '/' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: 'cut' })))), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
   t.match(await refused, { status: /^(503|0)$/ }, 'a 503 (or the connection cut as the runtime exits), never an answer of a module');
-});
-
-t.test('a request behind a load that asks for the proof is answered with it, before the load is; a refusal never has it', async (t) => {
-  const { conn, client } = await listening(t, null);
-  await (await client.request({ method: 'GET', path: '/' })).body.dump();
-  await conn.warm();
-  const order: string[] = [];
-  let behind: Promise<{ status: number; proof: unknown }> | undefined;
-  const slow = 'const until = Date.now() + 100; while (Date.now() < until);\nexport default { fetch() { return new Response("ok", { headers: { "x-own": "1" } }); } };';
-  const ask = () =>
-    client.request({ method: 'GET', path: '/first', headers: { [LOAD_PROOF_HEADER]: '?' } }).then(async (r) => {
-      await r.body.dump();
-      order.push('answer');
-      return { status: r.statusCode, proof: r.headers[LOAD_PROOF_HEADER] };
-    });
-  await conn.load({ source: slow, name: 'proved.mjs' }, () => (behind = ask())).then(() => order.push('load'));
-  t.same(await behind, { status: 200, proof: 'proved.mjs' }, "the module's answer names the module it came from");
-  t.same(order, ['answer', 'load'], "the module's answer comes before the load's own");
-  const plain = await client.request({ method: 'GET', path: '/' });
-  await plain.body.dump();
-  t.equal(plain.headers[LOAD_PROOF_HEADER], undefined, 'a request that does not ask gets no proof');
-
-  const failing = await listening(t, null);
-  await failing.conn.warm();
-  let refused: Promise<{ status: number; proof: unknown }> | undefined;
-  const refuse = () =>
-    failing.client.request({ method: 'GET', path: '/', headers: { [LOAD_PROOF_HEADER]: '?' } }).then(
-      async (r) => ({ status: r.statusCode, proof: (await r.body.dump(), r.headers[LOAD_PROOF_HEADER]) }),
-      () => ({ status: 0, proof: undefined }),
-    );
-  await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = refuse())), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
-  t.match(await refused, { status: /^(503|0)$/, proof: undefined }, 'behind a failed load: a 503 or a cut connection, without the proof');
 });
 
 t.test("the host can wait for the warm-up, whose request never reaches the function", async (t) => {
