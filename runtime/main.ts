@@ -132,9 +132,10 @@ async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
   if (!answer.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up request got '${answer.slice(0, 40)}'`);
   // and a load of a module of our own by the very path a function's takes: a control server's
   // load request (its body read, parsed, the module evaluated, the answer written). node compiles
-  // a function of its own (its streams' included) on its first call: a load whose path had not
-  // run cost 2-3 ms of CPU here, of which ~1 ms reading the body and 0.5 evaluating the module
-  // (node's first dynamic import alone, as it was, cost 5-10 ms)
+  // a function of its own (its streams' included) on its first call: a function's load cost 3.1
+  // ms of CPU from its head to its answer after a warm-up that called load() itself, 2.5 after
+  // this one (its body's read 1.05 -> 0.81 ms; medians of 6, on the host, README "the load's own
+  // CPU"). node's first dynamic import, which this once was, cost 5-10 ms
   const body = JSON.stringify({ source: WARM_MODULE, name: 'warm.mjs', env: {} });
   const loaded = await privately(controlServer(warmControl(pending)), (name) =>
     ask(name, `POST ${CONTROL_LOAD_PATH} HTTP/1.1\r\nHost: warren\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
