@@ -23,11 +23,11 @@ import { renameSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { controlServer } from './control.js';
+import { controlServer, type ControlState } from './control.js';
 import { Handoff } from './handoff.js';
-import { importModule, load, ModuleError, type Loaded } from './load.js';
+import { importModule, ModuleError, type Loaded } from './load.js';
 import { errorText, installConsole, report } from './log.js';
-import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
+import { CONTROL_LOAD_PATH, CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, IO_DIR, SOCKET_NAME } from './protocol.js';
 import { workersListener, type FetchHandler, type Serving } from './serve.js';
 
 interface Args {
@@ -91,34 +91,69 @@ const warmFunction: Serving = {
   env: {},
 };
 
-/**
- * One request of our own through node:http, the request listener and a handler reading the body
- * and answering, so that node compiles that path now, not on the function's first request
- * (undici, node's fetch, stays unloaded: web.ts says why). On a private server (an abstract unix socket: no name in any dir, nothing left if we are killed), so
- * no request of the function's can ever reach the warm-up's handler. A bare socket as the client,
- * so the warm-up does not load node's HTTP client, which nothing else here uses.
- */
-async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
-  const server = workersServer(() => warmFunction, pending);
-  const name = `\0warren-warm-${process.pid}-${Date.now()}`;
+/** Sends `request` (bytes of HTTP/1.1 with `Connection: close`) to the abstract unix socket
+ * `name` from a bare socket (the warm-up does not load node's HTTP client, which nothing else here
+ * uses); the whole answer. */
+function ask(name: string, request: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect(name);
+    let got = '';
+    c.setEncoding('latin1');
+    c.on('data', (d: string) => (got += d));
+    c.on('error', reject);
+    c.on('end', () => resolve(got));
+    c.write(request);
+  });
+}
+
+/** `server` listening on a fresh abstract unix socket (no name in any dir, nothing left if we are
+ * killed), for `use`; closed after. */
+async function privately<T>(server: http.Server, use: (name: string) => Promise<T>): Promise<T> {
+  const name = `\0warren-warm-${process.pid}-${Date.now()}-${++privateServers}`;
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(name, resolve));
   try {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const c = net.connect(name);
-      let got = '';
-      c.setEncoding('latin1');
-      c.on('data', (d: string) => (got += d));
-      c.on('error', reject);
-      c.on('end', () => resolve(got));
-      c.write('POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup');
-    });
-    if (!answer.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up request got '${answer.slice(0, 40)}'`);
+    return await use(name);
   } finally {
     server.close();
   }
-  // and a load of a module of our own by the very path a function's takes (load.ts): node's first
-  // dynamic import costs 5-10 ms here, later ones ~1 ms
-  await load({ source: WARM_MODULE, name: 'warm.mjs' });
+}
+let privateServers = 0;
+
+/**
+ * One request of our own through node:http, the request listener and a handler reading the body
+ * and answering, so that node compiles that path now, not on the function's first request
+ * (undici, node's fetch, stays unloaded: web.ts says why). On a private server, so no request of
+ * the function's can ever reach the warm-up's handler.
+ */
+async function warmUp(pending: Set<Promise<unknown>>): Promise<void> {
+  const answer = await privately(workersServer(() => warmFunction, pending), (name) =>
+    ask(name, 'POST /warm HTTP/1.1\r\nHost: warren\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nup'),
+  );
+  if (!answer.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up request got '${answer.slice(0, 40)}'`);
+  // and a load of a module of our own by the very path a function's takes: a control server's
+  // load request (its body read, parsed, the module evaluated, the answer written). node compiles
+  // a function of its own (its streams' included) on its first call: a function's load cost 3.1
+  // ms of CPU from its head to its answer after a warm-up that called load() itself, 2.5 after
+  // this one (its body's read 1.05 -> 0.81 ms; medians of 6, on the host, README "the load's own
+  // CPU"). node's first dynamic import, which this once was, cost 5-10 ms
+  const body = JSON.stringify({ source: WARM_MODULE, name: 'warm.mjs', env: {} });
+  const loaded = await privately(controlServer(warmControl(pending)), (name) =>
+    ask(name, `POST ${CONTROL_LOAD_PATH} HTTP/1.1\r\nHost: warren\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`),
+  );
+  if (!loaded.startsWith('HTTP/1.1 200 ')) throw new Error(`the warm-up load got '${loaded.slice(0, 80)}'`);
+}
+
+/** The warm-up's private control server's state: it loads the warm module and keeps nothing. */
+function warmControl(pending: Set<Promise<unknown>>): ControlState {
+  return {
+    loaded: () => null,
+    serve: () => {},
+    fail: () => {},
+    warm: () => Promise.resolve(),
+    pending,
+    hold: () => {},
+    handoff: () => Promise.resolve(),
+  };
 }
 
 /** How long the function's socket keeps an idle connection while no module is loaded, and after. */
