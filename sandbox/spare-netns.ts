@@ -70,7 +70,10 @@ export class SpareNetns {
     }
     this.#fresh.touch(kind);
     const slot = this.#takeFrom(this.#fresh, kind) ?? (await this.#make(kind));
-    this.#refill(kind);
+    // after this turn, once the create that takes it has sent its spawn: a bridged one's making
+    // is a veth in the spawner (2-4 ms), which the spawner did ahead of that spawn when its frame
+    // went first (spare-sandboxes.ts take() too)
+    setImmediate(() => this.#refill(kind));
     return slot;
   }
 
