@@ -96,8 +96,9 @@ export class Generics {
     this.#coldStarts.push(performance.now());
   }
 
-  /** Boots one on the request path (a cold start), outside the pool's count. `phases` gets
-   * `wait` first when it waited for its turn. */
+  /** Boots one on the request path (a cold start), outside the pool's count, to be specialized at
+   * once: without the warm-up (Instance.boot's `cold`). `phases` gets `wait` first when it
+   * waited for its turn. */
   async boot(phases: Phases): Promise<Instance> {
     return this.#boot('cold', phases);
   }
@@ -107,7 +108,7 @@ export class Generics {
     try {
       if (turn.waitedMs > 0) phases.push(['wait', turn.waitedMs]);
       if (kind === 'generic' && this.#closed) throw new WarrenError('WARREN_HOST_CLOSED', 'the generic pool closed');
-      return await Instance.boot(this.#host, await this.#layers(), this.#opts.limits, phases);
+      return await Instance.boot(this.#host, await this.#layers(), this.#opts.limits, phases, kind === 'cold');
     } finally {
       turn.release();
     }

@@ -7,7 +7,7 @@
  *      └───────────┴─────────────┴─────────────┴────────────────────┘ (crash, OOM, destroy)
  *
  *   booting       the sandbox is made and the runtime starts; ready when its control socket
- *                 answers that it warmed its HTTP path
+ *                 answers that it warmed its HTTP path (a cold start's: once its sockets accept)
  *   generic       booted, no function: waiting in the generic pool (generics.ts)
  *   specializing  given to one function version: its limits, egress, env and module go in
  *   ready         serves that version's requests, up to its concurrency at once
@@ -23,7 +23,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { isWarrenError, WarrenError } from '../lib/errors.js';
-import { IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds, type HandoffRequest } from '../runtime/index.js';
+import { COLD_FLAG, IO_DIR, RuntimeConnection, runtimeArgv, runtimeBinds, type HandoffRequest } from '../runtime/index.js';
 import type { Egress, Sandbox, SandboxExit, SandboxHost } from '../sandbox/index.js';
 import type { CgroupLimits } from '../sandbox/cgroups/types.js';
 import { HandoffChannel, type Closed } from './handoff.js';
@@ -106,11 +106,16 @@ export class Instance {
    * function's egress is set when it is specialized), its stdout and stderr pipes left unread
    * until then. Resolves once the runtime answered that it is warm; `phases` gets spawn, boot (to
    * its control socket's name) and warm.
+   *
+   * `cold`: for a request that waits, to be specialized at once (a cold start). The runtime then
+   * skips its warm-up (protocol.ts COLD_FLAG), and this resolves as soon as its sockets accept:
+   * no warm phase, and no connection made ahead to its function socket (it would be held there
+   * until the load), which the first request opens.
    */
-  static async boot(host: SandboxHost, layers: readonly string[], limits: CgroupLimits, phases: Phases): Promise<Instance> {
+  static async boot(host: SandboxHost, layers: readonly string[], limits: CgroupLimits, phases: Phases, cold = false): Promise<Instance> {
     let t = performance.now();
     const sandbox = await host.create({
-      argv: runtimeArgv(),
+      argv: cold ? runtimeArgv(COLD_FLAG) : runtimeArgv(),
       binds: runtimeBinds(),
       layers,
       limits,
@@ -129,8 +134,9 @@ export class Instance {
       phases.push(['spawn', lap()]);
       // its control socket's name appears once both sockets accept: no health round trip (the
       // warm answer below is one), and the runtime begins its warm-up then, on its own
-      conn = await RuntimeConnection.open(sandbox.ioDir as string, signal);
+      conn = await RuntimeConnection.open(sandbox.ioDir as string, signal, { cold });
       phases.push(['boot', lap()]);
+      if (cold) return new Instance(sandbox, conn, limits);
       // the host's connection to the function's socket, open before a request needs it (the
       // runtime answers 503 while no function is loaded; once warm, it holds requests instead,
       // for the load that comes: protocol.ts)

@@ -171,17 +171,20 @@ export class RuntimeConnection implements AsyncDisposable {
   readonly http: Pool;
   readonly #control: Pool;
   readonly #sockets: RuntimeSocket[];
+  /** Its runtime was started with COLD_FLAG: it holds requests until its first load settled. */
+  readonly #holds: boolean;
   #closing: Promise<void> | undefined;
 
-  private constructor(control: RuntimeSocket, fn: RuntimeSocket) {
+  private constructor(control: RuntimeSocket, fn: RuntimeSocket, holds: boolean) {
     this.#sockets = [control, fn];
+    this.#holds = holds;
     this.#control = controlPool(control);
     this.http = socketPool(fn);
   }
 
   /** Waits for the runtime in `ioDir` to accept (its control socket's name appears last), then
-   * opens both sockets. */
-  static async open(ioDir: string, signal: AbortSignal): Promise<RuntimeConnection> {
+   * opens both sockets. `cold`: the runtime was started with COLD_FLAG. */
+  static async open(ioDir: string, signal: AbortSignal, opts: { cold?: boolean } = {}): Promise<RuntimeConnection> {
     const control = await waitForSocket(ioDir, signal, CONTROL_NAME);
     let fn: RuntimeSocket | null;
     try {
@@ -194,7 +197,7 @@ export class RuntimeConnection implements AsyncDisposable {
       control.close();
       throw new WarrenError('WARREN_RUNTIME_NOT_LISTENING', `no runtime socket '${SOCKET_NAME}' in '${ioDir}' beside its control socket`);
     }
-    return new RuntimeConnection(control, fn);
+    return new RuntimeConnection(control, fn, opts.cold === true);
   }
 
   /** The runtime's health; rejects on anything but a 200. */
@@ -216,8 +219,9 @@ export class RuntimeConnection implements AsyncDisposable {
   async load(req: LoadRequest, sent?: () => void): Promise<HealthAnswer> {
     // only on a connection the runtime reads already: a new one is accepted, then read, a turn
     // of its event loop later than a request on an open function connection, which would then
-    // come first (and be answered 503). Made again (it broke), the load is answered first.
-    const open = this.#control.stats.connected && this.#control.stats.size === 0;
+    // come first (and be answered 503). Made again (it broke), the load is answered first. A
+    // cold runtime's first load goes out on a new connection: it holds requests from its start
+    const open = this.#control.stats.size === 0 && (this.#holds || this.#control.stats.connected);
     const answer = await this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), open ? sent : undefined);
     if (!open) sent?.();
     return answer;

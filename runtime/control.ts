@@ -23,6 +23,10 @@ import { BadScheduledRequest, parseScheduledRequest, runScheduled } from './sche
 const MAX_SCHEDULED_BYTES = 4096;
 
 export interface ControlState {
+  /** Requests on the function socket wait for the first load from the start (a cold start's
+   * runtime: its load and its request may come in either order), not only from the warm-up's
+   * answer or the load's head on. */
+  held?: boolean;
   /** The module being served, or null before a load. */
   loaded(): Loaded | null;
   /** Serve this module from now on. */
@@ -57,6 +61,7 @@ export function controlServer(state: ControlState): http.Server {
     settle?.();
     settle = undefined;
   };
+  if (state.held) expectLoad();
   const server = http.createServer((req, res) => {
     const answer = (status: number, body: HealthAnswer | ErrorAnswer | ScheduledAnswer, then?: () => void) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), then);

@@ -46,8 +46,10 @@
  *                                            502 ErrorAnswer: HANDOFF_NAME did not accept
  *
  *   on SOCKET_NAME: every request, whatever its path, goes to the module's
- *   fetch(request, env, ctx); 503 while no module is loaded, until the warm-up was answered:
- *   from then on (and while a load is under way) a request waits for the next load's answer:
+ *   fetch(request, env, ctx); 503 while no module is loaded, until the warm-up was answered
+ *   (started with COLD_FLAG: from the start on, and no warm-up runs unless GET
+ *   CONTROL_WARM_PATH asks for it): from then on (and while a load is under way) a request waits
+ *   for the next load's answer:
  *   the module serves it, or after a failed load it is a 503 (and the runtime exits). So the
  *   host may send a function's first request right behind its load, once the load has left
  *   (node may read the function's socket before the control socket). 501 when the module has no
@@ -66,6 +68,14 @@
  * `--module FILE` at start loads FILE (with an empty env) before anything listens; a bad one exits
  * EXIT_BAD_MODULE and no name ever appears.
  */
+
+/**
+ * The runtime's argument for a cold start (the host starts it for a request that waits, and
+ * loads its function at once): it does not warm itself up (the load and the request are what the
+ * warm-up would rehearse, and cost less than it), and its function socket holds every request
+ * from the start until the first load settled, as it does from the warm-up's answer on otherwise.
+ */
+export const COLD_FLAG = '--cold';
 
 /** Where the sandbox sees its io dir (a per-sandbox host dir, bind-mounted read-write). */
 export const IO_DIR = '/warren/io';

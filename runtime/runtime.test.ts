@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { listening, start } from '../test/runtime-harness.js';
-import { CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, SOCKET_NAME } from './index.js';
+import { COLD_FLAG, CONTROL_NAME, EXIT_BAD_MODULE, EXIT_BAD_USAGE, RuntimeConnection, SOCKET_NAME } from './index.js';
 
 const ECHO = `
 export default {
@@ -135,6 +135,22 @@ t.test('a request sent right behind a load waits for the module; behind a load t
   let refused: Promise<{ status: number; body: string }> | undefined;
   await t.rejects(failing.conn.load({ source: 'throw new Error("no")' }, () => (refused = failing.client.request({ method: 'GET', path: '/' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: 'cut' })))), { code: 'WARREN_RUNTIME_LOAD_FAILED' });
   t.match(await refused, { status: /^(503|0)$/ }, 'a 503 (or the connection cut as the runtime exits), never an answer of a module');
+});
+
+t.test('a cold runtime holds a request that comes before its load, and its module serves it', async (t) => {
+  const r = await start(t, null, [COLD_FLAG]);
+  const conn = await RuntimeConnection.open(r.dir, AbortSignal.timeout(20_000), { cold: true });
+  t.teardown(() => conn.destroy());
+  const ask = (p: string) => conn.http.request({ method: 'GET', path: p }).then(async (res) => ({ status: res.statusCode, body: await res.body.text() }));
+  // sent before the load, on a connection of its own: a generic runtime would answer it 503
+  const early = ask('/early');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  let behind: ReturnType<typeof ask> | undefined;
+  // the control connection is new: the load still goes out first, with the request right behind
+  await conn.load({ source: 'export default { fetch(r) { return new Response("served " + new URL(r.url).pathname); } };' }, () => (behind = ask('/behind')));
+  t.ok(behind, 'the first request went out before the load was answered');
+  t.same(await early, { status: 200, body: 'served /early' }, 'the early one waited for the module');
+  t.same(await behind, { status: 200, body: 'served /behind' });
 });
 
 t.test("the host can wait for the warm-up, whose request never reaches the function", async (t) => {

@@ -213,9 +213,13 @@ export class SandboxHost {
     if (!this.#spawner.alive) await this.#restart();
     const undo = new Undo();
     const at: { step: CreateStep | 'take'; id: string } = { step: 'take', id: '' };
+    // the spares it takes are replaced once its command runs (or it failed): spare-sandboxes.ts
+    let started!: () => void;
+    const start = new Promise<void>((resolve) => (started = resolve));
     try {
-      return await this.#create(opts, undo, at);
+      return await this.#create(opts, undo, at, { start, started });
     } catch (err) {
+      started();
       const undone = await undo.run();
       const sandbox = `sandbox ${at.id || '(none)'}`;
       if (undone.length) {
@@ -228,7 +232,7 @@ export class SandboxHost {
     }
   }
 
-  async #create(opts: SandboxOptions, undo: Undo, at: { step: CreateStep | 'take'; id: string }): Promise<Sandbox> {
+  async #create(opts: SandboxOptions, undo: Undo, at: { step: CreateStep | 'take'; id: string }, spares: { start: Promise<void>; started: () => void }): Promise<Sandbox> {
     const createdAt = performance.now();
     const fault = this.#opts.faults?.create;
     const enter = (step: CreateStep) => {
@@ -246,7 +250,7 @@ export class SandboxHost {
     };
     const spawner = this.#spawner;
     // a spare when one with these limits is free: its clone and cgroup join are done
-    const spare = this.#spareSandboxes.take(limits);
+    const spare = this.#spareSandboxes.take(limits, spares.start);
     const id = spare?.id ?? `w${randomBytes(6).toString('hex')}`;
     at.id = id;
     if (spare) undoSpare(undo, spawner, spare);
@@ -258,7 +262,7 @@ export class SandboxHost {
     if (!spare) undo.push('cgroup', () => cgroup[Symbol.asyncDispose]());
     enter('netns');
     const pool = this.#netns;
-    const slot = await pool.take(opts.net ? 'bridge' : 'loopback', opts.tenant);
+    const slot = await pool.take(opts.net ? 'bridge' : 'loopback', opts.tenant, spares.start);
     // never used by a sandbox: it goes back as it came
     undo.push('netns', () => pool.give(slot, 'unused', opts.tenant));
     enter('egress');
@@ -323,6 +327,7 @@ export class SandboxHost {
       prepped: spare !== undefined,
       ...(restore ? { hold: stdio.readEnds } : {}),
     });
+    spawning.ready.then(spares.started, spares.started);
     // once its child has opened its ends of the pipes (or never will), the host's copies go
     if (stdio.hasPipes) {
       const opened = () => stdio.childHasEnds();

@@ -60,8 +60,9 @@ export class SpareNetns {
   }
 
   /** A netns of this kind: one this tenant used before, a fresh one, or a new one when none is
-   * left. */
-  async take(kind: NetnsKind, tenant?: string): Promise<NetnsSlot> {
+   * left. A fresh one's replacement is made now, or once `until` settles (SandboxHost.create
+   * passes its sandbox's start: spare-sandboxes.ts take() says why). */
+  async take(kind: NetnsKind, tenant?: string, until?: Promise<unknown>): Promise<NetnsSlot> {
     if (tenant !== undefined) {
       const key = usedKey(kind, tenant);
       for (const old of this.#used.touch(key)) this.#drop(old);
@@ -70,7 +71,9 @@ export class SpareNetns {
     }
     this.#fresh.touch(kind);
     const slot = this.#takeFrom(this.#fresh, kind) ?? (await this.#make(kind));
-    this.#refill(kind);
+    const refill = () => this.#refill(kind);
+    if (until) void until.then(refill, refill);
+    else refill();
     return slot;
   }
 

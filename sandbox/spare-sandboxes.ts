@@ -54,14 +54,25 @@ export class SpareSandboxes {
     this.#spares = new SpareLists({ target: spare, maxFree: spare, maxKeys: KEYS_MAX });
   }
 
-  /** A spare sandbox with these limits, or undefined; either way, refills behind it. */
-  take(limits: Required<CgroupLimits>): SpareSandbox | undefined {
+  /**
+   * A spare sandbox with these limits, or undefined; either way, refills behind it: now, or once
+   * `until` settles. SandboxHost.create passes its sandbox's start (its
+   * command exec'd, or the create failed): the replacement's cgroup (mkdirs and limit writes,
+   * ~1 ms of this thread) and its clone in the spawner, and a bridged netns's veth (2-4 ms of
+   * the spawner; spare-netns.ts), then come after that start. Made at the take, they went to the
+   * spawner ahead of the spawn that took the spare (4.5 ms of host CPU in create, 2.2 without);
+   * made right after its spawn, they slowed its child's setup instead (spawn request to exec,
+   * p50 20 ms against 7 when made later, 20 starts each, VM at load 5).
+   */
+  take(limits: Required<CgroupLimits>, until?: Promise<unknown>): SpareSandbox | undefined {
     const key = limitsKey(limits);
     for (const old of this.#spares.touch(key)) this.#spawner.kill(old.id, SIGKILL); // their exits release them
     let entry = this.#spares.take(key);
     while (entry && entry.state !== 'free') entry = this.#spares.take(key);
     if (entry) entry.state = 'taken';
-    this.#refill(key, limits);
+    const refill = () => this.#refill(key, limits);
+    if (until) void until.then(refill, refill);
+    else refill();
     return entry;
   }
 
