@@ -59,6 +59,9 @@ int attach_detach(uint64_t now_us, struct werr *err) {
   fcntl(WARREN_CTRL_FD, F_SETFD, FD_CLOEXEC);
   listen_fd = listen_at(attach_path, err);
   if (listen_fd < 0) return -1;
+  /* the dead runner's stdio may be a pipe that someone reads to its end (a supervisor, a test):
+   * holding it for the grace window, or for an adopter's whole life, would keep that reader waiting */
+  for (int fd = 0; fd <= 2; fd++) dup2(null, fd);
   deadline_us = now_us + grace_us;
   return 0;
 }

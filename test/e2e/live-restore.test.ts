@@ -52,8 +52,13 @@ t.test('warren serve --live-restore: SIGKILL, restart, the same instances serve 
 
   const spawner = spawnerOf(s.child.pid as number);
   t.equal(spawner.length, 1, 'the server has its spawner');
+  // its stdout and stderr end with it: a supervisor reading them to their end is not kept waiting
+  // by the spawner that stays for the grace
+  const closed = new Promise<void>((resolve) => s.child.once('close', () => resolve()));
   await s.kill();
   t.ok(processesOf(dirs.cgroupParent).length > 0, 'SIGKILL of serve: its sandboxes keep running');
+  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the killed server\'s output pipes stayed open')), 3000))]);
+  t.pass("the killed server's output pipes closed, the spawner waiting on");
   // the late line is written now, while no server reads
   await new Promise((r) => setTimeout(r, 800));
 
