@@ -2,8 +2,9 @@
  * warren's runtime: the node process inside a sandbox that hosts one Workers-style ES module
  * (`export default { fetch(request, env, ctx), scheduled(event, env, ctx) }`, either or both) and
  * serves it as HTTP/1.1 on a unix socket in the sandbox's io dir, with a control socket beside it
- * where the host asks its health, loads the module and runs its cron firings (protocol.ts). Bundled on its own by esbuild into one file that the base image
- * carries; it imports nothing from the host side but protocol.ts.
+ * where the host asks its health, loads the module and runs its cron firings (protocol.ts).
+ * Bundled on its own by esbuild into one CommonJS file that the base image carries; it imports
+ * nothing from the host side but protocol.ts.
  *
  *   node --experimental-vm-modules /warren/runtime.cjs [--listen SOCKET] [--control SOCKET] [--module FILE] [--cold]
  *
@@ -12,10 +13,11 @@
  * (a cold start): no warm-up of its own, and its function socket holds every request until the
  * first load settled. Order at start: load --module first (a bad module exits 65
  * before anything listens); listen on the function socket under a temporary name and rename it;
- * then the control socket, the same way: its name appears last, once both accept. After its first
- * control answer, while the host has nothing for it, one request of its own through the Workers
- * path on a private server (warmUp), so the function's first request does not pay node's lazy
- * compile. SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish,
+ * then the control socket, the same way: its name appears last, once both accept. As soon as it
+ * listens (not with --cold), a warm-up on private servers: one request of its own through the
+ * Workers path and one load of a module of its own by the control server's load request (warmUp),
+ * so the function's first load and request do not pay node's lazy compile. A host that comes back
+ * after its death (serve --live-restore) opens a new control connection. SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish,
  * exit 0.
  *
  * Its stdout and stderr carry one LogRecord per line (log.ts): every console.* call, tagged with
