@@ -17,8 +17,8 @@
  * listens (not with --cold), a warm-up on private servers: one request of its own through the
  * Workers path and one load of a module of its own by the control server's load request (warmUp),
  * so the function's first load and request do not pay node's lazy compile. A host that comes back
- * after its death (serve --live-restore) opens a new control connection. SIGTERM drains: no new connections, in-flight requests and waitUntil promises finish,
- * exit 0.
+ * after its death (serve --live-restore) opens a new control connection. SIGTERM drains: no new
+ * connections, in-flight requests and waitUntil promises finish, exit 0.
  *
  * Its stdout and stderr carry one LogRecord per line (log.ts): every console.* call, tagged with
  * the request id, and the runtime's own reports about the function (stream 'warren').

@@ -196,7 +196,6 @@ export class SandboxHost {
     await Promise.all(ended.map((s) => s.exited));
   }
 
-
   /** The spawner's pid (tests kill it to see the host recover). */
   get spawnerPid(): number {
     return this.#spawner.pid;
