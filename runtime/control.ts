@@ -2,7 +2,7 @@
  * The runtime's control channel (protocol.ts): health, load and cron firings, on a socket of its
  * own that only the host is given, so that no request to the function's socket can reach them.
  */
-import http from 'node:http';
+import { WireServer } from './control-wire.js';
 import { parseHandoffRequest } from './handoff.js';
 import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
 import {
@@ -21,6 +21,8 @@ import { BadScheduledRequest, parseScheduledRequest, runScheduled } from './sche
 
 /** A scheduled request is a cron, a time and an id: a few hundred bytes. */
 const MAX_SCHEDULED_BYTES = 4096;
+/** A handoff request is two numbers; health and warm have no body. */
+const MAX_HANDOFF_BYTES = 1024;
 
 export interface ControlState {
   /** Requests on the function socket wait for the first load from the start (a cold start's
@@ -47,7 +49,7 @@ export interface ControlState {
   handoff(config: HandoffRequest): Promise<void>;
 }
 
-export function controlServer(state: ControlState): http.Server {
+export function controlServer(state: ControlState): WireServer {
   let loading = false;
   // from the warm-up's answer on, the runtime is a pool's, waiting for its function: requests on
   // the function socket wait for the next load to settle. Not only from the load's head on: the
@@ -62,87 +64,66 @@ export function controlServer(state: ControlState): http.Server {
     settle = undefined;
   };
   if (state.held) expectLoad();
-  const server = http.createServer((req, res) => {
-    const answer = (status: number, body: HealthAnswer | ErrorAnswer | ScheduledAnswer, then?: () => void) => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body), then);
-    };
-    if (req.method === 'GET' && req.url === CONTROL_HEALTH_PATH) {
-      answer(200, { ok: true, module: state.loaded()?.module ?? null });
-      return;
-    }
-    if (req.method === 'GET' && req.url === CONTROL_WARM_PATH) {
-      void state.warm().then(() => {
-        if (!state.loaded()) expectLoad();
-        answer(200, { ok: true, module: state.loaded()?.module ?? null });
-      });
-      return;
-    }
-    if (req.method === 'POST' && req.url === CONTROL_SCHEDULED_PATH) {
-      void scheduled(req, state).then(
-        ([status, body]) => answer(status, body),
-        (err: unknown) => answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) }),
-      );
-      return;
-    }
-    if (req.method === 'POST' && req.url === CONTROL_HANDOFF_PATH) {
-      void handoff(req, state).then(
-        ([status, body]) => answer(status, body),
-        (err: unknown) => answer(502, { ok: false, error: err instanceof Error ? err.message : String(err) }),
-      );
-      return;
-    }
-    if (req.method !== 'POST' || req.url !== CONTROL_LOAD_PATH) {
-      answer(404, { ok: false, error: `no control request ${req.method} ${req.url}` });
-      return;
-    }
-    if (state.loaded() || loading) {
-      req.resume();
-      answer(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
-      return;
-    }
-    loading = true;
-    expectLoad();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_LOAD_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_LOAD_BYTES) {
-        loading = false;
-        answer(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
-        settled();
+  const health = (): HealthAnswer => ({ ok: true, module: state.loaded()?.module ?? null });
+  const isLoad = (method: string, path: string) => method === 'POST' && path === CONTROL_LOAD_PATH;
+  // only the host connects, and a generic runtime may wait minutes for its load: its connection
+  // stays open as long as the host keeps it (a load on a new connection could not have a request
+  // sent right behind it: client.ts load())
+  return new WireServer({
+    maxBody: (method, path) => (isLoad(method, path) ? MAX_LOAD_BYTES : path === CONTROL_SCHEDULED_PATH ? MAX_SCHEDULED_BYTES : MAX_HANDOFF_BYTES),
+    tooLarge: (method, path, reply) => {
+      if (!isLoad(method, path)) return reply(413, { ok: false, error: `the ${path === CONTROL_SCHEDULED_PATH ? 'scheduled' : 'control'} request exceeds ${path === CONTROL_SCHEDULED_PATH ? MAX_SCHEDULED_BYTES : MAX_HANDOFF_BYTES} bytes` });
+      if (state.loaded() || loading) return reply(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
+      reply(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
+    },
+    request: ({ method, path, body }, reply) => {
+      if (method === 'GET' && path === CONTROL_HEALTH_PATH) return reply(200, health());
+      if (method === 'GET' && path === CONTROL_WARM_PATH) {
+        void state.warm().then(() => {
+          if (!state.loaded()) expectLoad();
+          reply(200, health());
+        });
         return;
       }
+      if (method === 'POST' && path === CONTROL_SCHEDULED_PATH) {
+        void scheduled(body.toString('utf8'), state).then(
+          ([status, answer]) => reply(status, answer),
+          (err: unknown) => reply(500, { ok: false, error: err instanceof Error ? err.message : String(err) }),
+        );
+        return;
+      }
+      if (method === 'POST' && path === CONTROL_HANDOFF_PATH) {
+        void handoff(body.toString('utf8'), state).then(
+          ([status, answer]) => reply(status, answer),
+          (err: unknown) => reply(502, { ok: false, error: err instanceof Error ? err.message : String(err) }),
+        );
+        return;
+      }
+      if (!isLoad(method, path)) return reply(404, { ok: false, error: `no control request ${method} ${path}` });
+      if (state.loaded() || loading) return reply(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
+      loading = true;
+      expectLoad();
       void (async () => {
         try {
-          const loaded = await load(parseLoadRequest(Buffer.concat(chunks).toString('utf8')));
+          const loaded = await load(parseLoadRequest(body.toString('utf8')));
           state.serve(loaded);
-          answer(200, { ok: true, module: loaded.module });
+          reply(200, { ok: true, module: loaded.module });
         } catch (err) {
           loading = false;
-          if (err instanceof BadLoadRequest) answer(400, { ok: false, error: err.message });
-          else if (err instanceof ModuleError) answer(422, { ok: false, error: err.message }, () => state.fail(err.message));
-          else answer(500, { ok: false, error: err instanceof Error ? err.message : String(err) });
+          if (err instanceof BadLoadRequest) reply(400, { ok: false, error: err.message });
+          else if (err instanceof ModuleError) reply(422, { ok: false, error: err.message }, () => state.fail(err.message));
+          else reply(500, { ok: false, error: err instanceof Error ? err.message : String(err) });
         }
         // after the load's answer: a held request is served by the module, or answered 503 by
         // a runtime that has none (after a 422 it is about to exit)
         settled();
       })();
-    });
+    },
   });
-  // only the host connects, and a generic runtime may wait minutes for its load: a connection
-  // closed for idling (node's default: 5 s) would have to be made again on the load's way, and
-  // a load on a new connection cannot have a request sent right behind it (client.ts load())
-  server.keepAliveTimeout = 24 * 3600 * 1000;
-  return server;
 }
 
 /** A cron firing: the answer's status and body once the run settled (protocol.ts). */
-async function scheduled(req: http.IncomingMessage, state: ControlState): Promise<[number, ScheduledAnswer | ErrorAnswer]> {
-  const text = await bodyText(req, MAX_SCHEDULED_BYTES);
-  if (text === null) return [413, { ok: false, error: `the scheduled request exceeds ${MAX_SCHEDULED_BYTES} bytes` }];
+async function scheduled(text: string, state: ControlState): Promise<[number, ScheduledAnswer | ErrorAnswer]> {
   let run;
   try {
     run = parseScheduledRequest(text);
@@ -156,26 +137,11 @@ async function scheduled(req: http.IncomingMessage, state: ControlState): Promis
   return [200, await runScheduled(loaded.scheduled, loaded.env, run, state.pending)];
 }
 
-/** A handoff request is two numbers. */
-const MAX_HANDOFF_BYTES = 1024;
 
 /** Connects to the host's handoff socket: the answer's status and body once connected. */
-async function handoff(req: http.IncomingMessage, state: ControlState): Promise<[number, HealthAnswer | ErrorAnswer]> {
-  const text = await bodyText(req, MAX_HANDOFF_BYTES);
-  if (text === null) return [413, { ok: false, error: `the handoff request exceeds ${MAX_HANDOFF_BYTES} bytes` }];
+async function handoff(text: string, state: ControlState): Promise<[number, HealthAnswer | ErrorAnswer]> {
   const config = parseHandoffRequest(text);
   if (typeof config === 'string') return [400, { ok: false, error: config }];
   await state.handoff(config);
   return [200, { ok: true, module: state.loaded()?.module ?? null }];
-}
-
-/** A request's body as text, read to its end; null when it is longer than `max` bytes. */
-async function bodyText(req: http.IncomingMessage, max: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= max) chunks.push(chunk);
-  }
-  return size > max ? null : Buffer.concat(chunks).toString('utf8');
 }

@@ -71,7 +71,7 @@ function parseArgs(argv: readonly string[]): Args {
  * file calls are synchronous: each asynchronous one is a trip through libuv's thread pool, and
  * the first (fs/promises rm, which also loads its rimraf) took 43-50 ms of a boot in a sandbox
  * on the busy VM, against a fraction of a ms for these (nothing else of the boot is waiting). */
-async function listenAs(server: http.Server, file: string): Promise<void> {
+async function listenAs(server: net.Server, file: string): Promise<void> {
   const tmp = `${file}.tmp`;
   try {
     unlinkSync(tmp);
@@ -118,7 +118,7 @@ function ask(name: string, request: string): Promise<string> {
 
 /** `server` listening on a fresh abstract unix socket (no name in any dir, nothing left if we are
  * killed), for `use`; closed after. */
-async function privately<T>(server: http.Server, use: (name: string) => Promise<T>): Promise<T> {
+async function privately<T>(server: net.Server, use: (name: string) => Promise<T>): Promise<T> {
   const name = `\0warren-warm-${process.pid}-${Date.now()}-${++privateServers}`;
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(name, resolve));
   try {

@@ -1,0 +1,184 @@
+/**
+ * The control socket's HTTP/1.1, read and written by hand: only the host talks to it (undici, a
+ * request at a time per connection, bodies with a Content-Length), so it needs a request line, a
+ * few headers and a body, not node:http's server. That server's machinery (a parser object,
+ * IncomingMessage and ServerResponse streams, their timers and events) was most of a load's time
+ * in the runtime: from the load's head to its answer written, 1.9 ms of a prewarm start here, of
+ * which the module's own evaluation took 0.6 (the README has the figures).
+ *
+ *   request  ──> METHOD SP PATH SP HTTP/1.1 CRLF, headers, CRLF, Content-Length bytes of body
+ *   answer   <── HTTP/1.1 STATUS, content-type, content-length, the JSON body: one write
+ *
+ * What it refuses, answering 400 and closing: a head over MAX_HEAD_BYTES, a malformed request
+ * line, a Transfer-Encoding (the host never sends one), a Content-Length that is not a number.
+ * A body over the handler's `maxBody` is answered 413 without being kept, and the connection
+ * closed after it. `Connection: close` closes the connection after the answer.
+ */
+import net from 'node:net';
+
+/** A control request's head and whole body. */
+export interface WireRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly body: Buffer;
+}
+
+/** Writes the answer: a status and a JSON-serializable body. */
+export type Reply = (status: number, body: unknown, then?: () => void) => void;
+
+export interface WireHandler {
+  /** The most body a request to `path` may have, in bytes. */
+  maxBody(method: string, path: string): number;
+  /** A request's head was read (its body may still be on its way). */
+  head?(method: string, path: string): void;
+  /** A whole request; `reply` once, when its answer is known. */
+  request(req: WireRequest, reply: Reply): void;
+  /** A request whose body is over maxBody: `reply` once (the connection then closes). */
+  tooLarge(method: string, path: string, reply: Reply): void;
+}
+
+/** The largest request head: a request line and a few short headers. */
+const MAX_HEAD_BYTES = 16 * 1024;
+
+const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway' };
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** A control socket's server; its connections are its own to end (closeAllConnections). */
+export class WireServer extends net.Server {
+  readonly #sockets = new Set<net.Socket>();
+
+  constructor(handler: WireHandler) {
+    super();
+    this.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      new WireConnection(socket, handler);
+    });
+  }
+
+  /** Ends every connection now (a SIGTERM's drain: the host's requests in flight fail). */
+  closeAllConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+}
+
+interface Reading {
+  method: string;
+  path: string;
+  length: number;
+  close: boolean;
+  over: boolean;
+}
+
+class WireConnection {
+  /** Bytes read and not yet consumed. */
+  #buf: Buffer = Buffer.alloc(0);
+  /** The request whose body is being read, or null while reading a head. */
+  #current: Reading | null = null;
+  /** A request is being handled: the next one is read once it was answered. */
+  #busy = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly handler: WireHandler,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+      this.#advance();
+    });
+    // the host went away: nothing to answer
+    socket.on('error', () => socket.destroy());
+  }
+
+  #advance(): void {
+    while (!this.#busy && !this.socket.destroyed) {
+      if (!this.#current && !this.#readHead()) return;
+      const cur = this.#current as Reading;
+      if (cur.over) {
+        // its body is not kept: answered at once, and the connection ends after the answer
+        this.#current = null;
+        this.#busy = true;
+        this.handler.tooLarge(cur.method, cur.path, this.#replier(true));
+        return;
+      }
+      if (this.#buf.length < cur.length) return;
+      const body = this.#buf.subarray(0, cur.length);
+      this.#buf = this.#buf.subarray(cur.length);
+      this.#current = null;
+      this.#busy = true;
+      this.handler.request({ method: cur.method, path: cur.path, body }, this.#replier(cur.close));
+    }
+  }
+
+  /** Parses a head at the buffer's start into #current; false when it is not all here yet. */
+  #readHead(): boolean {
+    const end = this.#buf.indexOf(CRLFCRLF);
+    if (end < 0) {
+      if (this.#buf.length > MAX_HEAD_BYTES) this.#refuse('the request head is too large');
+      return false;
+    }
+    if (end > MAX_HEAD_BYTES) {
+      this.#refuse('the request head is too large');
+      return false;
+    }
+    const lines = this.#buf.toString('latin1', 0, end).split('\r\n');
+    this.#buf = this.#buf.subarray(end + 4);
+    const line = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? '');
+    if (!line) {
+      this.#refuse('a malformed request line');
+      return false;
+    }
+    let length = 0;
+    let close = false;
+    for (let i = 1; i < lines.length; i++) {
+      const l = lines[i] as string;
+      const colon = l.indexOf(':');
+      if (colon <= 0) {
+        this.#refuse('a malformed header line');
+        return false;
+      }
+      const name = l.slice(0, colon).trim().toLowerCase();
+      const value = l.slice(colon + 1).trim();
+      if (name === 'content-length') {
+        if (!/^\d{1,12}$/.test(value)) {
+          this.#refuse('a Content-Length that is not a number');
+          return false;
+        }
+        length = Number(value);
+      } else if (name === 'transfer-encoding') {
+        this.#refuse('a Transfer-Encoding (send a Content-Length)');
+        return false;
+      } else if (name === 'connection' && value.toLowerCase() === 'close') close = true;
+    }
+    const [, method, path] = line as unknown as [string, string, string];
+    const over = length > this.handler.maxBody(method, path);
+    this.#current = { method, path, length, close: close || over, over };
+    this.handler.head?.(method, path);
+    return true;
+  }
+
+  #refuse(why: string): void {
+    this.#busy = true;
+    this.#replier(true)(400, { ok: false, error: `a bad control request: ${why}` });
+  }
+
+  #replier(close: boolean): Reply {
+    let done = false;
+    return (status, body, then) => {
+      if (done) return;
+      done = true;
+      const text = JSON.stringify(body);
+      const head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Status'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${close ? 'connection: close\r\n' : ''}\r\n`;
+      if (this.socket.destroyed) return then?.();
+      this.socket.write(head + text, () => then?.());
+      if (close) {
+        this.socket.end();
+        return;
+      }
+      this.#busy = false;
+      // the next request, if one came meanwhile: on a later tick, not inside the handler's call
+      if (this.#buf.length > 0) process.nextTick(() => this.#advance());
+    };
+  }
+}
