@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Pool } from 'undici';
 import { WarrenError, errnoOf } from '../lib/errors.js';
+import { ControlClient } from './control-client.js';
 import {
   CONTROL_HEALTH_PATH,
   CONTROL_LOAD_PATH,
@@ -131,17 +132,8 @@ let undici: typeof import('undici') | undefined;
  * run at a time), and one must not wait behind another's. */
 const CONTROL_CONNECTIONS = 16;
 
-function controlPool(socket: RuntimeSocket): Pool {
-  undici ??= createRequire(import.meta.url)('undici') as typeof import('undici');
-  // the origin names nothing: every request goes to the socket; the Host header reads "warren"
-  // kept open while the runtime lives (it never closes them either): a generic runtime waits for
-  // its load for minutes, and a connection made again on the load's way costs that start a trip;
-  // several, so that cron runs in flight do not wait behind each other
-  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: CONTROL_CONNECTIONS, keepAliveTimeout: CONTROL_IDLE_MS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
-}
-
-/** How long the control connection may idle: a day (the runtime keeps it as long). */
-const CONTROL_IDLE_MS = 24 * 3600 * 1000;
+/** How long the function socket's connections may idle: a day (the runtime keeps them as long). */
+const IDLE_MS = 24 * 3600 * 1000;
 
 /** Connections to a function's socket at most: one per request in flight (HTTP/1.1 without
  * pipelining serves one at a time per connection), opened as they are needed and kept alive. */
@@ -153,11 +145,8 @@ function socketPool(socket: RuntimeSocket): Pool {
   // a generic runtime keeps the one opened at boot until its function's first request, however
   // long it waits (main.ts), so that request needs no new connection; undici's own cap (10 min)
   // would close it sooner
-  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: FUNCTION_CONNECTIONS, keepAliveMaxTimeout: CONTROL_IDLE_MS });
+  return new undici.Pool('http://warren', { socketPath: socket.path, pipelining: 1, connections: FUNCTION_CONNECTIONS, keepAliveMaxTimeout: IDLE_MS });
 }
-
-/** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */
-const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
  * A runtime as the host talks to it: `http`, a keep-alive HTTP/1.1 client on the function's socket
@@ -169,7 +158,7 @@ export class RuntimeConnection implements AsyncDisposable {
   /** The function's socket: a pool of keep-alive connections, one per request in flight (a single
    * connection served an instance's concurrent requests one after another). */
   readonly http: Pool;
-  readonly #control: Pool;
+  readonly #control: ControlClient;
   readonly #sockets: RuntimeSocket[];
   /** Its runtime was started with COLD_FLAG: it holds requests until its first load settled. */
   readonly #holds: boolean;
@@ -178,7 +167,7 @@ export class RuntimeConnection implements AsyncDisposable {
   private constructor(control: RuntimeSocket, fn: RuntimeSocket, holds: boolean) {
     this.#sockets = [control, fn];
     this.#holds = holds;
-    this.#control = controlPool(control);
+    this.#control = new ControlClient(control.path, CONTROL_CONNECTIONS);
     this.http = socketPool(fn);
   }
 
@@ -221,7 +210,7 @@ export class RuntimeConnection implements AsyncDisposable {
     // of its event loop later than a request on an open function connection, which would then
     // come first (and be answered 503). Made again (it broke), the load is answered first. A
     // cold runtime's first load goes out on a new connection: it holds requests from its start
-    const open = this.#control.stats.size === 0 && (this.#holds || this.#control.stats.connected);
+    const open = this.#control.busy === 0 && (this.#holds || this.#control.idle > 0);
     const answer = await this.#ask('POST', CONTROL_LOAD_PATH, JSON.stringify(req), open ? sent : undefined);
     if (!open) sent?.();
     return answer;
@@ -240,34 +229,23 @@ export class RuntimeConnection implements AsyncDisposable {
    * not run it (no scheduled handler, no module).
    */
   async scheduled(req: ScheduledRequest, signal?: AbortSignal): Promise<ScheduledAnswer> {
-    const res = await this.#control.request({
-      method: 'POST',
-      path: CONTROL_SCHEDULED_PATH,
-      body: JSON.stringify(req),
-      headers: { 'content-type': 'application/json' },
-      signal,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
-    const text = await boundedText(res.body);
+    const { status: statusCode, text } = await this.#control.request('POST', CONTROL_SCHEDULED_PATH, JSON.stringify(req), { signal });
     let answer: Partial<ScheduledAnswer> & { error?: unknown } = {};
     try {
       answer = (JSON.parse(text) ?? {}) as typeof answer;
     } catch {
       // named below, with the status
     }
-    if (res.statusCode === 200 && answer.ok === true && (answer.outcome === 'ok' || answer.outcome === 'exception')) {
+    if (statusCode === 200 && answer.ok === true && (answer.outcome === 'ok' || answer.outcome === 'exception')) {
       const error = typeof answer.error === 'string' ? answer.error.slice(0, 4096) : 'the handler failed';
       return { ok: true, outcome: answer.outcome, ...(answer.outcome === 'exception' && { error }), noRetry: answer.noRetry === true };
     }
     const why = typeof answer.error === 'string' ? answer.error : text.slice(0, 200);
-    throw new WarrenError('WARREN_RUNTIME_SCHEDULED', `runtime POST ${CONTROL_SCHEDULED_PATH} answered ${res.statusCode}: ${why}`);
+    throw new WarrenError('WARREN_RUNTIME_SCHEDULED', `runtime POST ${CONTROL_SCHEDULED_PATH} answered ${statusCode}: ${why}`);
   }
 
   async #ask(method: 'GET' | 'POST', what: string, body?: string, sent?: () => void): Promise<HealthAnswer> {
-    const res = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
-      this.#control.dispatch({ method, path: what, body, headers: body ? { 'content-type': 'application/json' } : {} }, new ControlAnswer(resolve, reject, sent));
-    });
+    const res = await this.#control.request(method, what, body, { sent });
     const text = res.text;
     let answer: { ok?: unknown; module?: unknown; error?: unknown } | null = null;
     try {
@@ -275,10 +253,10 @@ export class RuntimeConnection implements AsyncDisposable {
     } catch {
       // named below, with the status
     }
-    if (res.statusCode === 200 && answer?.ok === true) return { ok: true, module: typeof answer.module === 'string' ? answer.module : null };
+    if (res.status === 200 && answer?.ok === true) return { ok: true, module: typeof answer.module === 'string' ? answer.module : null };
     const why = typeof answer?.error === 'string' ? answer.error : text.slice(0, 200);
     const code = what === CONTROL_LOAD_PATH ? 'WARREN_RUNTIME_LOAD_FAILED' : 'WARREN_RUNTIME_UNHEALTHY';
-    throw new WarrenError(code, `runtime ${method} ${what} answered ${res.statusCode}: ${why}`);
+    throw new WarrenError(code, `runtime ${method} ${what} answered ${res.status}: ${why}`);
   }
 
   /** Lets requests in flight finish. Idempotent. */
@@ -290,7 +268,8 @@ export class RuntimeConnection implements AsyncDisposable {
   /** Fails requests in flight now. */
   async destroy(err?: Error): Promise<void> {
     // also after close(): what it still waits for fails now
-    await Promise.allSettled([this.http.destroy(err ?? null), this.#control.destroy(err ?? null)]);
+    this.#control.destroy(err);
+    await this.http.destroy(err ?? null);
     this.#closeSockets();
   }
 
@@ -300,65 +279,5 @@ export class RuntimeConnection implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-}
-
-/** A control answer's body, bounded (a runtime cannot make the host buffer without end). */
-async function boundedText(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/**
- * One control answer, read whole (at most MAX_ANSWER_BYTES), as an undici dispatch handler of the
- * first handler API: only that one is told when the request went into the socket (onRequestSent).
- */
-class ControlAnswer {
-  #status = 0;
-  #size = 0;
-  readonly #chunks: Buffer[] = [];
-  #abort: ((err: Error) => void) | undefined;
-
-  constructor(
-    private readonly resolve: (answer: { statusCode: number; text: string }) => void,
-    private readonly reject: (err: unknown) => void,
-    private readonly sent: (() => void) | undefined,
-  ) {}
-
-  onConnect(abort: (err: Error) => void): void {
-    this.#abort = abort;
-  }
-
-  onRequestSent(): void {
-    this.sent?.();
-  }
-
-  onHeaders(status: number): boolean {
-    this.#status = status;
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.#size += chunk.length;
-    if (this.#size > MAX_ANSWER_BYTES) this.#abort?.(new WarrenError('WARREN_RUNTIME_BAD_ANSWER', `a runtime control answer exceeds ${MAX_ANSWER_BYTES} bytes`));
-    else this.#chunks.push(chunk);
-    return true;
-  }
-
-  onComplete(): void {
-    this.resolve({ statusCode: this.#status, text: Buffer.concat(this.#chunks).toString('utf8') });
-  }
-
-  onError(err: Error): void {
-    this.reject(err);
   }
 }
