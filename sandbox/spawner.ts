@@ -224,7 +224,8 @@ export class Spawner {
 
   /**
    * Live restore: connects to a spawner that outlived its runner and waits on `socketPath`, and
-   * becomes its runner; `held` says what it holds. Undefined when none waits there.
+   * becomes its runner; `held` says what it holds. Undefined when none waits there, or the one
+   * there closed the connection without a word (it refused).
    */
   static async attach(socketPath: string): Promise<Spawner | undefined> {
     const ctrl = net.createConnection(socketPath);
@@ -242,9 +243,12 @@ export class Spawner {
     const decoder = new FrameDecoder();
     const got: Message[] = [];
     const closed = once(ctrl, 'close').then(() => 'closed its socket');
+    let refused = false;
+    let bytes = 0;
     try {
       await new Promise<void>((resolve, reject) => {
         const onData = (chunk: Buffer) => {
+          bytes += chunk.length;
           try {
             got.push(...decoder.push(chunk));
           } catch (err) {
@@ -257,12 +261,19 @@ export class Spawner {
           }
         };
         ctrl.on('data', onData);
-        void closed.then(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`)));
+        // closed unanswered: its grace window ended with this connection in its backlog (it
+        // closes its socket before it kills what it holds), or it could not take the connection
+        // and listens on. Either way it did not attach: a refusal, as ECONNREFUSED is
+        void closed.then(() => {
+          refused = bytes === 0;
+          reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`));
+        });
         // a spawner that accepts and says nothing is hung: never wait on it for ever
         setTimeout(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' said nothing in ${ATTACH_TIMEOUT_MS} ms`)), ATTACH_TIMEOUT_MS).unref();
       });
     } catch (err) {
       ctrl.destroy();
+      if (refused) return undefined;
       throw isWarrenError(err) ? err : new WarrenError('WARREN_SPAWNER_PROTOCOL', 'the spawner sent a broken frame', { cause: err });
     }
     const hello = got[0] as Message;
