@@ -234,9 +234,10 @@ export class Spawner {
     } catch (err) {
       ctrl.destroy();
       // refused: a dead spawner's socket, or one between its bind and its listen (so the file is
-      // left alone: a spawner unlinks a stale one before it binds its own)
+      // left alone: a spawner unlinks a stale one before it binds its own); reset: the spawner
+      // closed its socket, its grace window over, with this connection in its backlog
       const code = errnoOf(err);
-      if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET') return undefined;
       throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
     }
     ctrl.on('error', () => {}); // its close follows, and says it

@@ -79,6 +79,29 @@ function startTime(pid: number): string | undefined {
   }
 }
 
+/** Whether `pid` runs: kill(0) finds a zombie too, and init reaps an orphan here a second or
+ * more after it ended. */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !'ZXx'.includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+}
+
+/** Connections waiting in the backlog of the listener at `socket` (each shows in /proc/net/unix
+ * under its path, as the listener does). */
+function backlog(socket: string): number {
+  return fs.readFileSync('/proc/net/unix', 'utf8').split('\n').filter((l) => l.endsWith(` ${socket}`)).length - 1;
+}
+
+/** What the sandboxes of `made` left: `leftovers()` entries that name one of them. */
+async function leftoversOf(made: Made): Promise<string[]> {
+  const names = made.sandboxes.flatMap((s) => (s.ip ? [s.id, s.ip] : [s.id]));
+  return (await leftovers()).filter((l) => names.some((n) => l.includes(n)));
+}
+
 const list = (sub: string) => {
   try {
     return fs.readdirSync(path.join(dirs.run, sub));
@@ -255,11 +278,74 @@ t.test('nobody attaching within the grace window: everything ends, and a gc leav
   t.same(await leftovers(), [], 'nothing left after a gc');
 });
 
+/*
+ * A restart landing as the grace window ends (issue 13's race). The spawner is stopped while it
+ * listens, so that its window ends while it cannot act; the new host's attach then waits in its
+ * backlog, and the spawner, let go, finds its window over: it closes its socket (resetting that
+ * connection), kills its sandboxes and exits. Before the fix, open() failed ("closed before
+ * saying what it holds") and the sandboxes' host side stayed until the next start.
+ */
+t.test('an attach that lands as the grace window ends is refused cleanly: the new host starts its own spawner and nothing of the old sandboxes is left', { skip }, async (t) => {
+  const graceMs = 600;
+  const ticker = () => opts(['node', '-e', TICKER], { net: { egress: 'none' } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs }, sandboxes: [ticker(), ticker()] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  await new Promise((r) => setTimeout(r, graceMs + 300)); // its window ends while it is stopped
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const opening = SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  const queued = await until(() => backlog(socket) === 1, 10_000);
+  process.kill(made.spawner, 'SIGCONT');
+  t.ok(queued, 'the attach waited in its backlog when it was let go');
+  const host = await opening;
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.same(host.adopted(), [], 'and adopted nothing');
+  t.notOk(running(made.spawner), 'the old spawner is gone');
+  t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'its sandboxes too');
+  t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
+/*
+ * The other side of the race: a spawner whose grace window ended has closed its socket and is
+ * still there (killing its sandboxes, slowed by a loaded machine), so the new host can neither
+ * attach nor see it gone. It stands stopped here, its socket removed. Before the fix, open()
+ * waited 3 s, started a spawner beside it and skipped its records: its sandboxes' cgroups, io
+ * mounts and run dirs stayed until the next start.
+ */
+t.test('a spawner past its grace that has not gone yet is ended by the next host, which then releases everything its sandboxes held', { skip }, async (t) => {
+  const ticker = () => opts(['node', '-e', TICKER], { net: { egress: 'public' } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [ticker(), ticker()] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  fs.rmSync(socket); // as it is once it closed its socket at the window's end
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  t.ok(fs.existsSync(path.join(dirs.run, 'io', made.sandboxes[0]!.id)), 'the start-up sweep keeps what a live spawner holds');
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.same(host.adopted(), [], 'and adopted nothing');
+  t.notOk(running(made.spawner), 'the old spawner was ended');
+  t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'and its sandboxes with it');
+  t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
+  for (const s of made.sandboxes) t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${s.ip as string}"`), `no nftables element of ${s.id}`);
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
 t.test('`warren gc` stops a waiting spawner first, then sweeps', { skip }, async (t) => {
   const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER])] });
   await killed(child);
   t.equal(await stopWaitingSpawner(dirs), made.spawner, 'it found the waiting spawner');
-  t.notOk(pidAlive(made.spawner), 'which is gone');
+  t.notOk(running(made.spawner), 'which is gone');
   t.ok(await until(() => !pidAlive(made.sandboxes[0]!.pid), 2000), 'and its sandbox');
   await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   t.same(await leftovers(), [], 'nothing left');
