@@ -72,6 +72,8 @@ export async function attachWaiting(run: string): Promise<Spawner | undefined> {
       for (const pid of waiting) {
         if (!(await endSpawner(socket, pid))) throw new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner ${pid} at '${socket}' neither attached nor ended when killed`, { cause: failure });
       }
+      // a killed one leaves its socket; no other listens there (an attached spawner has none)
+      fs.rmSync(socket, { force: true });
       return undefined;
     }
     await new Promise((resolve) => setTimeout(resolve, 20));

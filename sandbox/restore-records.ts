@@ -14,9 +14,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
-import { pidAlive, unlinkQuiet } from '../lib/leases.js';
+import { unlinkQuiet } from '../lib/leases.js';
 import { ATTACH_SOCKET, RESTORE_RECORDS, UID_LEASES } from './defaults.js';
-import { spawnerLives } from './spawner-identity.js';
+import { processRuns, spawnerLives } from './spawner-identity.js';
 import type { Egress, Publish } from './network/index.js';
 import type { StdioSpec } from './stdio.js';
 
@@ -111,9 +111,9 @@ export function heldNames(run: string, isSpawner: (pid: number) => boolean = rec
  * The live spawners that hold sandboxes whose owner is dead: each waits for the next runner, or
  * is about to (its runner's death has not reached it yet), or outlived its grace window and has
  * not gone yet. A record's owner is the pid in its uid lease: the process that created or last
- * adopted it.
+ * adopted it (a zombie of it is dead: its supervisor may not have reaped it yet).
  */
-export function ownerlessSpawners(run: string, isSpawner: (pid: number) => boolean = recordSpawnerLives(run), isAlive: (pid: number) => boolean = pidAlive): number[] {
+export function ownerlessSpawners(run: string, isSpawner: (pid: number) => boolean = recordSpawnerLives(run), isAlive: (pid: number) => boolean = processRuns): number[] {
   const pids = new Set<number>();
   for (const rec of readRestoreRecords(run)) {
     if (pids.has(rec.spawner) || !isSpawner(rec.spawner)) continue;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { endSpawner, spawnerLives } from './spawner-identity.js';
+import { endSpawner, processRuns, spawnerLives } from './spawner-identity.js';
 
 const SOCKET = '/run/wrntest-x/spawner.sock';
 
@@ -46,6 +46,7 @@ t.test('which pids are the run dir\'s spawner', async (t) => {
     [0, false, 'pid 0'],
   ];
   for (const [pid, lives, why] of cases) t.equal(spawnerLives(SOCKET, pid, proc), lives, `${pid}: ${why}`);
+  t.same([10, 11, 12, 17].map((pid) => processRuns(pid, proc)), [true, false, true, false], 'a process runs unless it is a zombie or absent');
 });
 
 t.test('endSpawner leaves a pid that is not the spawner alone', async (t) => {

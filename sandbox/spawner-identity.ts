@@ -17,8 +17,16 @@ import { errnoOf } from '../lib/errors.js';
 
 /** What /proc/<pid>/comm holds for the spawner: its PR_SET_NAME, cut to 15 bytes. */
 const SPAWNER_COMM = 'warren:[spawner]'.slice(0, 15);
+/** Process states of one that has ended: zombie, dead. */
+const ENDED = ['Z', 'X', 'x'];
 /** How long endSpawner waits for a SIGKILLed spawner to go. */
 const END_WAIT_MS = 3000;
+
+/** Whether `pid` runs: it exists and is not a zombie (kill(0) finds zombies too). */
+export function processRuns(pid: number, proc = '/proc'): boolean {
+  const stat = readStat(proc, pid);
+  return stat !== undefined && !ENDED.includes(stat.state);
+}
 
 /**
  * Whether `pid` is a running (not a zombie) warren spawner whose attach socket is `socket`. Its
@@ -26,22 +34,11 @@ const END_WAIT_MS = 3000;
  * live spawner holds.
  */
 export function spawnerLives(socket: string, pid: number, proc = '/proc'): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const dir = path.join(proc, String(pid));
-  let stat: string;
-  try {
-    stat = fs.readFileSync(path.join(dir, 'stat'), 'utf8');
-  } catch {
-    return false; // gone
-  }
-  // "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses, the last ')' ends it
-  const close = stat.lastIndexOf(')');
-  const comm = stat.slice(stat.indexOf('(') + 1, close);
-  const state = stat.slice(close + 2, close + 3);
-  if (comm !== SPAWNER_COMM || state === 'Z' || state === 'X' || state === 'x') return false;
+  const stat = readStat(proc, pid);
+  if (stat === undefined || stat.comm !== SPAWNER_COMM || ENDED.includes(stat.state)) return false;
   let environ: string;
   try {
-    environ = fs.readFileSync(path.join(dir, 'environ'), 'latin1');
+    environ = fs.readFileSync(path.join(proc, String(pid), 'environ'), 'latin1');
   } catch (err) {
     const code = errnoOf(err);
     return code === 'EACCES' || code === 'EPERM';
@@ -67,4 +64,18 @@ export async function endSpawner(socket: string, pid: number, waitMs = END_WAIT_
     if (!spawnerLives(socket, pid, proc)) return true;
   }
   return !spawnerLives(socket, pid, proc);
+}
+
+/** Its name and state from /proc/<pid>/stat; undefined when there is no such process. */
+function readStat(proc: string, pid: number): { comm: string; state: string } | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let stat: string;
+  try {
+    stat = fs.readFileSync(path.join(proc, String(pid), 'stat'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses, the last ')' ends it
+  const close = stat.lastIndexOf(')');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: stat.slice(close + 2, close + 3) };
 }

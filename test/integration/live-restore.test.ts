@@ -3,8 +3,11 @@
  * node process of its own, test/integration/live-restore-owner.mjs, run from the build in dist/),
  * and the next one adopts what it left running: the same processes, reachable, their output of
  * the gap readable, their record given back; destroy() then leaves nothing. Nobody adopting within
- * the grace window leaves nothing after a gc; `warren gc`'s stop of a waiting spawner too; without
- * liveRestore a killed owner's sandboxes die as they always did. Needs root and `npm run build`.
+ * the grace window leaves nothing after a gc; `warren gc`'s stop of a waiting spawner too; a
+ * restart landing as the window ends (the spawner stopped with SIGSTOP to hold it at that point),
+ * a spawner past its window but not gone yet, and a hung one, leave nothing once the next host is
+ * open; without liveRestore a killed owner's sandboxes die as they always did. Needs root and
+ * `npm run build`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -337,6 +340,26 @@ t.test('a spawner past its grace that has not gone yet is ended by the next host
   t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'and its sandboxes with it');
   t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
   for (const s of made.sandboxes) t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${s.ip as string}"`), `no nftables element of ${s.id}`);
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
+/* A spawner that takes the connection into its backlog and never answers (hung; stopped here):
+ * the attach gives up after its timeout, and the spawner is ended as one past its grace is.
+ * Before the fix, open() failed ("said nothing in 10000 ms"), and so did every restart after. */
+t.test('a hung spawner is ended by the next host after the attach timeout, and nothing of its sandboxes is left', { skip, timeout: 60_000 }, async (t) => {
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' } })] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.notOk(running(made.spawner), 'the hung one was ended');
+  t.same(await leftoversOf(made), [], 'nothing of its sandboxes left once the host is open');
   await host.close();
   t.same(await leftovers(), [], 'nothing left at all after close');
 });
