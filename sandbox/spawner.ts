@@ -243,7 +243,9 @@ export class Spawner {
     ctrl.on('error', () => {}); // its close follows, and says it
     const decoder = new FrameDecoder();
     const got: Message[] = [];
-    const closed = once(ctrl, 'close').then(() => 'closed its socket');
+    // not once(): it rejects on an 'error' (a reset: the spawner closed its socket as its grace
+    // ended, or died with frames unread), and nobody would catch that; 'close' follows any end
+    const closed = new Promise<string>((resolve) => ctrl.once('close', () => resolve('closed its socket')));
     let refused = false;
     let bytes = 0;
     try {
