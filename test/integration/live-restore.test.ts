@@ -344,6 +344,29 @@ t.test('a spawner past its grace that has not gone yet is ended by the next host
   t.same(await leftovers(), [], 'nothing left at all after close');
 });
 
+/* The same race left to chance: restarts timed around the end of a short window, nothing held.
+ * Each either attaches in time (and adopts the sandbox) or is refused; open never fails, and
+ * what the old sandbox held is gone either way once the host is open, or with its close. */
+t.test('restarts timed around the grace window\'s end: each attaches whole or is refused, and leaves nothing', { skip, timeout: 120_000 }, async (t) => {
+  const graceMs = 400;
+  const socket = path.join(dirs.run, 'spawner.sock');
+  for (const offset of [-80, -30, 0, 30, 80]) {
+    const { child, made } = await owner(t, { liveRestore: { graceMs }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' } })] });
+    await killed(child);
+    let listening = 0;
+    for (const end = Date.now() + 5000; !listening && Date.now() < end; await new Promise((r) => setTimeout(r, 2))) if (backlog(socket) === 0) listening = Date.now();
+    await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+    await new Promise((r) => setTimeout(r, Math.max(0, listening + graceMs + offset - Date.now())));
+    const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+    const attached = host.spawnerPid === made.spawner;
+    const ids = made.sandboxes.map((s) => s.id);
+    if (attached) t.same(host.adopted().map((s) => s.id), ids, `${offset} ms: attached, and adopted the sandbox`);
+    else t.same([host.adopted().length, await leftoversOf(made)], [0, []], `${offset} ms: refused, and nothing of the sandbox left`);
+    await host.close();
+    t.same(await leftovers(), [], `${offset} ms: nothing left after close`);
+  }
+});
+
 /* A spawner that takes the connection into its backlog and never answers (hung; stopped here):
  * the attach gives up after its timeout, and the spawner is ended as one past its grace is.
  * Before the fix, open() failed ("said nothing in 10000 ms"), and so did every restart after. */
