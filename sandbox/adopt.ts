@@ -11,16 +11,16 @@ import fs from 'node:fs';
 import type { CgroupDriver } from './cgroups/index.js';
 import type { LeaseSet } from '../lib/leases.js';
 import { LiveEgress, type AddressLease, type Egress, type SandboxNetwork } from './network/index.js';
-import { ownerlessSpawner, readRestoreRecords, recordSandbox, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
+import { ownerlessSpawners, readRestoreRecords, recordSandbox, recordSpawnerLives, removeRestoreRecord, type RestoreRecord } from './restore-records.js';
+import { endSpawner } from './spawner-identity.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import type { SpareNetns, NetnsSlot } from './spare-netns.js';
 import { Spawner, type Held, type Spawning } from './spawner.js';
 import path from 'node:path';
 import { ATTACH_SOCKET } from './defaults.js';
 import { SandboxStdio } from './stdio.js';
-import { WarrenError } from '../lib/errors.js';
+import { isWarrenError, WarrenError } from '../lib/errors.js';
 import { messageOf } from '../lib/cleanup.js';
-import { pidAlive } from '../lib/leases.js';
 
 export interface AdoptContext {
   run: string;
@@ -41,13 +41,41 @@ const ATTACH_WAIT_MS = 3000;
  * One that its runner's death has not reached yet (records of its sandboxes name it, alive, and
  * their owner dead) listens a moment later: it is waited for, up to ATTACH_WAIT_MS, rather than
  * left to kill what it holds when its grace window ends.
+ *
+ * A restart can land as that window ends: the spawner refuses (its socket closed, or closed
+ * with this connection in its backlog: Spawner.attach says undefined) and is still there,
+ * killing its sandboxes; or it hangs. One still alive and ownerless when the wait is over is
+ * ended here (SIGKILL, then gone: endSpawner), so that its records are a dead spawner's, which
+ * adoptAll releases and the sweep clears. Left alive, it would die a moment later, and what its
+ * sandboxes held on the host would stay until the next start.
  */
 export async function attachWaiting(run: string): Promise<Spawner | undefined> {
   const socket = path.join(run, ATTACH_SOCKET);
   const end = Date.now() + ATTACH_WAIT_MS;
   for (;;) {
-    const spawner = await Spawner.attach(socket);
-    if (spawner || Date.now() > end || !ownerlessSpawner(run)) return spawner;
+    let spawner: Spawner | undefined;
+    let failure: unknown;
+    try {
+      spawner = await Spawner.attach(socket);
+    } catch (err) {
+      // a hung spawner, or a socket that cannot be reached: ended below if it is an ownerless one
+      if (!isWarrenError(err, 'WARREN_SPAWNER_ATTACH')) throw err;
+      failure = err;
+    }
+    if (spawner) return spawner;
+    const waiting = ownerlessSpawners(run);
+    if (waiting.length === 0) {
+      if (failure) throw failure;
+      return undefined;
+    }
+    if (failure || Date.now() > end) {
+      for (const pid of waiting) {
+        if (!(await endSpawner(socket, pid))) throw new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner ${pid} at '${socket}' neither attached nor ended when killed`, { cause: failure });
+      }
+      // a killed one leaves its socket; no other listens there (an attached spawner has none)
+      fs.rmSync(socket, { force: true });
+      return undefined;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -61,13 +89,14 @@ export async function attachWaiting(run: string): Promise<Spawner | undefined> {
 export async function adoptAll(ctx: AdoptContext): Promise<{ adopted: Sandbox[]; ended: Sandbox[] }> {
   const spawner = ctx.spawner;
   const held = new Map<string, Held>(spawner.held.map((h) => [h.id, h]));
+  const spawnerLives = recordSpawnerLives(ctx.run);
   const adopted: Sandbox[] = [];
   const ended: Sandbox[] = [];
   for (const rec of readRestoreRecords(ctx.run)) {
     const h = rec.spawner === spawner.pid ? held.get(rec.id) : undefined;
     held.delete(rec.id);
-    // another spawner's that still lives: not ours to judge
-    if (!h && rec.spawner !== spawner.pid && pidAlive(rec.spawner)) continue;
+    // another spawner's that still lives (attachWaiting ended any ownerless one): not ours to judge
+    if (!h && rec.spawner !== spawner.pid && spawnerLives(rec.spawner)) continue;
     try {
       const sandbox = await adoptSandbox(ctx, rec, h);
       (h && !h.exited ? adopted : ended).push(sandbox);

@@ -17,6 +17,7 @@ import { sweepLayerRecords } from './layer-use.js';
 import { collectNetworks, SandboxNetwork } from './network/index.js';
 import { heldNames } from './restore-records.js';
 import { attachWaiting } from './adopt.js';
+import { spawnerLives } from './spawner-identity.js';
 
 export interface GcReport {
   cgroups: string[];
@@ -38,11 +39,13 @@ export interface GcOptions {
   userNetworks?: boolean;
 }
 
-export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive = pidAlive, opts: GcOptions = {}): Promise<GcReport> {
+export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive?: (pid: number) => boolean, opts: GcOptions = {}): Promise<GcReport> {
   const leases = new LeaseSet(path.join(dirs.run, UID_LEASES), UID_SLOTS_DEFAULT);
-  // first: a record of a spawner gone is removed there, and its sandbox swept below
+  // first: a record of a spawner gone is removed there, and its sandbox swept below (a given
+  // isAlive judges spawners too; by default a zombie spawner or a reused pid is gone)
   const held = heldNames(dirs.run, isAlive);
-  const entries = leases.entries(isAlive);
+  const alive = isAlive ?? pidAlive;
+  const entries = leases.entries(alive);
   const stale = entries.filter((e) => !e.alive && !held.has(e.owner));
   const live = new Set([...entries.filter((e) => e.alive).map((e) => e.owner), ...held]);
   const report: GcReport = { cgroups: [], rundirs: [], leases: 0, addresses: 0, layerRecords: 0, networks: [] };
@@ -50,7 +53,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     if (live.has(name)) continue;
     // kept empty for reuse by a live warren process (v1 idle cgroups: i<pid>.<k>)
     const idle = /^i(\d+)\./.exec(name);
-    if (idle && isAlive(Number(idle[1]))) continue;
+    if (idle && alive(Number(idle[1]))) continue;
     const cg = cgroups.open(name);
     await cg.killAll();
     await cg.destroy();
@@ -74,7 +77,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
     report.rundirs.push(`${IO_DIRS}/${name}`);
   }
   // not from `live`: it lists the records first and reads the leases after (see layer-use.ts)
-  report.layerRecords = sweepLayerRecords(dirs.run, isAlive, held);
+  report.layerRecords = sweepLayerRecords(dirs.run, alive, held);
   for (const s of stale) {
     leases.drop(s.n);
     report.leases++;
@@ -82,7 +85,7 @@ export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive 
   // the default bridge's and the user networks' (<bridge>n<N>) are apart: both at once, each
   // waits on processes it spawns (ip, nft)
   const none = { addresses: 0, removed: [] };
-  const [addresses, networks] = await Promise.all([SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, isAlive, opts.reopen ? 'empty' : 'remove', held), opts.userNetworks === false ? none : collectNetworks(dirs, isAlive)]);
+  const [addresses, networks] = await Promise.all([SandboxNetwork.collect({ ...dirs.net, runDir: dirs.run }, alive, opts.reopen ? 'empty' : 'remove', held), opts.userNetworks === false ? none : collectNetworks(dirs, alive)]);
   report.addresses = addresses + networks.addresses;
   report.networks = networks.removed;
   if (live.size === 0) await cgroups.removeParent();
@@ -100,8 +103,9 @@ export async function stopWaitingSpawner(dirs: Dirs, waitMs = 5000): Promise<num
   const spawner = await attachWaiting(dirs.run);
   if (!spawner) return undefined;
   await spawner.close();
-  // its socket closes as it exits; wait for the process itself, bounded
-  for (const end = Date.now() + waitMs; pidAlive(spawner.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  // its socket closes as it exits; wait for the process itself, bounded (a zombie is gone)
+  const socket = path.join(dirs.run, ATTACH_SOCKET);
+  for (const end = Date.now() + waitMs; spawnerLives(socket, spawner.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
   return spawner.pid;
 }
 

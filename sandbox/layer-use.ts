@@ -66,12 +66,13 @@ function cachedRealPath(dir: string): string {
  * lease is missing afterwards belongs to a sandbox that has ended. A live record that cannot be
  * read stops the caller, as an unreadable manifest does: it could not tell which layers are used.
  */
-export function layersInUse(runDir: string, isAlive: (pid: number) => boolean = pidAlive): Set<string> {
+export function layersInUse(runDir: string, isAlive?: (pid: number) => boolean): Set<string> {
   const ids = recordIds(runDir).filter((id) => !id.endsWith(TMP));
   const inUse = new Set<string>();
   if (ids.length === 0) return inUse;
-  // with those a waiting spawner runs (live restore): their leases' pids are dead
-  const live = new Set([...liveIds(runDir, isAlive), ...heldNames(runDir, isAlive)]);
+  // with those a waiting spawner runs (live restore): their leases' pids are dead (a given
+  // isAlive judges spawners too; by default heldNames' own check does)
+  const live = new Set([...liveIds(runDir, isAlive ?? pidAlive), ...heldNames(runDir, isAlive)]);
   for (const id of ids) {
     if (!live.has(id)) continue;
     const file = path.join(runDir, LAYER_RECORDS, id);

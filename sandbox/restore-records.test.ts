@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { heldNames, ownerlessSpawner, readRestoreRecords, recordSandbox, type RestoreRecord } from './restore-records.js';
+import { heldNames, ownerlessSpawners, readRestoreRecords, recordSandbox, type RestoreRecord } from './restore-records.js';
 
 const run = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-restore-'));
@@ -53,8 +53,19 @@ t.test('a live spawner is ownerless when the owner in its sandbox\'s uid lease i
   const d = run();
   fs.mkdirSync(path.join(d, 'uids'));
   recordSandbox(d, rec('wa', 10));
+  recordSandbox(d, rec('wb', 10));
   fs.writeFileSync(path.join(d, 'uids', '3'), '20 wa\n');
-  t.equal(ownerlessSpawner(d, (pid) => pid === 10 || pid === 20), false, 'its owner lives: attached');
-  t.equal(ownerlessSpawner(d, (pid) => pid === 10), true, 'its owner died: it waits, or is about to');
-  t.equal(ownerlessSpawner(d, () => false), false, 'the spawner died too: nothing waits');
+  const spawner10 = (pid: number) => pid === 10;
+  t.same(ownerlessSpawners(d, spawner10, (pid) => pid === 20), [], 'its owner lives: attached');
+  t.same(ownerlessSpawners(d, spawner10, () => false), [10], 'its owner died: it waits, or is about to (named once)');
+  t.same(ownerlessSpawners(d, () => false, () => false), [], 'the spawner died too: nothing waits');
+});
+
+t.test('by default a record\'s spawner lives only as that run dir\'s spawner: a pid that is not one counts as gone', async (t) => {
+  const d = run();
+  // this test's own pid is alive (kill(0) finds it), but it is no spawner
+  recordSandbox(d, rec('wa', process.pid));
+  t.same(ownerlessSpawners(d), [], 'not a spawner: nothing waits');
+  t.same([...heldNames(d)], [], 'and nothing is held');
+  t.same(fs.readdirSync(path.join(d, 'restore')), [], 'its record is removed');
 });

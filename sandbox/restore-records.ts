@@ -4,7 +4,8 @@
  * run and io dirs, layer record, stdio, the owner's record) and which spawner runs it. The process
  * that adopts the sandbox after its owner died rebuilds it from this; and while a spawner waits
  * for that process (its owner dead, so the leases' pids are dead too), the sweep keeps everything
- * a record names as long as the record's spawner lives (heldNames).
+ * a record names as long as the record's spawner lives (heldNames: the spawner itself, not a
+ * zombie of it nor a process that reused its pid).
  *
  * Written before the spawn request (a record whose sandbox the spawner does not hold is released
  * by the adopter), rewritten when the owner's record or the egress changes, removed at release
@@ -13,8 +14,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../lib/errors.js';
-import { pidAlive, unlinkQuiet } from '../lib/leases.js';
-import { RESTORE_RECORDS, UID_LEASES } from './defaults.js';
+import { unlinkQuiet } from '../lib/leases.js';
+import { ATTACH_SOCKET, RESTORE_RECORDS, UID_LEASES } from './defaults.js';
+import { processRuns, spawnerLives } from './spawner-identity.js';
 import type { Egress, Publish } from './network/index.js';
 import type { StdioSpec } from './stdio.js';
 
@@ -80,15 +82,22 @@ export function readRestoreRecords(run: string): RestoreRecord[] {
   return out;
 }
 
+/** Whether the spawner a record names still runs it: `pid` is that run dir's spawner, running
+ * (not a zombie, not a process that reused the number: spawner-identity.ts). */
+export function recordSpawnerLives(run: string): (pid: number) => boolean {
+  const socket = path.join(run, ATTACH_SOCKET);
+  return (pid) => spawnerLives(socket, pid);
+}
+
 /**
  * The sandbox ids and netns ids that records of live spawners name: a spawner waiting for the
  * next runner still holds them, though the pids in their leases are dead. Records of dead
  * spawners are removed here (their sandboxes died with them).
  */
-export function heldNames(run: string, isAlive: (pid: number) => boolean = pidAlive): Set<string> {
+export function heldNames(run: string, isSpawner: (pid: number) => boolean = recordSpawnerLives(run)): Set<string> {
   const held = new Set<string>();
   for (const rec of readRestoreRecords(run)) {
-    if (!isAlive(rec.spawner)) {
+    if (!isSpawner(rec.spawner)) {
       removeRestoreRecord(run, rec.id);
       continue;
     }
@@ -99,21 +108,24 @@ export function heldNames(run: string, isAlive: (pid: number) => boolean = pidAl
 }
 
 /**
- * Whether a live spawner holds sandboxes whose owner is dead: it waits for the next runner, or is
- * about to (its runner's death has not reached it yet). A record's owner is the pid in its uid
- * lease: the process that created or last adopted it.
+ * The live spawners that hold sandboxes whose owner is dead: each waits for the next runner, or
+ * is about to (its runner's death has not reached it yet), or outlived its grace window and has
+ * not gone yet. A record's owner is the pid in its uid lease: the process that created or last
+ * adopted it (a zombie of it is dead: its supervisor may not have reaped it yet).
  */
-export function ownerlessSpawner(run: string, isAlive: (pid: number) => boolean = pidAlive): boolean {
-  return readRestoreRecords(run).some((rec) => {
-    if (!isAlive(rec.spawner)) return false;
+export function ownerlessSpawners(run: string, isSpawner: (pid: number) => boolean = recordSpawnerLives(run), isAlive: (pid: number) => boolean = processRuns): number[] {
+  const pids = new Set<number>();
+  for (const rec of readRestoreRecords(run)) {
+    if (pids.has(rec.spawner) || !isSpawner(rec.spawner)) continue;
     let owner = 0;
     try {
       owner = Number(fs.readFileSync(path.join(run, UID_LEASES, String(rec.lease)), 'utf8').split(' ')[0]);
     } catch {
       // no lease: nobody owns it
     }
-    return !isAlive(owner);
-  });
+    if (!isAlive(owner)) pids.add(rec.spawner);
+  }
+  return [...pids];
 }
 
 function safeReaddir(dir: string): string[] {

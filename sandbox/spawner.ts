@@ -224,7 +224,8 @@ export class Spawner {
 
   /**
    * Live restore: connects to a spawner that outlived its runner and waits on `socketPath`, and
-   * becomes its runner; `held` says what it holds. Undefined when none waits there.
+   * becomes its runner; `held` says what it holds. Undefined when none waits there, or the one
+   * there closed the connection without a word (it refused).
    */
   static async attach(socketPath: string): Promise<Spawner | undefined> {
     const ctrl = net.createConnection(socketPath);
@@ -233,18 +234,24 @@ export class Spawner {
     } catch (err) {
       ctrl.destroy();
       // refused: a dead spawner's socket, or one between its bind and its listen (so the file is
-      // left alone: a spawner unlinks a stale one before it binds its own)
+      // left alone: a spawner unlinks a stale one before it binds its own); reset: the spawner
+      // closed its socket, its grace window over, with this connection in its backlog
       const code = errnoOf(err);
-      if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET') return undefined;
       throw new WarrenError('WARREN_SPAWNER_ATTACH', `attach to the spawner at '${socketPath}'`, { cause: err });
     }
     ctrl.on('error', () => {}); // its close follows, and says it
     const decoder = new FrameDecoder();
     const got: Message[] = [];
-    const closed = once(ctrl, 'close').then(() => 'closed its socket');
+    // not once(): it rejects on an 'error' (a reset: the spawner closed its socket as its grace
+    // ended, or died with frames unread), and nobody would catch that; 'close' follows any end
+    const closed = new Promise<string>((resolve) => ctrl.once('close', () => resolve('closed its socket')));
+    let refused = false;
+    let bytes = 0;
     try {
       await new Promise<void>((resolve, reject) => {
         const onData = (chunk: Buffer) => {
+          bytes += chunk.length;
           try {
             got.push(...decoder.push(chunk));
           } catch (err) {
@@ -257,12 +264,19 @@ export class Spawner {
           }
         };
         ctrl.on('data', onData);
-        void closed.then(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`)));
+        // closed unanswered: its grace window ended with this connection in its backlog (it
+        // closes its socket before it kills what it holds), or it could not take the connection
+        // and listens on. Either way it did not attach: a refusal, as ECONNREFUSED is
+        void closed.then(() => {
+          refused = bytes === 0;
+          reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' closed before saying what it holds`));
+        });
         // a spawner that accepts and says nothing is hung: never wait on it for ever
         setTimeout(() => reject(new WarrenError('WARREN_SPAWNER_ATTACH', `the spawner at '${socketPath}' said nothing in ${ATTACH_TIMEOUT_MS} ms`)), ATTACH_TIMEOUT_MS).unref();
       });
     } catch (err) {
       ctrl.destroy();
+      if (refused) return undefined;
       throw isWarrenError(err) ? err : new WarrenError('WARREN_SPAWNER_PROTOCOL', 'the spawner sent a broken frame', { cause: err });
     }
     const hello = got[0] as Message;

@@ -520,8 +520,10 @@ int main(int argc, char **argv) {
   if (out_send(&o, WARREN_CTRL_FD) < 0) return 2;
   int rc = nofork_serve(serve, &err);
   if (rc < 0) fprintf(stderr, "warren-spawner: %s\n", err.msg);
-  /* the runner is gone (or we cannot serve it, or nobody attached in time): so are its sandboxes */
-  table_kill_all(sandboxes, SIGKILL);
+  /* the runner is gone (or we cannot serve it, or nobody attached in time): so are its sandboxes.
+   * The socket first: a runner that connects from now on is refused (ECONNREFUSED, or a reset of a
+   * connection left in the backlog), never left waiting on a spawner that kills what it would adopt */
   attach_end();
+  table_kill_all(sandboxes, SIGKILL);
   return rc < 0 ? 2 : 0;
 }

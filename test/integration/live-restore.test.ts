@@ -3,8 +3,11 @@
  * node process of its own, test/integration/live-restore-owner.mjs, run from the build in dist/),
  * and the next one adopts what it left running: the same processes, reachable, their output of
  * the gap readable, their record given back; destroy() then leaves nothing. Nobody adopting within
- * the grace window leaves nothing after a gc; `warren gc`'s stop of a waiting spawner too; without
- * liveRestore a killed owner's sandboxes die as they always did. Needs root and `npm run build`.
+ * the grace window leaves nothing after a gc; `warren gc`'s stop of a waiting spawner too; a
+ * restart landing as the window ends (the spawner stopped with SIGSTOP to hold it at that point),
+ * a spawner past its window but not gone yet, and a hung one, leave nothing once the next host is
+ * open; without liveRestore a killed owner's sandboxes die as they always did. Needs root and
+ * `npm run build`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -77,6 +80,29 @@ function startTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether `pid` runs: kill(0) finds a zombie too, and init reaps an orphan here a second or
+ * more after it ended. */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !'ZXx'.includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return false;
+  }
+}
+
+/** Connections waiting in the backlog of the listener at `socket` (each shows in /proc/net/unix
+ * under its path, as the listener does). */
+function backlog(socket: string): number {
+  return fs.readFileSync('/proc/net/unix', 'utf8').split('\n').filter((l) => l.endsWith(` ${socket}`)).length - 1;
+}
+
+/** What the sandboxes of `made` left: `leftovers()` entries that name one of them. */
+async function leftoversOf(made: Made): Promise<string[]> {
+  const names = made.sandboxes.flatMap((s) => (s.ip ? [s.id, s.ip] : [s.id]));
+  return (await leftovers()).filter((l) => names.some((n) => l.includes(n)));
 }
 
 const list = (sub: string) => {
@@ -255,11 +281,117 @@ t.test('nobody attaching within the grace window: everything ends, and a gc leav
   t.same(await leftovers(), [], 'nothing left after a gc');
 });
 
+/*
+ * A restart landing as the grace window ends (issue 13's race). The spawner is stopped while it
+ * listens, so that its window ends while it cannot act; the new host's attach then waits in its
+ * backlog, and the spawner, let go, finds its window over: it closes its socket (resetting that
+ * connection), kills its sandboxes and exits. Before the fix, open() failed ("closed before
+ * saying what it holds") and the sandboxes' host side stayed until the next start.
+ */
+t.test('an attach that lands as the grace window ends is refused cleanly: the new host starts its own spawner and nothing of the old sandboxes is left', { skip }, async (t) => {
+  const graceMs = 600;
+  const ticker = () => opts(['node', '-e', TICKER], { net: { egress: 'none' } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs }, sandboxes: [ticker(), ticker()] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  await new Promise((r) => setTimeout(r, graceMs + 300)); // its window ends while it is stopped
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const opening = SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  const queued = await until(() => backlog(socket) === 1, 10_000);
+  process.kill(made.spawner, 'SIGCONT');
+  t.ok(queued, 'the attach waited in its backlog when it was let go');
+  const host = await opening;
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.same(host.adopted(), [], 'and adopted nothing');
+  t.notOk(running(made.spawner), 'the old spawner is gone');
+  t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'its sandboxes too');
+  t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
+/*
+ * The other side of the race: a spawner whose grace window ended has closed its socket and is
+ * still there (killing its sandboxes, slowed by a loaded machine), so the new host can neither
+ * attach nor see it gone. It stands stopped here, its socket removed. Before the fix, open()
+ * waited 3 s, started a spawner beside it and skipped its records: its sandboxes' cgroups, io
+ * mounts and run dirs stayed until the next start.
+ */
+t.test('a spawner past its grace that has not gone yet is ended by the next host, which then releases everything its sandboxes held', { skip }, async (t) => {
+  const ticker = () => opts(['node', '-e', TICKER], { net: { egress: 'public' } });
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [ticker(), ticker()] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  fs.rmSync(socket); // as it is once it closed its socket at the window's end
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  t.ok(fs.existsSync(path.join(dirs.run, 'io', made.sandboxes[0]!.id)), 'the start-up sweep keeps what a live spawner holds');
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.same(host.adopted(), [], 'and adopted nothing');
+  t.notOk(running(made.spawner), 'the old spawner was ended');
+  t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'and its sandboxes with it');
+  t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
+  for (const s of made.sandboxes) t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${s.ip as string}"`), `no nftables element of ${s.id}`);
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
+/* The same race left to chance: restarts timed around the end of a short window, nothing held.
+ * Each either attaches in time (and adopts the sandbox) or is refused; open never fails, and
+ * what the old sandbox held is gone either way once the host is open, or with its close. */
+t.test('restarts timed around the grace window\'s end: each attaches whole or is refused, and leaves nothing', { skip, timeout: 120_000 }, async (t) => {
+  const graceMs = 400;
+  const socket = path.join(dirs.run, 'spawner.sock');
+  for (const offset of [-80, -30, 0, 30, 80]) {
+    const { child, made } = await owner(t, { liveRestore: { graceMs }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' } })] });
+    await killed(child);
+    let listening = 0;
+    for (const end = Date.now() + 5000; !listening && Date.now() < end; await new Promise((r) => setTimeout(r, 2))) if (backlog(socket) === 0) listening = Date.now();
+    await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+    await new Promise((r) => setTimeout(r, Math.max(0, listening + graceMs + offset - Date.now())));
+    const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+    const attached = host.spawnerPid === made.spawner;
+    const ids = made.sandboxes.map((s) => s.id);
+    if (attached) t.same(host.adopted().map((s) => s.id), ids, `${offset} ms: attached, and adopted the sandbox`);
+    else t.same([host.adopted().length, await leftoversOf(made)], [0, []], `${offset} ms: refused, and nothing of the sandbox left`);
+    await host.close();
+    t.same(await leftovers(), [], `${offset} ms: nothing left after close`);
+  }
+});
+
+/* A spawner that takes the connection into its backlog and never answers (hung; stopped here):
+ * the attach gives up after its timeout, and the spawner is ended as one past its grace is.
+ * Before the fix, open() failed ("said nothing in 10000 ms"), and so did every restart after. */
+t.test('a hung spawner is ended by the next host after the attach timeout, and nothing of its sandboxes is left', { skip, timeout: 60_000 }, async (t) => {
+  const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER], { net: { egress: 'none' } })] });
+  const socket = path.join(dirs.run, 'spawner.sock');
+  await killed(child);
+  t.ok(await until(() => backlog(socket) === 0, 5000), 'the spawner listens for the next runner');
+  process.kill(made.spawner, 'SIGSTOP');
+  t.teardown(() => void (running(made.spawner) && process.kill(made.spawner, 'SIGKILL')));
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
+  t.notOk(running(made.spawner), 'the hung one was ended');
+  t.same(await leftoversOf(made), [], 'nothing of its sandboxes left once the host is open');
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
 t.test('`warren gc` stops a waiting spawner first, then sweeps', { skip }, async (t) => {
   const { child, made } = await owner(t, { liveRestore: { graceMs: 30_000 }, sandboxes: [opts(['node', '-e', TICKER])] });
   await killed(child);
   t.equal(await stopWaitingSpawner(dirs), made.spawner, 'it found the waiting spawner');
-  t.notOk(pidAlive(made.spawner), 'which is gone');
+  t.notOk(running(made.spawner), 'which is gone');
   t.ok(await until(() => !pidAlive(made.sandboxes[0]!.pid), 2000), 'and its sandbox');
   await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }));
   t.same(await leftovers(), [], 'nothing left');
