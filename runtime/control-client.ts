@@ -161,8 +161,13 @@ class WireConnection {
   }
 
   send(w: Waiting): void {
-    this.#current = w;
     const { signal, sent } = w.opts;
+    // aborted while it waited for a connection: it never goes out, the connection takes the next
+    if (signal?.aborted) {
+      w.reject(signal.reason);
+      return this.#events.free();
+    }
+    this.#current = w;
     if (signal) {
       this.#onAbort = () => this.destroy(signal.reason as Error);
       signal.addEventListener('abort', this.#onAbort, { once: true });

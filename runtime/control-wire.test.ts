@@ -191,3 +191,32 @@ t.test('the client: an abort fails its request; close() waits for what is in fli
   c2.destroy(new Error('the sandbox ended'));
   await t.rejects(lost, { message: 'the sandbox ended' });
 });
+
+t.test('the client: a request aborted while it waits for a connection never goes out', async (t) => {
+  const held: Array<() => void> = [];
+  const { file, seen } = await serving(t, {
+    request: (req, reply) => {
+      seen.push(req);
+      held.push(() => reply(200, { ok: true, got: req.path }));
+    },
+  });
+  const client = new ControlClient(file, 1);
+  t.teardown(() => client.destroy());
+  const first = client.request('GET', '/1', undefined);
+  const abort = new AbortController();
+  const waiting = client.request('POST', '/2', '{}', { signal: abort.signal });
+  const third = client.request('GET', '/3', undefined);
+  await new Promise((r) => setTimeout(r, 50));
+  abort.abort(new Error('its timeout'));
+  held.shift()?.();
+  await first;
+  await t.rejects(waiting, { message: 'its timeout' });
+  await new Promise((r) => setTimeout(r, 50));
+  held.shift()?.();
+  t.equal(JSON.parse((await third).text).got, '/3', 'the connection went on to the next');
+  t.same(
+    seen.map((r) => r.path),
+    ['/1', '/3'],
+    'the aborted one never reached the runtime',
+  );
+});

@@ -78,12 +78,17 @@ class WireConnection {
   #current: Reading | null = null;
   /** A request is being handled: the next one is read once it was answered. */
   #busy = false;
+  /** Refused or answered with Connection: close: nothing more is read. */
+  #closing = false;
 
   constructor(
     readonly socket: net.Socket,
     readonly handler: WireHandler,
   ) {
     socket.on('data', (chunk: Buffer) => {
+      // answered with the connection's end (a refusal, an oversized body): the rest is dropped,
+      // not kept
+      if (this.#closing) return;
       this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
       this.#advance();
     });
@@ -99,6 +104,8 @@ class WireConnection {
         // its body is not kept: answered at once, and the connection ends after the answer
         this.#current = null;
         this.#busy = true;
+        this.#closing = true;
+        this.#buf = Buffer.alloc(0);
         this.handler.tooLarge(cur.method, cur.path, this.#replier(true));
         return;
       }
@@ -160,6 +167,8 @@ class WireConnection {
 
   #refuse(why: string): void {
     this.#busy = true;
+    this.#closing = true;
+    this.#buf = Buffer.alloc(0);
     this.#replier(true)(400, { ok: false, error: `a bad control request: ${why}` });
   }
 
