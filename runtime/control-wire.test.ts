@@ -4,6 +4,7 @@
  * whole however the bytes are split, answers come back on kept connections, and what neither side
  * should accept (a chunked body, an oversized one, a broken answer) is refused with a reason.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -219,4 +220,17 @@ t.test('the client: a request aborted while it waits for a connection never goes
     ['/1', '/3'],
     'the aborted one never reached the runtime',
   );
+});
+
+t.test('a load of 8 MiB arrives whole, in whatever reads the kernel splits it into', async (t) => {
+  const { file } = await serving(t, {
+    maxBody: () => 16 * 1024 * 1024,
+    request: (req, reply) => reply(200, { ok: true, length: req.body.length, sha: createHash('sha256').update(req.body).digest('hex') }),
+  });
+  const client = new ControlClient(file, 1);
+  t.teardown(() => client.destroy());
+  const source = Buffer.alloc(8 * 1024 * 1024, 'abcdefgh').toString();
+  const answer = await client.request('POST', '/load', source);
+  t.equal(answer.status, 200);
+  t.same(JSON.parse(answer.text), { ok: true, length: source.length, sha: createHash('sha256').update(source).digest('hex') });
 });

@@ -43,6 +43,7 @@ const MAX_HEAD_BYTES = 16 * 1024;
 const REASONS: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway' };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
 
 /** A control socket's server; its connections are its own to end (closeAllConnections). */
 export class WireServer extends net.Server {
@@ -72,8 +73,10 @@ interface Reading {
 }
 
 class WireConnection {
-  /** Bytes read and not yet consumed. */
-  #buf: Buffer = Buffer.alloc(0);
+  /** Bytes read and not yet consumed, as they came: joined once a head or a whole body is in (a
+   * load of many MiB comes in 64 KiB reads: joining at each would copy it hundreds of times). */
+  #parts: Buffer[] = [];
+  #bytes = 0;
   /** The request whose body is being read, or null while reading a head. */
   #current: Reading | null = null;
   /** A request is being handled: the next one is read once it was answered. */
@@ -89,7 +92,8 @@ class WireConnection {
       // answered with the connection's end (a refusal, an oversized body): the rest is dropped,
       // not kept
       if (this.#closing) return;
-      this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+      this.#parts.push(chunk);
+      this.#bytes += chunk.length;
       this.#advance();
     });
     // the host went away: nothing to answer
@@ -104,14 +108,12 @@ class WireConnection {
         // its body is not kept: answered at once, and the connection ends after the answer
         this.#current = null;
         this.#busy = true;
-        this.#closing = true;
-        this.#buf = Buffer.alloc(0);
+        this.#drop();
         this.handler.tooLarge(cur.method, cur.path, this.#replier(true));
         return;
       }
-      if (this.#buf.length < cur.length) return;
-      const body = this.#buf.subarray(0, cur.length);
-      this.#buf = this.#buf.subarray(cur.length);
+      if (this.#bytes < cur.length) return;
+      const body = this.#take(cur.length);
       this.#current = null;
       this.#busy = true;
       this.handler.request({ method: cur.method, path: cur.path, body }, this.#replier(cur.close));
@@ -120,17 +122,19 @@ class WireConnection {
 
   /** Parses a head at the buffer's start into #current; false when it is not all here yet. */
   #readHead(): boolean {
-    const end = this.#buf.indexOf(CRLFCRLF);
+    if (this.#bytes === 0) return false;
+    const buf = this.#joined();
+    const end = buf.indexOf(CRLFCRLF);
     if (end < 0) {
-      if (this.#buf.length > MAX_HEAD_BYTES) this.#refuse('the request head is too large');
+      if (this.#bytes > MAX_HEAD_BYTES) this.#refuse('the request head is too large');
       return false;
     }
     if (end > MAX_HEAD_BYTES) {
       this.#refuse('the request head is too large');
       return false;
     }
-    const lines = this.#buf.toString('latin1', 0, end).split('\r\n');
-    this.#buf = this.#buf.subarray(end + 4);
+    const lines = buf.toString('latin1', 0, end).split('\r\n');
+    this.#take(end + 4);
     const line = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? '');
     if (!line) {
       this.#refuse('a malformed request line');
@@ -167,8 +171,7 @@ class WireConnection {
 
   #refuse(why: string): void {
     this.#busy = true;
-    this.#closing = true;
-    this.#buf = Buffer.alloc(0);
+    this.#drop();
     this.#replier(true)(400, { ok: false, error: `a bad control request: ${why}` });
   }
 
@@ -187,7 +190,29 @@ class WireConnection {
       }
       this.#busy = false;
       // the next request, if one came meanwhile: on a later tick, not inside the handler's call
-      if (this.#buf.length > 0) process.nextTick(() => this.#advance());
+      if (this.#bytes > 0) process.nextTick(() => this.#advance());
     };
+  }
+
+  /** Everything read so far, as one buffer (and kept so). */
+  #joined(): Buffer {
+    if (this.#parts.length > 1) this.#parts = [Buffer.concat(this.#parts, this.#bytes)];
+    return this.#parts[0] ?? EMPTY;
+  }
+
+  /** The first `n` bytes read, consumed. */
+  #take(n: number): Buffer {
+    const all = this.#joined();
+    const rest = all.subarray(n);
+    this.#parts = rest.length > 0 ? [rest] : [];
+    this.#bytes = rest.length;
+    return all.subarray(0, n);
+  }
+
+  /** Nothing more is read on this connection, and nothing read is kept. */
+  #drop(): void {
+    this.#closing = true;
+    this.#parts = [];
+    this.#bytes = 0;
   }
 }
