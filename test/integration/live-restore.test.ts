@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pidAlive } from '../../lib/leases.js';
 import { detectCgroups } from '../../sandbox/cgroups/index.js';
 import { collectGarbage, SandboxHost, stopWaitingSpawner, type SandboxOptions } from '../../sandbox/index.js';
@@ -305,14 +305,20 @@ t.test('an attach that lands as the grace window ends is refused cleanly: the ne
   t.ok(queued, 'the attach waited in its backlog when it was let go');
   const host = await opening;
   t.teardown(() => host.close());
+  await theOldOnesGone(t, host, made);
+  await host.close();
+  t.same(await leftovers(), [], 'nothing left at all after close');
+});
+
+/** A host opened after an old spawner that neither attached nor went: it runs its own, adopted
+ * nothing, and the old spawner, its sandboxes and all they held are gone. */
+async function theOldOnesGone(t: Test, host: SandboxHost, made: Awaited<ReturnType<typeof owner>>['made']): Promise<void> {
   t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
   t.same(host.adopted(), [], 'and adopted nothing');
   t.notOk(running(made.spawner), 'the old spawner is gone');
   t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'its sandboxes too');
   t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
-  await host.close();
-  t.same(await leftovers(), [], 'nothing left at all after close');
-});
+}
 
 /*
  * The other side of the race: a spawner whose grace window ended has closed its socket and is
@@ -334,11 +340,7 @@ t.test('a spawner past its grace that has not gone yet is ended by the next host
   t.ok(fs.existsSync(path.join(dirs.run, 'io', made.sandboxes[0]!.id)), 'the start-up sweep keeps what a live spawner holds');
   const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
   t.teardown(() => host.close());
-  t.not(host.spawnerPid, made.spawner, 'the new host runs a spawner of its own');
-  t.same(host.adopted(), [], 'and adopted nothing');
-  t.notOk(running(made.spawner), 'the old spawner was ended');
-  t.same(made.sandboxes.filter((s) => running(s.pid)).map((s) => s.id), [], 'and its sandboxes with it');
-  t.same(await leftoversOf(made), [], 'nothing of them left once the host is open: cgroups, run and io dirs, mounts, addresses, records');
+  await theOldOnesGone(t, host, made);
   for (const s of made.sandboxes) t.notOk((await listJson('set', 'egress_public', dirs.net.table)).includes(`"${s.ip as string}"`), `no nftables element of ${s.id}`);
   await host.close();
   t.same(await leftovers(), [], 'nothing left at all after close');
