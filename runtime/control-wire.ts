@@ -29,8 +29,6 @@ export type Reply = (status: number, body: unknown, then?: () => void) => void;
 export interface WireHandler {
   /** The most body a request to `path` may have, in bytes. */
   maxBody(method: string, path: string): number;
-  /** A request's head was read (its body may still be on its way). */
-  head?(method: string, path: string): void;
   /** A whole request; `reply` once, when its answer is known. */
   request(req: WireRequest, reply: Reply): void;
   /** A request whose body is over maxBody: `reply` once (the connection then closes). */
@@ -165,7 +163,6 @@ class WireConnection {
     const [, method, path] = line as unknown as [string, string, string];
     const over = length > this.handler.maxBody(method, path);
     this.#current = { method, path, length, close: close || over, over };
-    this.handler.head?.(method, path);
     return true;
   }
 

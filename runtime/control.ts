@@ -2,7 +2,7 @@
  * The runtime's control channel (protocol.ts): health, load and cron firings, on a socket of its
  * own that only the host is given, so that no request to the function's socket can reach them.
  */
-import { WireServer } from './control-wire.js';
+import { WireServer, type Reply } from './control-wire.js';
 import { parseHandoffRequest } from './handoff.js';
 import { BadLoadRequest, ModuleError, load, parseLoadRequest, type Loaded } from './load.js';
 import {
@@ -19,10 +19,15 @@ import {
 } from './protocol.js';
 import { BadScheduledRequest, parseScheduledRequest, runScheduled } from './scheduled.js';
 
-/** A scheduled request is a cron, a time and an id: a few hundred bytes. */
-const MAX_SCHEDULED_BYTES = 4096;
-/** A handoff request is two numbers; health and warm have no body. */
-const MAX_HANDOFF_BYTES = 1024;
+/** The most body a control request may have, by path, and what a 413 calls it: a scheduled
+ * request is a cron, a time and an id (a few hundred bytes); a handoff request two numbers;
+ * health and warm have none. */
+const BODY_LIMITS: Record<string, [number, string]> = {
+  [CONTROL_LOAD_PATH]: [MAX_LOAD_BYTES, 'load'],
+  [CONTROL_SCHEDULED_PATH]: [4096, 'scheduled'],
+};
+const OTHER_LIMIT: [number, string] = [1024, 'control'];
+const limitOf = (path: string): [number, string] => BODY_LIMITS[path] ?? OTHER_LIMIT;
 
 export interface ControlState {
   /** Requests on the function socket wait for the first load from the start (a cold start's
@@ -66,15 +71,21 @@ export function controlServer(state: ControlState): WireServer {
   if (state.held) expectLoad();
   const health = (): HealthAnswer => ({ ok: true, module: state.loaded()?.module ?? null });
   const isLoad = (method: string, path: string) => method === 'POST' && path === CONTROL_LOAD_PATH;
+  // a runtime loads one module in its life
+  const loadRefused = (reply: Reply): boolean => {
+    if (!state.loaded() && !loading) return false;
+    reply(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
+    return true;
+  };
   // only the host connects, and a generic runtime may wait minutes for its load: its connection
   // stays open as long as the host keeps it (a load on a new connection could not have a request
   // sent right behind it: client.ts load())
   return new WireServer({
-    maxBody: (method, path) => (isLoad(method, path) ? MAX_LOAD_BYTES : path === CONTROL_SCHEDULED_PATH ? MAX_SCHEDULED_BYTES : MAX_HANDOFF_BYTES),
+    maxBody: (_method, path) => limitOf(path)[0],
     tooLarge: (method, path, reply) => {
-      if (!isLoad(method, path)) return reply(413, { ok: false, error: `the ${path === CONTROL_SCHEDULED_PATH ? 'scheduled' : 'control'} request exceeds ${path === CONTROL_SCHEDULED_PATH ? MAX_SCHEDULED_BYTES : MAX_HANDOFF_BYTES} bytes` });
-      if (state.loaded() || loading) return reply(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
-      reply(413, { ok: false, error: `the load request exceeds ${MAX_LOAD_BYTES} bytes` });
+      if (isLoad(method, path) && loadRefused(reply)) return;
+      const [max, what] = limitOf(path);
+      reply(413, { ok: false, error: `the ${what} request exceeds ${max} bytes` });
     },
     request: ({ method, path, body }, reply) => {
       if (method === 'GET' && path === CONTROL_HEALTH_PATH) return reply(200, health());
@@ -100,7 +111,7 @@ export function controlServer(state: ControlState): WireServer {
         return;
       }
       if (!isLoad(method, path)) return reply(404, { ok: false, error: `no control request ${method} ${path}` });
-      if (state.loaded() || loading) return reply(409, { ok: false, error: `a module is loaded already: ${state.loaded()?.module ?? '(loading)'}` });
+      if (loadRefused(reply)) return;
       loading = true;
       expectLoad();
       void (async () => {
@@ -136,7 +147,6 @@ async function scheduled(text: string, state: ControlState): Promise<[number, Sc
   if (!loaded.scheduled) return [501, { ok: false, error: `module '${loaded.module}' has no scheduled() handler in its default export` }];
   return [200, await runScheduled(loaded.scheduled, loaded.env, run, state.pending)];
 }
-
 
 /** Connects to the host's handoff socket: the answer's status and body once connected. */
 async function handoff(text: string, state: ControlState): Promise<[number, HealthAnswer | ErrorAnswer]> {
