@@ -10,10 +10,13 @@
  *   started resolves      ──> the held events go to the router in order, then the rest as they come
  *   started rejects       ──> the upstream request is aborted; the router gets the start's error
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
-type Controller = Dispatcher.DispatchController;
+/** undici's raw handler callbacks (the router's exchange is one: router/proxy.ts). The gate takes
+ * and gives these, not the controller API: a gate of that API between two raw handlers made undici
+ * parse the head into an object and back, which merged repeated headers (two Set-Cookie became
+ * one, comma-joined) and cost ~0.1 ms of a prewarm start's answer here. */
 type Handler = Dispatcher.DispatchHandler;
 
 /** How a start ended, for a request that went out before it did. */
@@ -38,95 +41,102 @@ export function startOutcome(): StartOutcome {
 
 /** `dispatcher`, with each request's answer held until `started` settles (see above). */
 export function afterStart(dispatcher: Dispatcher, started: Promise<void>): Dispatcher {
-  return dispatcher.compose((dispatch) => (opts, handler) => dispatch(opts, new StartGate(handler, started)));
+  const dispatch = (opts: Dispatcher.DispatchOptions, handler: Handler): boolean => dispatcher.dispatch(opts, new StartGate(handler, started));
+  // as undici's compose() does: the same dispatcher, its request() and the rest going through
+  // this dispatch
+  return new Proxy(dispatcher, { get: (target, key) => (key === 'dispatch' ? dispatch : Reflect.get(target, key)) });
 }
+
+/** An answer's event: true when the connection may go on reading (a raw handler's return). */
+type Event = () => boolean;
 
 class StartGate implements Handler {
   readonly #inner: Handler;
   #state: 'waiting' | 'open' | 'failed' = 'waiting';
   #error: Error | undefined;
-  /** undici's controller of the upstream request, once it started. */
-  #real: Controller | null = null;
+  /** undici's abort of the upstream request, once it started. */
+  #abort: ((err?: Error) => void) | null = null;
+  /** undici's resume of the answer's reading, once its head came. */
+  #resume: (() => void) | null = null;
   /** The answer's events that came while waiting, in order. */
-  #held: Array<() => void> = [];
-  /** Whether the inner handler asked for a pause (its own backpressure), apart from ours. */
+  #held: Event[] = [];
+  /** Reading is paused: by us (while waiting) or by the inner handler (its own backpressure). */
+  #paused = false;
+  /** The inner handler asked for the pause, apart from ours. */
   #innerPaused = false;
-  /** The controller the inner handler sees: its pauses are its own, ours stay ours. */
-  readonly #view: Controller;
 
   constructor(inner: Handler, started: Promise<void>) {
     this.#inner = inner;
-    const gate = this;
-    this.#view = {
-      get aborted() {
-        return gate.#real?.aborted ?? gate.#state === 'failed';
-      },
-      get paused() {
-        return gate.#innerPaused;
-      },
-      get reason() {
-        return gate.#real?.reason ?? gate.#error ?? null;
-      },
-      abort: (reason) => this.#real?.abort(reason),
-      pause: () => {
-        this.#innerPaused = true;
-        if (this.#state === 'open') this.#real?.pause();
-      },
-      resume: () => {
-        this.#innerPaused = false;
-        if (this.#state === 'open') this.#real?.resume();
-      },
-    };
     started.then(
       () => this.#open(),
       (err: unknown) => this.#fail(err instanceof Error ? err : new Error(String(err))),
     );
   }
 
-  onRequestStart(controller: Controller, context: unknown): void {
-    this.#real = controller;
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
     if (this.#state === 'failed') {
-      controller.abort(this.#error as Error);
+      abort(this.#error);
       return;
     }
-    this.#inner.onRequestStart?.(this.#view, context);
+    this.#inner.onConnect?.(abort);
   }
 
-  onRequestUpgrade(_c: Controller, statusCode: number, headers: IncomingHttpHeaders, socket: import('node:stream').Duplex): void {
-    this.#pass(() => this.#inner.onRequestUpgrade?.(this.#view, statusCode, headers, socket));
+  onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: Duplex): void {
+    this.#pass(() => (this.#inner.onUpgrade?.(statusCode, headers, socket), true));
   }
 
-  onResponseStart(_c: Controller, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    this.#pass(() => this.#inner.onResponseStart?.(this.#view, statusCode, headers, statusMessage), true);
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
+    this.#resume = resume;
+    return this.#pass(() => this.#inner.onHeaders?.(statusCode, headers, this.#innerResume, statusText) !== false);
   }
 
-  onResponseData(_c: Controller, chunk: Buffer): void {
-    this.#pass(() => this.#inner.onResponseData?.(this.#view, chunk), true);
+  onData(chunk: Buffer): boolean {
+    return this.#pass(() => this.#inner.onData?.(chunk) !== false);
   }
 
-  onResponseEnd(_c: Controller, trailers: IncomingHttpHeaders): void {
-    this.#pass(() => this.#inner.onResponseEnd?.(this.#view, trailers));
+  onComplete(trailers: string[] | null): void {
+    this.#pass(() => (this.#inner.onComplete?.(trailers), true));
   }
 
-  onResponseError(_c: Controller, err: Error): void {
-    this.#pass(() => this.#inner.onResponseError?.(this.#view, err));
+  onError(err: Error): void {
+    this.#pass(() => (this.#inner.onError?.(err), true));
   }
 
-  /** An event: to the inner handler now when open, held while waiting (pausing the connection
-   * for one that more may follow), dropped once failed (the inner handler had the error). */
-  #pass(event: () => void, more = false): void {
-    if (this.#state === 'open') event();
-    else if (this.#state === 'waiting') {
+  /** An event: to the inner handler now when open, held while waiting (reading paused, in case
+   * more follow), dropped once failed (the inner handler had the error). */
+  #pass(event: Event): boolean {
+    if (this.#state === 'open') return this.#ran(event);
+    if (this.#state === 'waiting') {
       this.#held.push(event);
-      if (more) this.#real?.pause();
+      this.#paused = true;
     }
+    return false;
+  }
+
+  /** Runs an event; a false from the inner handler pauses reading until it resumes. */
+  #ran(event: Event): boolean {
+    if (event()) return true;
+    this.#innerPaused = this.#paused = true;
+    return false;
+  }
+
+  readonly #innerResume = (): void => {
+    this.#innerPaused = false;
+    if (this.#state === 'open') this.#wake();
+  };
+
+  #wake(): void {
+    if (!this.#paused || this.#innerPaused) return;
+    this.#paused = false;
+    this.#resume?.();
   }
 
   #open(): void {
     if (this.#state !== 'waiting') return;
     this.#state = 'open';
-    for (const event of this.#held.splice(0)) event();
-    if (!this.#innerPaused && this.#real?.paused) this.#real.resume();
+    for (const event of this.#held.splice(0)) this.#ran(event);
+    this.#wake();
   }
 
   #fail(err: Error): void {
@@ -134,7 +144,7 @@ class StartGate implements Handler {
     this.#state = 'failed';
     this.#error = err;
     this.#held = [];
-    if (this.#real && !this.#real.aborted) this.#real.abort(err);
-    this.#inner.onResponseError?.(this.#view, err);
+    this.#abort?.(err);
+    this.#inner.onError?.(err);
   }
 }
