@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import t from 'tap';
-import { LeaseSet } from './leases.js';
+import { LeaseSet, pidAlive } from './leases.js';
 
 const dir = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'wrntest-leases-'));
@@ -85,4 +86,24 @@ t.test('live restore: a dead owner\'s lease is adopted by this process, and only
   t.throws(() => s.adopt(2, 'w-other'), { code: 'WARREN_LEASE_ADOPT' }, 'another owner cannot take it');
   lease.release();
   t.same(fs.readdirSync(d), [], 'released as any lease');
+});
+
+t.test("a holder that ended and was never reaped (a zombie) is dead: its leases are stale", async (t) => {
+  // sh runs a short sleep in the background, then becomes a long sleep, which never reaps it:
+  // the short one stays a zombie, as a holder does under an init that does not reap
+  const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => void parent.kill('SIGKILL'));
+  const zombie = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  for (const end = Date.now() + 5000; Date.now() < end && !/\) Z/.test(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8')); ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.match(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the holder is a zombie now');
+  t.doesNotThrow(() => process.kill(zombie, 0), 'which kill(0) still finds');
+  t.notOk(pidAlive(zombie), 'and which is not alive');
+  t.ok(pidAlive(parent.pid as number), 'its parent, sleeping, is');
+  t.ok(pidAlive(process.pid));
+  const d = dir();
+  const s = new LeaseSet(d, 2);
+  fs.writeFileSync(path.join(d, '1'), `${zombie} ended-holder\n`);
+  t.same(s.stale(), [{ n: 1, owner: 'ended-holder' }]);
 });

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, WarrenError } from './errors.js';
+import { ended, readProcStat } from './proc-stat.js';
 
 export interface Lease {
   readonly n: number;
@@ -109,14 +110,21 @@ export class LeaseSet {
   }
 }
 
+/**
+ * Whether the process `pid` runs: kill(0) finds it and it is no zombie (proc-stat.ts). A holder
+ * that ended under an init that does not reap (a container's) stayed a zombie, and its leases,
+ * addresses and names stayed taken for good. A state /proc does not show (hidepid) counts as
+ * running: nothing of a live holder's is ever swept.
+ */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return errnoOf(err) === 'EPERM';
+    if (errnoOf(err) !== 'EPERM') return false;
   }
+  const stat = readProcStat(pid);
+  return stat === null || (stat !== undefined && !ended(stat.state));
 }
 
 function safeReaddir(dir: string): string[] {

@@ -14,18 +14,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf } from '../lib/errors.js';
+import { ended, readProcStat } from '../lib/proc-stat.js';
 
 /** What /proc/<pid>/comm holds for the spawner: its PR_SET_NAME, cut to 15 bytes. */
 const SPAWNER_COMM = 'warren:[spawner]'.slice(0, 15);
-/** Process states of one that has ended: zombie, dead. */
-const ENDED = ['Z', 'X', 'x'];
 /** How long endSpawner waits for a SIGKILLed spawner to go. */
 const END_WAIT_MS = 3000;
 
 /** Whether `pid` runs: it exists and is not a zombie (kill(0) finds zombies too). */
 export function processRuns(pid: number, proc = '/proc'): boolean {
-  const stat = readStat(proc, pid);
-  return stat !== undefined && !ENDED.includes(stat.state);
+  const stat = readProcStat(pid, proc);
+  return !!stat && !ended(stat.state);
 }
 
 /**
@@ -34,8 +33,8 @@ export function processRuns(pid: number, proc = '/proc'): boolean {
  * live spawner holds.
  */
 export function spawnerLives(socket: string, pid: number, proc = '/proc'): boolean {
-  const stat = readStat(proc, pid);
-  if (stat === undefined || stat.comm !== SPAWNER_COMM || ENDED.includes(stat.state)) return false;
+  const stat = readProcStat(pid, proc);
+  if (!stat || stat.comm !== SPAWNER_COMM || ended(stat.state)) return false;
   let environ: string;
   try {
     environ = fs.readFileSync(path.join(proc, String(pid), 'environ'), 'latin1');
@@ -64,18 +63,4 @@ export async function endSpawner(socket: string, pid: number, waitMs = END_WAIT_
     if (!spawnerLives(socket, pid, proc)) return true;
   }
   return !spawnerLives(socket, pid, proc);
-}
-
-/** Its name and state from /proc/<pid>/stat; undefined when there is no such process. */
-function readStat(proc: string, pid: number): { comm: string; state: string } | undefined {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let stat: string;
-  try {
-    stat = fs.readFileSync(path.join(proc, String(pid), 'stat'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  // "<pid> (<comm>) <state> ...": comm may hold spaces and parentheses, the last ')' ends it
-  const close = stat.lastIndexOf(')');
-  return { comm: stat.slice(stat.indexOf('(') + 1, close), state: stat.slice(close + 2, close + 3) };
 }

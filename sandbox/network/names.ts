@@ -49,8 +49,16 @@ export function publishNames(dir: string, ip: string, record: NameRecord): () =>
 }
 
 /** The live records of `dir`; dead owners' files are removed on the way (`sweep`). */
-export function readNames(dir: string, isAlive: (pid: number) => boolean = pidAlive, sweep = true): NameTable {
+export function readNames(dir: string, isAliveOf: (pid: number) => boolean = pidAlive, sweep = true): NameTable {
   const table: NameTable = { byName: new Map(), relay: new Map() };
+  // asked once per holder, not per record: a DNS query reads the table (dns-forwarder.ts), and
+  // most records have one holder (serve, a warren run)
+  const seen = new Map<number, boolean>();
+  const isAlive = (pid: number): boolean => {
+    let alive = seen.get(pid);
+    if (alive === undefined) seen.set(pid, (alive = isAliveOf(pid)));
+    return alive;
+  };
   let files: string[];
   try {
     files = fs.readdirSync(dir);
