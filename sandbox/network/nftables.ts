@@ -298,13 +298,11 @@ function runNft(nftBinary: string, args: readonly string[], input = ''): Promise
     const json = args[0] === '-j';
     const rest = json ? args.slice(1) : args;
     const script = rest[0] === '-f' && rest[1] === '-' ? input : rest.join(' ');
-    try {
-      return Promise.resolve(lib.run(script, { json }));
-    } catch (err) {
+    return lib.run(script, { json }).catch((err: unknown) => {
       if (!(err instanceof NftFailed)) throw err;
       const first = err.message.split('\n').slice(0, 3).join(' | ');
-      return Promise.reject(new WarrenError('WARREN_NET_NFT', `${what} failed: ${first}`));
-    }
+      throw new WarrenError('WARREN_NET_NFT', `${what} failed: ${first}`);
+    });
   }
   return new Promise((resolve, reject) => {
     const child = spawn(nftBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
