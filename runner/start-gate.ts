@@ -15,8 +15,8 @@ import type { Dispatcher } from 'undici';
 
 /** undici's raw handler callbacks (the router's exchange is one: router/proxy.ts). The gate takes
  * and gives these, not the controller API: a gate of that API between two raw handlers made undici
- * parse the head into an object and back, which merged repeated headers (two Set-Cookie became
- * one, comma-joined) and cost ~0.1 ms of a prewarm start's answer here. */
+ * parse the head into an object and build raw headers again, on every start's first answer, and
+ * that merged repeated headers (two Set-Cookie became one, comma-joined). */
 type Handler = Dispatcher.DispatchHandler;
 
 /** How a start ended, for a request that went out before it did. */
