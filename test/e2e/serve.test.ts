@@ -131,7 +131,9 @@ t.test('warren serve: functions end to end', { skip: NEEDS_ROOT, timeout: 600_00
   });
 
   await t.test('a memory bomb is a 502 "out of memory" while a neighbour answers throughout', async (t) => {
-    t.equal((await deploy(s, 'calm', 'export default { fetch: () => new Response("calm") }')).status, 201);
+    // two cookies: the first answer of a start must keep them apart (the scale-to-zero test)
+    const calm = 'export default { fetch() { const h = new Headers(); h.append("set-cookie", "a=1"); h.append("set-cookie", "b=2"); return new Response("calm", { headers: h }); } }';
+    t.equal((await deploy(s, 'calm', calm)).status, 201);
     // a timeout of its own: on a busy machine the fill to 128 MiB may take seconds
     t.equal((await deploy(s, 'bomb', APP, { limits: { memory: '128m', timeout_ms: 30_000 } })).status, 201);
     let calmAnswers = 0;
@@ -206,7 +208,10 @@ t.test('warren serve: functions end to end', { skip: NEEDS_ROOT, timeout: 600_00
     t.equal((await invoke(s, '/calm/')).status, 200);
     await until('no instance of calm', async () => !(await api(s, 'GET', '/v1/sandboxes')).json<{ sandboxes: Array<{ fn: string | null }> }>().sandboxes.some((x) => x.fn === 'calm'), 20_000);
     t.pass('none left');
-    t.equal((await invoke(s, '/calm/')).text, 'calm', 'and it starts again');
+    const again = await invoke(s, '/calm/');
+    t.equal(again.text, 'calm', 'and it starts again');
+    t.match(String(again.headers['x-warren-start']), /^(prewarm|cold)$/, 'a start, not a warm instance');
+    t.same(again.headers['set-cookie'], ['a=1', 'b=2'], "its first answer's two Set-Cookie headers stay two");
   });
 
   await t.test('metrics', async (t) => {
