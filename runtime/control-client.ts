@@ -10,6 +10,7 @@
  */
 import net from 'node:net';
 import { WarrenError } from '../lib/errors.js';
+import { headFields } from './control-head.js';
 
 /** The most of a control answer the host reads: the runtime is the sandbox's, so is its answer. */
 export const MAX_ANSWER_BYTES = 64 * 1024;
@@ -236,18 +237,10 @@ function parseHead(text: string): { status: number; length: number; close: boole
   const lines = text.split('\r\n');
   const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
   if (!status) return 'no status line';
-  let length = -1;
-  let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === 'content-length') length = /^\d{1,9}$/.test(value) ? Number(value) : -2;
-    else if (name === 'transfer-encoding') return 'a Transfer-Encoding (the runtime sends a Content-Length)';
-    else if (name === 'connection' && value.toLowerCase() === 'close') close = true;
-  }
-  if (length < 0) return 'no valid Content-Length';
+  const fields = headFields(lines);
+  if (typeof fields === 'string') return fields;
+  const { length, close } = fields;
+  if (length === null) return 'no Content-Length';
   if (length > MAX_ANSWER_BYTES) return `its body exceeds ${MAX_ANSWER_BYTES} bytes`;
   return { status: Number(status[1]), length, close };
 }

@@ -15,6 +15,7 @@
  * closed after it. `Connection: close` closes the connection after the answer.
  */
 import net from 'node:net';
+import { headFields } from './control-head.js';
 
 /** A control request's head and whole body. */
 export interface WireRequest {
@@ -138,28 +139,13 @@ class WireConnection {
       this.#refuse('a malformed request line');
       return false;
     }
-    let length = 0;
-    let close = false;
-    for (let i = 1; i < lines.length; i++) {
-      const l = lines[i] as string;
-      const colon = l.indexOf(':');
-      if (colon <= 0) {
-        this.#refuse('a malformed header line');
-        return false;
-      }
-      const name = l.slice(0, colon).trim().toLowerCase();
-      const value = l.slice(colon + 1).trim();
-      if (name === 'content-length') {
-        if (!/^\d{1,12}$/.test(value)) {
-          this.#refuse('a Content-Length that is not a number');
-          return false;
-        }
-        length = Number(value);
-      } else if (name === 'transfer-encoding') {
-        this.#refuse('a Transfer-Encoding (send a Content-Length)');
-        return false;
-      } else if (name === 'connection' && value.toLowerCase() === 'close') close = true;
+    const fields = headFields(lines);
+    if (typeof fields === 'string') {
+      this.#refuse(fields);
+      return false;
     }
+    const length = fields.length ?? 0;
+    const close = fields.close;
     const [, method, path] = line as unknown as [string, string, string];
     const over = length > this.handler.maxBody(method, path);
     this.#current = { method, path, length, close: close || over, over };
