@@ -17,7 +17,7 @@ import { sweepLayerRecords } from './layer-use.js';
 import { collectNetworks, SandboxNetwork } from './network/index.js';
 import { heldNames } from './restore-records.js';
 import { attachWaiting } from './adopt.js';
-import { spawnerLives } from './spawner-identity.js';
+import { processRuns } from './spawner-identity.js';
 
 export interface GcReport {
   cgroups: string[];
@@ -103,9 +103,10 @@ export async function stopWaitingSpawner(dirs: Dirs, waitMs = 5000): Promise<num
   const spawner = await attachWaiting(dirs.run);
   if (!spawner) return undefined;
   await spawner.close();
-  // its socket closes as it exits; wait for the process itself, bounded (a zombie is gone)
-  const socket = path.join(dirs.run, ATTACH_SOCKET);
-  for (const end = Date.now() + waitMs; spawnerLives(socket, spawner.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  // its socket closes as it exits; wait for the process itself, bounded (a zombie is gone). Not
+  // spawnerLives: a spawner on its way out has no environment to read any more while it still
+  // runs, and its sandboxes' sweep below must come after it
+  for (const end = Date.now() + waitMs; processRuns(spawner.pid) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
   return spawner.pid;
 }
 
