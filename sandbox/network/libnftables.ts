@@ -10,10 +10,10 @@
  * a function with egress (150-460 ms of a start at load 6) and one per end of such a sandbox.
  *
  * A script runs on a worker thread (koffi's asynchronous call), one at a time: the call blocks
- * for as long as the kernel's answer takes, here 0.3-0.5 ms for an element and 0.4-0.5 ms to list
- * a serving warren's table (more as it fills), and a serving warren runs one every second
- * (repair's look at its table) and one per start and end of a sandbox with egress; on its event
- * loop each of them held every request in flight.
+ * for as long as the kernel's answer takes, 0.3-0.5 ms for an element here and 1.5 ms for `list
+ * tables`, more as a table fills, and a serving warren runs one every second (repair's look at
+ * its table) and one per start and end of a sandbox with egress; on its event loop each of them
+ * held every request in flight.
  *
  * Not loadable (no library, an ABI this binding does not know): null, and nftables.ts runs the
  * tool as before.
