@@ -9,12 +9,6 @@
  * serving warren ran one every second (its check that the table is still there), one per start of
  * a function with egress (150-460 ms of a start at load 6) and one per end of such a sandbox.
  *
- * A script runs on a worker thread (koffi's asynchronous call), one at a time: the call blocks
- * for as long as the kernel's answer takes, 0.3-0.5 ms for an element here and 1.5 ms for `list
- * tables`, more as a table fills, and a serving warren runs one every second (repair's look at
- * its table) and one per start and end of a sandbox with egress; on its event loop each of them
- * held every request in flight.
- *
  * Not loadable (no library, an ABI this binding does not know): null, and nftables.ts runs the
  * tool as before.
  */
@@ -25,9 +19,8 @@ import type * as koffiApi from 'koffi';
 const OUTPUT_JSON = 1 << 4;
 
 export interface Libnftables {
-  /** Runs `script` (one transaction) after those asked before it; its output, or rejects with
-   * NftFailed with nft's messages. */
-  run(script: string, opts?: { json?: boolean }): Promise<string>;
+  /** Runs `script` (one transaction); its output, or throws NftFailed with nft's messages. */
+  run(script: string, opts?: { json?: boolean }): string;
 }
 
 /** What nft printed on its error stream for a script that failed. */
@@ -60,30 +53,19 @@ function load(soname = 'libnftables.so.1'): Libnftables | null {
       setFlags: lib.func('nft_ctx_output_set_flags', 'void', [ctxType, 'uint']),
       runBuffer: lib.func('nft_run_cmd_from_buffer', 'int', [ctxType, 'str']),
     };
-    // one context for the process: its commands run one at a time (a context is not to be used
-    // by two threads at once, and its output buffers are read after each command)
+    // one context for the process: its commands run one at a time (the calls are synchronous)
     const ctx = fn.ctxNew(0) as unknown;
     if (!ctx || fn.bufferOutput(ctx) !== 0 || fn.bufferError(ctx) !== 0) return null;
     const plain = fn.getFlags(ctx) as number;
-    const runBuffer = fn.runBuffer as unknown as { async(ctx: unknown, script: string, done: (err: unknown, rc: number) => void): void };
-    const one = (script: string, json: boolean): Promise<string> =>
-      new Promise((resolve, reject) => {
-        fn.setFlags(ctx, json ? plain | OUTPUT_JSON : plain);
-        runBuffer.async(ctx, script, (err, rc) => {
-          // each read takes the buffer's text and empties it for the next command
-          const out = (fn.output(ctx) as string | null) ?? '';
-          const text = (fn.error(ctx) as string | null) ?? '';
-          if (err) reject(err instanceof Error ? err : new Error(String(err)));
-          else if (rc !== 0) reject(new NftFailed(text.trim() || `nft failed (${rc})`));
-          else resolve(out);
-        });
-      });
-    let last: Promise<unknown> = Promise.resolve();
     return {
       run(script, opts = {}) {
-        const next = last.then(() => one(script, opts.json === true));
-        last = next.catch(() => {});
-        return next;
+        fn.setFlags(ctx, opts.json ? plain | OUTPUT_JSON : plain);
+        const rc = fn.runBuffer(ctx, script) as number;
+        // each read takes the buffer's text and empties it for the next command
+        const out = (fn.output(ctx) as string | null) ?? '';
+        const err = (fn.error(ctx) as string | null) ?? '';
+        if (rc !== 0) throw new NftFailed(err.trim() || `nft failed (${rc})`);
+        return out;
       },
     };
   } catch {

@@ -298,11 +298,13 @@ function runNft(nftBinary: string, args: readonly string[], input = ''): Promise
     const json = args[0] === '-j';
     const rest = json ? args.slice(1) : args;
     const script = rest[0] === '-f' && rest[1] === '-' ? input : rest.join(' ');
-    return lib.run(script, { json }).catch((err: unknown) => {
+    try {
+      return Promise.resolve(lib.run(script, { json }));
+    } catch (err) {
       if (!(err instanceof NftFailed)) throw err;
       const first = err.message.split('\n').slice(0, 3).join(' | ');
-      throw new WarrenError('WARREN_NET_NFT', `${what} failed: ${first}`);
-    });
+      return Promise.reject(new WarrenError('WARREN_NET_NFT', `${what} failed: ${first}`));
+    }
   }
   return new Promise((resolve, reject) => {
     const child = spawn(nftBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
