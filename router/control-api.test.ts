@@ -1,10 +1,10 @@
 import http from 'node:http';
-import net from 'node:net';
 import t, { type Test } from 'tap';
 import { WarrenError } from '../lib/errors.js';
 import { FakeControl, FakeInvoker } from '../test/router/fakes.js';
-import { nextChunk, sleep } from '../test/router/http.js';
+import { nextChunk, sleep, upload } from '../test/router/http.js';
 import { MAX_SECRET_BYTES, startRouter } from './index.js';
+import { LINGER_MS } from './linger.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -125,28 +125,23 @@ t.test('a deploy bigger than the limit is 413, by length and by counting', async
   const a = await api('PUT', '/v1/functions/hello', big);
   t.equal(a.status, 413);
   t.match(a.json, { code: 'WARREN_API_BODY_TOO_LARGE' });
-  // chunked: no length to refuse up front. On a bare socket: the 413 ends the connection while
-  // the body is still being written, and a write may fail (EPIPE) before node's HTTP client would
-  // have read the answer; what the server sent is read all the same
-  const { port } = new URL(router.controlUrl);
-  const answer = await new Promise<string>((resolve) => {
-    const sock = net.connect(Number(port), '127.0.0.1');
-    let got = '';
-    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
-    sock.on('error', () => {});
-    sock.on('close', () => resolve(got));
-    sock.write(`PUT /v1/functions/hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n`);
-    const chunk = `${(1 << 20).toString(16)}\r\n${' '.repeat(1 << 20)}\r\n`;
-    let sent = 0;
-    const next = () => {
-      if (sock.destroyed || got.length > 0 || sent++ >= 40) return;
-      sock.write(chunk, next);
-    };
-    next();
-  });
-  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
-  t.match(answer, /\r\nconnection: close\r\n/i, 'and the connection ends with it');
-  t.equal(status, 413);
+  // a client still sending when the 413 comes reads it (router/linger.ts): by the declared length
+  // up front, and after 32 MiB of a chunked one; one that sends on after it is cut
+  const port = Number(new URL(router.controlUrl).port);
+  const head = (framing: string) => `PUT /v1/functions/hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n${framing}\r\n\r\n`;
+  for (const [what, framing, chunked] of [
+    ['declared 1 GiB', 'Content-Length: 1073741824', false],
+    ['chunked', 'Transfer-Encoding: chunked', true],
+  ] as const) {
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await upload(port, head(framing), { total: 64 * 1024 * 1024, chunked }));
+    t.same(got.map((g) => g.status), got.map(() => 413), `${what}: every client read its 413`);
+    const limit = chunked ? 40 * 1024 * 1024 : 8 * 1024 * 1024;
+    t.ok(got.every((g) => g.sentBeforeAnswer < limit), `${what}: answered at the limit (${got.map((g) => g.sentBeforeAnswer).join(', ')} bytes sent)`);
+    const deaf = await upload(port, head(framing), { total: 64 * 1024 * 1024, chunked, ignoreAnswer: true });
+    t.equal(deaf.status, 413, `${what}, sent on after the answer: 413`);
+    t.ok(deaf.cutAfterMs >= 0 && deaf.cutAfterMs < LINGER_MS + 2000, `${what}, sent on after the answer: cut ${deaf.cutAfterMs} ms after it`);
+  }
 });
 
 t.test('logs: NDJSON; follow streams lines as they come and stops when the client goes away', async (t) => {

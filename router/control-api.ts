@@ -18,6 +18,7 @@
  *   GET    /metrics                             Prometheus text
  *   GET    /healthz                             {ok: true}, no token needed
  */
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { stream } from 'hono/streaming';
@@ -26,6 +27,7 @@ import { MAX_LOAD_BYTES } from '../runtime/protocol.js';
 import { ENV_KEY, FUNCTION_NAME, type Control, type FunctionInfo, type VersionInfo } from './control.js';
 import { parseDeploySpec } from './deploy-spec.js';
 import { errorBody, errorHeaders, toHttpError } from './errors.js';
+import { lingerOnClose } from './linger.js';
 import { tokenMatches } from './token.js';
 
 /** A deploy's whole JSON body: the module travels to the runtime in one load request of at most
@@ -69,7 +71,11 @@ export function controlApi(opts: ControlApiOptions): Hono {
     if (e.status === 401) headers['www-authenticate'] = 'Bearer realm="warren"';
     // the rest of a body past its limit is never read: ending the connection keeps it from being
     // taken as the next request's bytes (the data plane does the same, errors.ts answerError)
-    if (e.status === 413) headers.connection = 'close';
+    if (e.status === 413) {
+      headers.connection = 'close';
+      // and the connection ends only once the client could read this (linger.ts)
+      lingerOnClose((c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket);
+    }
     return c.body(errorBody(e), e.status as 400, headers);
   });
   app.notFound((c) => {

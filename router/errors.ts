@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import { isWarrenError, type ErrorCode } from '../lib/errors.js';
 import { RESPONSE_ID_HEADER } from '../runtime/protocol.js';
+import { lingerOnClose } from './linger.js';
 
 export type Plane = 'data' | 'control';
 export type Side = 'function' | 'user' | 'platform';
@@ -98,7 +99,11 @@ export function answerError(res: ServerResponse, err: unknown, requestId: string
   };
   // An unread request body (a 413, an answer before the upload ended) would have to be read to
   // find the next request on this connection: end the connection instead.
-  if (close) headers.connection = 'close';
+  if (close) {
+    headers.connection = 'close';
+    // once the client could read this answer (linger.ts)
+    lingerOnClose(res.socket);
+  }
   res.writeHead(e.status, headers);
   res.end(body);
 }

@@ -1,5 +1,6 @@
 /** A small HTTP client for the router's tests: node's own, so a test can stop mid-body. */
 import http from 'node:http';
+import net from 'node:net';
 
 export interface Answer {
   status: number;
@@ -63,4 +64,55 @@ export function pump(out: NodeJS.WritableStream, total: number, chunkBytes = 64 
   };
   more();
   return { sent: () => sent };
+}
+
+export interface Upload {
+  /** The answer's status, 0 when none came. */
+  status: number;
+  /** Bytes written before the answer's first byte came. */
+  sentBeforeAnswer: number;
+  /** With `ignoreAnswer`: from the answer's first byte to the end of the connection, ms (-1: it
+   * did not end within `ms`). */
+  cutAfterMs: number;
+}
+
+/**
+ * Sends `head` on a raw connection to `port`, then 64 KiB chunks of body up to `total` bytes,
+ * reading between writes (as curl does) and stopping at the answer's first byte; or, with
+ * `ignoreAnswer`, going on with a chunk every 50 ms (its own side kept open) until the server
+ * ends the connection.
+ */
+export function upload(port: number, head: string, opts: { total: number; chunked?: boolean; ignoreAnswer?: boolean; ms?: number }): Promise<Upload> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: opts.ignoreAnswer === true });
+    const data = Buffer.alloc(64 * 1024, 'x');
+    const chunk = opts.chunked ? Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]) : data;
+    let text = '';
+    let sent = 0;
+    let answeredAt = -1;
+    let sentBeforeAnswer = -1;
+    const finish = (ended: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), sentBeforeAnswer: sentBeforeAnswer < 0 ? sent : sentBeforeAnswer, cutAfterMs: ended && answeredAt >= 0 ? Date.now() - answeredAt : -1 });
+    };
+    const timer = setTimeout(() => finish(false), opts.ms ?? 10_000);
+    s.on('data', (d: Buffer) => {
+      if (answeredAt < 0) {
+        answeredAt = Date.now();
+        sentBeforeAnswer = sent;
+      }
+      text += d.toString('latin1');
+    });
+    s.on('error', () => {});
+    s.on('close', () => finish(true));
+    const next = (): void => {
+      if (s.destroyed) return;
+      if (answeredAt >= 0 && !opts.ignoreAnswer) return;
+      if (answeredAt < 0 && sent >= opts.total) return;
+      sent += data.length;
+      s.write(chunk, () => (answeredAt >= 0 ? setTimeout(next, 50) : setImmediate(next)));
+    };
+    s.write(head, next);
+  });
 }
