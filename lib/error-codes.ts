@@ -135,6 +135,8 @@ export const ERROR_CODES = {
   WARREN_KEPT_WALK: 'platform',
   // libc through koffi (lib/libc.ts)
   WARREN_LIBC_LOAD: 'platform',
+  // a pidfd call other than on a process that ended (lib/pidfd.ts)
+  WARREN_PIDFD_CALL: 'platform',
   // leases
   WARREN_LEASE_ADOPT: 'platform',
   WARREN_LEASE_EXHAUSTED: 'platform',

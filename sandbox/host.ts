@@ -386,7 +386,9 @@ export class SandboxHost {
    */
   #restart(): Promise<void> {
     this.#restarting ??= (async () => {
-      await Promise.allSettled([this.#spareSandboxes.close(), this.#netns.close()]);
+      // the old one's process may outlive its socket (it hangs): ended, and an attached one's
+      // pidfd let go (spawner.ts)
+      await Promise.allSettled([this.#spareSandboxes.close(), this.#netns.close(), this.#spawner.destroy()]);
       const spawner = await Spawner.start(spawnerOptions(this.#opts));
       this.#spawner = spawner;
       this.#netns = new SpareNetns(spawner, () => this.#openNetwork(), this.#opts.spare);

@@ -3,6 +3,8 @@
  * warren:[spawner], running; a zombie of it, or a process that reused its pid, is not, and
  * endSpawner never kills one that is not.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,4 +55,17 @@ t.test('endSpawner leaves a pid that is not the spawner alone', async (t) => {
   // the fake says this test's own pid is some other program: it must not be signalled
   const proc = fakeProc(t, { [process.pid]: { comm: 'node', state: 'S', env: [`WARREN_ATTACH=${SOCKET}`] } });
   t.equal(await endSpawner(SOCKET, process.pid, 100, proc), true, 'no spawner of this socket lives there');
+});
+
+t.test('endSpawner kills a real spawner of its socket, and only that', async (t) => {
+  // a process the kernel knows by the spawner's name, with its attach socket in its environment
+  const fake = spawn(process.execPath, ['-e', "process.title = 'warren:[spawner]'; process.stdout.write('up'); setInterval(() => {}, 1e9)"], { env: { WARREN_ATTACH: SOCKET }, stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => fake.kill('SIGKILL'));
+  await once(fake.stdout!, 'data');
+  const pid = fake.pid as number;
+  t.equal(spawnerLives(SOCKET, pid), true, 'it is one');
+  t.equal(await endSpawner(`${SOCKET}.other`, pid, 100), true, 'the spawner of another socket does not live there');
+  t.equal(fake.signalCode, null, 'and it was left running');
+  t.equal(await endSpawner(SOCKET, pid, 3000), true, 'ended');
+  t.same(fake.signalCode ?? (await once(fake, 'exit'))[1], 'SIGKILL', 'by SIGKILL');
 });

@@ -7,13 +7,14 @@
  * not reap), and kill(0) finds a zombie; while it did, the start-up sweep kept the sandboxes its
  * records name and the adopter skipped them, so their cgroups, io mounts and run dirs stayed
  * until the next start. And a pid is reused: a process that merely has the number is never
- * killed here. The spawner is known by its name (warren:[spawner], which the kernel keeps as 15
+ * killed here (it is held by a pidfd before it is checked). The spawner is known by its name (warren:[spawner], which the kernel keeps as 15
  * bytes) and by the attach socket in its environment (WARREN_ATTACH, spawner.ts), which names
  * the run dir.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf } from '../lib/errors.js';
+import { signalIf } from '../lib/pidfd.js';
 import { ended, readProcStat } from '../lib/proc-stat.js';
 
 /** What /proc/<pid>/comm holds for the spawner: its PR_SET_NAME, cut to 15 bytes. */
@@ -53,12 +54,9 @@ export function spawnerLives(socket: string, pid: number, proc = '/proc'): boole
  * no such spawner lives any more.
  */
 export async function endSpawner(socket: string, pid: number, waitMs = END_WAIT_MS, proc = '/proc'): Promise<boolean> {
-  if (!spawnerLives(socket, pid, proc)) return true;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone meanwhile; anything else shows as the spawner still living, below
-  }
+  // the process is held before it is checked: the kill reaches the spawner checked, or nothing
+  // (lib/pidfd.ts), never a process that got its pid meanwhile
+  if (signalIf(pid, 'SIGKILL', (p) => spawnerLives(socket, p, proc)) !== 'sent') return !spawnerLives(socket, pid, proc);
   for (const end = Date.now() + waitMs; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
     if (!spawnerLives(socket, pid, proc)) return true;
   }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../lib/package-root.js';
+import { closePid, openPid, signalPid } from '../lib/pidfd.js';
 import { WarrenError, errnoOf, isWarrenError } from '../lib/errors.js';
 import { spawnStage, type SpawnStage } from './spawn-stages.js';
 import { encodeFrame, field, FrameDecoder, PROTOCOL_VERSION, type Fields, type Message } from './protocol.js';
@@ -177,13 +178,16 @@ export class Spawner {
   #dead = false;
   #failure: WarrenError | undefined;
   #gone: Promise<void>;
+  /** Lets go of what an attached spawner's kill holds, once it is closed or destroyed. */
+  readonly #release: () => void;
 
   /** Live restore: what the spawner held when this process attached (empty otherwise). */
   readonly held: readonly Held[];
 
   /** `gone` settles with how the spawner ended (or this connection to it did). */
-  private constructor(pid: number, ctrl: Socket, kill: () => void, gone: Promise<string>, attached?: { decoder: FrameDecoder; held: Message[]; rest: Message[] }) {
+  private constructor(pid: number, ctrl: Socket, kill: () => void, gone: Promise<string>, attached?: { decoder: FrameDecoder; held: Message[]; rest: Message[]; release: () => void }) {
     this.#kill = kill;
+    this.#release = attached?.release ?? (() => {});
     this.#ctrl = ctrl;
     this.pid = pid;
     const decoder = attached?.decoder ?? new FrameDecoder();
@@ -291,14 +295,16 @@ export class Spawner {
     const held: Message[] = [];
     const rest: Message[] = [];
     for (const m of frames) (m.type === 'held' && held.length < n ? held : rest).push(m);
+    // not warren's child: nothing reaps it for us, and once it ended its pid may be another
+    // process's. Held by a pidfd from now on, so that a kill reaches it or nothing (lib/pidfd.ts)
+    const process_ = openPid(pid);
     const kill = () => {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
+      if (process_) signalPid(process_, 'SIGKILL');
     };
-    return new Spawner(pid, ctrl, kill, closed, { decoder, held, rest });
+    const release = () => {
+      if (process_) closePid(process_);
+    };
+    return new Spawner(pid, ctrl, kill, closed, { decoder, held, rest, release });
   }
 
   /** False once the spawner was closed or died: a new one must be started. */
@@ -467,6 +473,7 @@ export class Spawner {
       this.#ctrl.end(encodeFrame('close', []));
     }
     await this.#gone;
+    this.#release();
   }
 
   /** Kills the spawner now; its sandboxes die with it (their init has a parent-death signal). */
@@ -474,6 +481,7 @@ export class Spawner {
     this.#closed = true;
     this.#kill();
     await this.#gone;
+    this.#release();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
