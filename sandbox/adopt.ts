@@ -156,7 +156,7 @@ export async function adoptSandbox(ctx: AdoptContext, rec: RestoreRecord, held: 
     spawner: ctx.spawner,
     spawning,
     stdio,
-    cgroup: ctx.cgroups.open(rec.cgroup),
+    cgroup: ctx.cgroups.open(rec.cgroup, rec.oomBase),
     lease,
     net,
     rundir: rec.rundir,

@@ -301,7 +301,7 @@ export class SandboxHost {
     undo.push('layers', () => forgetLayers(layerRecord));
     enter('spawn');
     // live restore: what adopting it would need, written before the spawn request goes out
-    const restore = this.#opts.liveRestore ? this.#record(opts, { id, spawner, lease, uidBase, cgroup: cgroup.name, memoryBytes: limits.memoryBytes, slot, rundir, ioDir, layerRecord }) : undefined;
+    const restore = this.#opts.liveRestore ? this.#record(opts, { id, spawner, lease, uidBase, cgroup: cgroup.name, oomBase: cgroup.oomBase, memoryBytes: limits.memoryBytes, slot, rundir, ioDir, layerRecord }) : undefined;
     // from here the Sandbox owns everything: the spawner settles `exited` whatever happens
     const spawning = spawner.spawn({
       id,
@@ -361,13 +361,14 @@ export class SandboxHost {
   }
 
   /** Writes a sandbox's restore record (restore-records.ts); throws before anything is sent. */
-  #record(opts: SandboxOptions, p: { id: string; spawner: Spawner; lease: { n: number }; uidBase: number; cgroup: string; memoryBytes: number; slot: NetnsSlot; rundir: string; ioDir: string | undefined; layerRecord: string }): RestoreHooks {
+  #record(opts: SandboxOptions, p: { id: string; spawner: Spawner; lease: { n: number }; uidBase: number; cgroup: string; oomBase: number; memoryBytes: number; slot: NetnsSlot; rundir: string; ioDir: string | undefined; layerRecord: string }): RestoreHooks {
     return recordSandbox(this.dirs.run, {
       id: p.id,
       spawner: p.spawner.pid,
       lease: p.lease.n,
       uidBase: p.uidBase,
       cgroup: p.cgroup,
+      ...(p.oomBase > 0 ? { oomBase: p.oomBase } : {}),
       memoryBytes: p.memoryBytes,
       netns: { id: p.slot.id, kind: p.slot.kind, ...(p.slot.address ? { ip: p.slot.address.ip } : {}) },
       ...(opts.net && p.slot.address ? { net: { egress: opts.net.egress, ...(opts.net.publish ? { publish: opts.net.publish } : {}) } } : {}),

@@ -28,6 +28,8 @@ export interface RestoreRecord {
   lease: number;
   uidBase: number;
   cgroup: string;
+  /** Its cgroup's Cgroup.oomBase (absent in an older record: 0). */
+  oomBase?: number;
   memoryBytes: number;
   netns: { id: string; kind: 'loopback' | 'bridge'; ip?: string };
   /** On the bridge: its egress and published ports, as now. */

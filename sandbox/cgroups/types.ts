@@ -30,6 +30,9 @@ export interface Cgroup extends AsyncDisposable {
   readonly name: string;
   /** Directories a new process must be added to (write its pid to <dir>/cgroup.procs): one per v1 controller, one on v2. */
   readonly dirs: readonly string[];
+  /** OOM kills its counter held before this sandbox had it (a v1 cgroup reused from the
+   * driver's pool; 0 otherwise): stats().oomKills leaves them out. A restore record keeps it. */
+  readonly oomBase: number;
   stats(): CgroupStats;
   /**
    * Changes the limits of a live cgroup; those left out stay as they are. Checked first
@@ -57,8 +60,9 @@ export interface CgroupDriver {
   create(name: string, limits: CgroupLimits): Promise<Cgroup>;
   /** Names of the cgroups under the parent (for `warren gc`). */
   list(): Promise<string[]>;
-  /** Handle for an existing cgroup by name (for gc): killAll and destroy work on it. */
-  open(name: string): Cgroup;
+  /** Handle for an existing cgroup by name (gc, live restore): killAll and destroy work on it;
+   * its oomKills count from `oomBase` (Cgroup.oomBase, as its sandbox's record has it). */
+  open(name: string, oomBase?: number): Cgroup;
   /** Remove the parent dir(s) if empty (gc); leaves them when cgroups remain. */
   removeParent(): Promise<void>;
   /** Removes the cgroups it keeps for reuse, if any (the host closing). */

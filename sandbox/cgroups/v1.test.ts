@@ -128,6 +128,10 @@ t.test('an emptied cgroup is kept and handed to the next sandbox with the same l
   t.equal(b.stats().oomKills, 0, "the previous sandbox's OOM kills are not counted");
   k.put(`${m('b')}/memory.oom_control`, 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n');
   t.equal(b.stats().oomKills, 1, 'its own are');
+  // what a restore record keeps: a new serve that adopts the sandbox counts from the same base
+  t.equal(b.oomBase, 2, 'its base is the count it was handed with');
+  t.equal(k.driver().open('b', b.oomBase).stats().oomKills, 1, 'adopted with its base: still only its own');
+  t.equal(k.driver().open('b').stats().oomKills, 3, 'opened without one: every kill the counter holds');
 
   await b[Symbol.asyncDispose]();
   await other[Symbol.asyncDispose]();

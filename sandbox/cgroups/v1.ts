@@ -118,9 +118,9 @@ export class V1Driver implements CgroupDriver {
     return [...names].sort();
   }
 
-  open(name: string): Cgroup {
+  open(name: string, oomBase = 0): Cgroup {
     checkName(name);
-    return new V1Cgroup(name, this.#dirsOf(name), this.#ops);
+    return new V1Cgroup(name, this.#dirsOf(name), this.#ops, undefined, oomBase);
   }
 
   #handle(name: string, limits: CgroupLimits, oomBase: number): V1Cgroup {
@@ -240,9 +240,11 @@ class V1Cgroup implements Cgroup {
   readonly #pids: string;
   readonly #ops: CgroupDirOps;
   readonly #pool: V1Pooled | undefined;
+  readonly oomBase: number;
 
-  constructor(name: string, at: V1Dirs, ops: CgroupDirOps, pool?: V1Pooled) {
+  constructor(name: string, at: V1Dirs, ops: CgroupDirOps, pool?: V1Pooled, oomBase = pool?.oomBase ?? 0) {
     this.#pool = pool;
+    this.oomBase = oomBase;
     this.name = name;
     this.dirs = Object.freeze(at.all);
     this.#at = at;
@@ -283,7 +285,7 @@ class V1Cgroup implements Cgroup {
         memoryCurrentBytes: parseNumber(r.optional(`${this.#memory}/memory.usage_in_bytes`)),
         // The oom_kill line appeared in 4.13; older kernels do not count kills. A reused cgroup
         // counts from where its previous sandbox left it.
-        oomKills: oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0) - (this.#pool?.oomBase ?? 0),
+        oomKills: oom === null ? 0 : (parseKeyed(oom).get('oom_kill') ?? 0) - this.oomBase,
         pidsCurrent: parseNumber(r.optional(`${this.#pids}/pids.current`)),
       };
     });

@@ -103,6 +103,8 @@ export class V2Driver implements CgroupDriver {
 }
 
 class V2Cgroup implements Cgroup {
+  /** A v2 cgroup is never reused: its count is its sandbox's. */
+  readonly oomBase = 0;
   readonly name: string;
   readonly dirs: readonly string[];
   readonly #dir: string;
