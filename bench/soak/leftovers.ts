@@ -1,6 +1,6 @@
 /**
  * Everything a server (or the cycles' host) of the soak left once it ended: processes, sandbox
- * cgroups, mounts, veths on its bridge, named netns, address and uid leases, layer records, temp
+ * cgroups, mounts, veths on its bridge (and so network namespaces), address and uid leases, layer records, temp
  * layers in its state dir and any other file in its run dir. A list of lines, [] when nothing;
  * cleanup() then removes what the soak made itself (bridge, table, empty cgroup parents, run dirs).
  */
@@ -84,9 +84,11 @@ export function leftovers(dirs: Dirs, opts: { cgroupRoot?: string; ownMount?: st
     // /run/wrntest-soak-s9 (seen: a CI-sized soak counted another slot's running soak as its leftovers)
     if (under(at, dirs.run) || under(at, dirs.state) || line.includes(`${dirs.run}/`)) out.push(`mount ${at}`);
   }
+  // network namespaces: warren never names one (no `ip netns add`), so there is no list of
+  // them to look at; one lives only while a process is in it, a descriptor holds it or a mount
+  // of it exists, and a sandbox's on the bridge has its veth there: the checks of processes,
+  // mounts and veths here find each way one could stay
   out.push(...veths(dirs.net.bridge));
-  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(dirs.cgroupParent));
-  out.push(...netns.map((n) => `netns ${n}`));
   for (const sub of ['ips', 'uids']) for (const f of files(path.join(dirs.run, sub))) out.push(`lease ${f}`);
   for (const f of files(path.join(dirs.run, 'layers'))) out.push(`layer record ${f}`);
   // a deploy's layer is written under a temp name first: one left means a failed deploy leaked it
