@@ -45,7 +45,7 @@ interface Made {
 }
 
 /** Starts the owner; resolves with what it made once it said so. */
-async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; sandboxes: SandboxOptions[]; inFlight?: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
+async function owner(t: { teardown(fn: () => void): void }, cfg: { liveRestore?: { graceMs: number }; spare?: number; before?: SandboxOptions[]; sandboxes: SandboxOptions[]; inFlight?: SandboxOptions[] }): Promise<{ child: ChildProcess; made: Made }> {
   const log = fs.openSync(path.join('/tmp', `wrntest-restore-owner-${process.pid}.log`), 'a');
   const child = spawn(process.execPath, [OWNER, JSON.stringify({ dirs, ...cfg })], { stdio: ['ignore', 'pipe', log] });
   fs.closeSync(log);
@@ -238,6 +238,32 @@ t.test('an adopter killed in its turn: the next one adopts the same sandboxes', 
   t.teardown(() => host.close());
   t.same(host.adopted().map((s) => [s.id, s.pid, s.record]), [[id, first.made.sandboxes[0]!.pid, { n: 1 }]], 'the third adopts the same process, with its record');
   t.equal(await pong(host.adopted()[0]!.ioDir as string), 'pong', 'still reachable');
+  await host.close();
+  t.same(await leftovers(), [], 'close leaves nothing');
+});
+
+t.test('an adopted sandbox in a reused v1 cgroup counts only its own OOM kills', { skip: skip || (detectCgroups({ parent: dirs.cgroupParent }).version !== 1 && 'v1 only: a v2 cgroup is never reused') }, async (t) => {
+  const limits = { memoryBytes: 64 * 1024 * 1024 };
+  const { child, made } = await owner(t, {
+    liveRestore: { graceMs: 30_000 },
+    spare: 0,
+    // OOM-killed; its cgroup goes to the driver's spares, with its count, and the next sandbox
+    // of the same limits gets it
+    before: [opts(['node', '-e', 'const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))'], { limits })],
+    sandboxes: [opts(['node', '-e', TICKER], { limits })],
+  });
+  const id = made.sandboxes[0]!.id;
+  const rec = JSON.parse(fs.readFileSync(path.join(dirs.run, 'restore', id), 'utf8')) as { cgroup: string; oomBase?: number };
+  t.ok((rec.oomBase ?? 0) >= 1, `its record keeps the reused cgroup's count (${rec.oomBase})`);
+  await killed(child);
+  await collectGarbage(dirs, detectCgroups({ parent: dirs.cgroupParent }), undefined, { reopen: true, userNetworks: false });
+  const host = await SandboxHost.open({ dirs, spare: 0, liveRestore: { graceMs: 30_000 } });
+  t.teardown(() => host.close());
+  const s = host.adopted()[0]!;
+  t.equal(s.id, id, 'adopted');
+  t.equal(s.stats().oomKills, 0, 'no OOM kill of its own');
+  const exit = await s.destroy();
+  t.notOk(exit.oomKilled, 'and its end is not read as out of memory');
   await host.close();
   t.same(await leftovers(), [], 'close leaves nothing');
 });
