@@ -18,39 +18,15 @@ import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
-import { bytesToFree, pickFrom, route, type InstanceView } from './policy.js';
+import { group, once, views, waitInQueue, type Group, type Waiter } from './group.js';
+import { bytesToFree, pickFrom, route } from './policy.js';
 import { runScheduled, type ScheduledResult, type ScheduledRun } from './scheduled-run.js';
 import { afterStart, startOutcome, type StartOutcome } from './start-gate.js';
-
-interface Waiter {
-  readonly since: number;
-  resolve(inv: Invocation): void;
-  reject(err: unknown): void;
-}
-
-interface Group {
-  readonly key: string;
-  readonly version: Version;
-  readonly instances: Set<Instance>;
-  starting: number;
-  /** First requests handed to instances still starting (#start): they fill those as queued ones would. */
-  handed: number;
-  readonly queue: Waiter[];
-}
 
 /** A start's replacement generic runtime boots at the latest this long after it (ms). */
 const REFILL_DELAY_MS = 250;
 /** ...or this long after the answer of the request it was for ended (ms): see #start. */
 const REFILL_AFTER_ANSWER_MS = 20;
-
-function once(f: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    f();
-  };
-}
 
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;
@@ -230,7 +206,7 @@ export class Pool implements Invoker {
   #group(version: Version): Group {
     const key = version.key;
     let g = this.#groups.get(key);
-    if (!g) this.#groups.set(key, (g = { key, version, instances: new Set(), starting: 0, handed: 0, queue: [] }));
+    if (!g) this.#groups.set(key, (g = group(version)));
     return g;
   }
 
@@ -341,40 +317,7 @@ export class Pool implements Invoker {
   }
 
   #wait(g: Group, signal: AbortSignal, since: number): Promise<Invocation> {
-    return new Promise<Invocation>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        leave();
-        this.#observer.refused(g.version.fn, 'queue-timeout');
-        reject(new WarrenError('WARREN_FN_QUEUE_TIMEOUT', `function '${g.version.fn}' had no instance free within ${g.version.timeoutMs} ms`));
-      }, g.version.timeoutMs);
-      const onAbort = () => {
-        leave();
-        reject(signal.reason);
-      };
-      const waiter: Waiter = {
-        since,
-        resolve: (inv) => {
-          settle();
-          resolve(inv);
-        },
-        reject: (err) => {
-          settle();
-          reject(err);
-        },
-      };
-      const settle = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      };
-      const leave = () => {
-        settle();
-        const at = g.queue.indexOf(waiter);
-        if (at >= 0) g.queue.splice(at, 1);
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort);
-      g.queue.push(waiter);
-    });
+    return waitInQueue(g, signal, since, () => this.#observer.refused(g.version.fn, 'queue-timeout'));
   }
 
   /**
@@ -520,15 +463,6 @@ export class Pool implements Invoker {
     const end = (i: Instance) => (i.busy > 0 && this.#opts.handoff ? i.close() : i.destroy('warren shut down'));
     await Promise.all([...all.map(end), this.#generics.close()]);
   }
-}
-
-function views(g: Group): InstanceView[] {
-  const out: InstanceView[] = [];
-  for (const i of g.instances) {
-    if (i.state === 'ready' || i.state === 'draining') out.push({ id: i.id, state: i.state, busy: i.busy, lastUsed: i.lastUsed });
-  }
-  for (let n = 0; n < g.starting; n++) out.push({ id: `starting-${n}`, state: 'starting', busy: 0, lastUsed: 0 });
-  return out;
 }
 
 function memoryUse(inst: Instance): number {
