@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
+import { closePid, openPid, signalPid, type PidHandle } from '../../lib/pidfd.js';
 import { describe, readOptional, readPids } from './files.js';
 import type { CgroupDirOps } from './types.js';
 
@@ -17,22 +18,28 @@ const POLL_MAX_MS = 50;
 /**
  * SIGKILL every pid listed in the dirs' cgroup.procs, again and again, until a round finds none
  * left alive. Repeating catches tasks forked between reading the list and the kill (pids.max
- * bounds a fork bomb). A pid that is already gone (ESRCH) counts as done. There is a small pid
- * reuse race between reading cgroup.procs and kill(); v2's cgroup.kill avoids it where present.
+ * bounds a fork bomb). A pid that is already gone counts as done. Each listed process is held by
+ * a pidfd first and signalled only if the cgroup still lists its pid then (lib/pidfd.ts): one
+ * that ended meanwhile, its pid taken by a process elsewhere, is never signalled. v2's
+ * cgroup.kill, where present, needs none of this.
  */
 export async function sweepKill(name: string, dirs: readonly string[]): Promise<void> {
   const deadline = Date.now() + KILL_TIMEOUT_MS;
   for (let wait = POLL_MIN_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
-    const pids = new Set(dirs.flatMap((dir) => readPids(dir)));
+    const listed = () => new Set(dirs.flatMap((dir) => readPids(dir)));
+    const held: PidHandle[] = [];
     const alive: number[] = [];
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-        alive.push(pid);
-      } catch (err) {
-        if (errnoOf(err) === 'ESRCH') continue;
-        throw new WarrenError('WARREN_CGROUP_KILL', `kill cgroup '${name}': kill ${pid}: ${describe(err)}`, { cause: err });
+    try {
+      for (const pid of listed()) {
+        const p = openPid(pid);
+        if (p) held.push(p);
       }
+      const still = held.length > 0 ? listed() : new Set<number>();
+      for (const p of held) if (still.has(p.pid) && signalPid(p, 'SIGKILL')) alive.push(p.pid);
+    } catch (err) {
+      throw new WarrenError('WARREN_CGROUP_KILL', `kill cgroup '${name}': ${describe(err)}`, { cause: err });
+    } finally {
+      for (const p of held) closePid(p);
     }
     if (alive.length === 0) return;
     if (Date.now() > deadline) {
