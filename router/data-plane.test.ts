@@ -228,6 +228,36 @@ t.test('a client still sending a body past the limit reads its 413; the connecti
   await stillServes(t, url);
 });
 
+t.test('Expect: 100-continue: go on once an instance takes the request; anything else is answered before the body is sent', async (t) => {
+  const { url, invoker } = await setup(t, { echo, busy: echo }, { limits: { maxBodyBytes: 1024 } });
+  invoker.refuse = (fn) => (fn === 'busy' ? new QueueFull(fn, 1) : undefined);
+  const port = Number(new URL(url).port);
+  // what the server sends before any byte of the body: the first answer's status line
+  const firstLine = (path: string, length: number) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n')) {
+          s.destroy();
+          resolve(got.split('\r\n')[0] as string);
+        }
+      });
+      s.on('error', () => resolve(got));
+      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
+    });
+  t.equal(await firstLine('/echo/', 1024 * 1024 * 1024), 'HTTP/1.1 413 Payload Too Large', 'a declared 1 GiB: 413, not 100 Continue');
+  t.equal(await firstLine('/nope/', 10), 'HTTP/1.1 404 Not Found', 'no such function: 404');
+  t.equal(await firstLine('/busy/', 10), 'HTTP/1.1 429 Too Many Requests', 'a full queue: 429');
+  t.equal(await firstLine('/echo/', 10), 'HTTP/1.1 100 Continue', 'a body that fits: go on');
+  const sent = await request(`${url}/echo/`, { method: 'POST', headers: { expect: '100-continue' }, body: 'x'.repeat(1000) });
+  t.equal(sent.status, 200, 'and a client that waits for it is served');
+  t.equal(JSON.parse(sent.body).body.length, 1000, 'with its whole body');
+  t.equal(JSON.parse(sent.body).headers.expect, undefined, 'the function never sees the Expect');
+  await stillServes(t, url);
+});
+
 t.test('a full queue is 429 with Retry-After; a failed start is 503 on the platform', async (t) => {
   const { url, invoker } = await setup(t, { echo });
   invoker.refuse = (fn) => new QueueFull(fn, 1.2);

@@ -57,7 +57,9 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
   const invoker = opts.invoker;
   const onUnexpected = opts.onUnexpected ?? ((err) => console.error('warren router:', err));
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  /** `continueAsked`: the client waits for a 100 Continue before it sends its body, and gets it
+   * once an instance takes the request (checkContinue below). */
+  const handle = (req: IncomingMessage, res: ServerResponse, continueAsked = false): void => {
     const requestId = nextRequestId();
     const target = route(req.url ?? '/', req.headers.host, domain);
     if ('missing' in target) {
@@ -81,6 +83,7 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
           void inv.release('ok');
           return;
         }
+        if (continueAsked) res.writeContinue();
         startExchange(req, res, inv, { requestId, path: target.path, maxBodyBytes: limits.maxBodyBytes, handoff });
       },
       (err: unknown) => {
@@ -102,6 +105,11 @@ export function createDataPlane(opts: DataPlaneOptions): http.Server {
     },
     handle,
   );
+  // a client that asks before it sends its body (Expect: 100-continue; curl does past 1 MiB) is
+  // told to go on once an instance takes its request: a body over the limit, an unknown function,
+  // a full queue or a start that failed is answered before the body is ever sent (node would say
+  // 100 Continue to every one at once by itself)
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
   server.maxConnections = limits.maxConnections;
   return server;
 }
