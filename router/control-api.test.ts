@@ -2,9 +2,9 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { WarrenError } from '../lib/errors.js';
 import { FakeControl, FakeInvoker } from '../test/router/fakes.js';
-import { nextChunk, sleep, upload } from '../test/router/http.js';
+import { nextChunk, sleep } from '../test/router/http.js';
+import { refusedWhileSending } from '../test/router/refused-uploads.js';
 import { MAX_SECRET_BYTES, startRouter } from './index.js';
-import { LINGER_MS } from './linger.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -129,19 +129,7 @@ t.test('a deploy bigger than the limit is 413, by length and by counting', async
   // up front, and after 32 MiB of a chunked one; one that sends on after it is cut
   const port = Number(new URL(router.controlUrl).port);
   const head = (framing: string) => `PUT /v1/functions/hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n${framing}\r\n\r\n`;
-  for (const [what, framing, chunked] of [
-    ['declared 1 GiB', 'Content-Length: 1073741824', false],
-    ['chunked', 'Transfer-Encoding: chunked', true],
-  ] as const) {
-    const got = [];
-    for (let i = 0; i < 4; i++) got.push(await upload(port, head(framing), { total: 64 * 1024 * 1024, chunked }));
-    t.same(got.map((g) => g.status), got.map(() => 413), `${what}: every client read its 413`);
-    const limit = chunked ? 40 * 1024 * 1024 : 8 * 1024 * 1024;
-    t.ok(got.every((g) => g.sentBeforeAnswer < limit), `${what}: answered at the limit (${got.map((g) => g.sentBeforeAnswer).join(', ')} bytes sent)`);
-    const deaf = await upload(port, head(framing), { total: 64 * 1024 * 1024, chunked, ignoreAnswer: true });
-    t.equal(deaf.status, 413, `${what}, sent on after the answer: 413`);
-    t.ok(deaf.cutAfterMs >= 0 && deaf.cutAfterMs < LINGER_MS + 2000, `${what}, sent on after the answer: cut ${deaf.cutAfterMs} ms after it`);
-  }
+  await refusedWhileSending(t, port, head, { clients: 4, total: 64 * 1024 * 1024, answeredBy: (chunked) => (chunked ? 40 : 8) * 1024 * 1024 });
 });
 
 t.test('logs: NDJSON; follow streams lines as they come and stops when the client goes away', async (t) => {

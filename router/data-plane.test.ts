@@ -3,8 +3,8 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { FakeControl, fakeFunction, FakeInvoker, QueueFull, type FakeFnOptions, type Handler } from '../test/router/fakes.js';
-import { nextChunk, open, pump, readAll, request, sleep, upload } from '../test/router/http.js';
-import { LINGER_MS } from './linger.js';
+import { nextChunk, open, pump, readAll, request, sleep } from '../test/router/http.js';
+import { refusedWhileSending } from '../test/router/refused-uploads.js';
 import { startRouter, type DataLimits } from './index.js';
 
 const LOCAL = { host: '127.0.0.1', port: 0 };
@@ -211,19 +211,7 @@ t.test('a client still sending a body past the limit reads its 413; the connecti
   const head = (framing: string) => `PUT /echo/ HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n`;
   // node closed such a connection as soon as its answer was written: the unread body made that
   // a RST, and 29 of 30 such clients lost the 413 (linger.ts)
-  for (const [what, framing, chunked] of [
-    ['a declared 1 GiB', 'Content-Length: 1073741824', false],
-    ['a chunked', 'Transfer-Encoding: chunked', true],
-  ] as const) {
-    const got = [];
-    for (let i = 0; i < 8; i++) got.push(await upload(port, head(framing), { total: 32 * 1024 * 1024, chunked }));
-    t.same(got.map((g) => g.status), got.map(() => 413), `${what} body: every client read its 413`);
-    t.ok(got.every((g) => g.sentBeforeAnswer < 8 * 1024 * 1024), `${what} body: answered early (${got.map((g) => g.sentBeforeAnswer).join(', ')} bytes sent)`);
-    // and one that goes on sending after it: the connection is not kept for it
-    const deaf = await upload(port, head(framing), { total: 32 * 1024 * 1024, chunked, ignoreAnswer: true });
-    t.equal(deaf.status, 413, `${what} body, sent on after the answer: 413`);
-    t.ok(deaf.cutAfterMs >= 0 && deaf.cutAfterMs < LINGER_MS + 2000, `${what} body, sent on after the answer: cut ${deaf.cutAfterMs} ms after it`);
-  }
+  await refusedWhileSending(t, port, head, { clients: 8, total: 32 * 1024 * 1024, answeredBy: () => 8 * 1024 * 1024 });
   t.equal(invoker.acquired, 9, 'only the chunked ones took an instance (their length was not known up front)');
   await stillServes(t, url);
 });

@@ -81,13 +81,3 @@ export function views(g: Group): InstanceView[] {
   for (let n = 0; n < g.starting; n++) out.push({ id: `starting-${n}`, state: 'starting', busy: 0, lastUsed: 0 });
   return out;
 }
-
-/** `f`, run on the first call only. */
-export function once(f: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    f();
-  };
-}

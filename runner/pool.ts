@@ -18,7 +18,7 @@ import type { SandboxInfo } from '../router/control.js';
 import type { Generics } from './generics.js';
 import { endReason, type Instance, type Owner, type Phases } from './instance.js';
 import type { Logs, PoolObserver, PoolOptions, Version, Versions } from './pool-parts.js';
-import { group, once, views, waitInQueue, type Group, type Waiter } from './group.js';
+import { group, views, waitInQueue, type Group, type Waiter } from './group.js';
 import { bytesToFree, pickFrom, route } from './policy.js';
 import { runScheduled, type ScheduledResult, type ScheduledRun } from './scheduled-run.js';
 import { afterStart, startOutcome, type StartOutcome } from './start-gate.js';
@@ -27,6 +27,15 @@ import { afterStart, startOutcome, type StartOutcome } from './start-gate.js';
 const REFILL_DELAY_MS = 250;
 /** ...or this long after the answer of the request it was for ended (ms): see #start. */
 const REFILL_AFTER_ANSWER_MS = 20;
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
 
 /** How long a broken exchange waits for its sandbox's end, to say why (OOM) rather than guess. */
 const EXIT_WAIT_MS = 2_000;

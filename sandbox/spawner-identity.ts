@@ -7,9 +7,9 @@
  * not reap), and kill(0) finds a zombie; while it did, the start-up sweep kept the sandboxes its
  * records name and the adopter skipped them, so their cgroups, io mounts and run dirs stayed
  * until the next start. And a pid is reused: a process that merely has the number is never
- * killed here (it is held by a pidfd before it is checked). The spawner is known by its name (warren:[spawner], which the kernel keeps as 15
- * bytes) and by the attach socket in its environment (WARREN_ATTACH, spawner.ts), which names
- * the run dir.
+ * killed here (it is held by a pidfd before it is checked). The spawner is known by its name
+ * (warren:[spawner], which the kernel keeps as 15 bytes) and by the attach socket in its
+ * environment (WARREN_ATTACH, spawner.ts), which names the run dir.
  */
 import fs from 'node:fs';
 import path from 'node:path';
