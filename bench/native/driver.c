@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answer.h"
+
 #define MAX_SLOTS 256
 #define STOP_GRACE_US 5000000u
 
@@ -151,9 +153,13 @@ static const char *ask(struct slot *s) {
   if (rc < 0) why = "connect failed";
   else if (write(fd, req, (size_t)len) != len) why = "request not sent";
   else {
-    /* Connection: close, so the answer ends at EOF */
+    /* the answer ends at its last byte (answer_complete), or at EOF without framing */
     ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+    while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0) {
+      got += (size_t)n;
+      buf[got] = 0;
+      if (answer_complete(buf, got)) break;
+    }
     buf[got] = 0;
     if (strncmp(buf, "HTTP/1.1 200 ", 13) != 0) why = got ? "answer was not 200" : "no answer";
   }
