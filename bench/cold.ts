@@ -16,7 +16,8 @@
  *
  * A warren cycle: deploy a function under a new name (untimed); wait until the instance the
  * deploy proved the module in is gone and the generic pool is full again (untimed); send the
- * first request (timed); remove the function. Why the instance goes: a deploy keeps its proving
+ * first request (timed by a C client, bench/native/ask.c, from its connect to the answer's last
+ * byte, as the driver times the baselines); remove the function. Why the instance goes: a deploy keeps its proving
  * instance idle, so the very first request after a deploy would be warm. The bench's servers run
  * with --keep-alive 1ms, so that instance is closed at once, exactly as a function idle for longer
  * than its keep-alive is scaled to zero; the request after that is the first request a user
@@ -25,10 +26,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { WarrenError } from '../lib/errors.js';
 import { DEFAULT_PATH } from '../sandbox/index.js';
-import { answerHead } from './answer.js';
+import { Asker } from './asker.js';
 import { baselineCgroup } from './baselines/cgroup.js';
 import { runDriver } from './baselines/driver.js';
 import { errorText, runCycles } from './cycles.js';
@@ -90,9 +90,11 @@ const ROWS: Record<'warm' | 'empty', WarrenColdRow> = {
   },
 };
 
-async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid: string[]): Promise<Subject> {
+async function warrenColdSubject(ctx: ScenarioContext, native: BenchNative, row: WarrenColdRow, avoid: string[]): Promise<Subject> {
   const server: ServeProcess = await startServe({ tag: row.tag, dirs: ctx.dirs, workDir: ctx.workDir, args: row.args, avoid });
   avoid.push(server.subnet);
+  // timed by a C client, as the baselines are (asker.ts)
+  const asker = new Asker(native.ask, server.data);
   let n = 0;
 
   async function settled(fn: string): Promise<boolean> {
@@ -109,9 +111,8 @@ async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid
       deployed = true;
       await until(`function '${fn}' to have no instance and the pool to be full`, () => settled(fn), signal, SETTLE_TIMEOUT_MS);
       await new Promise((r) => setTimeout(r, QUIET_MS));
-      const t0 = performance.now();
-      const answer = await answerHead(server.data, `/${fn}/`, AbortSignal.any([signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]));
-      const ms = performance.now() - t0;
+      const answer = await asker.ask(`/${fn}/`, AbortSignal.any([signal, AbortSignal.timeout(ANSWER_TIMEOUT_MS)]));
+      const ms = answer.ms;
       const label = answer.headers['x-warren-start'];
       if (answer.status !== 200) out.failures.push(`the first request answered ${answer.status}`);
       else if (label !== row.expect) out.failures.push(`the first request was a ${label ?? 'unlabelled'} start, not ${row.expect}`);
@@ -136,7 +137,10 @@ async function warrenColdSubject(ctx: ScenarioContext, row: WarrenColdRow, avoid
     baseline: false,
     description: row.description,
     batch: (count, _concurrency, tick, signal) => runCycles(count, 1, tick, signal, (out) => cycle(out, signal), {}),
-    close: () => server.close(),
+    close: async () => {
+      await asker.close();
+      await server.close();
+    },
   };
 }
 
@@ -200,7 +204,7 @@ async function setup(ctx: ScenarioContext): Promise<Subject[]> {
   const avoid: string[] = [];
   try {
     const which = ctx.options.pool ? [ctx.options.pool] : (['warm', 'empty'] as const);
-    for (const k of which) subjects.push(await warrenColdSubject(ctx, ROWS[k], avoid));
+    for (const k of which) subjects.push(await warrenColdSubject(ctx, native, ROWS[k], avoid));
     subjects.push(await freshProcessSubject(ctx, native, plainNode));
     const workerd = findWorkerd();
     if (workerd) subjects.push(await freshProcessSubject(ctx, native, freshWorkerd(workerd)));
@@ -219,7 +223,7 @@ function refuse(what: string): never {
 export const coldScenario: Scenario = {
   name: 'cold',
   summary: 'the first request of a function with no instance, through the router: prewarm (generic pool warm) and cold (pool empty)',
-  latency: () => 'first request sent to its whole answer received',
+  latency: () => 'first request sent to its whole answer received (its last byte, by a C client)',
   rate: 'deploy + first request + remove cycles',
   check(options) {
     if (options.concurrency !== 1) refuse('first requests are measured one at a time (no --concurrency)');

@@ -1,6 +1,6 @@
 /**
- * The bench's native helpers (bench/native/): `pause`, the command every row runs, and `driver`,
- * which runs the baselines' cycles. Built with make at first use, as the test probe is, when a
+ * The bench's native helpers (bench/native/): `pause`, the command every row runs, `driver`,
+ * which runs the baselines' cycles, and `ask`, the cold scenario's client for warren's rows. Built with make at first use, as the test probe is, when a
  * source is newer than its binary; the sources are found from the package root, so this works
  * whether it runs from bench/ or from dist/bench/.
  */
@@ -15,6 +15,7 @@ export interface BenchNative {
   readonly dir: string;
   readonly pause: string;
   readonly driver: string;
+  readonly ask: string;
 }
 
 
@@ -38,8 +39,8 @@ function isStale(binaries: readonly string[]): boolean {
 let checked = false;
 
 export function ensureBenchNative(): BenchNative {
-  const out = { dir: buildDir, pause: path.join(buildDir, 'pause'), driver: path.join(buildDir, 'driver') };
-  if (!checked && isStale([out.pause, out.driver])) {
+  const out = { dir: buildDir, pause: path.join(buildDir, 'pause'), driver: path.join(buildDir, 'driver'), ask: path.join(buildDir, 'ask') };
+  if (!checked && isStale([out.pause, out.driver, out.ask])) {
     try {
       execFileSync('make', ['-s', '-C', sourceDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
