@@ -2,7 +2,7 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { WarrenError } from '../lib/errors.js';
 import { FakeControl, FakeInvoker } from '../test/router/fakes.js';
-import { nextChunk, sleep } from '../test/router/http.js';
+import { firstStatusLine, nextChunk, sleep } from '../test/router/http.js';
 import { refusedWhileSending } from '../test/router/refused-uploads.js';
 import { MAX_SECRET_BYTES, startRouter } from './index.js';
 
@@ -130,6 +130,43 @@ t.test('a deploy bigger than the limit is 413, by length and by counting', async
   const port = Number(new URL(router.controlUrl).port);
   const head = (framing: string) => `PUT /v1/functions/hello HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n${framing}\r\n\r\n`;
   await refusedWhileSending(t, port, head, { clients: 4, total: 64 * 1024 * 1024, answeredBy: (chunked) => (chunked ? 40 : 8) * 1024 * 1024 });
+});
+
+t.test('Expect: 100-continue: go on once the body is read; a 401, 404 or 413 is answered before it is sent', async (t) => {
+  const { api, router, control } = await setup(t);
+  const port = Number(new URL(router.controlUrl).port);
+  const head = (path: string, length: number, auth = `Authorization: Bearer ${TOKEN}\r\n`) =>
+    `PUT ${path} HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+  t.equal(await firstStatusLine(port, head('/v1/functions/hello', 1000, '')), 'HTTP/1.1 401 Unauthorized', 'no token: 401, not 100 Continue');
+  t.equal(await firstStatusLine(port, head('/v1/functions/hello', 1000, 'Authorization: Bearer wrong\r\n')), 'HTTP/1.1 401 Unauthorized', 'a wrong token: 401');
+  t.equal(await firstStatusLine(port, head('/v1/functions/hello', 40 * 1024 * 1024)), 'HTTP/1.1 413 Payload Too Large', 'a declared 40 MiB deploy: 413');
+  t.equal(await firstStatusLine(port, head('/v1/nothing-here', 1000)), 'HTTP/1.1 404 Not Found', 'no such route: 404');
+  t.equal(await firstStatusLine(port, head('/v1/functions/Bad_Name', 1000)), 'HTTP/1.1 400 Bad Request', 'a bad name: 400');
+  t.equal(await firstStatusLine(port, head('/v1/functions/hello', 1000)), 'HTTP/1.1 100 Continue', 'a deploy that may go on: 100 Continue');
+  t.same(control.calls, [], 'the service saw none of them');
+  // a client that waits for it (node's fetch does not send Expect; this one does)
+  const body = JSON.stringify({ module: MOD });
+  const deployed = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = http.request(`${router.controlUrl}/v1/functions/hello`, {
+      method: 'PUT',
+      agent: false,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+    });
+    let continued = false;
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: continued ? (res.statusCode ?? 0) : -1, text }));
+    });
+    req.on('error', reject);
+  });
+  t.equal(deployed.status, 201, 'it is told to go on, sends its body and is answered');
+  t.equal(JSON.parse(deployed.text).version, 1);
+  t.equal((await api('GET', '/v1/functions/hello')).status, 200, 'the API serves on');
 });
 
 t.test('logs: NDJSON; follow streams lines as they come and stops when the client goes away', async (t) => {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { REQUEST_ID_HEADER } from '../runtime/protocol.js';
 import { FakeControl, fakeFunction, FakeInvoker, QueueFull, type FakeFnOptions, type Handler } from '../test/router/fakes.js';
-import { nextChunk, open, pump, readAll, request, sleep } from '../test/router/http.js';
+import { firstStatusLine, nextChunk, open, pump, readAll, request, sleep } from '../test/router/http.js';
 import { refusedWhileSending } from '../test/router/refused-uploads.js';
 import { startRouter, type DataLimits } from './index.js';
 
@@ -222,19 +222,7 @@ t.test('Expect: 100-continue: go on once an instance takes the request; anything
   const port = Number(new URL(url).port);
   // what the server sends before any byte of the body: the first answer's status line
   const firstLine = (path: string, length: number) =>
-    new Promise<string>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      let got = '';
-      s.on('data', (d: Buffer) => {
-        got += d.toString('latin1');
-        if (got.includes('\r\n')) {
-          s.destroy();
-          resolve(got.split('\r\n')[0] as string);
-        }
-      });
-      s.on('error', () => resolve(got));
-      s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
-    });
+    firstStatusLine(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`);
   t.equal(await firstLine('/echo/', 1024 * 1024 * 1024), 'HTTP/1.1 413 Payload Too Large', 'a declared 1 GiB: 413, not 100 Continue');
   t.equal(await firstLine('/nope/', 10), 'HTTP/1.1 404 Not Found', 'no such function: 404');
   t.equal(await firstLine('/busy/', 10), 'HTTP/1.1 429 Too Many Requests', 'a full queue: 429');

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { errnoOf, WarrenError } from '../lib/errors.js';
 import type { Control } from './control.js';
+import { continueOnRead } from './continue.js';
 import { controlApi } from './control-api.js';
 import { createDataPlane, type DataLimits } from './data-plane.js';
 import type { Invoker } from './invoker.js';
@@ -70,6 +71,7 @@ export async function startRouter(opts: RouterOptions): Promise<Router> {
     closing: closing.signal,
   });
   const ctl = createAdaptorServer({ fetch: app.fetch }) as http.Server;
+  continueOnRead(ctl);
   let controlUrl: string;
   try {
     controlUrl = await listen(ctl, opts.controlListen ?? DEFAULT_CONTROL_LISTEN);

@@ -49,6 +49,25 @@ export function readAll(res: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** Sends `head` (a request's head, its body held back) and resolves with the first status line
+ * the server answers: `HTTP/1.1 100 Continue` or a final one ('' when it closed first). */
+export function firstStatusLine(port: number, head: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n')) {
+        s.destroy();
+        resolve(got.split('\r\n')[0] as string);
+      }
+    });
+    s.on('error', () => resolve(got));
+    s.on('close', () => resolve(got));
+    s.write(head);
+  });
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Writes `total` bytes to `out` as fast as it takes them, then ends it; `sent()` says how far it got. */
