@@ -33,7 +33,8 @@ export interface Adopted {
   generics: number;
   /** Destroyed at once, with why. */
   destroyed: Array<{ id: string; why: string }>;
-  /** Resolves once every adoption settled: those whose runtime did not answer, with why. */
+  /** Resolves once every adoption settled and every sandbox destroyed at once is gone: those
+   * whose runtime did not answer, with why. */
   settled: Promise<Array<{ id: string; why: string }>>;
 }
 
@@ -51,7 +52,7 @@ export function adoptAll(sandboxes: readonly Sandbox[], into: AdoptInto): Adopte
     const decision = adoptAs(parseSandboxRecord(sandbox.record), (fn) => into.versions.live(fn)?.version);
     if (decision.kind === 'destroy') {
       out.destroyed.push({ id: sandbox.id, why: decision.why });
-      void sandbox.destroy();
+      waits.push(sandbox.destroy().then(() => undefined, () => undefined));
     } else if (decision.kind === 'generic') {
       const adopted = Instance.adopt(sandbox, into.generics.limits, undefined, timeoutMs);
       into.generics.adopt(adopted);
