@@ -6,13 +6,14 @@
  * does not know gets nothing. The elements' delete script is kept in the run dir beside the
  * lease, so a crash leaves what `warren gc` needs to undo them.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError, errnoOf } from '../../lib/errors.js';
 import { pidAlive } from '../../lib/leases.js';
 import { ensureBridge, removeBridge } from './bridge.js';
 import { admitBridge, releaseBridge } from './foreign-firewall.js';
+import { forgetFlows } from './conntrack.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { formatIpv4, parseCidr } from './cidr.js';
 import { Ipam, type AddressLease } from './ipam.js';
@@ -81,24 +82,6 @@ function writeSysctl(name: string, value: string): void {
     fs.writeFileSync(path.join('/proc/sys', ...name.split('.')), value);
   } catch (err) {
     throw new WarrenError('WARREN_NET_SYSCTL', `set ${name}=${value}`, { cause: err });
-  }
-}
-
-/**
- * Drops the kernel's connection tracking entries of an address. The forward chain accepts
- * "established" traffic, and an address serves sandbox after sandbox: without this, a UDP flow
- * of a sandbox with egress (its entry lives ~2 minutes after the last packet) would let the next
- * sandbox at that address, with egress none, send on it. Only sandboxes that had egress or
- * published ports can have entries (anything else is dropped before its entry is confirmed), so
- * this runs only for them: -s for what it opened (masqueraded), -r for what reached it (-p).
- */
-async function forgetFlows(ip: string, flags: ReadonlyArray<'-s' | '-r'> = ['-s', '-r']): Promise<void> {
-  for (const flag of flags) {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn('conntrack', ['-D', flag, ip], { stdio: 'ignore' });
-      child.on('error', (err) => reject(new WarrenError('WARREN_NET_CONNTRACK', `run 'conntrack -D ${flag} ${ip}' (Debian package conntrack)`, { cause: err })));
-      child.on('close', () => resolve()); // exit 1 is "0 flow entries have been deleted"
-    });
   }
 }
 
