@@ -64,12 +64,14 @@ t.test('a module loaded over the control socket serves every path with its env',
 });
 
 t.test('a module sent as source is named by its name in stack traces, and no file is written for it', async (t) => {
-  const { conn, client, records } = await listening(t, null);
+  const { conn, client, records, until } = await listening(t, null);
   const tmpBefore = fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-'));
   t.same(await conn.load({ source: 'export default {\n  fetch() { throw new Error("boom"); },\n};', name: 'boom.mjs' }), { ok: true, module: 'boom.mjs' });
   const res = await client.request({ method: 'GET', path: '/' });
   t.equal(res.statusCode, 500);
   await res.body.dump();
+  // the report goes out on the runtime's stderr, which may reach this process after the answer
+  await until(/Error: boom/);
   t.match(records(), [{ s: 'warren', m: /Error: boom\n\s+at Object\.fetch \(boom\.mjs:2:\d+\)/ }], "the function's own line, by its name");
   t.same(fs.readdirSync(os.tmpdir()).filter((e) => e.startsWith('warren-fn-')), tmpBefore, 'nothing in tmp');
 });
