@@ -95,6 +95,7 @@ async function warrenColdSubject(ctx: ScenarioContext, native: BenchNative, row:
   avoid.push(server.subnet);
   // timed by a C client, as the baselines are (asker.ts)
   const asker = new Asker(native.ask, server.data);
+  const egress = ctx.options.egress ?? 'none';
   let n = 0;
 
   async function settled(fn: string): Promise<boolean> {
@@ -106,7 +107,7 @@ async function warrenColdSubject(ctx: ScenarioContext, native: BenchNative, row:
     const fn = `bench-${process.pid}-${row.tag}-${n++}`;
     let deployed = false;
     try {
-      const d = await server.api('PUT', `/v1/functions/${fn}`, { module: MODULE });
+      const d = await server.api('PUT', `/v1/functions/${fn}`, { module: MODULE, egress });
       if (d.status !== 201) throw new WarrenError('WARREN_BENCH_SERVE', `deploy answered ${d.status}: ${JSON.stringify(d.body)}`);
       deployed = true;
       await until(`function '${fn}' to have no instance and the pool to be full`, () => settled(fn), signal, SETTLE_TIMEOUT_MS);
@@ -135,7 +136,7 @@ async function warrenColdSubject(ctx: ScenarioContext, native: BenchNative, row:
   return {
     name: row.name,
     baseline: false,
-    description: row.description,
+    description: egress === 'none' ? row.description : `${row.description}; the function deployed with egress ${egress}`,
     batch: (count, _concurrency, tick, signal) => runCycles(count, 1, tick, signal, (out) => cycle(out, signal), {}),
     close: async () => {
       await asker.close();

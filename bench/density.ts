@@ -235,7 +235,7 @@ export const densityScenario: Scenario = {
     if (options.concurrency !== 1) refuse('instances are started one at a time (no --concurrency)');
     if (options.level !== 'bare' || options.net !== 'none') refuse('--level and --net are spawn options');
     if (options.connections) refuse('--connections is a warm option');
-    if (options.pool) refuse('--pool is a cold option');
+    if (options.pool || options.egress) refuse('--pool and --egress are cold options');
     if (options.durationS !== undefined) refuse('--duration: density starts --count instances per row');
     if (options.count > 64) refuse(`--count ${options.count}: at most 64 instances per row`);
   },

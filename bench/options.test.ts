@@ -24,6 +24,9 @@ t.test('the cold and warm options', async (t) => {
   t.same(parseBenchArgs(['warm', '--connections', '1,2,50', '--duration', '0.5'], S3).connections, [1, 2, 50]);
   t.equal(parseBenchArgs(['warm', '--duration', '0.5'], S3).durationS, 0.5);
   t.throws(() => parseBenchArgs(['cold', '--pool', 'full'], S3), /invalid pool 'full': expected warm or empty/);
+  t.equal(parseBenchArgs(['cold'], S3).egress, undefined, 'no egress by default');
+  t.equal(parseBenchArgs(['cold', '--egress', 'public'], S3).egress, 'public');
+  t.throws(() => parseBenchArgs(['cold', '--egress', 'all'], S3), /invalid egress 'all': expected none or public/);
   t.throws(() => parseBenchArgs(['warm', '--connections', '1,,2'], S3), /invalid connections ''/);
   t.throws(() => parseBenchArgs(['warm', '--connections', '0'], S3), /invalid connections '0': expected an integer from 1 to 1000/);
   t.throws(() => parseBenchArgs(['warm', '--connections', '2,2'], S3), /a count is given twice/);

@@ -3,7 +3,8 @@
  * bounds: a bench is bounded in cycles and in time, whatever it is asked.
  *
  *   warren bench SCENARIO [--count N] [--concurrency C] [--duration S] [--level bare|runtime]
- *                         [--net none|bridge] [--pool warm|empty] [--connections 1,2,50]
+ *                         [--net none|bridge] [--pool warm|empty] [--egress none|public]
+ *                         [--connections 1,2,50]
  *                         [--json] [--report FILE.html]
  *
  * Options are common to all scenarios; each scenario's check() refuses those it has no use for.
@@ -14,6 +15,8 @@ export type Level = 'bare' | 'runtime';
 export type Net = 'none' | 'bridge';
 /** `cold`: which warren rows run: a server with generic runtimes ready, or one with none. */
 export type PoolChoice = 'warm' | 'empty';
+/** `cold`: the egress its functions are deployed with (public: the start adds nft elements). */
+export type EgressChoice = 'none' | 'public';
 
 export interface BenchOptions {
   scenario: string;
@@ -29,6 +32,8 @@ export interface BenchOptions {
   report?: string;
   /** `cold` only: one of the two warren rows; both when not given. */
   pool?: PoolChoice;
+  /** `cold` only: the functions' egress; none when not given. */
+  egress?: EgressChoice;
   /** `warm` only: the load's connection counts, each a row per subject. */
   connections?: number[];
 }
@@ -47,7 +52,8 @@ export const DEFAULT_CONNECTIONS: readonly number[] = [1, 2, 50];
 const LEVELS: readonly Level[] = ['bare', 'runtime'];
 const NETS: readonly Net[] = ['none', 'bridge'];
 const POOLS: readonly PoolChoice[] = ['warm', 'empty'];
-const WITH_VALUE = new Set(['--count', '--concurrency', '--duration', '--level', '--net', '--report', '--pool', '--connections']);
+const EGRESSES: readonly EgressChoice[] = ['none', 'public'];
+const WITH_VALUE = new Set(['--count', '--concurrency', '--duration', '--level', '--net', '--report', '--pool', '--egress', '--connections']);
 
 function bad(message: string): never {
   throw new WarrenError('WARREN_ARG_INVALID', message);
@@ -112,6 +118,7 @@ export function parseBenchArgs(argv: readonly string[], scenarios: readonly stri
       case '--net': out.net = oneOf(value, NETS, 'net'); break;
       case '--report': if (value === '') bad(`invalid report file ''`); out.report = value; break;
       case '--pool': out.pool = oneOf(value, POOLS, 'pool'); break;
+      case '--egress': out.egress = oneOf(value, EGRESSES, 'egress'); break;
       case '--connections': out.connections = connectionList(value); break;
     }
   }

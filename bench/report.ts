@@ -44,7 +44,7 @@ export interface BenchReport {
   scenario: string;
   /** What a row's latency runs to: "request to command running", or to the runtime's answer. */
   latency: string;
-  params: { count: number; concurrency: number; duration_s: number | null; level: string; net: string; warmup: number; rounds: number; pool?: string; connections?: number[] };
+  params: { count: number; concurrency: number; duration_s: number | null; level: string; net: string; warmup: number; rounds: number; pool?: string; egress?: string; connections?: number[] };
   /** What `per_s` counts (the table's legend). */
   rate?: string;
   machine: Machine;
@@ -137,6 +137,7 @@ export function buildReport(outcome: RunOutcome, options: BenchOptions, machine:
         warmup: outcome.warmup,
         rounds: outcome.rounds,
         ...(options.pool ? { pool: options.pool } : {}),
+        ...(options.egress ? { egress: options.egress } : {}),
         ...(options.connections ? { connections: options.connections } : {}),
       },
       ...(rate ? { rate } : {}),

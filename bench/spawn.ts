@@ -68,7 +68,7 @@ export const spawnScenario: Scenario = {
   summary: 'create a sandbox, wait until its command runs (bare) or its node runtime answers (runtime), destroy it',
   latency: (options) => (options.level === 'runtime' ? "request to the runtime's first answer on its socket" : 'request to command running'),
   check(options): void {
-    if (options.pool || options.connections) throw new WarrenError('WARREN_ARG_INVALID', `spawn: --pool is a cold option and --connections a warm one`);
+    if (options.pool || options.egress || options.connections) throw new WarrenError('WARREN_ARG_INVALID', `spawn: --pool and --egress are cold options, --connections a warm one`);
   },
   setup,
 };

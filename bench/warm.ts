@@ -337,7 +337,7 @@ export const warmScenario: Scenario = {
   check(options) {
     if (options.concurrency !== 1) refuse('the load is set with --connections, not --concurrency');
     if (options.level !== 'bare' || options.net !== 'none') refuse('--level and --net are spawn options');
-    if (options.pool) refuse('--pool is a cold option');
+    if (options.pool || options.egress) refuse('--pool and --egress are cold options');
   },
   setup,
   run,

@@ -34,6 +34,9 @@ options:
                       answers on its socket
   --net none          spawn: loopback only (default); bridge: each sandbox has its veth on the bridge
   --pool warm|empty   cold: only the row with the generic pool warm, or empty (default: both)
+  --egress none|public
+                      cold: the functions' egress (default none; public: each start adds its
+                      nftables elements, as a function that calls fetch() needs)
   --connections LIST  warm: connection counts, e.g. 1,2,50 (the default)
   --json              print one JSON object instead of the table
   --report FILE.html  also write a self-contained HTML page with the plots

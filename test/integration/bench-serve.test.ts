@@ -82,6 +82,19 @@ t.test('a tiny cold bench: prewarm and cold first requests through the router, a
   t.same(leftovers(), [], 'nothing left behind');
 });
 
+t.test('a tiny cold bench of functions with public egress: their starts add nftables elements', { skip: NEEDS_ROOT }, async (t) => {
+  const r = await warren(['bench', 'cold', '--pool', 'warm', '--egress', 'public', '--count', '2', '--json'], { env, timeoutMs: 300_000 });
+  t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
+  const out = JSON.parse(r.stdout) as { params: Record<string, unknown>; results: Array<Row & { description: string }> };
+  t.match(out.params, { pool: 'warm', egress: 'public' });
+  const prewarm = out.results.find((row) => row.name === 'warren prewarm');
+  t.equal(prewarm?.count, 2, `both first requests were prewarm starts (${prewarm?.errors.join('; ')})`);
+  t.match(prewarm?.description, /deployed with egress public/);
+  // a start without egress writes nothing in its limits phase (0); this one adds elements
+  t.ok((prewarm?.extra_p50?.limits_ms ?? 0) > 0, `its starts applied the egress: limits ${prewarm?.extra_p50?.limits_ms} ms`);
+  t.same(leftovers(), [], 'nothing left behind');
+});
+
 t.test('a tiny warm bench: each connection count a group of rows, compared within it', { skip: NEEDS_ROOT }, async (t) => {
   const r = await warren(['bench', 'warm', '--connections', '1,4', '--duration', '1', '--json'], { env, timeoutMs: 300_000 });
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
@@ -130,8 +143,9 @@ t.test('options a scenario has no use for: one line, exit 125', { skip: NEEDS_RO
   const cases: Array<[string[], RegExp]> = [
     [['bench', 'cold', '--concurrency', '2'], /^warren: cold: first requests are measured one at a time/],
     [['bench', 'cold', '--connections', '2'], /^warren: cold: --connections is a warm option/],
-    [['bench', 'warm', '--pool', 'warm'], /^warren: warm: --pool is a cold option/],
-    [['bench', 'spawn', '--pool', 'empty'], /^warren: spawn: --pool is a cold option/],
+    [['bench', 'warm', '--pool', 'warm'], /^warren: warm: --pool and --egress are cold options/],
+    [['bench', 'density', '--egress', 'public'], /^warren: density: --pool and --egress are cold options/],
+    [['bench', 'spawn', '--pool', 'empty'], /^warren: spawn: --pool and --egress are cold options/],
   ];
   for (const [args, message] of cases) {
     const r = await warren(args, { env });
