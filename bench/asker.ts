@@ -76,7 +76,7 @@ export class Asker {
   ask(path: string, signal: AbortSignal): Promise<Asked> {
     if (this.#ended) return Promise.reject(this.#ended);
     if (this.#waiting) return Promise.reject(new WarrenError('WARREN_BENCH_NO_ANSWER', 'one request at a time'));
-    if (/[\s]/.test(path)) return Promise.reject(new WarrenError('WARREN_BENCH_NO_ANSWER', `a path with a space or line break: '${path}'`));
+    if (/\s/.test(path)) return Promise.reject(new WarrenError('WARREN_BENCH_NO_ANSWER', `a path with a space or line break: '${path}'`));
     return new Promise<AskRecord>((resolve, reject) => {
       const onAbort = () => {
         // ask has its own limit; an abort (Ctrl-C, the cycle's timeout) ends it for good

@@ -17,8 +17,8 @@
  * A warren cycle: deploy a function under a new name (untimed); wait until the instance the
  * deploy proved the module in is gone and the generic pool is full again (untimed); send the
  * first request (timed by a C client, bench/native/ask.c, from its connect to the answer's last
- * byte, as the driver times the baselines); remove the function. Why the instance goes: a deploy keeps its proving
- * instance idle, so the very first request after a deploy would be warm. The bench's servers run
+ * byte, as the driver times the baselines); remove the function. Why the instance goes: a
+ * deploy keeps its proving instance idle, so the very first request after a deploy would be warm. The bench's servers run
  * with --keep-alive 1ms, so that instance is closed at once, exactly as a function idle for longer
  * than its keep-alive is scaled to zero; the request after that is the first request a user
  * measures after a quiet spell. No change to the pool was needed for it. A first request whose

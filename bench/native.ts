@@ -1,8 +1,9 @@
 /**
  * The bench's native helpers (bench/native/): `pause`, the command every row runs, `driver`,
- * which runs the baselines' cycles, and `ask`, the cold scenario's client for warren's rows. Built with make at first use, as the test probe is, when a
- * source is newer than its binary; the sources are found from the package root, so this works
- * whether it runs from bench/ or from dist/bench/.
+ * which runs the baselines' cycles, and `ask`, the cold scenario's client for warren's rows.
+ * Built with make at first use, as the test probe is, when a source is newer than its binary;
+ * the sources are found from the package root, so this works whether it runs from bench/ or from
+ * dist/bench/.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
