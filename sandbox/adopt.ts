@@ -15,7 +15,8 @@ import { ownerlessSpawners, readRestoreRecords, recordSandbox, recordSpawnerLive
 import { endSpawner } from './spawner-identity.js';
 import { Sandbox, type ReleaseStep } from './sandbox.js';
 import type { SpareNetns, NetnsSlot } from './spare-netns.js';
-import { Spawner, type Held, type Spawning } from './spawner.js';
+import type { Held, Spawning } from './spawn-request.js';
+import { Spawner } from './spawner.js';
 import path from 'node:path';
 import { ATTACH_SOCKET } from './defaults.js';
 import { SandboxStdio } from './stdio.js';

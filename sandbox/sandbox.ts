@@ -15,7 +15,8 @@ import { removeIoDir } from './io-dir.js';
 import { checkRecord } from './validate.js';
 import { forgetLayers } from './layer-use.js';
 import type { Readable, Writable } from 'node:stream';
-import type { ExitInfo, Spawner, Spawning } from './spawner.js';
+import type { ExitInfo, Spawning } from './spawn-request.js';
+import type { Spawner } from './spawner.js';
 import type { SandboxStdio } from './stdio.js';
 import type { RestoreHooks } from './restore-records.js';
 

@@ -18,7 +18,8 @@ import { randomBytes } from 'node:crypto';
 import type { LeaseSet, Lease } from '../lib/leases.js';
 import { SpareLists, type SpareState } from '../lib/spares.js';
 import { limitsKey, type Cgroup, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
-import type { Spawner, Spawning } from './spawner.js';
+import type { Spawning } from './spawn-request.js';
+import type { Spawner } from './spawner.js';
 
 export interface SpareSandbox {
   readonly id: string;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirsEnv, type Dirs } from '../../lib/dirs.js';
 import { compileSeccomp, defaultPolicy } from '../../sandbox/seccomp/index.js';
-import type { SpawnRequest } from '../../sandbox/spawner.js';
+import type { SpawnRequest } from '../../sandbox/spawn-request.js';
 import { ensureProbe, PROBE_DIR_IN_SANDBOX } from '../probe/probe.js';
 
 export const WARREN = fileURLToPath(new URL('../../bin/warren.js', import.meta.url));

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { SpawnError, Spawner } from '../../sandbox/spawner.js';
+import { SpawnError } from '../../sandbox/spawn-request.js';
+import { Spawner } from '../../sandbox/spawner.js';
 import { bareSpawnRequest, NEEDS_ROOT } from '../integration/helpers.js';
 
 t.test('a spawn refused before any clone still ends', { skip: NEEDS_ROOT }, async (t) => {
