@@ -209,6 +209,8 @@ export const ERROR_CODES = {
   WARREN_RUNTIME_SCHEDULED: 'user',
   WARREN_RUNTIME_SOCKET_OPEN: 'platform',
   WARREN_RUNTIME_UNHEALTHY: 'platform',
+  // the run dir's boot lock (lib/run-dir.ts)
+  WARREN_RUN_DIR: 'platform',
   // sandboxes
   WARREN_SANDBOX_BAD_OPTION: 'user',
   WARREN_SANDBOX_CREATE: 'platform',

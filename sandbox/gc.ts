@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet, pidAlive } from '../lib/leases.js';
+import { runDirOfThisBoot } from '../lib/run-dir.js';
 import type { CgroupDriver } from './cgroups/index.js';
 import { ATTACH_SOCKET, IO_DIRS, UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 import { removeIoDir } from './io-dir.js';
@@ -40,6 +41,7 @@ export interface GcOptions {
 }
 
 export async function collectGarbage(dirs: Dirs, cgroups: CgroupDriver, isAlive?: (pid: number) => boolean, opts: GcOptions = {}): Promise<GcReport> {
+  runDirOfThisBoot(dirs.run, { create: false });
   const leases = new LeaseSet(path.join(dirs.run, UID_LEASES), UID_SLOTS_DEFAULT);
   // first: a record of a spawner gone is removed there, and its sandbox swept below (a given
   // isAlive judges spawners too; by default a zombie spawner or a reused pid is gone)

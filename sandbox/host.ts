@@ -12,6 +12,7 @@ import { failuresError, messageOf, Undo } from '../lib/cleanup.js';
 import { WarrenError, isWarrenError } from '../lib/errors.js';
 import type { Dirs } from '../lib/dirs.js';
 import { LeaseSet } from '../lib/leases.js';
+import { runDirOfThisBoot } from '../lib/run-dir.js';
 import { detectCgroups, type CgroupDriver, type CgroupLimits } from './cgroups/index.js';
 import { LiveEgress, SandboxNetwork, type Egress, type NetworkConfig, type Publish, type ResolvConf } from './network/index.js';
 import { SpareNetns, type NetnsSlot } from './spare-netns.js';
@@ -152,6 +153,7 @@ export class SandboxHost {
     if (process.getuid?.() !== 0) throw new WarrenError('WARREN_HOST_NOT_ROOT', 'warren needs root to create sandboxes (run it with sudo)');
     const cgroups = detectCgroups({ parent: opts.dirs.cgroupParent });
     const seccompPath = compileSeccomp(defaultPolicy(), path.join(opts.dirs.state, 'seccomp'));
+    runDirOfThisBoot(opts.dirs.run);
     fs.mkdirSync(path.join(opts.dirs.run, 'sandboxes'), { recursive: true, mode: 0o700 });
     if (!opts.liveRestore) return new SandboxHost(opts, cgroups, seccompPath, await Spawner.start());
     // live restore: the spawner the last process left, if one waits; a new one otherwise

@@ -10,14 +10,16 @@
  *
  * So a record whose id holds a live uid lease belongs to a sandbox that may have its layers
  * mounted; one whose lease is gone was left by a crashed warren, whose sandboxes died with it
- * (the spawner kills them), and `warren gc` sweeps it. The run dir is a tmpfs: records go with a
- * reboot, as the sandboxes do, so they need no fsync.
+ * (the spawner kills them), and `warren gc` sweeps it. Records go with a reboot, as the sandboxes
+ * do (the run dir is a tmpfs, or emptied by the first warren of a boot: lib/run-dir.ts), so they
+ * need no fsync.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoOf, WarrenError } from '../lib/errors.js';
 import { LeaseSet, pidAlive, unlinkQuiet } from '../lib/leases.js';
 import { realPath } from '../lib/real-path.js';
+import { runDirOfThisBoot } from '../lib/run-dir.js';
 import { UID_LEASES, UID_SLOTS_DEFAULT } from './defaults.js';
 import { heldNames } from './restore-records.js';
 
@@ -67,6 +69,7 @@ function cachedRealPath(dir: string): string {
  * read stops the caller, as an unreadable manifest does: it could not tell which layers are used.
  */
 export function layersInUse(runDir: string, isAlive?: (pid: number) => boolean): Set<string> {
+  runDirOfThisBoot(runDir, { create: false });
   const ids = recordIds(runDir).filter((id) => !id.endsWith(TMP));
   const inUse = new Set<string>();
   if (ids.length === 0) return inUse;

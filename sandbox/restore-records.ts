@@ -9,7 +9,7 @@
  *
  * Written before the spawn request (a record whose sandbox the spawner does not hold is released
  * by the adopter), rewritten when the owner's record or the egress changes, removed at release
- * once everything else is. The run dir is a tmpfs: records go with a reboot, as the sandboxes do.
+ * once everything else is. Records go with a reboot, as the sandboxes do (lib/run-dir.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMountPoint, mountImage, rmdirQuiet, unmountImage, type ImageCap } from '../lib/ext4-image.js';
 import { errnoOf, isWarrenError, WarrenError } from '../lib/errors.js';
+import { runDirOfThisBoot } from '../lib/run-dir.js';
 import { unlinkQuiet } from '../lib/leases.js';
 import { holdRecord, lockVolumes, recordHeld } from './lock.js';
 import { checkVolumeName, dropVolumeFiles, findVolume, makeVolume, readVolume, volumeImage, volumeLoops, type Volume } from './store.js';
@@ -54,6 +55,7 @@ function usersDir(run: string, name: string): string {
 }
 
 function readUsers(run: string, name: string): Array<VolumeUser & { file: string; live: boolean }> {
+  runDirOfThisBoot(run, { create: false });
   const dir = usersDir(run, name);
   let files: string[];
   try {
@@ -123,6 +125,7 @@ function settle(dirs: VolumeDirs, name: string): boolean {
  */
 export function useVolume(dirs: VolumeDirs, name: string, opts: { create?: ImageCap; sandbox: string }): VolumeUse {
   checkVolumeName(name);
+  runDirOfThisBoot(dirs.run);
   using _lock = lockVolumes(dirs.state);
   const volume = findVolume(dirs.state, name) ?? (opts.create ? makeVolume(dirs.state, name, opts.create) : readVolume(dirs.state, name));
   fs.mkdirSync(usersDir(dirs.run, name), { recursive: true, mode: 0o700 });
@@ -191,6 +194,7 @@ export function removeVolume(dirs: VolumeDirs, name: string): void {
 /** For `warren gc`: drops the records of dead users and unmounts each volume no live sandbox
  * uses (its data stays). Returns the names it unmounted. */
 export function sweepVolumeMounts(dirs: VolumeDirs): string[] {
+  runDirOfThisBoot(dirs.run, { create: false });
   let entries: string[];
   try {
     entries = fs.readdirSync(path.join(dirs.run, 'volumes'));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { Dirs } from '../../lib/dirs.js';
 import { errnoOf, WarrenError } from '../../lib/errors.js';
 import { LeaseSet, pidAlive } from '../../lib/leases.js';
+import { runDirOfThisBoot } from '../../lib/run-dir.js';
 import { formatCidr, type Ipv4Net, overlaps, parseCidr, size } from './cidr.js';
 import { capacity } from './ipam.js';
 import { describeRoute, parseRoutes } from './routes.js';
@@ -123,6 +124,7 @@ export class NetworkStore {
   constructor(dirs: Pick<Dirs, 'state' | 'run'>) {
     this.dir = path.join(dirs.state, 'networks');
     this.runRoot = path.join(dirs.run, 'networks');
+    runDirOfThisBoot(dirs.run, { create: false });
   }
 
   list(): NetworkRecord[] {
