@@ -22,6 +22,8 @@ import { libc } from './libc.js';
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 const MARK = 'boot_id';
 const LOCK = '.boot.lock';
+/** The run dir's own files (not a sandbox's, nor a leftover). */
+export const RUN_DIR_MARKS: readonly string[] = [MARK, LOCK];
 const LOCK_EX = 2;
 
 export type RunDirClaim = 'current' | 'marked' | 'emptied' | 'mounts-left' | 'absent';

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Dirs } from '../../lib/dirs.js';
+import { RUN_DIR_MARKS } from '../../lib/run-dir.js';
 import { SandboxNetwork } from '../../sandbox/network/index.js';
 
 function read(file: string): string {
@@ -94,7 +95,7 @@ export function leftovers(dirs: Dirs, opts: { cgroupRoot?: string; ownMount?: st
   // a deploy's layer is written under a temp name first: one left means a failed deploy leaked it
   for (const d of safeList(path.join(dirs.state, 'layers')).filter((n) => n.startsWith('.tmp'))) out.push(`temp layer ${path.join(dirs.state, 'layers', d)}`);
   for (const sub of ['sandboxes', 'io', 'nft']) for (const f of [...files(path.join(dirs.run, sub)), ...subdirs(path.join(dirs.run, sub))]) out.push(`run dir entry ${f}`);
-  const known = new Set(['ips', 'uids', 'layers', 'sandboxes', 'io', 'nft']);
+  const known = new Set(['ips', 'uids', 'layers', 'sandboxes', 'io', 'nft', ...RUN_DIR_MARKS]);
   for (const f of files(dirs.run)) if (!known.has(path.relative(dirs.run, f).split('/')[0] as string)) out.push(`file ${f}`);
   return out;
 }
