@@ -298,9 +298,12 @@ export class Sandbox {
   }
 }
 
-function rmdirIfThere(dir: string): void {
+/** Off the event loop: where the run dir lies on a disk mounted with `discard` (this VM's /run),
+ * an rmdir waits for the device to discard the dir's block, 0.4-0.9 ms here, which a server's
+ * loop would spend blocked at each sandbox's end. */
+async function rmdirIfThere(dir: string): Promise<void> {
   try {
-    fs.rmdirSync(dir);
+    await fs.promises.rmdir(dir);
   } catch (err) {
     if (errnoOf(err) !== 'ENOENT') throw err;
   }
