@@ -1,4 +1,5 @@
-export { SandboxHost, type SandboxOptions, type HostOptions } from './host.js';
+export { SandboxHost } from './host.js';
+export type { SandboxOptions, HostOptions } from './host-options.js';
 export { Sandbox, type SandboxExit, type SandboxState } from './sandbox.js';
 export { SpawnError } from './spawn-request.js';
 export type { StdioSpec } from './stdio.js';
@@ -19,7 +20,7 @@ export {
 } from './network/index.js';
 export { layersInUse } from './layer-use.js';
 export { collectGarbage, stopWaitingSpawner, type GcReport } from './gc.js';
-export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host.js';
+export { CREATE_STEPS, type CreateStep, type FaultSeam } from './host-options.js';
 export { RELEASE_STEPS, type ReleaseStep } from './sandbox.js';
 export { SPAWN_STAGES, type SpawnStage } from './spawn-stages.js';
 export { checkUidBase, preflight } from './preflight.js';

@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import fs from 'node:fs';
 import net, { type Socket } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../lib/package-root.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { validateOptions } from './validate.js';
-import type { SandboxOptions } from './host.js';
+import type { SandboxOptions } from './host-options.js';
 
 const ok: SandboxOptions = { argv: ['/bin/true'], layers: ['/var/lib/warren/layers/a'] };
 

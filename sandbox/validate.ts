@@ -5,7 +5,7 @@
  * TypeError from the frame encoder or a request the spawner cannot answer.
  */
 import { WarrenError } from '../lib/errors.js';
-import type { SandboxOptions } from './host.js';
+import type { SandboxOptions } from './host-options.js';
 
 /** What the spawner's spec parser takes at most (sandbox/native/spec.h): argv, env, layers. */
 export const SPEC_LIST_MAX = 4096;
