@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultDirs, type Dirs } from '../lib/dirs.js';
 import { WarrenError } from '../lib/errors.js';
+import { mountedBelow } from '../lib/mounts.js';
 import { packageRoot } from '../lib/package-root.js';
 import { detectCgroups } from '../sandbox/cgroups/index.js';
 import { collectGarbage } from '../sandbox/index.js';
@@ -120,8 +121,7 @@ async function removeLeftovers(dirs: Dirs): Promise<void> {
   }));
   await attempt(`run dir '${dirs.run}'`, () => {
     // never through a mount point: what is still mounted there is left, and said
-    const mounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4]?.startsWith(`${dirs.run}/`));
-    if (mounted) throw new Error('something is still mounted in it');
+    if (mountedBelow(dirs.run)) throw new Error('something is still mounted in it');
     fs.rmSync(dirs.run, { recursive: true, force: true });
   });
   if (failures.length) process.stderr.write(`warren dev: left behind (warren gc may remove it):\n  ${failures.join('\n  ')}\n`);

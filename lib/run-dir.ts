@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WarrenError } from './errors.js';
 import { libc } from './libc.js';
+import { mountedBelow } from './mounts.js';
 
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 const MARK = 'boot_id';
@@ -60,7 +61,7 @@ export function claimRunDir(run: string, boot = bootId(), { create = true }: { c
     const mark = readMark(run);
     if (mark === boot) return 'current';
     if (mark !== undefined) {
-      if (mountsUnder(run)) return 'mounts-left';
+      if (mountedBelow(run)) return 'mounts-left';
       for (const e of fs.readdirSync(run)) if (e !== LOCK) fs.rmSync(path.join(run, e), { recursive: true, force: true });
     }
     const tmp = path.join(run, `${MARK}.${process.pid}.tmp`);
@@ -78,17 +79,4 @@ function readMark(run: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether anything is mounted at or below `dir` in our mount namespace (mountinfo's 5th field,
- * octal escapes and all: a dir under warren's run dir has no spaces to escape). */
-function mountsUnder(dir: string): boolean {
-  const real = fs.realpathSync(dir);
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => {
-      const at = l.split(' ')[4];
-      return at !== undefined && (at === real || at.startsWith(`${real}/`));
-    });
 }
