@@ -47,7 +47,19 @@ t.test('a spawner killed under load fails what was in flight, and the host start
   await Promise.all(running.map((s) => s.ready()));
   const first = host.spawnerPid;
   // more on their way while it dies: some are mid-spawn, some not yet sent
-  const inFlight = Array.from({ length: 6 }, () => host.create(spec(['sleep', '60'])).then((s) => s.ready().then(() => s)));
+  // one whose ready() fails was created: its release still runs after that rejection, so it is
+  // awaited too before the host side is looked at
+  const inFlight = Array.from({ length: 6 }, () =>
+    host.create(spec(['sleep', '60'])).then((s) =>
+      s.ready().then(
+        () => s,
+        async (err: unknown) => {
+          await s.exited;
+          throw err;
+        },
+      ),
+    ),
+  );
   process.kill(first, 'SIGKILL');
   const outcomes = await Promise.allSettled(inFlight);
   for (const o of outcomes) {
